@@ -1,0 +1,124 @@
+//! The key-value store the authorization server and the sign-in flow keep
+//! their records in: Workers KV in production, memory in native tests.
+
+use async_trait::async_trait;
+use std::fmt;
+
+/// KV never accepts an expiry under 60 seconds; callers' TTLs are raised to this.
+pub const MIN_TTL_SECS: u64 = 60;
+
+/// A storage failure. The message is for logs and never contains a stored value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The store asked us to slow down (KV answers 429 under write bursts).
+    RateLimited,
+    /// Anything else went wrong talking to the store.
+    Unavailable(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::RateLimited => f.write_str("storage rate limited"),
+            StoreError::Unavailable(m) => write!(f, "storage unavailable: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// One page of keys from [`KvStore::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    pub keys: Vec<String>,
+    /// Pass back to `list` for the next page; `None` when this was the last.
+    pub cursor: Option<String>,
+}
+
+/// The subset of Workers KV this project uses. Futures are not `Send`
+/// because Workers' JavaScript promises are not.
+#[async_trait(?Send)]
+pub trait KvStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Stores `value`; with `ttl_secs`, the entry expires that many seconds from
+    /// now (raised to [`MIN_TTL_SECS`] by implementations).
+    async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> Result<(), StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError>;
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use memory::MemoryStore;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod memory {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    /// An in-memory [`KvStore`] for native tests, with expiry driven by a
+    /// clock the test controls (`set_now`).
+    #[derive(Default)]
+    pub struct MemoryStore {
+        entries: RefCell<BTreeMap<String, (String, Option<u64>)>>,
+        now: RefCell<u64>,
+        /// Every TTL that was requested, so tests can assert none is under 60 s.
+        pub ttls_requested: RefCell<Vec<u64>>,
+    }
+
+    impl MemoryStore {
+        pub fn new(now: u64) -> Self {
+            let s = Self::default();
+            *s.now.borrow_mut() = now;
+            s
+        }
+        pub fn set_now(&self, now: u64) {
+            *self.now.borrow_mut() = now;
+        }
+        pub fn now(&self) -> u64 {
+            *self.now.borrow()
+        }
+        /// All live keys, for assertions.
+        pub fn keys(&self) -> Vec<String> {
+            let now = self.now();
+            self.entries
+                .borrow()
+                .iter()
+                .filter(|(_, (_, exp))| exp.map_or(true, |e| e > now))
+                .map(|(k, _)| k.clone())
+                .collect()
+        }
+        /// The raw stored value, for assertions about what is (not) stored.
+        pub fn raw(&self, key: &str) -> Option<String> {
+            let now = self.now();
+            self.entries
+                .borrow()
+                .get(key)
+                .filter(|(_, exp)| exp.map_or(true, |e| e > now))
+                .map(|(v, _)| v.clone())
+        }
+    }
+
+    #[async_trait(?Send)]
+    impl KvStore for MemoryStore {
+        async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+            Ok(self.raw(key))
+        }
+        async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+            if let Some(t) = ttl {
+                self.ttls_requested.borrow_mut().push(t);
+            }
+            let exp = ttl.map(|t| self.now() + t.max(MIN_TTL_SECS));
+            self.entries.borrow_mut().insert(key.to_owned(), (value.to_owned(), exp));
+            Ok(())
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.entries.borrow_mut().remove(key);
+            Ok(())
+        }
+        async fn list(&self, prefix: &str, _cursor: Option<&str>) -> Result<KeyPage, StoreError> {
+            let keys = self.keys().into_iter().filter(|k| k.starts_with(prefix)).collect();
+            Ok(KeyPage { keys, cursor: None })
+        }
+    }
+}
