@@ -1,0 +1,270 @@
+// The local stack: the stand-in IdP (or real PingOne, from .dev.vars), the Todo API
+// and the MCP worker, each under `wrangler dev` (workerd) with local KV/DO state.
+//
+//   node local/stack.mjs          start, print the MCP URL, stop on Ctrl-C
+//   node local/stack.mjs stop     stop a stack started from another terminal
+//
+// Tests import `startStack` with free ports and a throw-away state directory.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
+
+/** Settings of the stand-in IdP that the MCP worker uses when .dev.vars names no PingOne. */
+export const STANDIN = {
+  clientId: 'mcp-worker',
+  clientSecret: 'dev-secret-change-me',
+  // Development-only key; production gets its own with `wrangler secret put`.
+  cookieKey: 'local-development-cookie-encryption-key-not-secret',
+};
+
+/** Parses a dotenv file (KEY=value, # comments, optional quotes). */
+export function parseDotenv(text) {
+  const out = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq < 1) continue;
+    let value = line.slice(eq + 1).trim();
+    if (/^(["']).*\1$/.test(value)) value = value.slice(1, -1);
+    out[line.slice(0, eq).trim()] = value;
+  }
+  return out;
+}
+
+function toDotenv(vars) {
+  return Object.entries(vars)
+    .map(([k, v]) => `${k}=${JSON.stringify(String(v))}`)
+    .join('\n') + '\n';
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** Resolves once `url` answers HTTP at all (any status), or rejects after `timeoutMs`. */
+export async function waitForHttp(url, { timeoutMs = 120_000, child, name = url } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child && child.exitCode !== null) {
+      throw new Error(`${name} exited with code ${child.exitCode} before it was ready`);
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${name} did not answer at ${url} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+function startProcess(name, cmd, args, { env, logFile, cwd = ROOT }) {
+  const fd = openSync(logFile, 'a');
+  // Own process group, so stopping kills wrangler *and* its workerd child.
+  const child = spawn(cmd, args, {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  });
+  child.stackName = name;
+  return child;
+}
+
+async function stopProcess(child, graceMs = 5000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  try { process.kill(-child.pid, 'SIGTERM'); } catch { return; }
+  const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch {} }, graceMs);
+  await exited;
+  clearTimeout(timer);
+  // workerd may outlive wrangler briefly; make sure the whole group is gone.
+  try { process.kill(-child.pid, 'SIGKILL'); } catch {}
+}
+
+function runBuild(logFile) {
+  return new Promise((res, rej) => {
+    const fd = openSync(logFile, 'a');
+    const child = spawn(join(ROOT, 'scripts', 'build'), ['all'], { cwd: ROOT, stdio: ['ignore', fd, fd] });
+    child.on('exit', (code) => (code === 0 ? res() : rej(new Error(`build failed (exit ${code}); see ${logFile}`))));
+  });
+}
+
+/**
+ * Starts the stack. Options (all optional):
+ *   ports: { idp, todoApi, mcp, todoApiInspector, mcpInspector }
+ *   stateDir: where KV/DO state, IdP keys and generated env files live
+ *   logsDir: one log file per process
+ *   idp/todoApi/mcp: false to leave a piece out
+ *   mcpVars / todoApiVars: extra or overriding settings (e.g. API_URL of a fake)
+ *   build: false to skip `scripts/build all` (tests build once up front)
+ *   dotenv: path of the .dev.vars to honour (default <root>/.dev.vars; null for none)
+ */
+export async function startStack(opts = {}) {
+  const ports = {
+    idp: 9000, todoApi: 8788, mcp: 8787, todoApiInspector: 9230, mcpInspector: 9229,
+    ...opts.ports,
+  };
+  const stateDir = resolve(opts.stateDir ?? join(ROOT, '.state', 'dev'));
+  const logsDir = resolve(opts.logsDir ?? join(stateDir, 'logs'));
+  mkdirSync(logsDir, { recursive: true });
+  const want = { idp: opts.idp !== false, todoApi: opts.todoApi !== false, mcp: opts.mcp !== false };
+
+  const dotenvPath = opts.dotenv === undefined ? join(ROOT, '.dev.vars') : opts.dotenv;
+  const userVars = dotenvPath && existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath, 'utf8')) : {};
+  const usePingOne = Boolean(userVars.PINGONE_ISSUER) && !/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(userVars.PINGONE_ISSUER);
+
+  const mcpOrigin = `http://127.0.0.1:${ports.mcp}`;
+  const todoApiOrigin = `http://127.0.0.1:${ports.todoApi}`;
+  const issuer = usePingOne ? userVars.PINGONE_ISSUER : `http://127.0.0.1:${ports.idp}/as`;
+  const apiIdentifier = userVars.API_IDENTIFIER ?? todoApiOrigin;
+
+  const mcpVars = {
+    PINGONE_ISSUER: issuer,
+    MCP_SERVER_CLIENT_ID: STANDIN.clientId,
+    MCP_SERVER_CLIENT_SECRET: STANDIN.clientSecret,
+    API_IDENTIFIER: apiIdentifier,
+    API_URL: todoApiOrigin,
+    COOKIE_ENCRYPTION_KEY: STANDIN.cookieKey,
+    ...userVars,
+    ...(usePingOne ? {} : { PINGONE_ISSUER: issuer }),
+    ...opts.mcpVars,
+  };
+  if (!usePingOne) mcpVars.API_URL = opts.mcpVars?.API_URL ?? todoApiOrigin;
+  const todoApiVars = { API_ISSUER: issuer, API_AUDIENCE: apiIdentifier, ...opts.todoApiVars };
+
+  const stack = {
+    issuer, usePingOne, ports, stateDir, logsDir,
+    idpUrl: `http://127.0.0.1:${ports.idp}`,
+    todoApiUrl: todoApiOrigin,
+    mcpOrigin,
+    mcpUrl: `${mcpOrigin}/mcp`,
+    sseUrl: `${mcpOrigin}/sse`,
+    mcpVars, todoApiVars,
+    children: [],
+    async stop() {
+      await Promise.all(this.children.map((c) => stopProcess(c)));
+      this.children = [];
+    },
+  };
+
+  try {
+    if (opts.build !== false && (want.todoApi || want.mcp)) await runBuild(join(logsDir, 'build.log'));
+
+    if (want.idp && !usePingOne) {
+      const child = startProcess('idp', process.execPath, [join(ROOT, 'local', 'idp', 'server.mjs')], {
+        logFile: join(logsDir, 'idp.log'),
+        env: {
+          IDP_HOST: '127.0.0.1',
+          IDP_PORT: String(ports.idp),
+          IDP_STATE_DIR: join(stateDir, 'idp'),
+          MCP_CLIENT_ID: mcpVars.MCP_SERVER_CLIENT_ID,
+          MCP_CLIENT_SECRET: mcpVars.MCP_SERVER_CLIENT_SECRET,
+          MCP_REDIRECT_URIS: `${mcpOrigin}/callback http://localhost:${ports.mcp}/callback`,
+          API_IDENTIFIER: apiIdentifier,
+          ...opts.idpEnv,
+        },
+      });
+      stack.children.push(child);
+      await waitForHttp(`${issuer}/.well-known/openid-configuration`, { child, name: 'stand-in IdP' });
+    }
+
+    const wrangler = async (name, config, port, inspector, vars) => {
+      const envFile = join(stateDir, `${name}.env`);
+      writeFileSync(envFile, toDotenv(vars), { mode: 0o600 });
+      const child = startProcess(name, WRANGLER, [
+        'dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port),
+        '--inspector-port', String(inspector), '--persist-to', join(stateDir, name),
+        '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'info',
+      ], { logFile: join(logsDir, `${name}.log`), env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' } });
+      stack.children.push(child);
+      await waitForHttp(`http://127.0.0.1:${port}/`, { child, name });
+    };
+    await Promise.all([
+      want.todoApi && wrangler('todo-api', join(ROOT, 'todo-api', 'wrangler.toml'), ports.todoApi, ports.todoApiInspector, todoApiVars),
+      want.mcp && wrangler('mcp', join(ROOT, 'wrangler.toml'), ports.mcp, ports.mcpInspector, mcpVars),
+    ]);
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  return stack;
+}
+
+/** Starts a stack on free ports with a fresh state directory, for tests. */
+export async function startTestStack(opts = {}) {
+  const ports = {
+    idp: await freePort(), todoApi: await freePort(), mcp: await freePort(),
+    todoApiInspector: await freePort(), mcpInspector: await freePort(),
+    ...opts.ports,
+  };
+  const stateDir = opts.stateDir ?? join(ROOT, 'test-output', 'state', `${Date.now()}-${ports.mcp}`);
+  return startStack({ dotenv: null, build: !process.env.STACK_PREBUILT, ...opts, ports, stateDir });
+}
+
+// ---- CLI -------------------------------------------------------------------
+
+const PID_FILE = join(ROOT, '.state', 'dev', 'stack.pid');
+
+async function main(argv) {
+  if (argv[0] === 'stop') {
+    if (!existsSync(PID_FILE)) { console.log('No local stack is running.'); return; }
+    const pid = Number(readFileSync(PID_FILE, 'utf8'));
+    try { process.kill(pid, 'SIGTERM'); console.log(`Stopping the local stack (pid ${pid}).`); }
+    catch { console.log('The local stack was not running.'); rmSync(PID_FILE, { force: true }); }
+    return;
+  }
+  if (argv[0] === 'reset') {
+    rmSync(join(ROOT, '.state', 'dev'), { recursive: true, force: true });
+    console.log('Local state removed.');
+    return;
+  }
+  mkdirSync(dirname(PID_FILE), { recursive: true });
+  writeFileSync(PID_FILE, String(process.pid));
+  console.log('Building the workers and starting the local stack…');
+  let stack;
+  const shutdown = async () => {
+    console.log('\nStopping…');
+    if (stack) await stack.stop();
+    rmSync(PID_FILE, { force: true });
+    process.exit(0);
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  try {
+    stack = await startStack();
+  } catch (err) {
+    console.error(`The local stack did not start: ${err.message}`);
+    rmSync(PID_FILE, { force: true });
+    process.exit(1);
+  }
+  const line = '─'.repeat(64);
+  console.log(`${line}
+  MCP server URL (paste into MCP Inspector):  ${stack.mcpUrl}
+  Legacy SSE URL:                             ${stack.sseUrl}
+  Identity provider:  ${stack.usePingOne ? `PingOne (${stack.issuer})` : `local stand-in at ${stack.issuer} (users alice / alice-password, bob / bob-password)`}
+  Todo API:           ${stack.todoApiUrl}
+  Logs:               ${stack.logsDir}
+  Stop with Ctrl-C, or \`node local/stack.mjs stop\` from another terminal.
+${line}`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2));
+}
