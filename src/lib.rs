@@ -4,6 +4,8 @@
 //! Everything outside `entry` is plain Rust that `cargo test` runs natively;
 //! `entry` is the thin Workers glue compiled only for Wasm.
 
+pub mod login;
+pub mod mcp;
 pub mod store;
 pub mod util;
 

@@ -1,0 +1,227 @@
+//! The consent page: who is asking, where they will be sent back to, what
+//! they get, and Approve / Cancel. Everything the client registered is
+//! untrusted: escaped, and links only when they are http(s).
+
+use super::authz::{AuthRequest, ClientInfo};
+use super::pages::{csp, html};
+use crate::util::html::escape;
+use url::Url;
+
+/// Shown at the top of the consent page.
+pub const SERVER_TITLE: &str = "Todo MCP Server";
+pub const SERVER_DESCRIPTION: &str = "An MCP server that lets AI assistants read and manage your todo list \
+     in the Todo API, on your behalf, after you sign in with PingOne.";
+
+/// Everything the page shows besides the client's registration.
+pub struct ConsentView<'a> {
+    pub client: &'a ClientInfo,
+    pub request: &'a AuthRequest,
+    /// Scopes the worker asks PingOne for (what will be shared).
+    pub upstream_scopes: &'a [String],
+    /// Hidden form fields: the pending-request id and the CSRF token.
+    pub pending_id: &'a str,
+    pub csrf_token: &'a str,
+    /// Origin of PingOne's authorization endpoint (allowed in `form-action`).
+    pub idp_origin: &'a str,
+    pub style_nonce: &'a str,
+}
+
+/// `url` as an escaped link target if it is absolute http(s), else `None`.
+pub fn safe_link(url: Option<&str>) -> Option<String> {
+    let parsed = Url::parse(url?).ok()?;
+    matches!(parsed.scheme(), "http" | "https").then(|| escape(parsed.as_str()))
+}
+
+/// The CSP source for where a redirect to `redirect_uri` goes: its origin for
+/// http(s), its scheme for a private-use scheme (`cursor:`), nothing otherwise.
+pub fn redirect_source(redirect_uri: &str) -> Option<String> {
+    let u = Url::parse(redirect_uri).ok()?;
+    match u.scheme() {
+        "http" | "https" => Some(u.origin().ascii_serialization()),
+        s if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b)) => Some(format!("{s}:")),
+        _ => None,
+    }
+}
+
+/// The host (or scheme) a person will be sent back to, for display.
+fn redirect_display(redirect_uri: &str) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(u) => match u.host_str() {
+            Some(h) => match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_owned(),
+            },
+            None => format!("{}:", u.scheme()),
+        },
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+/// Plain-language lines for the scopes requested from PingOne.
+fn shared_items(scopes: &[String]) -> Vec<String> {
+    let mut items = vec!["Your PingOne user id".to_owned()];
+    for s in scopes {
+        let line = match s.as_str() {
+            "openid" => continue,
+            "profile" => "Your name and username".to_owned(),
+            "email" => "Your email address".to_owned(),
+            "todo_api:read" => "Read access to your todo list".to_owned(),
+            "todo_api:write" => "Create, change and delete your todos".to_owned(),
+            other => format!("PingOne permission <code>{}</code>", escape(other)),
+        };
+        items.push(line);
+    }
+    items
+}
+
+/// The `Content-Security-Policy` of the consent page.
+pub fn consent_csp(view: &ConsentView<'_>) -> String {
+    let mut actions = vec!["'self'".to_owned(), view.idp_origin.to_owned()];
+    // Cancel (and a silent IdP login) redirect straight back to the client;
+    // browsers apply form-action to a form's redirects too.
+    if let Some(src) = redirect_source(&view.request.redirect_uri) {
+        actions.push(src);
+    }
+    actions.dedup();
+    csp(view.style_nonce, &actions)
+}
+
+/// The full consent page response (200).
+pub fn render(view: &ConsentView<'_>) -> http::Response<Vec<u8>> {
+    let client = view.client;
+    let name = escape(client.client_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&client.client_id));
+    let named = match safe_link(client.client_uri.as_deref()) {
+        Some(href) => format!("<a href=\"{href}\" rel=\"noopener noreferrer\">{name}</a>"),
+        None => name.clone(),
+    };
+    let shared: String = shared_items(view.upstream_scopes).iter().map(|i| format!("<li>{i}</li>")).collect();
+    let mcp_scopes = if view.request.scope.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = view.request.scope.iter().map(|s| format!("<code>{}</code>", escape(s))).collect();
+        format!("<p class=\"muted\">Requested scopes: {}</p>", list.join(" "))
+    };
+    let mut links = Vec::new();
+    if let Some(href) = safe_link(client.policy_uri.as_deref()) {
+        links.push(format!("<a href=\"{href}\" rel=\"noopener noreferrer\">Privacy policy</a>"));
+    }
+    if let Some(href) = safe_link(client.tos_uri.as_deref()) {
+        links.push(format!("<a href=\"{href}\" rel=\"noopener noreferrer\">Terms of service</a>"));
+    }
+    let links = if links.is_empty() { String::new() } else { format!("<p class=\"muted\">{}</p>", links.join(" · ")) };
+
+    let body = format!(
+        "<h1>{title}</h1><p class=\"muted\">{desc}</p>\
+         <div class=\"card\"><p><strong>{named}</strong> wants to connect to this server as you.</p>\
+         <p class=\"muted\">Client id <code>{client_id}</code>. After you approve and sign in with PingOne, \
+         you will be sent back to <strong>{host}</strong>.</p>{links}</div>\
+         <p>It will be able to use:</p><ul>{shared}</ul>{mcp_scopes}\
+         <form method=\"post\" action=\"/authorize\">\
+         <input type=\"hidden\" name=\"pending\" value=\"{pending}\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+         <div class=\"actions\"><button class=\"primary\" type=\"submit\" name=\"action\" value=\"approve\">Approve</button>\
+         <button type=\"submit\" name=\"action\" value=\"cancel\">Cancel</button></div></form>\
+         <p class=\"muted\">Only approve applications you trust. You can revoke access later.</p>",
+        title = escape(SERVER_TITLE),
+        desc = escape(SERVER_DESCRIPTION),
+        client_id = escape(&client.client_id),
+        host = escape(&redirect_display(&view.request.redirect_uri)),
+        pending = escape(view.pending_id),
+        csrf = escape(view.csrf_token),
+    );
+    html(&format!("Connect {} to {SERVER_TITLE}", client.client_name.as_deref().unwrap_or("an application")), &body, view.style_nonce, &consent_csp(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(redirect: &str) -> AuthRequest {
+        AuthRequest {
+            response_type: "code".into(),
+            client_id: "client-1".into(),
+            redirect_uri: redirect.into(),
+            scope: vec!["<b>scope</b>".into()],
+            state: "s".into(),
+            code_challenge: Some("c".into()),
+            code_challenge_method: Some("S256".into()),
+            resource: vec![],
+        }
+    }
+
+    fn page(client: &ClientInfo, req: &AuthRequest) -> (String, String) {
+        let scopes = vec!["openid".to_owned(), "profile".to_owned(), "todo_api:read".to_owned()];
+        let view = ConsentView {
+            client,
+            request: req,
+            upstream_scopes: &scopes,
+            pending_id: "pending-1",
+            csrf_token: "csrf-1",
+            idp_origin: "https://auth.pingone.com",
+            style_nonce: "nonce1",
+        };
+        let res = render(&view);
+        let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        (String::from_utf8(res.into_body()).unwrap(), csp)
+    }
+
+    #[test]
+    fn hostile_client_metadata_is_rendered_harmless() {
+        let client = ClientInfo {
+            client_id: "client-1".into(),
+            client_name: Some("<script>alert('x')</script>\"><img src=x onerror=alert(1)>".into()),
+            client_uri: Some("javascript:alert(1)".into()),
+            policy_uri: Some("data:text/html,<script>alert(1)</script>".into()),
+            tos_uri: Some("https://client.example/tos?a=1&b=\"2\"".into()),
+            ..Default::default()
+        };
+        let (body, _) = page(&client, &request("https://client.example/cb"));
+        assert!(!body.contains("<script>"), "{body}");
+        assert!(!body.contains("<img"));
+        assert!(body.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"));
+        assert!(!body.contains("javascript:"), "non-http link rendered");
+        assert!(!body.contains("data:text"));
+        assert!(body.contains("href=\"https://client.example/tos?a=1&amp;b=%222%22\""));
+        assert!(body.contains("&lt;b&gt;scope&lt;/b&gt;"));
+    }
+
+    #[test]
+    fn shows_who_asks_where_they_return_and_what_is_shared() {
+        let client = ClientInfo {
+            client_id: "client-1".into(),
+            client_name: Some("Inspector".into()),
+            client_uri: Some("https://inspector.example".into()),
+            ..Default::default()
+        };
+        let (body, csp) = page(&client, &request("http://127.0.0.1:6274/oauth/callback"));
+        assert!(body.contains(SERVER_TITLE) && body.contains("Todo API"));
+        assert!(body.contains("<a href=\"https://inspector.example/\" rel=\"noopener noreferrer\">Inspector</a>"));
+        assert!(body.contains("<strong>127.0.0.1:6274</strong>"));
+        assert!(body.contains("Your name and username") && body.contains("Read access to your todo list"));
+        assert!(body.contains("name=\"pending\" value=\"pending-1\""));
+        assert!(body.contains("name=\"csrf_token\" value=\"csrf-1\""));
+        assert!(body.contains("value=\"approve\"") && body.contains("value=\"cancel\""));
+        assert!(body.contains("<style nonce=\"nonce1\">"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(csp.contains("form-action 'self' https://auth.pingone.com http://127.0.0.1:6274;"), "{csp}");
+        assert!(csp.contains("style-src 'nonce-nonce1'"));
+    }
+
+    #[test]
+    fn a_nameless_client_is_shown_by_id_and_private_schemes_are_allowed_to_redirect() {
+        let client = ClientInfo { client_id: "client-1".into(), ..Default::default() };
+        let (body, csp) = page(&client, &request("cursor://anysphere.cursor-mcp/oauth/callback"));
+        assert!(body.contains("<strong>client-1</strong> wants"));
+        assert!(csp.contains("form-action 'self' https://auth.pingone.com cursor:;"), "{csp}");
+    }
+
+    #[test]
+    fn only_http_links_are_safe() {
+        assert!(safe_link(Some("https://a.example/x")).is_some());
+        assert!(safe_link(Some("http://a.example")).is_some());
+        for bad in ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:x", "//evil.example", "vbscript:x", "relative/path"] {
+            assert!(safe_link(Some(bad)).is_none(), "{bad}");
+        }
+        assert!(safe_link(None).is_none());
+    }
+}

@@ -1,0 +1,55 @@
+//! [`HttpClient`] over the Workers fetch API, bounded by a timeout
+//! (`AbortSignal.timeout`) and a response size limit. Wasm only.
+
+use super::outbound::{HttpClient, OutboundError, MAX_RESPONSE_BYTES, TIMEOUT_MS};
+use async_trait::async_trait;
+use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit};
+
+pub struct FetchClient;
+
+fn unreachable(e: impl std::fmt::Display) -> OutboundError {
+    OutboundError::Unreachable(e.to_string())
+}
+
+#[async_trait(?Send)]
+impl HttpClient for FetchClient {
+    async fn send(&self, req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OutboundError> {
+        let (parts, body) = req.into_parts();
+        let headers = Headers::new();
+        for (name, value) in parts.headers.iter() {
+            if let Ok(v) = value.to_str() {
+                headers.append(name.as_str(), v).map_err(unreachable)?;
+            }
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(parts.method.as_str().to_owned())).with_headers(headers);
+        if !body.is_empty() {
+            init.with_body(Some(worker::js_sys::Uint8Array::from(body.as_slice()).into()));
+        }
+        let request = Request::new_with_init(&parts.uri.to_string(), &init).map_err(unreachable)?;
+        // The signal also bounds reading the body.
+        let signal = AbortSignal::from(worker::web_sys::AbortSignal::timeout_with_u32(TIMEOUT_MS));
+        let classify = |e: worker::Error| if signal.aborted() { OutboundError::Timeout } else { unreachable(e) };
+
+        let mut res = Fetch::Request(request).send_with_signal(&signal).await.map_err(classify)?;
+        let declared = res
+            .headers()
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        if declared > MAX_RESPONSE_BYTES {
+            return Err(unreachable("response too large"));
+        }
+        let bytes = res.bytes().await.map_err(classify)?;
+        if bytes.len() > MAX_RESPONSE_BYTES {
+            return Err(unreachable("response too large"));
+        }
+        let mut out = http::Response::builder().status(res.status_code());
+        for (name, value) in res.headers().entries() {
+            out = out.header(name, value);
+        }
+        out.body(bytes).map_err(unreachable)
+    }
+}

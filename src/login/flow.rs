@@ -1,0 +1,361 @@
+//! The three sign-in endpoints over plain `http` types:
+//! `GET /authorize` (validate, then consent page or straight to PingOne),
+//! `POST /authorize` (Approve / Cancel), `GET /callback` (PingOne's answer).
+
+use super::authz::{authorize_url, AuthRequest, AuthServer, AuthorizeError, CompleteAuthorization};
+use super::consent::{self, ConsentView};
+use super::cookies::{self, APPROVED_COOKIE, APPROVED_TTL_SECS, CSRF_COOKIE, STATE_COOKIE};
+use super::discovery::{Discovery, OidcCache};
+use super::oidc;
+use super::outbound::HttpClient;
+use super::pages::{self, redirect, Failure, ADVICE_LATER, ADVICE_OPERATOR, ADVICE_RESTART};
+use super::records::{self, Pending, StateRecord, TakeError, PENDING_TTL_SECS};
+use super::settings::Settings;
+use crate::store::{KvStore, StoreError};
+use crate::util::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::util::html::escape;
+use http::{Method, Request, Response};
+use std::rc::Rc;
+use url::Url;
+
+/// Everything a sign-in request needs; built per request by the Workers glue.
+pub struct Login<'a> {
+    pub settings: &'a Settings,
+    pub store: &'a dyn KvStore,
+    pub auth: &'a dyn AuthServer,
+    pub http: &'a dyn HttpClient,
+    pub cache: &'a OidcCache,
+    pub now: u64,
+}
+
+/// Paths this module answers.
+pub fn owns(path: &str) -> bool {
+    path == "/authorize" || path == "/callback"
+}
+
+/// One line to the Workers log (no secrets: callers pass only names and codes).
+pub fn log(line: &str) {
+    #[cfg(target_arch = "wasm32")]
+    worker::console_log!("[login] {line}");
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("[login] {line}");
+}
+
+/// The page for a missing or malformed setting, logged by name.
+pub fn config_failure(e: &super::settings::SettingError) -> Failure {
+    log(&format!("configuration error: {e}"));
+    Failure::new(
+        500,
+        "server_error",
+        "This server is not configured correctly",
+        format!("Sign-in is unavailable: {e}."),
+        ADVICE_OPERATOR,
+    )
+}
+
+fn storage(e: StoreError) -> Failure {
+    log(&format!("storage error: {e}"));
+    Failure::new(503, "temporarily_unavailable", "Storage is unavailable", "The server could not save or read the sign-in.", ADVICE_LATER)
+}
+
+fn bad_request(title: &'static str, detail: &str) -> Failure {
+    Failure::new(400, "invalid_request", title, detail, ADVICE_RESTART)
+}
+
+fn forbidden(title: &'static str, detail: &str) -> Failure {
+    Failure::new(403, "access_denied", title, detail, ADVICE_RESTART)
+}
+
+fn request_url(req: &Request<Vec<u8>>) -> Result<Url, Failure> {
+    Url::parse(&req.uri().to_string()).map_err(|_| bad_request("Invalid request", "The request URL is malformed."))
+}
+
+fn cookie_header(req: &Request<Vec<u8>>) -> Option<&str> {
+    req.headers().get(http::header::COOKIE).and_then(|v| v.to_str().ok())
+}
+
+/// An authorization-server error as a response: its page, or its redirect.
+fn authorize_error(e: AuthorizeError, wants_json: bool, extra_cookies: &[String]) -> Response<Vec<u8>> {
+    match e {
+        AuthorizeError::Redirect { url } => redirect(&url, extra_cookies),
+        AuthorizeError::Local { status, error, description } => {
+            let error: &'static str = match error.as_str() {
+                "invalid_client" => "invalid_client",
+                "unauthorized_client" => "unauthorized_client",
+                "invalid_target" => "invalid_target",
+                "server_error" => "server_error",
+                _ => "invalid_request",
+            };
+            let f = Failure::new(status, error, "The application's request is invalid", description, ADVICE_OPERATOR);
+            pages::add_cookies(f.respond(wants_json), extra_cookies)
+        }
+    }
+}
+
+impl Login<'_> {
+    /// Answers a request for one of the paths [`owns`] says are ours.
+    pub async fn handle(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+        let json = pages::wants_json(req);
+        let path = req.uri().path();
+        let result = match (path, req.method()) {
+            ("/authorize", &Method::GET) => self.authorize_get(req, json).await,
+            ("/authorize", &Method::POST) => self.authorize_post(req, json).await,
+            ("/callback", &Method::GET) => self.callback(req).await,
+            _ => {
+                let mut res = Failure::new(405, "invalid_request", "Method not allowed", "Use GET (or POST for the consent form).", ADVICE_RESTART)
+                    .respond(json);
+                let allow = if path == "/authorize" { "GET, POST" } else { "GET" };
+                res.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+                return res;
+            }
+        };
+        result.unwrap_or_else(|(f, cookies)| pages::add_cookies(f.respond(json), &cookies))
+    }
+
+    async fn discovery(&self) -> Result<Rc<Discovery>, Failure> {
+        self.cache.discovery(self.http, &self.settings.issuer, self.now).await.map_err(|e| {
+            log(&format!("discovery failed: {e}"));
+            oidc::upstream(e)
+        })
+    }
+
+    /// GET /authorize: validate, then skip consent for an approved client or show the page.
+    async fn authorize_get(&self, req: &Request<Vec<u8>>, json: bool) -> Result<Response<Vec<u8>>, (Failure, Vec<String>)> {
+        let url = request_url(req).map_err(|f| (f, vec![]))?;
+        let origin = url.origin().ascii_serialization();
+        let request = match self.auth.parse_auth_request(&url).await {
+            Ok(r) => r,
+            Err(e) => return Ok(authorize_error(e, json, &[])),
+        };
+        let client = match self.auth.lookup_client(&request.client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err((bad_request("Unknown application", "This application is not registered."), vec![])),
+            Err(e) => return Err((storage(e), vec![])),
+        };
+        let discovery = self.discovery().await.map_err(|f| (f, vec![]))?;
+
+        let approved = cookies::approved_clients(
+            cookies::get(cookie_header(req), APPROVED_COOKIE),
+            &self.settings.cookie_key,
+            self.now,
+        );
+        if approved.iter().any(|c| c == &request.client_id) {
+            return self.to_pingone(&origin, request, &discovery, Vec::new()).await;
+        }
+
+        let csrf = random_token(32);
+        let pending_id = random_token(32);
+        let pending = Pending { request, csrf_hash: sha256_hex(&csrf), expires_at: self.now + PENDING_TTL_SECS };
+        records::put_pending(self.store, &pending_id, &pending).await.map_err(|e| (storage(e), vec![]))?;
+        let nonce = random_token(22);
+        let idp_origin = discovery.authorization_origin();
+        let view = ConsentView {
+            client: &client,
+            request: &pending.request,
+            upstream_scopes: &self.settings.scopes,
+            pending_id: &pending_id,
+            csrf_token: &csrf,
+            idp_origin: &idp_origin,
+            style_nonce: &nonce,
+        };
+        let csrf_cookie = cookies::set(CSRF_COOKIE, &csrf, PENDING_TTL_SECS, true);
+        Ok(pages::add_cookies(consent::render(&view), &[csrf_cookie]))
+    }
+
+    /// POST /authorize: the consent form's Approve or Cancel.
+    async fn authorize_post(&self, req: &Request<Vec<u8>>, json: bool) -> Result<Response<Vec<u8>>, (Failure, Vec<String>)> {
+        // The token is single-use whatever happens next.
+        let clear = vec![cookies::clear(CSRF_COOKIE)];
+        let err = |f: Failure| (f, clear.clone());
+        let url = request_url(req).map_err(err)?;
+        let origin = url.origin().ascii_serialization();
+        let form_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !form_type.starts_with("application/x-www-form-urlencoded") {
+            return Err(err(bad_request("Invalid form", "The consent form must be posted as a web form.")));
+        }
+        let field = |name: &str| {
+            url::form_urlencoded::parse(req.body()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        };
+        let (csrf, pending_id, action) = (field("csrf_token"), field("pending"), field("action"));
+
+        let stale = "The consent form has expired, was already used, or was sent from another page.";
+        if !cookies::csrf_matches(csrf.as_deref(), cookies::get(cookie_header(req), CSRF_COOKIE)) {
+            log("consent rejected: CSRF token missing or mismatched");
+            return Err(err(forbidden("The consent form could not be verified", stale)));
+        }
+        let pending_id = pending_id.as_deref().unwrap_or("");
+        let pending = match records::take_pending(self.store, pending_id, csrf.as_deref().unwrap_or(""), self.now).await {
+            Ok(p) => p,
+            Err(TakeError::Storage(e)) => return Err(err(storage(e))),
+            // The form's token must be the one issued with *this* pending request.
+            Err(TakeError::NotThisBrowser) => {
+                log("consent rejected: CSRF token belongs to another consent page");
+                return Err(err(forbidden("The consent form could not be verified", stale)));
+            }
+            Err(_) => {
+                log("consent rejected: unknown, used or expired pending request");
+                return Err(err(bad_request("This consent request is no longer valid", stale)));
+            }
+        };
+
+        // Validate again from scratch: the client may have changed since the page was shown.
+        let request = match authorize_url(&origin, &pending.request) {
+            Some(u) => match self.auth.parse_auth_request(&u).await {
+                Ok(r) => r,
+                Err(e) => return Ok(authorize_error(e, json, &clear)),
+            },
+            None => return Err(err(bad_request("Invalid request", "The stored request is unusable."))),
+        };
+
+        match action.as_deref() {
+            Some("cancel") => {
+                let to = self.auth.error_redirect(&origin, &request, "access_denied", "The user declined the request");
+                Ok(redirect(&to, &clear))
+            }
+            Some("approve") => {
+                let discovery = self.discovery().await.map_err(err)?;
+                let existing = cookies::approved_clients(
+                    cookies::get(cookie_header(req), APPROVED_COOKIE),
+                    &self.settings.cookie_key,
+                    self.now,
+                );
+                let approved = cookies::approve_client(existing, &request.client_id, &self.settings.cookie_key, self.now);
+                let mut set = clear.clone();
+                set.push(cookies::set(APPROVED_COOKIE, &approved, APPROVED_TTL_SECS, false));
+                self.to_pingone(&origin, request, &discovery, set).await
+            }
+            _ => Err(err(bad_request("Invalid form", "Choose Approve or Cancel."))),
+        }
+    }
+
+    /// Records a state and sends the browser to PingOne, binding the state to it.
+    async fn to_pingone(
+        &self,
+        origin: &str,
+        request: AuthRequest,
+        discovery: &Discovery,
+        mut cookies_out: Vec<String>,
+    ) -> Result<Response<Vec<u8>>, (Failure, Vec<String>)> {
+        let redirect_uri = format!("{origin}/callback");
+        let start = oidc::start(self.settings, discovery, &redirect_uri).map_err(|f| (f, cookies_out.clone()))?;
+        let ttl = self.settings.state_ttl_secs;
+        let record = StateRecord {
+            request,
+            code_verifier: start.code_verifier,
+            nonce: start.nonce,
+            redirect_uri,
+            expires_at: self.now + ttl,
+        };
+        records::put_state(self.store, &start.state, &record, ttl)
+            .await
+            .map_err(|e| (storage(e), cookies_out.clone()))?;
+        cookies_out.push(cookies::set(STATE_COOKIE, &records::state_hash(&start.state), ttl.max(60), false));
+        Ok(redirect(start.url.as_str(), &cookies_out))
+    }
+
+    /// GET /callback: PingOne's answer, checked, turned into an MCP authorization.
+    async fn callback(&self, req: &Request<Vec<u8>>) -> Result<Response<Vec<u8>>, (Failure, Vec<String>)> {
+        let url = request_url(req).map_err(|f| (f, vec![]))?;
+        let origin = url.origin().ascii_serialization();
+        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+
+        let Some(state) = param("state").filter(|s| !s.is_empty()) else {
+            return Err((bad_request("Sign-in failed", "The answer from PingOne has no state."), vec![]));
+        };
+        // The browser must be the one that started this sign-in.
+        let bound = cookies::get(cookie_header(req), STATE_COOKIE)
+            .is_some_and(|c| constant_time_eq(c, records::state_hash(&state)));
+        if !bound {
+            log("callback rejected: state not bound to this browser");
+            return Err((
+                bad_request(
+                    "Sign-in failed",
+                    "This sign-in was started in another browser or its cookie is missing.",
+                ),
+                vec![],
+            ));
+        }
+        let clear = vec![cookies::clear(STATE_COOKIE)];
+        let record = match records::take_state(self.store, &state, self.now).await {
+            Ok(r) => r,
+            Err(TakeError::Storage(e)) => return Err((storage(e), vec![])),
+            Err(TakeError::Expired) => {
+                return Err((bad_request("Sign-in expired", "This sign-in took too long and has expired."), clear))
+            }
+            Err(TakeError::Unknown | TakeError::NotThisBrowser) => {
+                log("callback rejected: unknown or already used state");
+                return Err((bad_request("Sign-in failed", "This sign-in is unknown or was already completed."), clear));
+            }
+        };
+
+        if let Some(error) = param("error") {
+            return Ok(self.idp_error(&origin, &record.request, &error, param("error_description"), clear).await);
+        }
+        let Some(code) = param("code").filter(|c| !c.is_empty()) else {
+            return Err((bad_request("Sign-in failed", "The answer from PingOne has no authorization code."), clear));
+        };
+
+        let discovery = self.discovery().await.map_err(|f| (f, clear.clone()))?;
+        let signed_in = oidc::finish(self.http, self.cache, self.settings, &discovery, &record, &code, self.now)
+            .await
+            .map_err(|f| {
+                log(&format!("sign-in failed: {}", f.detail));
+                (f, clear.clone())
+            })?;
+
+        let complete = CompleteAuthorization {
+            user_id: signed_in.sub.clone(),
+            metadata: serde_json::json!({ "label": signed_in.label() }),
+            scope: record.request.scope.clone(),
+            props: signed_in.props(),
+            request: record.request,
+            revoke_existing_grants: true,
+        };
+        match self.auth.complete_authorization(&origin, complete).await {
+            Ok(to) => Ok(redirect(&to, &clear)),
+            Err(e) => Ok(authorize_error(e, pages::wants_json(req), &clear)),
+        }
+    }
+
+    /// PingOne reported an error: tell the person, and offer the way back to
+    /// the application with an OAuth error it understands.
+    async fn idp_error(
+        &self,
+        origin: &str,
+        request: &AuthRequest,
+        error: &str,
+        description: Option<String>,
+        clear: Vec<String>,
+    ) -> Response<Vec<u8>> {
+        // Only well-known codes travel on; the raw text is shown, escaped, to the person.
+        let (status, to_client) = match error {
+            "access_denied" | "login_required" | "consent_required" | "interaction_required" => (403, "access_denied"),
+            "temporarily_unavailable" => (503, "temporarily_unavailable"),
+            _ => (502, "server_error"),
+        };
+        log(&format!("identity provider returned error {}", error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect::<String>()));
+        let back = self.auth.error_redirect(origin, request, to_client, "Sign-in at the identity provider did not complete");
+        let client_name = match self.auth.lookup_client(&request.client_id).await {
+            Ok(Some(c)) => c.client_name.unwrap_or(c.client_id),
+            _ => request.client_id.clone(),
+        };
+        let detail: String = description.unwrap_or_default().chars().take(300).collect();
+        let nonce = random_token(22);
+        let body = format!(
+            "<h1>Sign-in was not completed</h1><div class=\"card\"><p>PingOne answered <code>{}</code>.</p><p>{}</p></div>\
+             <p>You can return to {} and try again.</p><p><a class=\"button\" href=\"{}\">Return to the application</a></p>",
+            escape(&error.chars().take(64).collect::<String>()),
+            escape(&detail),
+            escape(&client_name),
+            escape(&back),
+        );
+        let mut res = pages::html("Sign-in was not completed", &body, &nonce, &pages::csp(&nonce, &[]));
+        *res.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        pages::add_cookies(res, &clear)
+    }
+}

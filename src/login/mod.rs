@@ -1,0 +1,28 @@
+//! Sign-in through PingOne: the consent page MCP clients send people to
+//! (`GET/POST /authorize`), the OpenID Connect client (PKCE, nonce, state
+//! bound to the browser) and `/callback`, which checks PingOne's answer and
+//! completes the MCP authorization with the user's PingOne tokens as props.
+//!
+//! Everything here is plain Rust over `http` types; `worker.rs` is the thin
+//! Workers glue.
+
+pub mod authz;
+pub mod consent;
+pub mod cookies;
+pub mod discovery;
+pub mod flow;
+pub mod id_token;
+pub mod oidc;
+pub mod outbound;
+pub mod pages;
+pub mod records;
+pub mod settings;
+#[cfg(target_arch = "wasm32")]
+pub mod fetch;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
+
+pub use flow::{owns, Login};
+
+#[cfg(test)]
+mod tests;

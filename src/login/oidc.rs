@@ -1,0 +1,261 @@
+//! The OpenID Connect client of PingOne: the authorization request (state,
+//! PKCE S256, nonce, `resource`), the code exchange (client_secret_basic via
+//! the `oauth2` crate), ID token validation and the userinfo cross-check.
+
+use super::discovery::{Discovery, DiscoveryError, OidcCache};
+use super::id_token::{self, Expected, IdTokenError};
+use super::outbound::{get_json_request, HttpClient, OAuth2Http, OutboundError};
+use super::pages::{Failure, ADVICE_LATER, ADVICE_OPERATOR, ADVICE_RESTART};
+use super::records::StateRecord;
+use super::settings::Settings;
+use crate::util::crypto::{b64url_decode, random_token};
+use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use url::Url;
+
+/// The OIDC addition to the token response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdTokenField {
+    pub id_token: Option<String>,
+}
+impl ExtraTokenFields for IdTokenField {}
+
+type TokenResp = StandardTokenResponse<IdTokenField, BasicTokenType>;
+type OidcClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenResp,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Claims that describe the token rather than the user; kept out of `claims`.
+const PROTOCOL_CLAIMS: &[&str] = &[
+    "iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "s_hash", "auth_time", "azp", "acr", "amr",
+    "sid", "jti",
+];
+
+fn client(settings: &Settings, discovery: &Discovery, redirect_uri: &str) -> Result<OidcClient, Failure> {
+    let redirect = RedirectUrl::new(redirect_uri.to_owned()).map_err(|_| {
+        Failure::new(400, "invalid_request", "Unusable server address", "the callback URL is invalid", ADVICE_OPERATOR)
+    })?;
+    Ok(oauth2::Client::new(ClientId::new(settings.client_id.clone()))
+        .set_client_secret(ClientSecret::new(settings.client_secret.clone()))
+        .set_auth_uri(AuthUrl::from_url(discovery.authorization_endpoint.clone()))
+        .set_token_uri(TokenUrl::from_url(discovery.token_endpoint.clone()))
+        .set_redirect_uri(redirect))
+}
+
+/// One trip to PingOne: the URL to send the browser to, and the secrets to
+/// keep server-side until it comes back.
+pub struct AuthStart {
+    pub url: Url,
+    pub state: String,
+    pub code_verifier: String,
+    pub nonce: String,
+}
+
+/// Builds the authorization request with a fresh state, PKCE pair and nonce.
+pub fn start(settings: &Settings, discovery: &Discovery, redirect_uri: &str) -> Result<AuthStart, Failure> {
+    let state = random_token(43);
+    let nonce = random_token(43);
+    let verifier = PkceCodeVerifier::new(random_token(64));
+    let challenge = PkceCodeChallenge::from_code_verifier_sha256(&verifier);
+    let state_for_url = state.clone();
+    let (url, _) = client(settings, discovery, redirect_uri)?
+        .authorize_url(move || CsrfToken::new(state_for_url))
+        .add_scopes(settings.scopes.iter().cloned().map(Scope::new))
+        .set_pkce_challenge(challenge)
+        .add_extra_param("nonce", nonce.clone())
+        .add_extra_param("resource", settings.api_identifier.clone())
+        .url();
+    Ok(AuthStart { url, state, code_verifier: verifier.secret().clone(), nonce })
+}
+
+/// A person signed in at PingOne, verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedIn {
+    pub sub: String,
+    /// User claims from the ID token, completed by userinfo.
+    pub claims: Map<String, Value>,
+    pub access_token: String,
+    pub expires_at: Option<u64>,
+    pub scopes: Vec<String>,
+    pub refresh_token: Option<String>,
+}
+
+impl SignedIn {
+    pub fn label(&self) -> String {
+        ["preferred_username", "name", "email"]
+            .iter()
+            .find_map(|k| self.claims.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
+            .unwrap_or(&self.sub)
+            .to_owned()
+    }
+
+    /// The props stored with the MCP grant (shape shared with `crate::mcp`).
+    pub fn props(&self) -> Value {
+        let mut p = json!({
+            "subjectToken": self.access_token,
+            "scopes": self.scopes,
+            "claims": self.claims,
+        });
+        if let Some(e) = self.expires_at {
+            p["subjectTokenExpiresAt"] = json!(e);
+        }
+        if let Some(r) = &self.refresh_token {
+            p["refreshToken"] = json!(r);
+        }
+        p
+    }
+}
+
+/// Failures talking to PingOne are the upstream's: 502, never a stack trace.
+pub fn upstream(e: DiscoveryError) -> Failure {
+    match e {
+        DiscoveryError::Unreachable { .. } => Failure::new(
+            502,
+            "temporarily_unavailable",
+            "PingOne could not be reached",
+            format!("Sign-in is unavailable because the identity provider did not answer ({e})."),
+            ADVICE_LATER,
+        ),
+        DiscoveryError::BadResponse { .. } => Failure::new(
+            502,
+            "server_error",
+            "PingOne answered unexpectedly",
+            format!("The identity provider's {e}."),
+            ADVICE_OPERATOR,
+        ),
+    }
+}
+
+fn bad_sign_in(detail: impl Into<String>) -> Failure {
+    Failure::new(502, "server_error", "PingOne's answer could not be verified", detail, ADVICE_RESTART)
+}
+
+fn unreachable(what: &str, e: &OutboundError) -> Failure {
+    Failure::new(
+        502,
+        "temporarily_unavailable",
+        "PingOne could not be reached",
+        format!("The identity provider's {what} did not answer ({e})."),
+        ADVICE_LATER,
+    )
+}
+
+/// Exchanges `code`, validates the ID token and cross-checks userinfo.
+pub async fn finish(
+    http: &dyn HttpClient,
+    cache: &OidcCache,
+    settings: &Settings,
+    discovery: &Discovery,
+    record: &StateRecord,
+    code: &str,
+    now: u64,
+) -> Result<SignedIn, Failure> {
+    let oauth_http = OAuth2Http(http);
+    let token = client(settings, discovery, &record.redirect_uri)?
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new(record.code_verifier.clone()))
+        .request_async(&oauth_http)
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::Request(e) => unreachable("token endpoint", &e),
+            RequestTokenError::ServerResponse(r) => Failure::new(
+                502,
+                "server_error",
+                "PingOne refused the sign-in",
+                format!("The token endpoint answered {}.", r.error().as_ref()),
+                ADVICE_RESTART,
+            ),
+            RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
+                bad_sign_in("The token endpoint's answer is not a valid token response.")
+            }
+        })?;
+
+    let id_token = token
+        .extra_fields()
+        .id_token
+        .as_deref()
+        .ok_or_else(|| bad_sign_in("The token response has no ID token (is the openid scope granted?)."))?;
+    let expected = Expected {
+        issuer: &discovery.issuer,
+        client_id: &settings.client_id,
+        nonce: &record.nonce,
+        algorithms: &discovery.id_token_algorithms,
+        now,
+    };
+    let jwks = cache.jwks(http, discovery, now, false).await.map_err(upstream)?;
+    let claims = match id_token::validate(id_token, &jwks, &expected) {
+        // PingOne may have rotated its keys since we cached them: refetch once.
+        Err(IdTokenError::UnknownKey(_)) => {
+            let jwks = cache.jwks(http, discovery, now, true).await.map_err(upstream)?;
+            id_token::validate(id_token, &jwks, &expected)
+        }
+        other => other,
+    }
+    .map_err(|e| bad_sign_in(format!("Rejected ID token: {e}.")))?;
+    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned();
+
+    let access_token = token.access_token().secret().clone();
+    let userinfo = fetch_userinfo(http, discovery, &access_token).await?;
+    if userinfo.get("sub").and_then(Value::as_str) != Some(sub.as_str()) {
+        return Err(bad_sign_in("The userinfo endpoint describes a different user than the ID token."));
+    }
+
+    let mut user_claims = Map::new();
+    for (k, v) in claims.into_iter().chain(userinfo) {
+        if !PROTOCOL_CLAIMS.contains(&k.as_str()) {
+            user_claims.insert(k, v);
+        }
+    }
+    let expires_at = token
+        .expires_in()
+        .map(|d| now + d.as_secs())
+        .or_else(|| jwt_exp(&access_token));
+    let scopes = match token.scopes() {
+        Some(s) => s.iter().map(|s| s.to_string()).collect(),
+        None => settings.scopes.clone(),
+    };
+    Ok(SignedIn {
+        sub,
+        claims: user_claims,
+        access_token,
+        expires_at,
+        scopes,
+        refresh_token: token.refresh_token().map(|r| r.secret().clone()),
+    })
+}
+
+async fn fetch_userinfo(
+    http: &dyn HttpClient,
+    discovery: &Discovery,
+    access_token: &str,
+) -> Result<Map<String, Value>, Failure> {
+    let req = get_json_request(discovery.userinfo_endpoint.as_str(), Some(access_token))
+        .map_err(|e| unreachable("userinfo endpoint", &e))?;
+    let res = http.send(req).await.map_err(|e| unreachable("userinfo endpoint", &e))?;
+    if !res.status().is_success() {
+        return Err(bad_sign_in(format!("The userinfo endpoint answered HTTP {}.", res.status().as_u16())));
+    }
+    serde_json::from_slice(res.body()).map_err(|_| bad_sign_in("The userinfo endpoint's answer is not a JSON object."))
+}
+
+/// `exp` of a JWT access token, when PingOne omits `expires_in` (not verified:
+/// only used to know when to stop using the token).
+fn jwt_exp(token: &str) -> Option<u64> {
+    let payload = b64url_decode(token.split('.').nth(1)?)?;
+    serde_json::from_slice::<Value>(&payload).ok()?.get("exp")?.as_u64()
+}

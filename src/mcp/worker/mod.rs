@@ -1,0 +1,42 @@
+//! Workers glue for the MCP endpoints (Wasm only): the Worker side hands each
+//! request to its session's Durable Object in one hop; [`McpSession`] is that
+//! object.
+
+mod object;
+mod storage;
+
+pub use object::McpSession;
+
+use super::caller::Caller;
+use super::envelope::INTERNAL_URL;
+use super::gateway::{self, Route};
+use super::http_rules::Responder;
+use crate::platform::http::from_http;
+use worker::{Env, Method, Request, RequestInit, Response, Result};
+
+/// The Durable Object namespace binding in `wrangler.toml`.
+pub const BINDING: &str = "MCP_OBJECT";
+
+/// Serves `/mcp` and `/sse*` (see [`gateway::owns`]) for a caller whose bearer
+/// token was already verified.
+pub async fn serve(req: &http::Request<Vec<u8>>, caller: &Caller, env: &Env) -> Result<Response> {
+    let (object, envelope) = match gateway::route(req, caller) {
+        Route::Respond(res) => return from_http(res),
+        Route::Forward { object, envelope } => (object, envelope),
+    };
+    // A fresh internal request: the envelope is the only thing the object trusts.
+    let forward = async {
+        let stub = env.durable_object(BINDING)?.get_by_name(&object)?;
+        let body = serde_json::to_string(&envelope).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(body.into()));
+        stub.fetch_with_request(Request::new_with_init(INTERNAL_URL, &init)?).await
+    };
+    match forward.await {
+        Ok(res) => Ok(res),
+        Err(e) => {
+            worker::console_error!("mcp: session object failed: {e}");
+            from_http(Responder::new(envelope.origin.as_deref()).internal_error())
+        }
+    }
+}

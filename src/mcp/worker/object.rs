@@ -1,0 +1,138 @@
+//! The session Durable Object: runs [`object::plan`] on each envelope and
+//! adds what needs the runtime — streamed answers, the legacy event stream
+//! with its keep-alives, tool calls over `fetch`, the expiry alarm.
+
+use super::storage::DoStorage;
+use crate::login::fetch::FetchClient;
+use crate::mcp::caller::Caller;
+use crate::mcp::envelope::{Envelope, Op};
+use crate::mcp::object::{self, Plan};
+use crate::mcp::session::Session;
+use crate::mcp::sse::{KEEPALIVE, KEEPALIVE_SECS};
+use crate::mcp::tools::{self, ToolContext};
+use crate::platform::http::from_http;
+use crate::util::time::now_secs;
+use futures_channel::mpsc::{unbounded, UnboundedSender};
+use futures_util::stream::{self, Stream, StreamExt};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use worker::{durable_object, DurableObject, Env, Headers, Request, Response, Result, ScheduledTime, State};
+
+#[durable_object]
+pub struct McpSession {
+    session: Session<DoStorage>,
+    /// The open legacy `/sse` stream, if any.
+    stream: RefCell<Option<UnboundedSender<Vec<u8>>>>,
+    state: State,
+    env: Env,
+}
+
+impl DurableObject for McpSession {
+    fn new(state: State, env: Env) -> Self {
+        Self { session: Session::new(DoStorage(state.storage())), stream: RefCell::new(None), state, env }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let Ok(envelope) = serde_json::from_slice::<Envelope>(&req.bytes().await?) else {
+            return Response::error("Bad envelope", 400);
+        };
+        let now = now_secs();
+        if envelope.op == Op::SseMessage && !self.has_stream() {
+            return from_http(object::no_stream(&envelope));
+        }
+        match object::plan(&self.session, &envelope, now).await {
+            Plan::Done(res) => from_http(res),
+            Plan::Run(ex) if ex.sse => {
+                // First byte now; the tool answers follow on the same stream.
+                let ctx = self.tool_context(&envelope.caller, now);
+                let head = ex.stream_start();
+                let rest = stream::once(async move {
+                    let answers = tools::run(&ctx, ex.calls.clone()).await;
+                    Ok::<Vec<u8>, worker::Error>(ex.frames(&answers))
+                });
+                streaming(head, rest)
+            }
+            Plan::Run(ex) => {
+                let answers = tools::run(&self.tool_context(&envelope.caller, now), ex.calls.clone()).await;
+                from_http(ex.finish(answers))
+            }
+            Plan::OpenStream(head) => self.open_stream(head),
+            Plan::Deliver(ex) => {
+                let mut answers = ex.immediate.clone();
+                answers.extend(tools::run(&self.tool_context(&envelope.caller, now), ex.calls.clone()).await);
+                if !answers.is_empty() {
+                    let sent = self.stream.borrow().as_ref().is_some_and(|tx| tx.unbounded_send(ex.frames(&answers)).is_ok());
+                    if !sent {
+                        return from_http(object::no_stream(&envelope));
+                    }
+                }
+                from_http(object::accepted(&envelope))
+            }
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        match self.session.on_alarm(now_secs()).await {
+            Ok(Some(expires_at)) => {
+                let at = worker::js_sys::Date::new(&((expires_at as f64) * 1000.0).into());
+                self.state.storage().set_alarm(ScheduledTime::new(at)).await?;
+            }
+            Ok(None) => {}
+            Err(e) => worker::console_error!("mcp: session cleanup failed: {e}"),
+        }
+        Response::empty()
+    }
+}
+
+impl McpSession {
+    fn has_stream(&self) -> bool {
+        self.stream.borrow().as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+
+    fn tool_context(&self, caller: &Caller, now: u64) -> ToolContext {
+        let var = |name: &str| {
+            self.env.var(name).map(|v| v.to_string()).or_else(|_| self.env.secret(name).map(|v| v.to_string())).ok()
+        };
+        ToolContext {
+            http: Rc::new(FetchClient),
+            api_url: var("API_URL").unwrap_or_default(),
+            expose_token: var("WHO_AM_I_EXPOSE_TOKEN").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            caller: caller.clone(),
+            now,
+        }
+    }
+
+    /// The legacy event stream: the endpoint event, then answers as they come
+    /// and a keep-alive comment every [`KEEPALIVE_SECS`]. A new stream for the
+    /// same session replaces the old one.
+    fn open_stream(&self, head: http::Response<Vec<u8>>) -> Result<Response> {
+        let (tx, rx) = unbounded::<Vec<u8>>();
+        if let Some(old) = self.stream.replace(Some(tx.clone())) {
+            old.close_channel();
+        }
+        // Ends once the client is gone (sending fails) or the stream was replaced.
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                worker::Delay::from(Duration::from_secs(KEEPALIVE_SECS)).await;
+                if tx.unbounded_send(KEEPALIVE.to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        streaming(head, rx.map(Ok::<Vec<u8>, worker::Error>))
+    }
+}
+
+/// A streamed response: `head`'s status and headers, its body first, then `rest`.
+fn streaming(head: http::Response<Vec<u8>>, rest: impl Stream<Item = Result<Vec<u8>>> + 'static) -> Result<Response> {
+    let (parts, first) = head.into_parts();
+    let headers = Headers::new();
+    for (name, value) in parts.headers.iter() {
+        if let Ok(v) = value.to_str() {
+            headers.append(name.as_str(), v)?;
+        }
+    }
+    let body = stream::once(async move { Ok::<Vec<u8>, worker::Error>(first) }).chain(rest);
+    Ok(Response::from_stream(body)?.with_status(parts.status.as_u16()).with_headers(headers))
+}

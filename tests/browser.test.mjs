@@ -1,0 +1,168 @@
+// The sign-in as a person does it, in headless Chromium, against the stand-in IdP:
+// DCR of a public client with a loopback redirect → consent page → Approve → IdP login →
+// back to the client's loopback callback with a code that the test exchanges at /token.
+// Runs on http://127.0.0.1:<port>, so it also proves that browsers accept the worker's
+// Secure __Host- cookies on loopback.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+import { startTestStack, freePort, ROOT } from './support/stack.mjs';
+import { exchangeCode, pkcePair, registerClient } from './support/flow.mjs';
+
+const CHROMIUM = '/usr/bin/chromium';
+const OUT = join(ROOT, 'test-output');
+
+let stack;
+let browser;
+let callback; // { url, next(): Promise<URL> }
+let client;
+
+/** A loopback HTTP server standing in for the MCP client's redirect URI. */
+async function startCallbackServer() {
+  const port = await freePort();
+  const waiting = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, `http://127.0.0.1:${port}`);
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><title>Done</title><p>You can close this window.</p>');
+    waiting.shift()?.(url);
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${port}/callback`,
+    server,
+    next: () => new Promise((r) => waiting.push(r)),
+  };
+}
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  mkdirSync(OUT, { recursive: true });
+  callback = await startCallbackServer();
+  stack = await startTestStack({ todoApi: false });
+  client = await registerClient(stack.mcpOrigin, { client_name: 'Browser test client', redirect_uris: [callback.url] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+  callback?.server.closeAllConnections?.();
+  await new Promise((r) => (callback ? callback.server.close(r) : r()));
+});
+
+function authorizeUrl(pkce, state) {
+  const q = new URLSearchParams({
+    response_type: 'code', client_id: client.client_id, redirect_uri: callback.url, state,
+    code_challenge: pkce.challenge, code_challenge_method: 'S256', resource: `${stack.mcpOrigin}/mcp`,
+  });
+  return `${stack.mcpOrigin}/authorize?${q}`;
+}
+
+/**
+ * Opens /authorize in `context`, approving consent if it is shown (or cancelling) and signing
+ * in at the IdP if asked; resolves with what reached the client's callback.
+ */
+async function authorizeIn(context, { approve = true, screenshot } = {}) {
+  const pkce = pkcePair();
+  const state = randomBytes(9).toString('base64url');
+  const page = await context.newPage();
+  const consentResponses = [];
+  page.on('response', (r) => {
+    if (r.url().startsWith(`${stack.mcpOrigin}/authorize`) && r.request().method() === 'GET') consentResponses.push(r.status());
+  });
+  const arrived = callback.next();
+  await page.goto(authorizeUrl(pkce, state));
+  let consentShown = false;
+  const first = await Promise.race([
+    arrived.then(() => 'callback'),
+    page.waitForSelector('button[value="approve"], #username', { timeout: 30_000 }).then(() => 'page'),
+  ]);
+  if (first === 'page' && (await page.$('button[value="approve"]'))) {
+    consentShown = true;
+    assert.match(await page.textContent('body'), /Browser test client/);
+    if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+    await page.click(approve ? 'button[value="approve"]' : 'button[value="cancel"]');
+  }
+  if (approve) {
+    const next = await Promise.race([
+      arrived.then(() => 'callback'),
+      page.waitForSelector('#username', { timeout: 30_000 }).then(() => 'login'),
+    ]);
+    if (next === 'login') {
+      assert.match(await page.textContent('body'), /not PingOne/i);
+      await page.fill('#username', 'alice');
+      await page.fill('#password', 'alice-password');
+      await page.click('button[type="submit"]');
+    }
+  }
+  const url = await arrived;
+  await page.close();
+  return { url, pkce, state, consentShown, authorizeStatuses: consentResponses };
+}
+
+test('a person approves, signs in at the IdP, and the client gets a working code', async () => {
+  const context = await browser.newContext();
+  try {
+    const shot = join(OUT, 'consent.png');
+    const r = await authorizeIn(context, { screenshot: shot });
+    assert.ok(r.consentShown, 'consent page shown to a new browser');
+    assert.ok(existsSync(shot));
+    assert.equal(r.url.searchParams.get('state'), r.state);
+    assert.equal(r.url.searchParams.get('iss'), stack.mcpOrigin);
+    const code = r.url.searchParams.get('code');
+    assert.ok(code, `no code in ${r.url}`);
+    const tokens = await exchangeCode({ mcpOrigin: stack.mcpOrigin, client, code, verifier: r.pkce.verifier, redirectUri: callback.url });
+    assert.ok(tokens.access_token);
+    assert.equal(tokens.token_type.toLowerCase(), 'bearer');
+
+    // The browser kept the Secure __Host- approval cookie on http://127.0.0.1.
+    const cookies = await context.cookies(stack.mcpOrigin);
+    const approved = cookies.find((c) => c.name === '__Host-APPROVED_CLIENTS');
+    assert.ok(approved, `cookies: ${cookies.map((c) => c.name).join(', ')}`);
+    assert.equal(approved.secure, true);
+    assert.equal(approved.httpOnly, true);
+
+    // Same browser, same client: no consent page, and the IdP session signs in silently.
+    const again = await authorizeIn(context);
+    assert.equal(again.consentShown, false);
+    assert.deepEqual(again.authorizeStatuses, [302]);
+    assert.ok(again.url.searchParams.get('code'));
+  } finally {
+    await context.close();
+  }
+});
+
+test('a browser without the cookies sees the consent page again', async () => {
+  const context = await browser.newContext();
+  try {
+    const r = await authorizeIn(context);
+    assert.ok(r.consentShown);
+    assert.ok(r.url.searchParams.get('code'));
+  } finally {
+    await context.close();
+  }
+});
+
+test('Cancel returns access_denied with state and iss', async () => {
+  const context = await browser.newContext();
+  try {
+    const r = await authorizeIn(context, { approve: false });
+    assert.ok(r.consentShown);
+    assert.equal(r.url.searchParams.get('error'), 'access_denied');
+    assert.equal(r.url.searchParams.get('state'), r.state);
+    assert.equal(r.url.searchParams.get('iss'), stack.mcpOrigin);
+    assert.equal(r.url.searchParams.get('code'), null);
+  } finally {
+    await context.close();
+  }
+});
