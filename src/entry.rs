@@ -1,20 +1,90 @@
-//! Workers entry point: routes each request to the module that owns it.
+//! Workers entry points: routes each request to the module that owns it, and
+//! runs the scheduled purge of expired grants.
+//!
+//! - authorization server endpoints (metadata, `/register`, `/token`, `/revoke`) → `oauth`
+//! - `/authorize`, `/callback` (consent and PingOne sign-in) → `login`
+//! - `/mcp`, `/sse…` (after bearer validation) → `mcp`, one Durable Object per session
 
-use worker::{event, Context, Env, Request, Response, Result};
+use crate::mcp::caller::Caller;
+use crate::oauth::{self, AuthContext, Config, Provider};
+use crate::platform::http::{from_http, into_http};
+use crate::platform::kv::Kv;
+use crate::util::time::now_secs;
+use worker::{event, Context, Env, Request, Response, Result, ScheduledEvent, ScheduleContext};
+
+/// The KV namespace binding holding clients, grants, tokens and sign-in state.
+const KV_BINDING: &str = "OAUTH_KV";
+
+fn json(status: u16, body: serde_json::Value) -> Result<Response> {
+    Ok(Response::from_json(&body)?.with_status(status))
+}
+
+fn oauth_config(env: &Env) -> std::result::Result<Config, oauth::config::ConfigError> {
+    Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+}
+
+fn caller(ctx: AuthContext) -> Caller {
+    Caller {
+        user_id: ctx.user_id,
+        grant_id: ctx.grant_id,
+        client_id: ctx.client_id,
+        scopes: ctx.scopes,
+        audience: ctx.audience.into_iter().next(),
+        expires_at: ctx.expires_at,
+        props: ctx.props,
+    }
+}
 
 #[event(fetch)]
-async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
-    match path.as_str() {
-        "/health" => Response::from_json(&serde_json::json!({
-            "name": crate::SERVER_NAME,
-            "version": crate::SERVER_VERSION,
-            "status": "ok",
-        })),
-        _ => Ok(Response::from_json(&serde_json::json!({
-            "error": "not_found",
-            "error_description": "No such endpoint",
-        }))?
-        .with_status(404)),
+    if path == "/health" {
+        return json(200, serde_json::json!({"name": crate::SERVER_NAME, "version": crate::SERVER_VERSION, "status": "ok"}));
+    }
+    let is_login = crate::login::owns(&path);
+    let is_mcp = crate::mcp::gateway::owns(&path);
+    if !(is_login || is_mcp || oauth::is_endpoint(&path)) {
+        return json(404, serde_json::json!({"error": "not_found", "error_description": "No such endpoint"}));
+    }
+    let config = match oauth_config(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            worker::console_error!("configuration: {e}");
+            return json(500, serde_json::json!({"error": "server_error", "error_description": format!("The server is misconfigured: {e}")}));
+        }
+    };
+    let kv = Kv(env.kv(KV_BINDING)?);
+    let provider = Provider::new(&kv, &config, now_secs());
+    if is_login {
+        return crate::login::worker::serve(req, &env, &kv, &provider).await;
+    }
+    let Some(http_req) = into_http(req).await? else {
+        return json(413, serde_json::json!({"error": "invalid_request", "error_description": "Request body too large"}));
+    };
+    if !is_mcp {
+        return from_http(provider.handle(&http_req).await);
+    }
+    // Preflights come before authentication (browsers send no credentials with them).
+    if http_req.method() == http::Method::OPTIONS {
+        let origin = http_req.headers().get("origin").and_then(|v| v.to_str().ok());
+        return from_http(oauth::cors::preflight(origin));
+    }
+    match provider.authenticate_request(&http_req).await {
+        Ok(ctx) => crate::mcp::worker::serve(&http_req, &caller(ctx), &env).await,
+        Err(res) => from_http(res),
+    }
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let run = async {
+        let config = oauth_config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let kv = Kv(env.kv(KV_BINDING)?);
+        let purged = Provider::new(&kv, &config, now_secs()).purge_expired().await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        worker::console_log!("purge: revoked {purged} expired grants");
+        Ok::<(), worker::Error>(())
+    };
+    if let Err(e) = run.await {
+        worker::console_error!("purge failed: {e}");
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod login;
 pub mod mcp;
+pub mod oauth;
 pub mod store;
 pub mod util;
 

@@ -5,46 +5,7 @@ use crate::store::StoreError;
 use async_trait::async_trait;
 use url::Url;
 
-// TEMPORARY mirror of crate::oauth's types until that module lands.
-pub use mirror::{AuthRequest, AuthorizeError, ClientInfo, CompleteAuthorization};
-mod mirror {
-    use serde::{Deserialize, Serialize};
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct AuthRequest {
-        pub response_type: String,
-        pub client_id: String,
-        pub redirect_uri: String,
-        pub scope: Vec<String>,
-        pub state: String,
-        pub code_challenge: Option<String>,
-        pub code_challenge_method: Option<String>,
-        pub resource: Vec<String>,
-    }
-    #[derive(Debug, Clone, Default)]
-    pub struct ClientInfo {
-        pub client_id: String,
-        pub client_name: Option<String>,
-        pub redirect_uris: Vec<String>,
-        pub client_uri: Option<String>,
-        pub logo_uri: Option<String>,
-        pub policy_uri: Option<String>,
-        pub tos_uri: Option<String>,
-    }
-    #[derive(Debug, Clone)]
-    pub enum AuthorizeError {
-        Local { status: u16, error: String, description: String },
-        Redirect { url: String },
-    }
-    #[derive(Debug, Clone)]
-    pub struct CompleteAuthorization {
-        pub request: AuthRequest,
-        pub user_id: String,
-        pub metadata: serde_json::Value,
-        pub scope: Vec<String>,
-        pub props: serde_json::Value,
-        pub revoke_existing_grants: bool,
-    }
-}
+pub use crate::oauth::{AuthRequest, AuthorizeError, ClientInfo, CompleteAuthorization};
 
 #[async_trait(?Send)]
 pub trait AuthServer {
@@ -55,6 +16,22 @@ pub trait AuthServer {
     async fn complete_authorization(&self, origin: &str, c: CompleteAuthorization) -> Result<String, AuthorizeError>;
     /// The client redirect carrying `error` (with `state` and `iss`).
     fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> String;
+}
+
+#[async_trait(?Send)]
+impl AuthServer for crate::oauth::Provider<'_> {
+    async fn parse_auth_request(&self, url: &Url) -> Result<AuthRequest, AuthorizeError> {
+        crate::oauth::Provider::parse_auth_request(self, url).await
+    }
+    async fn lookup_client(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError> {
+        crate::oauth::Provider::lookup_client(self, client_id).await
+    }
+    async fn complete_authorization(&self, origin: &str, c: CompleteAuthorization) -> Result<String, AuthorizeError> {
+        crate::oauth::Provider::complete_authorization(self, origin, c).await
+    }
+    fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> String {
+        crate::oauth::Provider::error_redirect(self, origin, req, error, description)
+    }
 }
 
 /// The `/authorize` URL that `req` was parsed from, so a stored request can be

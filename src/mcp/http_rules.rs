@@ -96,17 +96,10 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Adds CORS headers for `origin` (delegating to the authorization server's
-/// policy so every endpoint answers browsers alike).
+/// Adds CORS headers for `origin`: the authorization server's policy, so
+/// every endpoint answers browsers alike.
 pub fn apply_cors(origin: Option<&str>, headers: &mut HeaderMap) {
-    // INTERIM until `crate::oauth::cors::apply` lands; then delegate to it.
-    let allow = origin.and_then(|o| HeaderValue::from_str(o).ok()).unwrap_or(HeaderValue::from_static("*"));
-    headers.insert("access-control-allow-origin", allow);
-    headers.append(http::header::VARY, HeaderValue::from_static("Origin"));
-    headers.insert(
-        "access-control-expose-headers",
-        HeaderValue::from_static("Mcp-Session-Id, WWW-Authenticate"),
-    );
+    crate::oauth::cors::apply(origin, headers);
 }
 
 /// Builds the responses of one MCP request: every one carries CORS headers and,

@@ -1,0 +1,212 @@
+//! Authorization requests: validation of `/authorize` parameters and the
+//! completion of an authorization (grant + single-use code) once the user
+//! signed in. Until the client and its redirect URI are known to be good,
+//! errors are shown locally; afterwards they go back to the client (RFC 9207
+//! `iss` included).
+
+use super::records::{grant_key, ClientInfo, Grant, Resource};
+use super::{redirect, resource, seal, token_str, Provider};
+use crate::store::StoreError;
+use crate::util::crypto::random_token;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Longest `state` a client may send (it is echoed back).
+const MAX_STATE_LEN: usize = 2048;
+
+/// A validated authorization request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub response_type: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub state: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub resource: Vec<String>,
+}
+
+/// Why an authorization request was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthorizeError {
+    /// Show this to the person; never redirect (client or redirect URI unknown).
+    Local { status: u16, error: String, description: String },
+    /// Send the browser back to the client with the error.
+    Redirect { url: String },
+}
+
+/// What sign-in hands over once the user is known.
+#[derive(Debug, Clone)]
+pub struct CompleteAuthorization {
+    pub request: AuthRequest,
+    pub user_id: String,
+    pub metadata: serde_json::Value,
+    pub scope: Vec<String>,
+    pub props: serde_json::Value,
+    pub revoke_existing_grants: bool,
+}
+
+fn local(status: u16, error: &str, description: &str) -> AuthorizeError {
+    AuthorizeError::Local { status, error: error.into(), description: description.into() }
+}
+
+fn storage(e: StoreError) -> AuthorizeError {
+    match e {
+        StoreError::RateLimited => local(429, "temporarily_unavailable", "Too many requests; try again in a minute."),
+        StoreError::Unavailable(_) => local(503, "temporarily_unavailable", "Storage is unavailable; try again."),
+    }
+}
+
+/// `code_verifier` / `code_challenge` syntax (RFC 7636 §4.1): 43–128 unreserved characters.
+pub fn pkce_syntax_ok(s: &str) -> bool {
+    (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// The redirect URL carrying `params`, `state` (when set) and `iss`.
+fn redirect_with(redirect_uri: &str, params: &[(&str, &str)], state: &str, issuer: &str) -> String {
+    let Ok(mut url) = Url::parse(redirect_uri) else { return String::new() };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        if !state.is_empty() {
+            q.append_pair("state", state);
+        }
+        q.append_pair("iss", issuer);
+    }
+    url.to_string()
+}
+
+impl Provider<'_> {
+    pub async fn lookup_client(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError> {
+        if client_id.is_empty() || client_id.len() > 256 {
+            return Ok(None);
+        }
+        match self.store.get(&super::records::client_key(client_id)).await? {
+            None => Ok(None),
+            // A record we cannot read is treated as no client, not a crash.
+            Some(raw) => Ok(serde_json::from_str(&raw).ok()),
+        }
+    }
+
+    /// Parses and validates `/authorize?…` (`url` is the whole request URL).
+    pub async fn parse_auth_request(&self, url: &Url) -> Result<AuthRequest, AuthorizeError> {
+        let mut single = std::collections::HashMap::new();
+        let mut resources = Vec::new();
+        for (k, v) in url.query_pairs() {
+            if k == "resource" {
+                resources.push(v.into_owned());
+            } else if single.insert(k.clone().into_owned(), v.into_owned()).is_some() {
+                return Err(local(400, "invalid_request", &format!("Parameter '{k}' is repeated")));
+            }
+        }
+        let get = |k: &str| single.get(k).cloned();
+        let req = AuthRequest {
+            response_type: get("response_type").unwrap_or_default(),
+            client_id: get("client_id").unwrap_or_default(),
+            redirect_uri: get("redirect_uri").unwrap_or_default(),
+            scope: get("scope").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default(),
+            state: get("state").unwrap_or_default(),
+            code_challenge: get("code_challenge"),
+            code_challenge_method: get("code_challenge_method"),
+            resource: resources,
+        };
+        let origin = url.origin().ascii_serialization();
+        self.validate(&origin, req).await.map(|(req, _)| req)
+    }
+
+    /// Checks a request against its client's registration. On success the
+    /// request is returned with its resource defaulted to the canonical one.
+    pub async fn validate(&self, origin: &str, mut req: AuthRequest) -> Result<(AuthRequest, ClientInfo), AuthorizeError> {
+        let client = self
+            .lookup_client(&req.client_id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| local(400, "invalid_request", "Invalid client_id: this client is not registered (or its registration expired)."))?;
+        if req.redirect_uri.is_empty() && client.redirect_uris.len() == 1 {
+            req.redirect_uri = client.redirect_uris[0].clone();
+        }
+        if !redirect::matches_registered(&req.redirect_uri, &client.redirect_uris) {
+            return Err(local(400, "invalid_request", "Invalid redirect URI: it does not match the client's registration."));
+        }
+        // From here on the client can be told.
+        let fail = |error: &str, description: &str| AuthorizeError::Redirect {
+            url: redirect_with(&req.redirect_uri, &[("error", error), ("error_description", description)], &req.state, origin),
+        };
+        if req.state.len() > MAX_STATE_LEN {
+            return Err(fail("invalid_request", "state is too long"));
+        }
+        for r in &req.resource {
+            if let Err(why) = resource::check_requested(r, origin) {
+                return Err(fail("invalid_target", why));
+            }
+        }
+        if req.resource.is_empty() {
+            req.resource.push(resource::canonical_resource(origin));
+        }
+        match req.response_type.as_str() {
+            "" => return Err(fail("invalid_request", "response_type is required")),
+            "code" => {}
+            _ => return Err(fail("unsupported_response_type", "Only response_type=code is supported")),
+        }
+        if !client.response_types.iter().any(|t| t == "code") || !client.allows_grant("authorization_code") {
+            return Err(fail("unauthorized_client", "This client is not registered for the authorization code flow"));
+        }
+        match (&req.code_challenge, req.code_challenge_method.as_deref()) {
+            (Some(c), Some("S256")) if pkce_syntax_ok(c) => {}
+            (Some(_), Some("S256")) => return Err(fail("invalid_request", "PKCE code_challenge is malformed")),
+            (Some(_), None | Some("plain")) => {
+                return Err(fail("invalid_request", "plain PKCE method is not allowed; use S256"));
+            }
+            (Some(_), Some(_)) => return Err(fail("invalid_request", "Unsupported PKCE code_challenge_method; use S256")),
+            (None, Some(_)) => return Err(fail("invalid_request", "PKCE code_challenge_method without code_challenge")),
+            (None, None) if client.is_public() => {
+                return Err(fail("invalid_request", "PKCE (code_challenge with S256) is required for public clients"));
+            }
+            (None, None) => {}
+        }
+        Ok((req, client))
+    }
+
+    /// The client redirect carrying `error` (with `state` and `iss`).
+    pub fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> String {
+        redirect_with(&req.redirect_uri, &[("error", error), ("error_description", description)], &req.state, origin)
+    }
+
+    /// Stores the grant and returns the client redirect with `code`, `state` and `iss`.
+    pub async fn complete_authorization(&self, origin: &str, c: CompleteAuthorization) -> Result<String, AuthorizeError> {
+        if c.user_id.is_empty() || c.user_id.contains(':') || c.user_id.len() > 256 {
+            return Err(local(500, "server_error", "The signed-in user id cannot be used (empty, too long or contains ':')."));
+        }
+        let (req, client) = self.validate(origin, c.request).await?;
+        let grant_id = random_token(token_str::ID_LEN);
+        let code = token_str::mint(&c.user_id, &grant_id);
+        let key = seal::new_key();
+        let grant = Grant {
+            id: grant_id.clone(),
+            client_id: client.client_id.clone(),
+            user_id: c.user_id.clone(),
+            scope: c.scope,
+            metadata: c.metadata,
+            encrypted_props: seal::encrypt_props(&key, &c.props),
+            created_at: self.now,
+            expires_at: None,
+            auth_code_id: Some(token_str::hash(&code)),
+            auth_code_wrapped_key: Some(seal::wrap_key(&key, &code)),
+            code_challenge: req.code_challenge.clone(),
+            code_challenge_method: req.code_challenge_method.clone(),
+            resource: Resource::from_list(&req.resource),
+            redirect_uri: Some(req.redirect_uri.clone()),
+            ..Default::default()
+        };
+        let raw = serde_json::to_string(&grant).map_err(|_| local(500, "server_error", "Could not store the grant."))?;
+        self.store.put(&grant_key(&c.user_id, &grant_id), &raw, Some(self.config.code_ttl)).await.map_err(storage)?;
+        if c.revoke_existing_grants {
+            // Best effort: a failure here leaves an older grant alive, nothing worse.
+            let _ = self.revoke_client_grants(&c.user_id, &client.client_id, Some(&grant_id)).await;
+        }
+        Ok(redirect_with(&req.redirect_uri, &[("code", &code)], &req.state, origin))
+    }
+}

@@ -1,0 +1,110 @@
+//! Bearer token validation for the protected routes (RFC 6750, RFC 9728 §5.1).
+//! The hot path: one KV read (the token record), one key unwrap and one
+//! decryption; nothing is written.
+
+use super::records::{token_key, AccessToken};
+use super::{seal, token_str, Provider};
+use crate::util::crypto::constant_time_eq;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, Response, StatusCode};
+use url::Url;
+
+/// Who a valid bearer token speaks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthContext {
+    pub user_id: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub audience: Vec<String>,
+    pub expires_at: u64,
+    /// The props sign-in stored with the grant, decrypted.
+    pub props: serde_json::Value,
+}
+
+/// Why a request did not get through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BearerError {
+    /// No `Authorization: Bearer` at all: a bare challenge, no error code.
+    Missing,
+    /// A token was sent but is not good here.
+    Invalid(&'static str),
+    /// The store failed; not the client's fault.
+    Unavailable,
+}
+
+/// `https://host/.well-known/oauth-protected-resource<path>` for a protected request.
+pub fn resource_metadata_url(url: &Url) -> String {
+    let path = url.path();
+    let suffix = if path == "/" { "" } else { path };
+    format!("{}/.well-known/oauth-protected-resource{suffix}", url.origin().ascii_serialization())
+}
+
+/// The 401 (or 503) answer for a request that did not authenticate.
+pub fn challenge(url: &Url, err: &BearerError) -> Response<Vec<u8>> {
+    let mut header = format!("Bearer realm=\"OAuth\", resource_metadata=\"{}\"", resource_metadata_url(url));
+    let (status, body) = match err {
+        BearerError::Missing => (StatusCode::UNAUTHORIZED, serde_json::json!({"error": "unauthorized", "error_description": "Missing bearer token"})),
+        BearerError::Invalid(why) => {
+            header.push_str(&format!(", error=\"invalid_token\", error_description=\"{why}\""));
+            (StatusCode::UNAUTHORIZED, serde_json::json!({"error": "invalid_token", "error_description": why}))
+        }
+        BearerError::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": "temporarily_unavailable", "error_description": "Storage is unavailable; retry"}),
+        ),
+    };
+    let mut res = Response::new(body.to_string().into_bytes());
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if status == StatusCode::UNAUTHORIZED {
+        if let Ok(v) = HeaderValue::from_str(&header) {
+            h.insert(WWW_AUTHENTICATE, v);
+        }
+    }
+    res
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+impl Provider<'_> {
+    /// Validates the request's bearer token for `url`.
+    pub async fn authenticate(&self, headers: &HeaderMap, url: &Url) -> Result<AuthContext, BearerError> {
+        let Some(token) = bearer_token(headers) else {
+            return Err(BearerError::Missing);
+        };
+        let unknown = BearerError::Invalid("The access token is invalid, expired or revoked");
+        let parts = token_str::parse(token).ok_or(unknown.clone())?;
+        let hash = token_str::hash(token);
+        let raw = self
+            .store
+            .get(&token_key(parts.user_id, parts.grant_id, &hash))
+            .await
+            .map_err(|_| BearerError::Unavailable)?
+            .ok_or(unknown.clone())?;
+        let record: AccessToken = serde_json::from_str(&raw).map_err(|_| unknown.clone())?;
+        if !constant_time_eq(&record.id, &hash) || record.expires_at <= self.now {
+            return Err(unknown);
+        }
+        if !super::token::audience_ok(record.audience.as_ref(), url) {
+            return Err(BearerError::Invalid("The access token's audience does not match this resource"));
+        }
+        let key = seal::unwrap_key(&record.wrapped_encryption_key, token).map_err(|_| unknown.clone())?;
+        let props = seal::decrypt_props(&key, &record.grant.encrypted_props).map_err(|_| unknown)?;
+        Ok(AuthContext {
+            user_id: record.user_id,
+            grant_id: record.grant_id,
+            client_id: record.grant.client_id,
+            scopes: record.scope,
+            audience: record.audience.map(|a| a.to_list()).unwrap_or_default(),
+            expires_at: record.expires_at,
+            props,
+        })
+    }
+}

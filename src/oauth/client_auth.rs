@@ -1,0 +1,140 @@
+//! The token and revocation endpoints' request body and client
+//! authentication (RFC 6749 §2.3): HTTP Basic, `client_secret_post`, or none
+//! for public clients — exactly the method the client registered.
+
+use super::error::OAuthError;
+use super::records::ClientInfo;
+use super::Provider;
+use crate::util::crypto::constant_time_eq;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::Request;
+use std::collections::HashMap;
+
+/// A parsed `application/x-www-form-urlencoded` body. Every parameter may
+/// appear once, except `resource` (RFC 8707).
+#[derive(Debug, Default)]
+pub struct Form {
+    params: HashMap<String, String>,
+    pub resources: Vec<String>,
+}
+
+impl Form {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn parse(req: &Request<Vec<u8>>) -> Result<Self, OAuthError> {
+        let media_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        if media_type.as_deref() != Some("application/x-www-form-urlencoded") {
+            return Err(OAuthError::invalid_request("Content-Type must be application/x-www-form-urlencoded"));
+        }
+        if std::str::from_utf8(req.body()).is_err() {
+            return Err(OAuthError::invalid_request("The request body is not valid UTF-8"));
+        }
+        let mut form = Form::default();
+        for (k, v) in url::form_urlencoded::parse(req.body()) {
+            if k == "resource" {
+                form.resources.push(v.into_owned());
+            } else if form.params.insert(k.clone().into_owned(), v.into_owned()).is_some() {
+                return Err(OAuthError::invalid_request(format!("Parameter '{k}' is repeated")));
+            }
+        }
+        Ok(form)
+    }
+}
+
+/// How a client presented its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presented {
+    Basic,
+    Post,
+    None,
+}
+
+impl Presented {
+    fn method(self) -> &'static str {
+        match self {
+            Presented::Basic => "client_secret_basic",
+            Presented::Post => "client_secret_post",
+            Presented::None => "none",
+        }
+    }
+}
+
+/// `Authorization: Basic` credentials: both halves form-URL-decoded (RFC 6749 §2.3.1).
+fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(rest.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let dec = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    Some((dec(id)?, dec(secret)?))
+}
+
+impl Provider<'_> {
+    /// Authenticates the client of a token or revocation request.
+    pub async fn authenticate_client(&self, req: &Request<Vec<u8>>, form: &Form) -> Result<ClientInfo, OAuthError> {
+        let auth_header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let (presented, client_id, secret) = match auth_header {
+            Some(h) if h.trim_start().to_ascii_lowercase().starts_with("basic") => {
+                let (id, secret) = basic_credentials(h).ok_or_else(|| OAuthError::invalid_client(true))?;
+                if form.get("client_secret").is_some() {
+                    return Err(OAuthError::invalid_request("Use one client authentication method, not two"));
+                }
+                if form.get("client_id").is_some_and(|f| f != id) {
+                    return Err(OAuthError::invalid_client(true));
+                }
+                (Presented::Basic, id, Some(secret))
+            }
+            Some(_) => return Err(OAuthError::invalid_client(false)),
+            None => {
+                let id = form.get("client_id").ok_or_else(|| OAuthError::invalid_client(false))?.to_owned();
+                match form.get("client_secret") {
+                    Some(s) => (Presented::Post, id, Some(s.to_owned())),
+                    None => (Presented::None, id, None),
+                }
+            }
+        };
+        let basic = presented == Presented::Basic;
+        let client = self.lookup_client(&client_id).await?.ok_or_else(|| OAuthError::invalid_client(basic))?;
+        let registered = client.token_endpoint_auth_method.as_str();
+        let method_ok = registered == presented.method()
+            || (!client.auth_method_explicit
+                && matches!(
+                    (registered, presented),
+                    ("client_secret_basic", Presented::Post) | ("client_secret_post", Presented::Basic)
+                ));
+        if !method_ok {
+            return Err(OAuthError::invalid_client(basic));
+        }
+        if let Some(secret) = secret {
+            let Some(stored) = client.client_secret.as_deref() else { return Err(OAuthError::invalid_client(basic)) };
+            if !constant_time_eq(super::token_str::hash(&secret), stored) {
+                return Err(OAuthError::invalid_client(basic));
+            }
+        }
+        Ok(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let h = format!("basic {}", STANDARD.encode("my%20id:s%3Acret+x"));
+        assert_eq!(basic_credentials(&h), Some(("my id".into(), "s:cret x".into())));
+        assert_eq!(basic_credentials("Basic !!!"), None);
+        assert_eq!(basic_credentials(&format!("Basic {}", STANDARD.encode("nocolon"))), None);
+    }
+}

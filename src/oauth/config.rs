@@ -1,0 +1,76 @@
+//! Lifetimes and scopes of the authorization server. Every lifetime has the
+//! original provider's default and can be changed with a variable.
+
+/// Settings of the authorization server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Access token lifetime in seconds (default 1 hour, at least 60).
+    pub access_token_ttl: u64,
+    /// Refresh token lifetime in seconds (default 30 days; 0 issues none).
+    pub refresh_token_ttl: u64,
+    /// How long a dynamically registered client stays registered (default 90 days).
+    pub client_ttl: u64,
+    /// How long an authorization code can be exchanged (10 minutes).
+    pub code_ttl: u64,
+    /// Scopes MCP clients may ask for (advertised in both metadata documents).
+    pub scopes_supported: Vec<String>,
+    /// Human-readable name in the protected resource metadata.
+    pub resource_name: String,
+    /// Completing an authorization revokes the user's older grants for that client.
+    pub revoke_existing_grants: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: 3600,
+            refresh_token_ttl: 30 * 24 * 3600,
+            client_ttl: 90 * 24 * 3600,
+            code_ttl: 600,
+            scopes_supported: vec!["todo_api:read".into(), "todo_api:write".into()],
+            resource_name: "PingOne Todo MCP server".into(),
+            revoke_existing_grants: true,
+        }
+    }
+}
+
+/// A setting that could not be read; names the variable, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    /// Reads the optional `OAUTH_ACCESS_TOKEN_TTL`, `OAUTH_REFRESH_TOKEN_TTL`,
+    /// `OAUTH_CLIENT_TTL` (seconds) and `MCP_SCOPES` (space-separated).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut c = Config::default();
+        let secs = |name: &str, min: u64, default: u64| -> Result<u64, ConfigError> {
+            match get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n >= min && n <= 10 * 365 * 24 * 3600 => Ok(n),
+                    _ => Err(ConfigError(format!("{name} must be a number of seconds, at least {min}"))),
+                },
+            }
+        };
+        c.access_token_ttl = secs("OAUTH_ACCESS_TOKEN_TTL", 60, c.access_token_ttl)?;
+        c.refresh_token_ttl = secs("OAUTH_REFRESH_TOKEN_TTL", 0, c.refresh_token_ttl)?;
+        if c.refresh_token_ttl > 0 && c.refresh_token_ttl < 120 {
+            return Err(ConfigError("OAUTH_REFRESH_TOKEN_TTL must be 0 (no refresh tokens) or at least 120".into()));
+        }
+        c.client_ttl = secs("OAUTH_CLIENT_TTL", 3600, c.client_ttl)?;
+        if let Some(s) = get("MCP_SCOPES") {
+            let scopes: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
+            if scopes.is_empty() || scopes.iter().any(|s| !s.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\')) {
+                return Err(ConfigError("MCP_SCOPES must be space-separated scope names".into()));
+            }
+            c.scopes_supported = scopes;
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,127 @@
+//! Reading, saving, listing and revoking grants, and the scheduled purge of
+//! what KV's own expiry missed.
+
+use super::records::{grant_key, grant_prefix, token_prefix, Grant};
+use super::Provider;
+use crate::store::{StoreError, MIN_TTL_SECS};
+
+/// A grant as listed to its user (no secrets, no props).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GrantSummary {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: Vec<String>,
+    pub metadata: serde_json::Value,
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+}
+
+impl Provider<'_> {
+    pub async fn get_grant(&self, user_id: &str, grant_id: &str) -> Result<Option<Grant>, StoreError> {
+        Ok(self.store.get(&grant_key(user_id, grant_id)).await?.and_then(|raw| serde_json::from_str(&raw).ok()))
+    }
+
+    /// Saves a grant that has been exchanged: it lives until `expires_at`.
+    pub async fn save_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        let raw = serde_json::to_string(grant).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let ttl = grant.expires_at.map(|e| e.saturating_sub(self.now).max(MIN_TTL_SECS + 5));
+        self.store.put(&grant_key(&grant.user_id, &grant.id), &raw, ttl).await
+    }
+
+    /// Deletes a grant and every access token issued under it.
+    pub async fn revoke_grant(&self, user_id: &str, grant_id: &str) -> Result<(), StoreError> {
+        let prefix = token_prefix(user_id, grant_id);
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.store.list(&prefix, cursor.as_deref()).await?;
+            for key in &page.keys {
+                self.store.delete(key).await?;
+            }
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        self.store.delete(&grant_key(user_id, grant_id)).await
+    }
+
+    /// Every grant of a user (readable ones only).
+    pub async fn list_grants(&self, user_id: &str) -> Result<Vec<Grant>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.store.list(&grant_prefix(user_id), cursor.as_deref()).await?;
+            for key in &page.keys {
+                if let Some(g) = self.store.get(key).await?.and_then(|raw| serde_json::from_str::<Grant>(&raw).ok()) {
+                    out.push(g);
+                }
+            }
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// A user's grants without their secrets, for listing.
+    pub async fn list_user_grants(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
+        Ok(self
+            .list_grants(user_id)
+            .await?
+            .into_iter()
+            .map(|g| GrantSummary {
+                id: g.id,
+                client_id: g.client_id,
+                user_id: g.user_id,
+                scope: g.scope,
+                metadata: g.metadata,
+                created_at: g.created_at,
+                expires_at: g.expires_at,
+            })
+            .collect())
+    }
+
+    /// Revokes the user's grants for `client_id`, except `keep`.
+    pub async fn revoke_client_grants(&self, user_id: &str, client_id: &str, keep: Option<&str>) -> Result<(), StoreError> {
+        for g in self.list_grants(user_id).await? {
+            if g.client_id == client_id && Some(g.id.as_str()) != keep {
+                self.revoke_grant(user_id, &g.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Revokes grants whose lifetime is over but whose records are still in
+    /// the store (KV expiry is lazy and best effort). Returns how many.
+    pub async fn purge_expired(&self) -> Result<usize, StoreError> {
+        let mut purged = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.store.list("grant:", cursor.as_deref()).await?;
+            for key in &page.keys {
+                let Some(raw) = self.store.get(key).await? else { continue };
+                let expired = match serde_json::from_str::<Grant>(&raw) {
+                    Ok(g) => match g.expires_at {
+                        Some(e) => e <= self.now,
+                        // Never exchanged: the code is long gone.
+                        None => g.auth_code_wrapped_key.is_some() && g.created_at + self.config.code_ttl + MIN_TTL_SECS <= self.now,
+                    },
+                    Err(_) => false,
+                };
+                if expired {
+                    if let Some((u, g)) = key.strip_prefix("grant:").and_then(|r| r.split_once(':')) {
+                        self.revoke_grant(u, g).await?;
+                        purged += 1;
+                    }
+                }
+            }
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(purged)
+    }
+}

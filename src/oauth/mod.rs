@@ -1,0 +1,56 @@
+//! The OAuth 2.1 authorization server MCP clients talk to: metadata (RFC 8414,
+//! RFC 9728), dynamic client registration (RFC 7591), authorization requests
+//! and grants, the token endpoint (authorization code + PKCE, refresh token
+//! rotation), revocation (RFC 7009) and bearer validation for the protected
+//! MCP routes.
+//!
+//! It knows nothing of PingOne or MCP: sign-in calls [`Provider::parse_auth_request`]
+//! and [`Provider::complete_authorization`]; the MCP routes call
+//! [`Provider::authenticate`]. Records live in a [`KvStore`](crate::store::KvStore)
+//! with the key layout and encryption of `@cloudflare/workers-oauth-provider`
+//! (see `records` and `seal`), so a deployment of the original keeps its
+//! clients and grants.
+
+pub mod authorize;
+pub mod bearer;
+pub mod client_auth;
+pub mod config;
+pub mod cors;
+pub mod error;
+pub mod grants;
+pub mod metadata;
+pub mod records;
+pub mod redirect;
+pub mod register;
+pub mod resource;
+pub mod revoke;
+pub mod seal;
+pub mod token;
+pub mod token_str;
+
+mod router;
+
+pub use authorize::{AuthRequest, AuthorizeError, CompleteAuthorization};
+pub use bearer::AuthContext;
+pub use config::Config;
+pub use records::ClientInfo;
+pub use router::is_endpoint;
+
+use crate::store::KvStore;
+
+/// The authorization server for one request: the store, the settings and the
+/// request's clock (seconds since the epoch).
+pub struct Provider<'a> {
+    pub store: &'a dyn KvStore,
+    pub config: &'a Config,
+    pub now: u64,
+}
+
+impl<'a> Provider<'a> {
+    pub fn new(store: &'a dyn KvStore, config: &'a Config, now: u64) -> Self {
+        Self { store, config, now }
+    }
+}
+
+#[cfg(test)]
+mod tests;

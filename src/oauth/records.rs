@@ -1,0 +1,172 @@
+//! The KV records, in workers-oauth-provider's published layout (camelCase
+//! JSON): `client:{id}`, `grant:{userId}:{grantId}`,
+//! `token:{userId}:{grantId}:{sha256(token)}`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub fn client_key(client_id: &str) -> String {
+    format!("client:{client_id}")
+}
+pub fn grant_key(user_id: &str, grant_id: &str) -> String {
+    format!("grant:{user_id}:{grant_id}")
+}
+pub fn grant_prefix(user_id: &str) -> String {
+    format!("grant:{user_id}:")
+}
+pub fn token_key(user_id: &str, grant_id: &str, token_hash: &str) -> String {
+    format!("token:{user_id}:{grant_id}:{token_hash}")
+}
+pub fn token_prefix(user_id: &str, grant_id: &str) -> String {
+    format!("token:{user_id}:{grant_id}:")
+}
+
+/// A registered client (`client:{id}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientInfo {
+    pub client_id: String,
+    /// SHA-256 hex of the secret; `None` for public clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Vec<String>>,
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<String>,
+    #[serde(default = "default_response_types")]
+    pub response_types: Vec<String>,
+    #[serde(default)]
+    pub registration_date: u64,
+    #[serde(default = "default_auth_method")]
+    pub token_endpoint_auth_method: String,
+    /// Set when the auth method was stated explicitly: then HTTP Basic and
+    /// `client_secret_post` are not interchangeable.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub auth_method_explicit: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn default_grant_types() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
+fn default_response_types() -> Vec<String> {
+    vec!["code".into()]
+}
+fn default_auth_method() -> String {
+    "client_secret_basic".into()
+}
+
+impl ClientInfo {
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == "none"
+    }
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+}
+
+/// One or many resource indicators, as the original stores them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Resource {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Resource {
+    pub fn from_list(list: &[String]) -> Option<Self> {
+        match list {
+            [] => None,
+            [one] => Some(Resource::One(one.clone())),
+            many => Some(Resource::Many(many.to_vec())),
+        }
+    }
+    pub fn to_list(&self) -> Vec<String> {
+        match self {
+            Resource::One(s) => vec![s.clone()],
+            Resource::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// An authorization a user gave a client (`grant:{userId}:{grantId}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: Vec<String>,
+    #[serde(default)]
+    pub metadata: Value,
+    pub encrypted_props: String,
+    pub created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_code_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_code_wrapped_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_wrapped_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_refresh_token_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_refresh_token_wrapped_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Resource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+}
+
+impl Grant {
+    pub fn resources(&self) -> Vec<String> {
+        self.resource.as_ref().map(Resource::to_list).unwrap_or_default()
+    }
+}
+
+/// The grant fields copied into each access token record, so bearer
+/// validation reads one record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenGrant {
+    pub client_id: String,
+    pub scope: Vec<String>,
+    pub encrypted_props: String,
+}
+
+/// An access token (`token:{userId}:{grantId}:{hash}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessToken {
+    pub id: String,
+    pub grant_id: String,
+    pub user_id: String,
+    pub created_at: u64,
+    pub expires_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Resource>,
+    #[serde(default)]
+    pub scope: Vec<String>,
+    pub wrapped_encryption_key: String,
+    pub grant: TokenGrant,
+}

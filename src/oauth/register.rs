@@ -1,0 +1,149 @@
+//! Dynamic client registration (RFC 7591). Every field is checked; what is
+//! stored is what the response echoes, and the secret is kept only as a hash.
+
+use super::error::{json_response, OAuthError};
+use super::records::{client_key, ClientInfo};
+use super::{redirect, token_str, Provider};
+use crate::util::crypto::random_token;
+use http::{Method, Request, Response, StatusCode};
+use serde_json::{json, Map, Value};
+
+/// Largest registration document accepted.
+pub const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
+const MAX_REDIRECT_URIS: usize = 20;
+const MAX_TEXT: usize = 256;
+const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+
+fn meta_err(d: impl Into<String>) -> OAuthError {
+    OAuthError::invalid_client_metadata(d)
+}
+
+fn opt_string(doc: &Map<String, Value>, name: &str, max: usize) -> Result<Option<String>, OAuthError> {
+    match doc.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= max && !s.chars().any(char::is_control) => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(meta_err(format!("{name} is too long or contains control characters"))),
+        Some(_) => Err(meta_err(format!("{name} must be a string"))),
+    }
+}
+
+fn opt_http_uri(doc: &Map<String, Value>, name: &str) -> Result<Option<String>, OAuthError> {
+    let Some(s) = opt_string(doc, name, redirect::MAX_REDIRECT_URI_LEN)? else { return Ok(None) };
+    match url::Url::parse(&s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(Some(s)),
+        _ => Err(meta_err(format!("{name} must be an http(s) URL"))),
+    }
+}
+
+fn opt_string_list(doc: &Map<String, Value>, name: &str, max_items: usize) -> Result<Option<Vec<String>>, OAuthError> {
+    match doc.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) if items.len() <= max_items => items
+            .iter()
+            .map(|v| v.as_str().filter(|s| s.len() <= redirect::MAX_REDIRECT_URI_LEN).map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| meta_err(format!("{name} must be an array of strings"))),
+        Some(Value::Array(_)) => Err(meta_err(format!("{name} has too many entries"))),
+        Some(_) => Err(meta_err(format!("{name} must be an array of strings"))),
+    }
+}
+
+/// Validates a registration document into the client to store (without ids).
+pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
+    let doc = doc.as_object().ok_or_else(|| meta_err("The registration must be a JSON object"))?;
+    let redirect_uris = opt_string_list(doc, "redirect_uris", MAX_REDIRECT_URIS)?
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", "redirect_uris must list at least one URI"))?;
+    for uri in &redirect_uris {
+        redirect::check_registrable(uri)
+            .map_err(|why| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", format!("{why}: {}", uri.chars().take(100).collect::<String>())))?;
+    }
+    let method = opt_string(doc, "token_endpoint_auth_method", 64)?.unwrap_or_else(|| "client_secret_basic".into());
+    if !AUTH_METHODS.contains(&method.as_str()) {
+        return Err(meta_err(format!("token_endpoint_auth_method '{method}' is not supported; use one of {}", AUTH_METHODS.join(", "))));
+    }
+    // Without grant_types we register both grants MCP clients use (and say so in the response).
+    let grant_types = opt_string_list(doc, "grant_types", 8)?.unwrap_or_else(|| GRANT_TYPES.map(String::from).to_vec());
+    if let Some(g) = grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
+        return Err(meta_err(format!("grant type '{g}' is not supported")));
+    }
+    if !grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(meta_err("grant_types must include authorization_code"));
+    }
+    let response_types = opt_string_list(doc, "response_types", 4)?.unwrap_or_else(|| vec!["code".into()]);
+    if response_types != ["code"] {
+        return Err(meta_err("response_types must be [\"code\"]"));
+    }
+    Ok(ClientInfo {
+        client_id: String::new(),
+        client_secret: None,
+        redirect_uris,
+        client_name: opt_string(doc, "client_name", MAX_TEXT)?,
+        logo_uri: opt_http_uri(doc, "logo_uri")?,
+        client_uri: opt_http_uri(doc, "client_uri")?,
+        policy_uri: opt_http_uri(doc, "policy_uri")?,
+        tos_uri: opt_http_uri(doc, "tos_uri")?,
+        contacts: opt_string_list(doc, "contacts", 10)?,
+        grant_types,
+        response_types,
+        registration_date: 0,
+        token_endpoint_auth_method: method,
+        auth_method_explicit: doc.contains_key("token_endpoint_auth_method"),
+    })
+}
+
+impl Provider<'_> {
+    /// `POST /register`.
+    pub async fn registration_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+        self.register_inner(req).await.unwrap_or_else(OAuthError::into_response)
+    }
+
+    async fn register_inner(&self, req: &Request<Vec<u8>>) -> Result<Response<Vec<u8>>, OAuthError> {
+        if req.method() != Method::POST {
+            return Err(OAuthError::method_not_allowed());
+        }
+        if req.body().len() > MAX_REGISTRATION_BYTES {
+            return Err(OAuthError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The registration document is too large"));
+        }
+        let doc: Value = serde_json::from_slice(req.body()).map_err(|_| OAuthError::invalid_request("The body must be a JSON object"))?;
+        let mut client = validate_metadata(&doc)?;
+        client.client_id = random_token(token_str::ID_LEN);
+        client.registration_date = self.now;
+        let secret = (!client.is_public()).then(|| random_token(token_str::SECRET_LEN));
+        client.client_secret = secret.as_deref().map(token_str::hash);
+        let raw = serde_json::to_string(&client).map_err(|_| OAuthError::invalid_request("registration"))?;
+        self.store.put(&client_key(&client.client_id), &raw, Some(self.config.client_ttl)).await?;
+
+        let mut body = json!({
+            "client_id": client.client_id,
+            "client_id_issued_at": self.now,
+            "redirect_uris": client.redirect_uris,
+            "grant_types": client.grant_types,
+            "response_types": client.response_types,
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        });
+        let fields = [
+            ("client_name", &client.client_name),
+            ("logo_uri", &client.logo_uri),
+            ("client_uri", &client.client_uri),
+            ("policy_uri", &client.policy_uri),
+            ("tos_uri", &client.tos_uri),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value {
+                body[name] = json!(v);
+            }
+        }
+        if let Some(c) = &client.contacts {
+            body["contacts"] = json!(c);
+        }
+        if let Some(s) = secret {
+            body["client_secret"] = json!(s);
+            body["client_secret_issued_at"] = json!(self.now);
+            body["client_secret_expires_at"] = json!(self.now + self.config.client_ttl);
+        }
+        Ok(json_response(StatusCode::CREATED, &body))
+    }
+}

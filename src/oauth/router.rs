@@ -1,0 +1,83 @@
+//! Which requests the authorization server answers itself, and the CORS
+//! wrapping of those answers.
+
+use super::bearer::{challenge, AuthContext};
+use super::error::{json_response, OAuthError};
+use super::{cors, metadata, resource, Provider};
+use http::header::{HeaderValue, CACHE_CONTROL};
+use http::{Method, Request, Response, StatusCode};
+use url::Url;
+
+/// Endpoints served by [`Provider::handle`].
+pub fn is_endpoint(path: &str) -> bool {
+    matches!(path, "/token" | "/register" | "/revoke" | metadata::AS_METADATA_PATH)
+        || resource::path_within(path, metadata::PRM_PATH)
+}
+
+fn origin_header(req: &Request<Vec<u8>>) -> Option<&str> {
+    req.headers().get("origin").and_then(|v| v.to_str().ok())
+}
+
+/// The request URL (workerd hands the Worker absolute URLs).
+pub fn request_url(req: &Request<Vec<u8>>) -> Option<Url> {
+    Url::parse(&req.uri().to_string()).ok()
+}
+
+impl Provider<'_> {
+    /// Answers an authorization server endpoint (see [`is_endpoint`]).
+    pub async fn handle(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+        let origin = origin_header(req);
+        if req.method() == Method::OPTIONS {
+            return cors::preflight(origin);
+        }
+        let mut res = match request_url(req) {
+            None => OAuthError::invalid_request("Bad request URL").into_response(),
+            Some(url) => self.route(req, &url).await,
+        };
+        cors::apply(origin, res.headers_mut());
+        res
+    }
+
+    async fn route(&self, req: &Request<Vec<u8>>, url: &Url) -> Response<Vec<u8>> {
+        let own = url.origin().ascii_serialization();
+        let path = url.path();
+        let get_only = |doc: Option<serde_json::Value>| -> Response<Vec<u8>> {
+            if req.method() != Method::GET && req.method() != Method::HEAD {
+                return OAuthError::method_not_allowed().into_response();
+            }
+            match doc {
+                None => OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No protected resource at this path").into_response(),
+                Some(doc) => {
+                    let mut res = json_response(StatusCode::OK, &doc);
+                    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+                    res.headers_mut().remove(http::header::PRAGMA);
+                    res
+                }
+            }
+        };
+        match path {
+            "/token" => self.token_endpoint(req).await,
+            "/register" => self.registration_endpoint(req).await,
+            "/revoke" => self.revocation_endpoint(req).await,
+            metadata::AS_METADATA_PATH => get_only(Some(metadata::authorization_server(&own, self.config))),
+            _ => {
+                let suffix = path.strip_prefix(metadata::PRM_PATH).unwrap_or("");
+                get_only(metadata::protected_resource(&own, suffix, self.config))
+            }
+        }
+    }
+
+    /// Validates the bearer token of a protected request; the `Err` is the
+    /// complete answer (401 challenge with CORS headers).
+    pub async fn authenticate_request(&self, req: &Request<Vec<u8>>) -> Result<AuthContext, Response<Vec<u8>>> {
+        let origin = origin_header(req);
+        let Some(url) = request_url(req) else {
+            return Err(OAuthError::invalid_request("Bad request URL").into_response());
+        };
+        self.authenticate(req.headers(), &url).await.map_err(|e| {
+            let mut res = challenge(&url, &e);
+            cors::apply(origin, res.headers_mut());
+            res
+        })
+    }
+}

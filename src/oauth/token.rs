@@ -1,0 +1,203 @@
+//! The token endpoint: `authorization_code` (with PKCE) and `refresh_token`
+//! (rotated on every use; the previous token stays good until the new one is
+//! first used, so a client that lost a response can retry).
+
+use super::authorize::pkce_syntax_ok;
+use super::client_auth::Form;
+use super::error::{json_response, OAuthError};
+use super::records::{token_key, AccessToken, ClientInfo, Grant, Resource, TokenGrant};
+use super::{resource, seal, token_str, Provider};
+use crate::util::crypto::{b64url, constant_time_eq, sha256};
+use http::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+/// A grant must have at least this long to live to be refreshed or exchanged.
+const MIN_GRANT_LIFE: u64 = 60;
+
+impl Provider<'_> {
+    /// `POST /token`.
+    pub async fn token_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+        self.token_inner(req).await.unwrap_or_else(OAuthError::into_response)
+    }
+
+    async fn token_inner(&self, req: &Request<Vec<u8>>) -> Result<Response<Vec<u8>>, OAuthError> {
+        if req.method() != Method::POST {
+            return Err(OAuthError::method_not_allowed());
+        }
+        let form = Form::parse(req)?;
+        let client = self.authenticate_client(req, &form).await?;
+        match form.get("grant_type") {
+            Some("authorization_code") => self.exchange_code(&client, &form).await,
+            Some("refresh_token") => self.refresh(&client, &form).await,
+            // The original serves revocation at its token endpoint.
+            None if form.get("token").is_some() => self.revoke_with(&client, &form).await,
+            None => Err(OAuthError::invalid_request("grant_type is required")),
+            Some(_) => Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Supported grant types: authorization_code, refresh_token")),
+        }
+    }
+
+    async fn exchange_code(&self, client: &ClientInfo, form: &Form) -> Result<Response<Vec<u8>>, OAuthError> {
+        if !client.allows_grant("authorization_code") {
+            return Err(OAuthError::unauthorized_client("This client is not registered for the authorization_code grant"));
+        }
+        let code = form.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let bad_code = || OAuthError::invalid_grant("The authorization code is invalid, expired or already used");
+        let parts = token_str::parse(code).ok_or_else(bad_code)?;
+        let mut grant = self.get_grant(parts.user_id, parts.grant_id).await?.ok_or_else(bad_code)?;
+        let code_hash = token_str::hash(code);
+        if !grant.auth_code_id.as_deref().is_some_and(|id| constant_time_eq(id, &code_hash)) || grant.client_id != client.client_id {
+            return Err(bad_code());
+        }
+        let Some(wrapped) = grant.auth_code_wrapped_key.clone() else {
+            // Replay: the code was exchanged before, so its tokens may be in the wrong hands.
+            self.revoke_grant(&grant.user_id, &grant.id).await?;
+            return Err(bad_code());
+        };
+        if self.now >= grant.created_at + self.config.code_ttl {
+            return Err(bad_code());
+        }
+        match (form.get("redirect_uri"), grant.redirect_uri.as_deref()) {
+            (Some(sent), Some(granted)) if sent != granted => {
+                return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+            }
+            (None, _) if grant.code_challenge.is_none() => {
+                return Err(OAuthError::invalid_request("redirect_uri is required"));
+            }
+            _ => {}
+        }
+        match (&grant.code_challenge, form.get("code_verifier")) {
+            (Some(_), None) => return Err(OAuthError::invalid_request("code_verifier is required (PKCE)")),
+            (None, Some(_)) => return Err(OAuthError::invalid_request("code_verifier sent but the authorization used no PKCE")),
+            (Some(challenge), Some(verifier)) => {
+                if grant.code_challenge_method.as_deref() != Some("S256") {
+                    return Err(OAuthError::invalid_grant("Unsupported PKCE method on this grant"));
+                }
+                if !pkce_syntax_ok(verifier) || !constant_time_eq(b64url(sha256(verifier)), challenge) {
+                    return Err(OAuthError::invalid_grant("PKCE verification failed"));
+                }
+            }
+            (None, None) => {}
+        }
+        let audience = self.token_audience(&grant, &form.resources)?;
+        let key = seal::unwrap_key(&wrapped, code).map_err(|_| bad_code())?;
+
+        grant.auth_code_wrapped_key = None;
+        grant.code_challenge = None;
+        grant.code_challenge_method = None;
+        if self.config.refresh_token_ttl > 0 {
+            grant.expires_at = Some(self.now + self.config.refresh_token_ttl);
+        }
+        let scope = grant.scope.clone();
+        self.issue(grant, key, audience, scope, None).await
+    }
+
+    async fn refresh(&self, client: &ClientInfo, form: &Form) -> Result<Response<Vec<u8>>, OAuthError> {
+        if !client.allows_grant("refresh_token") {
+            return Err(OAuthError::unauthorized_client("This client is not registered for the refresh_token grant"));
+        }
+        let token = form.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let bad = || OAuthError::invalid_grant("The refresh token is invalid, expired or revoked");
+        let parts = token_str::parse(token).ok_or_else(bad)?;
+        let grant = self.get_grant(parts.user_id, parts.grant_id).await?.ok_or_else(bad)?;
+        if grant.client_id != client.client_id {
+            return Err(bad());
+        }
+        let hash = token_str::hash(token);
+        let same = |id: &Option<String>| id.as_deref().is_some_and(|id| constant_time_eq(id, &hash));
+        let wrapped = if same(&grant.refresh_token_id) {
+            grant.refresh_token_wrapped_key.clone()
+        } else if same(&grant.previous_refresh_token_id) {
+            grant.previous_refresh_token_wrapped_key.clone()
+        } else {
+            None
+        }
+        .ok_or_else(bad)?;
+        let remaining = grant.expires_at.map(|e| e.saturating_sub(self.now));
+        if remaining.is_some_and(|r| r < MIN_GRANT_LIFE) {
+            return Err(OAuthError::invalid_grant("The grant has expired; sign in again"));
+        }
+        let scope = match form.get("scope") {
+            None => grant.scope.clone(),
+            Some(s) => {
+                let asked: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
+                if let Some(extra) = asked.iter().find(|a| !grant.scope.contains(a)) {
+                    return Err(OAuthError::invalid_scope(format!("Scope '{extra}' was not granted; a refresh may only narrow scope")));
+                }
+                asked
+            }
+        };
+        let audience = self.token_audience(&grant, &form.resources)?;
+        let key = seal::unwrap_key(&wrapped, token).map_err(|_| bad())?;
+        let mut grant = grant;
+        grant.previous_refresh_token_id = Some(hash);
+        grant.previous_refresh_token_wrapped_key = Some(wrapped);
+        self.issue(grant, key, audience, scope, remaining).await
+    }
+
+    /// RFC 8707 at the token endpoint: an explicit resource must be one the
+    /// grant was issued for; the token's audience is the explicit or granted one.
+    fn token_audience(&self, grant: &Grant, explicit: &[String]) -> Result<Vec<String>, OAuthError> {
+        let granted = grant.resources();
+        for r in explicit {
+            let covered = url::Url::parse(r).is_ok_and(|u| granted.iter().any(|g| g == r || resource::audience_allows(g, &u)));
+            if !covered {
+                return Err(OAuthError::invalid_target(format!("resource '{r}' was not part of this authorization")));
+            }
+        }
+        Ok(if explicit.is_empty() { granted } else { explicit.to_vec() })
+    }
+
+    /// Mints an access token (and a new refresh token), stores both and the grant.
+    async fn issue(
+        &self,
+        mut grant: Grant,
+        key: seal::PropsKey,
+        audience: Vec<String>,
+        scope: Vec<String>,
+        remaining: Option<u64>,
+    ) -> Result<Response<Vec<u8>>, OAuthError> {
+        let access = token_str::mint(&grant.user_id, &grant.id);
+        let access_ttl = remaining.map_or(self.config.access_token_ttl, |r| r.min(self.config.access_token_ttl));
+        let refresh = (self.config.refresh_token_ttl > 0).then(|| token_str::mint(&grant.user_id, &grant.id));
+        if let Some(r) = &refresh {
+            grant.refresh_token_id = Some(token_str::hash(r));
+            grant.refresh_token_wrapped_key = Some(seal::wrap_key(&key, r));
+        }
+        let access_hash = token_str::hash(&access);
+        let record = AccessToken {
+            id: access_hash.clone(),
+            grant_id: grant.id.clone(),
+            user_id: grant.user_id.clone(),
+            created_at: self.now,
+            expires_at: self.now + access_ttl,
+            audience: Resource::from_list(&audience),
+            scope: scope.clone(),
+            wrapped_encryption_key: seal::wrap_key(&key, &access),
+            grant: TokenGrant { client_id: grant.client_id.clone(), scope: grant.scope.clone(), encrypted_props: grant.encrypted_props.clone() },
+        };
+        let raw = serde_json::to_string(&record).map_err(|_| OAuthError::invalid_request("token record"))?;
+        self.save_grant(&grant).await?;
+        self.store.put(&token_key(&grant.user_id, &grant.id, &access_hash), &raw, Some(access_ttl)).await?;
+        let mut body = json!({
+            "access_token": access,
+            "token_type": "bearer",
+            "expires_in": access_ttl,
+            "scope": scope.join(" "),
+        });
+        if let Some(r) = refresh {
+            body["refresh_token"] = json!(r);
+        }
+        if let Some(r) = Resource::from_list(&audience) {
+            body["resource"] = serde_json::to_value(r).unwrap_or_default();
+        }
+        Ok(json_response(StatusCode::OK, &body))
+    }
+}
+
+/// Whether an audience list lets a token be used at `url` (any entry suffices).
+pub fn audience_ok(audience: Option<&Resource>, url: &url::Url) -> bool {
+    match audience {
+        None => resource::is_protected_path(url.path()),
+        Some(a) => a.to_list().iter().any(|aud| resource::audience_allows(aud, url)),
+    }
+}
