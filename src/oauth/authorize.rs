@@ -146,6 +146,13 @@ impl Provider<'_> {
         if req.resource.is_empty() {
             req.resource.push(resource::canonical_resource(origin));
         }
+        // Scopes this server does not know are dropped (RFC 6749 §3.3 lets the
+        // server grant less); none asked for means all of ours.
+        req.scope.retain(|s| s == "offline_access" || self.config.scopes_supported.contains(s));
+        req.scope.dedup();
+        if req.scope.iter().all(|s| s == "offline_access") {
+            req.scope.extend(self.config.scopes_supported.iter().cloned());
+        }
         match req.response_type.as_str() {
             "" => return Err(fail("invalid_request", "response_type is required")),
             "code" => {}
@@ -188,7 +195,8 @@ impl Provider<'_> {
             id: grant_id.clone(),
             client_id: client.client_id.clone(),
             user_id: c.user_id.clone(),
-            scope: c.scope,
+            // Never more than the (validated) request asked for.
+            scope: c.scope.into_iter().filter(|s| req.scope.contains(s)).collect(),
             metadata: c.metadata,
             encrypted_props: seal::encrypt_props(&key, &c.props),
             created_at: self.now,
