@@ -37,6 +37,8 @@ fn caller(ctx: AuthContext) -> Caller {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    // ID tokens are verified with the RSA-only backend (no-op after the first request).
+    jwt_rsa::install();
     let path = req.path();
     if path == "/health" {
         return json(200, serde_json::json!({"name": crate::SERVER_NAME, "version": crate::SERVER_VERSION, "status": "ok"}));
