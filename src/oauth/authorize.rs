@@ -148,8 +148,13 @@ impl Provider<'_> {
         }
         // Scopes this server does not know are dropped (RFC 6749 §3.3 lets the
         // server grant less); none asked for means all of ours.
-        req.scope.retain(|s| s == "offline_access" || self.config.scopes_supported.contains(s));
-        req.scope.dedup();
+        let mut scope: Vec<String> = Vec::new();
+        for s in std::mem::take(&mut req.scope) {
+            if (s == "offline_access" || self.config.scopes_supported.contains(&s)) && !scope.contains(&s) {
+                scope.push(s);
+            }
+        }
+        req.scope = scope;
         if req.scope.iter().all(|s| s == "offline_access") {
             req.scope.extend(self.config.scopes_supported.iter().cloned());
         }

@@ -34,9 +34,14 @@ pub enum BearerError {
 }
 
 /// `https://host/.well-known/oauth-protected-resource<path>` for a protected request.
+/// Below a protected prefix (`/sse/message`), the prefix's metadata is named:
+/// clients check that its `resource` is the URL they connected to.
 pub fn resource_metadata_url(url: &Url) -> String {
     let path = url.path();
-    let suffix = if path == "/" { "" } else { path };
+    let suffix = super::resource::PROTECTED_PREFIXES
+        .into_iter()
+        .find(|p| super::resource::path_within(path, p))
+        .unwrap_or(if path == "/" { "" } else { path });
     format!("{}/.well-known/oauth-protected-resource{suffix}", url.origin().ascii_serialization())
 }
 
@@ -97,11 +102,12 @@ impl Provider<'_> {
         }
         let key = seal::unwrap_key(&record.wrapped_encryption_key, token).map_err(|_| unknown.clone())?;
         let props = seal::decrypt_props(&key, &record.grant.encrypted_props).map_err(|_| unknown)?;
+        let scopes = record.scope.unwrap_or(record.grant.scope);
         Ok(AuthContext {
             user_id: record.user_id,
             grant_id: record.grant_id,
             client_id: record.grant.client_id,
-            scopes: record.scope,
+            scopes,
             audience: record.audience.map(|a| a.to_list()).unwrap_or_default(),
             expires_at: record.expires_at,
             props,

@@ -165,8 +165,10 @@ pub struct AccessToken {
     pub expires_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<Resource>,
-    #[serde(default)]
-    pub scope: Vec<String>,
+    /// The token's scope; records written before the original had this field
+    /// carry none, and then the grant's scope applies (as in the original).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<String>>,
     pub wrapped_encryption_key: String,
     pub grant: TokenGrant,
 }

@@ -53,7 +53,7 @@ pub fn matches_registered(requested: &str, registered: &[String]) -> bool {
         return Url::parse(requested).is_ok_and(|u| !FORBIDDEN_SCHEMES.contains(&u.scheme()));
     }
     let Ok(req) = Url::parse(requested) else { return false };
-    if req.scheme() != "http" || !is_loopback(&req) || req.fragment().is_some() {
+    if req.scheme() != "http" || !is_loopback(&req) || req.fragment().is_some() || !req.username().is_empty() || req.password().is_some() {
         return false;
     }
     registered.iter().filter_map(|r| Url::parse(r).ok()).any(|reg| {

@@ -6,7 +6,7 @@ use super::authorize::pkce_syntax_ok;
 use super::client_auth::Form;
 use super::error::{json_response, OAuthError};
 use super::records::{token_key, AccessToken, ClientInfo, Grant, Resource, TokenGrant};
-use super::{resource, seal, token_str, Provider};
+use super::{redirect, resource, seal, token_str, Provider};
 use crate::util::crypto::{b64url, constant_time_eq, sha256};
 use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
@@ -60,6 +60,10 @@ impl Provider<'_> {
             (Some(sent), Some(granted)) if sent != granted => {
                 return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
             }
+            // A grant from before the redirect was recorded: at least a registered one.
+            (Some(sent), None) if !redirect::matches_registered(sent, &client.redirect_uris) => {
+                return Err(OAuthError::invalid_grant("redirect_uri is not registered for this client"));
+            }
             (None, _) if grant.code_challenge.is_none() => {
                 return Err(OAuthError::invalid_request("redirect_uri is required"));
             }
@@ -84,11 +88,13 @@ impl Provider<'_> {
         grant.auth_code_wrapped_key = None;
         grant.code_challenge = None;
         grant.code_challenge_method = None;
-        if self.config.refresh_token_ttl > 0 {
-            grant.expires_at = Some(self.now + self.config.refresh_token_ttl);
-        }
+        // Refresh tokens only for clients registered for that grant. Without one
+        // the grant ends with its access token, so it is never kept forever.
+        let with_refresh = self.config.refresh_token_ttl > 0 && client.allows_grant("refresh_token");
+        let lifetime = if with_refresh { self.config.refresh_token_ttl } else { self.config.access_token_ttl };
+        grant.expires_at = Some(self.now + lifetime);
         let scope = grant.scope.clone();
-        self.issue(grant, key, audience, scope, None).await
+        self.issue(grant, key, audience, scope, Some(lifetime), with_refresh).await
     }
 
     async fn refresh(&self, client: &ClientInfo, form: &Form) -> Result<Response<Vec<u8>>, OAuthError> {
@@ -131,7 +137,7 @@ impl Provider<'_> {
         let mut grant = grant;
         grant.previous_refresh_token_id = Some(hash);
         grant.previous_refresh_token_wrapped_key = Some(wrapped);
-        self.issue(grant, key, audience, scope, remaining).await
+        self.issue(grant, key, audience, scope, remaining, self.config.refresh_token_ttl > 0).await
     }
 
     /// RFC 8707 at the token endpoint: an explicit resource must be one the
@@ -139,7 +145,8 @@ impl Provider<'_> {
     fn token_audience(&self, grant: &Grant, explicit: &[String]) -> Result<Vec<String>, OAuthError> {
         let granted = grant.resources();
         for r in explicit {
-            let covered = url::Url::parse(r).is_ok_and(|u| granted.iter().any(|g| g == r || resource::audience_allows(g, &u)));
+            let covered = url::Url::parse(r)
+                .is_ok_and(|u| u.fragment().is_none() && granted.iter().any(|g| g == r || resource::audience_allows(g, &u)));
             if !covered {
                 return Err(OAuthError::invalid_target(format!("resource '{r}' was not part of this authorization")));
             }
@@ -147,7 +154,8 @@ impl Provider<'_> {
         Ok(if explicit.is_empty() { granted } else { explicit.to_vec() })
     }
 
-    /// Mints an access token (and a new refresh token), stores both and the grant.
+    /// Mints an access token (and, `with_refresh`, a new refresh token), stores
+    /// both and the grant. The access token never outlives the grant (`remaining`).
     async fn issue(
         &self,
         mut grant: Grant,
@@ -155,10 +163,11 @@ impl Provider<'_> {
         audience: Vec<String>,
         scope: Vec<String>,
         remaining: Option<u64>,
+        with_refresh: bool,
     ) -> Result<Response<Vec<u8>>, OAuthError> {
         let access = token_str::mint(&grant.user_id, &grant.id);
         let access_ttl = remaining.map_or(self.config.access_token_ttl, |r| r.min(self.config.access_token_ttl));
-        let refresh = (self.config.refresh_token_ttl > 0).then(|| token_str::mint(&grant.user_id, &grant.id));
+        let refresh = with_refresh.then(|| token_str::mint(&grant.user_id, &grant.id));
         if let Some(r) = &refresh {
             grant.refresh_token_id = Some(token_str::hash(r));
             grant.refresh_token_wrapped_key = Some(seal::wrap_key(&key, r));
@@ -171,7 +180,7 @@ impl Provider<'_> {
             created_at: self.now,
             expires_at: self.now + access_ttl,
             audience: Resource::from_list(&audience),
-            scope: scope.clone(),
+            scope: Some(scope.clone()),
             wrapped_encryption_key: seal::wrap_key(&key, &access),
             grant: TokenGrant { client_id: grant.client_id.clone(), scope: grant.scope.clone(), encrypted_props: grant.encrypted_props.clone() },
         };

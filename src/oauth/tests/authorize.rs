@@ -1,0 +1,356 @@
+//! Authorization requests (`parse_auth_request`) and their completion.
+
+use super::*;
+
+fn local_err(r: Result<AuthRequest, AuthorizeError>) -> (u16, String, String) {
+    match r {
+        Err(AuthorizeError::Local { status, error, description }) => (status, error, description),
+        other => panic!("expected a local error, got {other:?}"),
+    }
+}
+
+/// The error redirect's parameters (asserting it goes to `redirect` with `state` and `iss`).
+fn redirected(r: Result<AuthRequest, AuthorizeError>, redirect: &str) -> (String, String) {
+    match r {
+        Err(AuthorizeError::Redirect { url }) => {
+            assert!(url.starts_with(&format!("{redirect}?")), "{url}");
+            let q = query_of(&url);
+            assert_eq!(q.get("state").map(String::as_str), Some("st-1"), "{url}");
+            assert_eq!(q.get("iss").map(String::as_str), Some(ORIGIN), "{url}");
+            assert!(!q.contains_key("code"));
+            (q["error"].clone(), q["error_description"].clone())
+        }
+        other => panic!("expected an error redirect, got {other:?}"),
+    }
+}
+
+fn url_with(pairs: &[(&str, &str)]) -> Url {
+    let mut url = Url::parse(&format!("{ORIGIN}/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url
+}
+
+#[test]
+fn a_good_request_is_parsed_and_defaults_to_the_canonical_resource() {
+    let w = World::new();
+    let c = w.public_client();
+    let pkce = Pkce::new();
+    let req = w.parse(&w.authorize_url(&c, Some(&pkce), &[("scope", "todo_api:read")])).unwrap();
+    assert_eq!(req.client_id, c.id);
+    assert_eq!(req.redirect_uri, REDIRECT);
+    assert_eq!(req.state, "st-1");
+    assert_eq!(req.scope, vec!["todo_api:read"]);
+    assert_eq!(req.code_challenge.as_deref(), Some(pkce.challenge.as_str()));
+    assert_eq!(req.resource, vec![MCP.to_string()], "omitted resource defaults to <origin>/mcp");
+    // The canonical resource itself (what spec-following clients send since 2025-06-18).
+    let req = w.parse(&w.authorize_url(&c, Some(&pkce), &[("resource", MCP)])).unwrap();
+    assert_eq!(req.resource, vec![MCP.to_string()]);
+    // Below it, and the legacy SSE endpoint, on path boundaries.
+    for ok in ["https://mcp.example.com/mcp/sub", "https://mcp.example.com/sse", "https://MCP.example.com:443/mcp"] {
+        assert!(w.parse(&w.authorize_url(&c, Some(&pkce), &[("resource", ok)])).is_ok(), "{ok}");
+    }
+}
+
+#[test]
+fn unknown_client_or_bad_redirect_is_shown_locally_never_redirected() {
+    let w = World::new();
+    let c = w.public_client();
+    let pkce = Pkce::new();
+    let (status, error, description) = local_err(w.parse(&url_with(&[
+        ("response_type", "code"),
+        ("client_id", "no-such-client"),
+        ("redirect_uri", REDIRECT),
+        ("state", "st-1"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ])));
+    assert_eq!((status, error.as_str()), (400, "invalid_request"));
+    assert!(description.contains("Invalid client_id"), "{description}");
+    // Missing client_id.
+    local_err(w.parse(&url_with(&[("response_type", "code"), ("redirect_uri", REDIRECT)])));
+    for bad in [
+        "https://evil.example.com/callback",
+        "http://127.0.0.1:33418/callback/x",
+        "http://127.0.0.1:33418/callback?x=1",
+        "http://localhost:33418/callback",
+        "http://evil@127.0.0.1:33418/callback",
+        "http://127.0.0.1:33418/callback#f",
+        "javascript:alert(1)",
+    ] {
+        let mut c2 = c.clone();
+        c2.redirect = bad.into();
+        let (_, _, description) = local_err(w.parse(&w.authorize_url(&c2, Some(&pkce), &[])));
+        assert!(description.contains("Invalid redirect URI"), "{bad}: {description}");
+    }
+    // Even when everything else is wrong too, the bad redirect wins: no redirect at all.
+    let mut c2 = c.clone();
+    c2.redirect = "https://evil.example.com/cb".into();
+    local_err(w.parse(&w.authorize_url(&c2, None, &[("response_type", "token"), ("resource", "https://evil.example.com/")])));
+    // A repeated parameter is refused before anything else (and not redirected).
+    let mut url = w.authorize_url(&c, Some(&pkce), &[]);
+    url.query_pairs_mut().append_pair("state", "again");
+    local_err(w.parse(&url));
+}
+
+#[test]
+fn loopback_redirects_may_use_any_port() {
+    let w = World::new();
+    let c = w.public_client();
+    let mut c2 = c.clone();
+    c2.redirect = "http://127.0.0.1:50123/callback".into();
+    let req = w.parse(&w.authorize_url(&c2, Some(&Pkce::new()), &[])).unwrap();
+    assert_eq!(req.redirect_uri, "http://127.0.0.1:50123/callback");
+    // Non-loopback redirects match exactly only.
+    let web = w.confidential("client_secret_basic");
+    let mut w2 = web.clone();
+    w2.redirect = "https://app.example.com:8443/oauth/callback".into();
+    local_err(w.parse(&w.authorize_url(&w2, None, &[])));
+}
+
+#[test]
+fn omitted_redirect_uri_is_the_single_registered_one() {
+    let w = World::new();
+    let c = w.public_client();
+    let pkce = Pkce::new();
+    let url = url_with(&[
+        ("response_type", "code"),
+        ("client_id", &c.id),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    assert_eq!(w.parse(&url).unwrap().redirect_uri, REDIRECT);
+    // With two registered, it must be named.
+    let two = w.client_with("none", REDIRECT, json!({"redirect_uris": [REDIRECT, "https://app.example.com/cb"]}));
+    let url = url_with(&[("response_type", "code"), ("client_id", &two.id), ("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]);
+    local_err(w.parse(&url));
+}
+
+#[test]
+fn later_errors_are_redirected_with_error_state_and_iss() {
+    let w = World::new();
+    let c = w.public_client();
+    let pkce = Pkce::new();
+    let mut url = w.authorize_url(&c, Some(&pkce), &[]);
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().filter(|(k, _)| k != "response_type").collect();
+    url.query_pairs_mut().clear().extend_pairs(&pairs);
+    assert_eq!(redirected(w.parse(&url), REDIRECT).0, "invalid_request", "missing response_type");
+
+    let mut url = w.authorize_url(&c, Some(&pkce), &[]);
+    let pairs: Vec<(String, String)> =
+        url.query_pairs().into_owned().map(|(k, v)| if k == "response_type" { (k, "token".into()) } else { (k, v) }).collect();
+    url.query_pairs_mut().clear().extend_pairs(&pairs);
+    assert_eq!(redirected(w.parse(&url), REDIRECT).0, "unsupported_response_type");
+
+    let long_state = "s".repeat(3000);
+    match w.parse(&w.authorize_url(&c, Some(&pkce), &[]).as_str().replace("state=st-1", &format!("state={long_state}")).parse().unwrap()) {
+        Err(AuthorizeError::Redirect { url }) => assert_eq!(query_of(&url)["error"], "invalid_request"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn pkce_rules() {
+    let w = World::new();
+    let public = w.public_client();
+    let confidential = w.confidential("client_secret_basic");
+    let pkce = Pkce::new();
+    // Public clients must use PKCE.
+    let (error, description) = redirected(w.parse(&w.authorize_url(&public, None, &[])), REDIRECT);
+    assert_eq!(error, "invalid_request");
+    assert!(description.contains("PKCE"), "{description}");
+    let with_method = |c: &Client, method: Option<&str>| {
+        let mut url = w.authorize_url(c, None, &[("code_challenge", &pkce.challenge)]);
+        if let Some(m) = method {
+            url.query_pairs_mut().append_pair("code_challenge_method", m);
+        }
+        w.parse(&url)
+    };
+    for c in [&public, &confidential] {
+        // plain, and an omitted method (which means plain), are refused.
+        let (error, description) = redirected(with_method(c, Some("plain")), &c.redirect);
+        assert_eq!(error, "invalid_request");
+        assert!(description.contains("plain PKCE method is not allowed"), "{description}");
+        let (_, description) = redirected(with_method(c, None), &c.redirect);
+        assert!(description.contains("plain PKCE method is not allowed"), "{description}");
+        // Unknown methods are never treated as plain.
+        for m in ["S512", "s256", "RS256", ""] {
+            let (error, description) = redirected(with_method(c, Some(m)), &c.redirect);
+            assert_eq!(error, "invalid_request");
+            assert!(description.contains("Unsupported PKCE code_challenge_method"), "{m}: {description}");
+        }
+        // A method without a challenge.
+        let url = w.authorize_url(c, None, &[("code_challenge_method", "S256")]);
+        assert_eq!(redirected(w.parse(&url), &c.redirect).0, "invalid_request");
+        // A malformed challenge.
+        let url = w.authorize_url(c, None, &[("code_challenge", "short"), ("code_challenge_method", "S256")]);
+        assert_eq!(redirected(w.parse(&url), &c.redirect).0, "invalid_request");
+        assert!(w.parse(&w.authorize_url(c, Some(&pkce), &[])).is_ok());
+    }
+    // A confidential client may go without PKCE (it authenticates at the token endpoint).
+    assert!(w.parse(&w.authorize_url(&confidential, None, &[])).is_ok());
+}
+
+#[test]
+fn resource_must_name_this_servers_mcp_endpoint() {
+    let w = World::new();
+    let c = w.public_client();
+    let pkce = Pkce::new();
+    for bad in [
+        "https://mcp.example.com/mcp-other",
+        "https://mcp.example.com/mcpx",
+        "https://mcp.example.com/other",
+        "https://mcp.example.com/mcp#frag",
+        "https://mcp.example.com/mcp#",
+        "https://mcp.example.com/mcp?x=1",
+        "https://evil.example.com/mcp",
+        "http://mcp.example.com/mcp",
+        "https://mcp.example.com:8443/mcp",
+        "urn:example:mcp",
+        "/mcp",
+        "",
+    ] {
+        let (error, _) = redirected(w.parse(&w.authorize_url(&c, Some(&pkce), &[("resource", bad)])), REDIRECT);
+        assert_eq!(error, "invalid_target", "{bad}");
+    }
+    // Every one of several must be good.
+    let url = w.authorize_url(&c, Some(&pkce), &[("resource", MCP), ("resource", "https://evil.example.com/mcp")]);
+    assert_eq!(redirected(w.parse(&url), REDIRECT).0, "invalid_target");
+}
+
+#[test]
+fn scopes_unknown_are_dropped_duplicates_removed_none_means_all() {
+    let w = World::new();
+    let c = w.public_client();
+    let pkce = Pkce::new();
+    let scope_of = |s: &str| w.parse(&w.authorize_url(&c, Some(&pkce), &[("scope", s)])).unwrap().scope;
+    assert_eq!(scope_of("todo_api:read admin"), vec!["todo_api:read"]);
+    assert_eq!(scope_of("todo_api:read todo_api:write todo_api:read"), vec!["todo_api:read", "todo_api:write"]);
+    assert_eq!(scope_of("todo_api:write todo_api:write"), vec!["todo_api:write"]);
+    let all = vec!["todo_api:read".to_string(), "todo_api:write".to_string()];
+    assert_eq!(w.parse(&w.authorize_url(&c, Some(&pkce), &[])).unwrap().scope, all);
+    assert_eq!(scope_of("admin"), all);
+}
+
+#[test]
+fn completing_stores_a_grant_for_ten_minutes_and_redirects_with_code_state_iss() {
+    let w = World::new();
+    let c = w.public_client();
+    let pkce = Pkce::new();
+    let req = w.parse(&w.authorize_url(&c, Some(&pkce), &[("scope", "todo_api:read")])).unwrap();
+    let to = w.complete(req, "user-1", json!({"upstream": "secret-props"})).unwrap();
+    assert!(to.starts_with(&format!("{REDIRECT}?")), "{to}");
+    let q = query_of(&to);
+    assert_eq!(q["state"], "st-1");
+    assert_eq!(q["iss"], ORIGIN);
+    let code = &q["code"];
+    let parts: Vec<&str> = code.split(':').collect();
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts[0], "user-1");
+    assert_eq!((parts[1].len(), parts[2].len()), (16, 32));
+
+    let key = format!("grant:user-1:{}", parts[1]);
+    assert_eq!(w.keys("grant:"), vec![key.clone()]);
+    assert_eq!(*w.store.ttls_requested.borrow().last().unwrap(), 600, "grant TTL is the code lifetime");
+    let raw = w.store.raw(&key).unwrap();
+    assert!(!raw.contains(code.as_str()) && !raw.contains(parts[2]), "the code is stored only hashed");
+    assert!(!raw.contains("secret-props"), "props are encrypted");
+    let g: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(g["clientId"], c.id);
+    assert_eq!(g["userId"], "user-1");
+    assert_eq!(g["scope"], json!(["todo_api:read"]));
+    assert_eq!(g["metadata"], json!({"label": "user-1"}));
+    assert_eq!(g["authCodeId"], crate::util::crypto::sha256_hex(code));
+    assert_eq!(g["codeChallenge"], pkce.challenge);
+    assert_eq!(g["codeChallengeMethod"], "S256");
+    assert_eq!(g["resource"], MCP);
+    assert_eq!(g["redirectUri"], REDIRECT);
+    assert_eq!(g["createdAt"], NOW);
+    assert!(g.get("expiresAt").is_none());
+    // The grant (and so the code) is gone after ten minutes.
+    w.advance(600);
+    assert!(w.keys("grant:").is_empty());
+}
+
+#[test]
+fn no_state_no_state_parameter() {
+    let w = World::new();
+    let c = w.public_client();
+    let pkce = Pkce::new();
+    let url = w.authorize_url(&c, Some(&pkce), &[]).as_str().replace("&state=st-1", "").parse().unwrap();
+    let req = w.parse(&url).unwrap();
+    let to = w.complete(req, "u", json!({})).unwrap();
+    let q = query_of(&to);
+    assert!(!q.contains_key("state"));
+    assert_eq!(q["iss"], ORIGIN);
+}
+
+#[test]
+fn granted_scope_is_never_more_than_requested() {
+    let w = World::new();
+    let c = w.public_client();
+    let req = w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[("scope", "todo_api:read")])).unwrap();
+    let comp = CompleteAuthorization {
+        user_id: "u".into(),
+        metadata: json!({}),
+        scope: vec!["todo_api:read".into(), "todo_api:write".into(), "admin".into()],
+        props: json!({}),
+        request: req,
+        revoke_existing_grants: false,
+    };
+    let to = block_on(w.p().complete_authorization(ORIGIN, comp)).unwrap();
+    assert_eq!(w.grant_of(&query_of(&to)["code"]).unwrap()["scope"], json!(["todo_api:read"]));
+}
+
+#[test]
+fn completing_revalidates_and_refuses_bad_user_ids() {
+    let w = World::new();
+    let c = w.public_client();
+    let req = w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[])).unwrap();
+    for bad in ["", "a:b", &"u".repeat(300)] {
+        match w.complete(req.clone(), bad, json!({})) {
+            Err(AuthorizeError::Local { status: 500, .. }) => {}
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    // The client's registration went away meanwhile: nothing is stored.
+    let mut gone = req.clone();
+    gone.client_id = "deleted".into();
+    assert!(matches!(w.complete(gone, "u", json!({})), Err(AuthorizeError::Local { .. })));
+    // A tampered request (redirect) is refused before anything is stored.
+    let mut tampered = req;
+    tampered.redirect_uri = "https://evil.example.com/cb".into();
+    assert!(matches!(w.complete(tampered, "u", json!({})), Err(AuthorizeError::Local { .. })));
+    assert!(w.keys("grant:").is_empty());
+}
+
+#[test]
+fn completing_revokes_the_users_older_grants_for_that_client_only() {
+    let w = World::new();
+    let c = w.public_client();
+    let other = w.public_client();
+    let first = w.tokens(&c, "alice");
+    let other_tokens = w.tokens(&other, "alice");
+    let bobs = w.tokens(&c, "bob");
+    assert!(w.bearer(first["access_token"].as_str().unwrap()).is_ok());
+    let (code, _) = w.code_for(&c, "alice", &[]);
+    // alice's older grant for c (and its access token) is gone; the new one is pending.
+    assert!(w.bearer(first["access_token"].as_str().unwrap()).is_err());
+    assert!(w.grant_of(first["refresh_token"].as_str().unwrap()).is_none());
+    assert_eq!(w.refresh(&c, first["refresh_token"].as_str().unwrap(), &[]).status(), 400);
+    assert!(w.grant_of(&code).is_some());
+    // Other clients' and other users' grants stay.
+    assert!(w.bearer(other_tokens["access_token"].as_str().unwrap()).is_ok());
+    assert!(w.bearer(bobs["access_token"].as_str().unwrap()).is_ok());
+    assert_eq!(w.keys("grant:alice:").len(), 2);
+}
+
+#[test]
+fn error_redirect_helper_carries_state_and_iss() {
+    let w = World::new();
+    let c = w.public_client();
+    let req = w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[])).unwrap();
+    let to = w.p().error_redirect(ORIGIN, &req, "access_denied", "The user said no");
+    let q = query_of(&to);
+    assert_eq!((q["error"].as_str(), q["state"].as_str(), q["iss"].as_str()), ("access_denied", "st-1", ORIGIN));
+    assert!(to.starts_with(REDIRECT));
+}

@@ -1,0 +1,281 @@
+// Independent MCP clients against the MCP worker in workerd, with tokens from the real flow:
+//   - the rmcp crate's client (tests/rmcp-client, a native Rust binary);
+//   - MCP Inspector in CLI mode (`--header "Authorization: Bearer …"`);
+//   - mcp-remote (what Claude Desktop's config runs), driven headlessly: its "browser" is a
+//     script that records the authorization URL, which the test follows over HTTP (consent,
+//     IdP login, then mcp-remote's own loopback callback); then JSON-RPC over its stdio.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { startTestStack, freePort, ROOT } from './support/stack.mjs';
+import { CookieJar, getMcpToken } from './support/flow.mjs';
+import { followAuthorization } from './support/sdk-oauth.mjs';
+
+const TOOL_NAMES = ['who_am_I', 'get_my_todo_list', 'create_new_todo', 'toggle_todo_status', 'deleteTodo'];
+const INSPECTOR_DIR = join(ROOT, 'node_modules', '@modelcontextprotocol', 'inspector-cli', 'build');
+const MCP_REMOTE = join(ROOT, 'node_modules', 'mcp-remote', 'dist', 'proxy.js');
+
+let stack;
+let token; // alice's MCP access token from the real flow
+const scratch = mkdtempSync(join(tmpdir(), 'mcp-clients-'));
+
+before(async () => {
+  stack = await startTestStack();
+  token = (await getMcpToken(stack, { user: 'alice' })).access_token;
+});
+
+after(async () => {
+  await stack?.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** Runs a command to completion: { code, stdout, stderr }. */
+function run(cmd, args, { env = {}, cwd = ROOT, timeoutMs = 300_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+// ---- rmcp ------------------------------------------------------------------------------------
+
+test('the rmcp client: initialize, tools/list, every tool and the error cases', async () => {
+  const cargo = process.env.CARGO ?? 'cargo';
+  const build = await run(cargo, ['build', '--quiet', '-p', 'rmcp-client']);
+  assert.equal(build.code, 0, `cargo build -p rmcp-client failed:\n${build.stderr}`);
+  const bin = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'rmcp-client');
+
+  const ok = await run(bin, [], { env: { MCP_URL: stack.mcpUrl, MCP_TOKEN: token }, timeoutMs: 60_000 });
+  assert.equal(ok.code, 0, `rmcp-client failed: ${ok.stderr}`);
+  const summary = JSON.parse(ok.stdout.trim().split('\n').pop());
+  assert.equal(summary.ok, true);
+  assert.deepEqual(summary.tools, TOOL_NAMES);
+  assert.equal(summary.server.name, 'pingone-mcp-worker');
+  assert.ok(['2025-11-25', '2025-06-18', '2025-03-26'].includes(summary.protocolVersion), summary.protocolVersion);
+
+  // The same client without a valid token is turned away before the session starts.
+  const denied = await run(bin, [], { env: { MCP_URL: stack.mcpUrl, MCP_TOKEN: 'not-a-token' }, timeoutMs: 60_000 });
+  assert.equal(denied.code, 1);
+  assert.match(denied.stderr, /rmcp-client: initialize/);
+});
+
+// ---- MCP Inspector CLI -----------------------------------------------------------------------
+
+/**
+ * `mcp-inspector-cli --cli <url> …`. Run from its build directory: 1.0.3 looks for its
+ * package.json relative to the working directory and fails from anywhere else.
+ */
+async function inspector(url, transport, args, bearer = token) {
+  const headers = bearer ? ['--header', `Authorization: Bearer ${bearer}`] : [];
+  return run(process.execPath, [join(INSPECTOR_DIR, 'cli.js'), '--cli', url, '--transport', transport, ...headers, ...args], {
+    cwd: INSPECTOR_DIR, timeoutMs: 60_000,
+  });
+}
+
+function inspectorJson(r) {
+  assert.equal(r.code, 0, `inspector failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+test('MCP Inspector CLI over Streamable HTTP lists and calls the tools with the bearer token', async () => {
+  const listed = inspectorJson(await inspector(stack.mcpUrl, 'http', ['--method', 'tools/list']));
+  assert.deepEqual(listed.tools.map((t) => t.name), TOOL_NAMES);
+
+  const who = inspectorJson(await inspector(stack.mcpUrl, 'http', ['--method', 'tools/call', '--tool-name', 'who_am_I']));
+  assert.notEqual(who.isError, true);
+  assert.equal(JSON.parse(who.content[0].text).user.preferred_username, 'alice');
+
+  const label = `from inspector ${randomBytes(4).toString('hex')}`;
+  const created = inspectorJson(await inspector(stack.mcpUrl, 'http', [
+    '--method', 'tools/call', '--tool-name', 'create_new_todo', '--tool-arg', `text=${label}`,
+  ]));
+  const todo = created.structuredContent.todos.find((t) => t.text === label);
+  assert.ok(todo, JSON.stringify(created));
+  // The CLI parses values as JSON, so an ID made of digits is quoted to stay a string.
+  const toggled = inspectorJson(await inspector(stack.mcpUrl, 'http', [
+    '--method', 'tools/call', '--tool-name', 'toggle_todo_status',
+    '--tool-arg', `todoId=${JSON.stringify(todo.id)}`, 'completed=true',
+  ]));
+  assert.equal(toggled.structuredContent.todos.find((t) => t.id === todo.id).completed, true);
+  const deleted = inspectorJson(await inspector(stack.mcpUrl, 'http', [
+    '--method', 'tools/call', '--tool-name', 'deleteTodo', '--tool-arg', `todoId=${JSON.stringify(todo.id)}`,
+  ]));
+  assert.equal(deleted.structuredContent.todos.some((t) => t.id === todo.id), false);
+});
+
+test('MCP Inspector CLI over legacy SSE, and without a token it is refused', async () => {
+  const listed = inspectorJson(await inspector(stack.sseUrl, 'sse', ['--method', 'tools/list']));
+  assert.deepEqual(listed.tools.map((t) => t.name), TOOL_NAMES);
+  const todos = inspectorJson(await inspector(stack.sseUrl, 'sse', ['--method', 'tools/call', '--tool-name', 'get_my_todo_list']));
+  assert.ok(Array.isArray(todos.structuredContent.todos));
+
+  const anonymous = await inspector(stack.mcpUrl, 'http', ['--method', 'tools/list'], null);
+  assert.notEqual(anonymous.code, 0);
+  assert.match(anonymous.stderr, /Missing bearer token|401|Unauthorized/i);
+});
+
+// ---- mcp-remote ------------------------------------------------------------------------------
+
+/**
+ * Starts mcp-remote for `url` with its own config directory. Its "browser" is a script (run by
+ * the `open` package's xdg-open through $BROWSER) that appends each URL to a file.
+ */
+async function startMcpRemote(url, configDir, extraArgs = []) {
+  const browser = join(scratch, 'browser.sh');
+  if (!existsSync(browser)) {
+    writeFileSync(browser, '#!/bin/sh\nprintf \'%s\\n\' "$1" >> "$BROWSER_URL_FILE"\n');
+    chmodSync(browser, 0o755);
+  }
+  const urlFile = join(configDir, 'browser-urls.txt');
+  const port = await freePort();
+  const child = spawn(process.execPath, [MCP_REMOTE, url, String(port), '--host', '127.0.0.1', ...extraArgs], {
+    env: {
+      ...process.env, BROWSER: browser, BROWSER_URL_FILE: urlFile, MCP_REMOTE_CONFIG_DIR: configDir,
+      DISPLAY: '', WAYLAND_DISPLAY: '',
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const remote = {
+    child, port, stderr: '', pending: new Map(), nextId: 1,
+    exited: new Promise((r) => child.once('exit', r)),
+    browserUrls: () => (existsSync(urlFile) ? readFileSync(urlFile, 'utf8').split('\n').filter(Boolean) : []),
+    async waitFor(predicate, what, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!predicate()) {
+        if (child.exitCode !== null) throw new Error(`mcp-remote exited (${child.exitCode}) waiting for ${what}:\n${remote.stderr}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${remote.stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    request(method, params = {}) {
+      const id = remote.nextId++;
+      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no answer to ${method}:\n${remote.stderr}`)), 30_000);
+        remote.pending.set(id, (msg) => { clearTimeout(timer); resolve(msg); });
+      });
+    },
+    notify(method, params = {}) {
+      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method, params })}\n`);
+    },
+    async close() {
+      child.stdin.end();
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await remote.exited;
+      clearTimeout(t);
+    },
+  };
+  child.stderr.on('data', (d) => { remote.stderr += d; });
+  let buffered = '';
+  child.stdout.on('data', (d) => {
+    buffered += d;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      if (!line) continue;
+      const msg = JSON.parse(line);
+      remote.pending.get(msg.id)?.(msg);
+      remote.pending.delete(msg.id);
+    }
+  });
+  return remote;
+}
+
+/** initialize → initialized → tools/list → who_am_I through a connected mcp-remote. */
+async function useTools(remote) {
+  await remote.waitFor(() => /Proxy established|Local STDIO server running/.test(remote.stderr), 'the proxy');
+  const init = await remote.request('initialize', {
+    protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'claude-desktop-stand-in', version: '1.0.0' },
+  });
+  assert.equal(init.error, undefined, JSON.stringify(init.error));
+  assert.equal(init.result.serverInfo.name, 'pingone-mcp-worker');
+  assert.ok(init.result.capabilities.tools);
+  remote.notify('notifications/initialized');
+  const listed = await remote.request('tools/list');
+  assert.deepEqual(listed.result.tools.map((t) => t.name), TOOL_NAMES);
+  const who = await remote.request('tools/call', { name: 'who_am_I', arguments: {} });
+  assert.notEqual(who.result.isError, true, JSON.stringify(who.result));
+  return JSON.parse(who.result.content[0].text);
+}
+
+test('mcp-remote signs in through the browser it opens, then proxies stdio to Streamable HTTP; a restart is silent', async () => {
+  const configDir = join(scratch, 'mcp-remote-http');
+  const first = await startMcpRemote(stack.mcpUrl, configDir);
+  try {
+    await first.waitFor(() => first.browserUrls().length > 0, 'the browser to be opened');
+    assert.match(first.stderr, /Please authorize this client by visiting/);
+    const [url] = first.browserUrls();
+    const authorize = new URL(url);
+    assert.equal(authorize.origin + authorize.pathname, `${stack.mcpOrigin}/authorize`);
+    assert.equal(authorize.searchParams.get('resource'), stack.mcpUrl);
+    assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
+    const redirectUri = authorize.searchParams.get('redirect_uri');
+    assert.equal(redirectUri, `http://127.0.0.1:${first.port}/oauth/callback`);
+
+    const trip = await followAuthorization(url, { jar: new CookieJar(), user: 'alice', redirectUri });
+    assert.equal(trip.consentShown, true);
+    assert.equal(trip.idpLogin, true);
+    // The "browser" lands on mcp-remote's own callback server.
+    const landing = await fetch(trip.redirect);
+    assert.equal(landing.status, 200);
+    await landing.arrayBuffer();
+
+    const who = await useTools(first);
+    assert.equal(who.user.preferred_username, 'alice');
+    const label = `via mcp-remote ${randomBytes(4).toString('hex')}`;
+    const created = await first.request('tools/call', { name: 'create_new_todo', arguments: { text: label } });
+    assert.ok(created.result.structuredContent.todos.some((t) => t.text === label));
+  } finally {
+    await first.close();
+  }
+
+  // Claude Desktop restarted: the tokens mcp-remote stored are used, no browser opens.
+  const second = await startMcpRemote(stack.mcpUrl, configDir);
+  try {
+    const who = await useTools(second);
+    assert.equal(who.user.preferred_username, 'alice');
+    assert.equal(second.browserUrls().length, 1, 'no second browser window');
+    assert.doesNotMatch(second.stderr, /Please authorize/);
+    const listed = await second.request('tools/call', { name: 'get_my_todo_list', arguments: {} });
+    assert.ok(listed.result.structuredContent.todos.some((t) => t.text.startsWith('via mcp-remote')));
+  } finally {
+    await second.close();
+  }
+});
+
+test('mcp-remote given the /sse URL falls back from Streamable HTTP (405) to legacy SSE, signs in and proxies', async () => {
+  const configDir = join(scratch, 'mcp-remote-sse');
+  // The default strategy (http-first), as a Claude Desktop config with an /sse URL runs it.
+  const remote = await startMcpRemote(stack.sseUrl, configDir);
+  try {
+    await remote.waitFor(() => remote.browserUrls().length > 0, 'the browser to be opened');
+    const [url] = remote.browserUrls();
+    const redirectUri = new URL(url).searchParams.get('redirect_uri');
+    const trip = await followAuthorization(url, { jar: new CookieJar(), user: 'bob', redirectUri });
+    assert.equal(trip.consentShown, true);
+    const landing = await fetch(trip.redirect);
+    assert.equal(landing.status, 200);
+    await landing.arrayBuffer();
+    const who = await useTools(remote);
+    assert.equal(who.user.preferred_username, 'bob');
+    assert.match(remote.stderr, /status 405/);
+    assert.match(remote.stderr, /Connected to remote server using SSEClientTransport/);
+    const todos = await remote.request('tools/call', { name: 'get_my_todo_list', arguments: {} });
+    assert.equal(todos.result.structuredContent.todos.some((t) => t.text.startsWith('via mcp-remote')), false,
+      'bob does not see alice\'s todos');
+  } finally {
+    await remote.close();
+  }
+});
