@@ -172,7 +172,9 @@ test('protected resource metadata (RFC 9728): bare and path-aware for /mcp and /
 // ---- 401 challenges -----------------------------------------------------------------------
 
 test('protected routes without a token get a bare challenge naming the resource metadata', async () => {
-  for (const [url, path] of [[stack.mcpUrl, '/mcp'], [`${origin}/mcp/`, '/mcp/']]) {
+  // Below a transport's path, the transport's own document is named (clients compare its
+  // `resource` with the URL they connected to).
+  for (const [url, path] of [[stack.mcpUrl, '/mcp'], [`${origin}/mcp/`, '/mcp'], [`${origin}/sse/message?sessionId=x`, '/sse']]) {
     const r = await mcp(null, { url });
     assert.equal(r.status, 401);
     assert.equal(r.www, `Bearer realm="OAuth", resource_metadata="${origin}/.well-known/oauth-protected-resource${path}"`);
