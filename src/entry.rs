@@ -10,7 +10,7 @@ use crate::oauth::{self, AuthContext, Config, Provider};
 use crate::platform::http::{from_http, into_http};
 use crate::platform::kv::Kv;
 use crate::util::time::now_secs;
-use worker::{event, Context, Env, Request, Response, Result, ScheduledEvent, ScheduleContext};
+use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 /// The KV namespace binding holding clients, grants, tokens and sign-in state.
 const KV_BINDING: &str = "OAUTH_KV";
@@ -41,7 +41,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     jwt_rsa::install();
     let path = req.path();
     if path == "/health" {
-        return json(200, serde_json::json!({"name": crate::SERVER_NAME, "version": crate::SERVER_VERSION, "status": "ok"}));
+        return json(
+            200,
+            serde_json::json!({"name": crate::SERVER_NAME, "version": crate::SERVER_VERSION, "status": "ok"}),
+        );
     }
     let is_login = crate::login::owns(&path);
     let is_mcp = crate::mcp::gateway::owns(&path);
@@ -52,7 +55,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Ok(c) => c,
         Err(e) => {
             worker::console_error!("configuration: {e}");
-            return json(500, serde_json::json!({"error": "server_error", "error_description": format!("The server is misconfigured: {e}")}));
+            return json(
+                500,
+                serde_json::json!({"error": "server_error", "error_description": format!("The server is misconfigured: {e}")}),
+            );
         }
     };
     let kv = Kv(env.kv(KV_BINDING)?);
@@ -61,7 +67,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return crate::login::worker::serve(req, &env, &kv, &provider).await;
     }
     let Some(http_req) = into_http(req).await? else {
-        return json(413, serde_json::json!({"error": "invalid_request", "error_description": "Request body too large"}));
+        return json(
+            413,
+            serde_json::json!({"error": "invalid_request", "error_description": "Request body too large"}),
+        );
     };
     if !is_mcp {
         return from_http(provider.handle(&http_req).await);
@@ -82,7 +91,10 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let run = async {
         let config = oauth_config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
         let kv = Kv(env.kv(KV_BINDING)?);
-        let purged = Provider::new(&kv, &config, now_secs()).purge_expired().await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let purged = Provider::new(&kv, &config, now_secs())
+            .purge_expired()
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
         worker::console_log!("purge: revoked {purged} expired grants");
         Ok::<(), worker::Error>(())
     };

@@ -91,11 +91,7 @@ mod memory {
         /// The raw stored value, for assertions about what is (not) stored.
         pub fn raw(&self, key: &str) -> Option<String> {
             let now = self.now();
-            self.entries
-                .borrow()
-                .get(key)
-                .filter(|(_, exp)| exp.map_or(true, |e| e > now))
-                .map(|(v, _)| v.clone())
+            self.entries.borrow().get(key).filter(|(_, exp)| exp.map_or(true, |e| e > now)).map(|(v, _)| v.clone())
         }
     }
 

@@ -116,7 +116,8 @@ pub mod fake {
                 resource: url.query_pairs().filter(|(k, _)| k == "resource").map(|(_, v)| v.into_owned()).collect(),
             };
             if req.code_challenge.is_none() || req.code_challenge_method.as_deref() != Some("S256") {
-                let url = self.error_redirect(url.origin().ascii_serialization().as_str(), &req, "invalid_request", "PKCE");
+                let url =
+                    self.error_redirect(url.origin().ascii_serialization().as_str(), &req, "invalid_request", "PKCE");
                 return Err(AuthorizeError::Redirect { url });
             }
             Ok(req)
@@ -126,7 +127,11 @@ pub mod fake {
             Ok(self.clients.borrow().iter().find(|c| c.client_id == client_id).cloned())
         }
 
-        async fn complete_authorization(&self, origin: &str, c: CompleteAuthorization) -> Result<String, AuthorizeError> {
+        async fn complete_authorization(
+            &self,
+            origin: &str,
+            c: CompleteAuthorization,
+        ) -> Result<String, AuthorizeError> {
             if c.user_id.contains(':') {
                 return Err(local("invalid_request", "userId must not contain ':'"));
             }

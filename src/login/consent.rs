@@ -129,7 +129,12 @@ pub fn render(view: &ConsentView<'_>) -> http::Response<Vec<u8>> {
         pending = escape(view.pending_id),
         csrf = escape(view.csrf_token),
     );
-    html(&format!("Connect {} to {SERVER_TITLE}", client.client_name.as_deref().unwrap_or("an application")), &body, view.style_nonce, &consent_csp(view))
+    html(
+        &format!("Connect {} to {SERVER_TITLE}", client.client_name.as_deref().unwrap_or("an application")),
+        &body,
+        view.style_nonce,
+        &consent_csp(view),
+    )
 }
 
 #[cfg(test)]
@@ -219,7 +224,9 @@ mod tests {
     fn only_http_links_are_safe() {
         assert!(safe_link(Some("https://a.example/x")).is_some());
         assert!(safe_link(Some("http://a.example")).is_some());
-        for bad in ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:x", "//evil.example", "vbscript:x", "relative/path"] {
+        for bad in
+            ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:x", "//evil.example", "vbscript:x", "relative/path"]
+        {
             assert!(safe_link(Some(bad)).is_none(), "{bad}");
         }
         assert!(safe_link(None).is_none());

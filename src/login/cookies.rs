@@ -83,8 +83,7 @@ pub fn approved_clients(value: Option<&str>, key: &[u8], now: u64) -> Vec<String
     if !constant_time_eq(sig, mac(key, payload)) {
         return Vec::new();
     }
-    let parsed = b64url_decode(payload)
-        .and_then(|json| serde_json::from_slice::<ApprovedPayload>(&json).ok());
+    let parsed = b64url_decode(payload).and_then(|json| serde_json::from_slice::<ApprovedPayload>(&json).ok());
     match parsed {
         Some(p) if p.exp > now => p.c,
         _ => Vec::new(),

@@ -76,8 +76,7 @@ fn asymmetric(alg: &str) -> Option<Algorithm> {
 
 /// Parses and checks a discovery document for `configured_issuer`.
 pub fn parse_discovery(body: &[u8], configured_issuer: &str) -> Result<Discovery, DiscoveryError> {
-    let raw: RawDiscovery =
-        serde_json::from_slice(body).map_err(|_| bad(WHAT_DISCOVERY, "is not a JSON object"))?;
+    let raw: RawDiscovery = serde_json::from_slice(body).map_err(|_| bad(WHAT_DISCOVERY, "is not a JSON object"))?;
     let issuer = raw.issuer.ok_or_else(|| bad(WHAT_DISCOVERY, "has no issuer"))?;
     // OIDC Discovery 1.0 §4.3: the issuer must be the one we asked; we only
     // forgive a trailing slash, which the setting may or may not carry.
@@ -160,12 +159,8 @@ impl OidcCache {
         let url = format!("{issuer}/.well-known/openid-configuration");
         let body = get_json(http, &url, WHAT_DISCOVERY).await?;
         let discovery = Rc::new(parse_discovery(&body, issuer)?);
-        *self.entry.borrow_mut() = Some(Entry {
-            issuer: issuer.to_owned(),
-            discovery: discovery.clone(),
-            fetched_at: now,
-            jwks: None,
-        });
+        *self.entry.borrow_mut() =
+            Some(Entry { issuer: issuer.to_owned(), discovery: discovery.clone(), fetched_at: now, jwks: None });
         Ok(discovery)
     }
 
@@ -231,9 +226,30 @@ pub(crate) mod tests {
     fn rejects_unusable_documents() {
         let cases: Vec<(serde_json::Value, &str)> = vec![
             (json!({"issuer": "https://evil.example.com/as"}), "different issuer"),
-            ({ let mut d = discovery_json(); d.as_object_mut().unwrap().remove("jwks_uri"); d }, "no jwks_uri"),
-            ({ let mut d = discovery_json(); d["token_endpoint"] = json!("http://idp.example.com/token"); d }, "non-https token_endpoint"),
-            ({ let mut d = discovery_json(); d["id_token_signing_alg_values_supported"] = json!(["none", "HS256"]); d }, "no public-key"),
+            (
+                {
+                    let mut d = discovery_json();
+                    d.as_object_mut().unwrap().remove("jwks_uri");
+                    d
+                },
+                "no jwks_uri",
+            ),
+            (
+                {
+                    let mut d = discovery_json();
+                    d["token_endpoint"] = json!("http://idp.example.com/token");
+                    d
+                },
+                "non-https token_endpoint",
+            ),
+            (
+                {
+                    let mut d = discovery_json();
+                    d["id_token_signing_alg_values_supported"] = json!(["none", "HS256"]);
+                    d
+                },
+                "no public-key",
+            ),
             (json!([1, 2]), "not a JSON object"),
         ];
         for (doc, expected) in cases {

@@ -32,13 +32,8 @@ impl HttpClient for FetchClient {
         let classify = |e: worker::Error| if signal.aborted() { OutboundError::Timeout } else { unreachable(e) };
 
         let mut res = Fetch::Request(request).send_with_signal(&signal).await.map_err(classify)?;
-        let declared = res
-            .headers()
-            .get("content-length")
-            .ok()
-            .flatten()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
+        let declared =
+            res.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
         if declared > MAX_RESPONSE_BYTES {
             return Err(unreachable("response too large"));
         }

@@ -55,7 +55,13 @@ pub fn config_failure(e: &super::settings::SettingError) -> Failure {
 
 fn storage(e: StoreError) -> Failure {
     log(&format!("storage error: {e}"));
-    Failure::new(503, "temporarily_unavailable", "Storage is unavailable", "The server could not save or read the sign-in.", ADVICE_LATER)
+    Failure::new(
+        503,
+        "temporarily_unavailable",
+        "Storage is unavailable",
+        "The server could not save or read the sign-in.",
+        ADVICE_LATER,
+    )
 }
 
 fn bad_request(title: &'static str, detail: &str) -> Failure {
@@ -102,8 +108,14 @@ impl Login<'_> {
             ("/authorize", &Method::POST) => self.authorize_post(req, json).await,
             ("/callback", &Method::GET) => self.callback(req).await,
             _ => {
-                let mut res = Failure::new(405, "invalid_request", "Method not allowed", "Use GET (or POST for the consent form).", ADVICE_RESTART)
-                    .respond(json);
+                let mut res = Failure::new(
+                    405,
+                    "invalid_request",
+                    "Method not allowed",
+                    "Use GET (or POST for the consent form).",
+                    ADVICE_RESTART,
+                )
+                .respond(json);
                 let allow = if path == "/authorize" { "GET, POST" } else { "GET" };
                 res.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
                 return res;
@@ -120,7 +132,11 @@ impl Login<'_> {
     }
 
     /// GET /authorize: validate, then skip consent for an approved client or show the page.
-    async fn authorize_get(&self, req: &Request<Vec<u8>>, json: bool) -> Result<Response<Vec<u8>>, (Failure, Vec<String>)> {
+    async fn authorize_get(
+        &self,
+        req: &Request<Vec<u8>>,
+        json: bool,
+    ) -> Result<Response<Vec<u8>>, (Failure, Vec<String>)> {
         let url = request_url(req).map_err(|f| (f, vec![]))?;
         let origin = url.origin().ascii_serialization();
         let request = match self.auth.parse_auth_request(&url).await {
@@ -129,7 +145,9 @@ impl Login<'_> {
         };
         let client = match self.auth.lookup_client(&request.client_id).await {
             Ok(Some(c)) => c,
-            Ok(None) => return Err((bad_request("Unknown application", "This application is not registered."), vec![])),
+            Ok(None) => {
+                return Err((bad_request("Unknown application", "This application is not registered."), vec![]))
+            }
             Err(e) => return Err((storage(e), vec![])),
         };
         let discovery = self.discovery().await.map_err(|f| (f, vec![]))?;
@@ -163,7 +181,11 @@ impl Login<'_> {
     }
 
     /// POST /authorize: the consent form's Approve or Cancel.
-    async fn authorize_post(&self, req: &Request<Vec<u8>>, json: bool) -> Result<Response<Vec<u8>>, (Failure, Vec<String>)> {
+    async fn authorize_post(
+        &self,
+        req: &Request<Vec<u8>>,
+        json: bool,
+    ) -> Result<Response<Vec<u8>>, (Failure, Vec<String>)> {
         // The token is single-use whatever happens next.
         let clear = vec![cookies::clear(CSRF_COOKIE)];
         let err = |f: Failure| (f, clear.clone());
@@ -178,9 +200,8 @@ impl Login<'_> {
         if !form_type.starts_with("application/x-www-form-urlencoded") {
             return Err(err(bad_request("Invalid form", "The consent form must be posted as a web form.")));
         }
-        let field = |name: &str| {
-            url::form_urlencoded::parse(req.body()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-        };
+        let field =
+            |name: &str| url::form_urlencoded::parse(req.body()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
         let (csrf, pending_id, action) = (field("csrf_token"), field("pending"), field("action"));
 
         let stale = "The consent form has expired, was already used, or was sent from another page.";
@@ -189,7 +210,8 @@ impl Login<'_> {
             return Err(err(forbidden("The consent form could not be verified", stale)));
         }
         let pending_id = pending_id.as_deref().unwrap_or("");
-        let pending = match records::take_pending(self.store, pending_id, csrf.as_deref().unwrap_or(""), self.now).await {
+        let pending = match records::take_pending(self.store, pending_id, csrf.as_deref().unwrap_or(""), self.now).await
+        {
             Ok(p) => p,
             Err(TakeError::Storage(e)) => return Err(err(storage(e))),
             // The form's token must be the one issued with *this* pending request.
@@ -224,7 +246,8 @@ impl Login<'_> {
                     &self.settings.cookie_key,
                     self.now,
                 );
-                let approved = cookies::approve_client(existing, &request.client_id, &self.settings.cookie_key, self.now);
+                let approved =
+                    cookies::approve_client(existing, &request.client_id, &self.settings.cookie_key, self.now);
                 let mut set = clear.clone();
                 set.push(cookies::set(APPROVED_COOKIE, &approved, APPROVED_TTL_SECS, false));
                 self.to_pingone(&origin, request, &discovery, set).await
@@ -273,10 +296,7 @@ impl Login<'_> {
         if !bound {
             log("callback rejected: state not bound to this browser");
             return Err((
-                bad_request(
-                    "Sign-in failed",
-                    "This sign-in was started in another browser or its cookie is missing.",
-                ),
+                bad_request("Sign-in failed", "This sign-in was started in another browser or its cookie is missing."),
                 vec![],
             ));
         }
@@ -289,7 +309,10 @@ impl Login<'_> {
             }
             Err(TakeError::Unknown | TakeError::NotThisBrowser) => {
                 log("callback rejected: unknown or already used state");
-                return Err((bad_request("Sign-in failed", "This sign-in is unknown or was already completed."), clear));
+                return Err((
+                    bad_request("Sign-in failed", "This sign-in is unknown or was already completed."),
+                    clear,
+                ));
             }
         };
 
@@ -338,8 +361,12 @@ impl Login<'_> {
             "temporarily_unavailable" => (503, "temporarily_unavailable"),
             _ => (502, "server_error"),
         };
-        log(&format!("identity provider returned error {}", error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect::<String>()));
-        let back = self.auth.error_redirect(origin, request, to_client, "Sign-in at the identity provider did not complete");
+        log(&format!(
+            "identity provider returned error {}",
+            error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect::<String>()
+        ));
+        let back =
+            self.auth.error_redirect(origin, request, to_client, "Sign-in at the identity provider did not complete");
         let client_name = match self.auth.lookup_client(&request.client_id).await {
             Ok(Some(c)) => c.client_name.unwrap_or(c.client_id),
             _ => request.client_id.clone(),

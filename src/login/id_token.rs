@@ -49,7 +49,9 @@ impl fmt::Display for IdTokenError {
         match self {
             IdTokenError::Malformed => f.write_str("the ID token is not a well-formed JWT"),
             IdTokenError::AlgorithmNotAllowed(a) => write!(f, "the ID token uses a disallowed algorithm ({a})"),
-            IdTokenError::UnknownKey(_) => f.write_str("the ID token is signed with a key the provider does not publish"),
+            IdTokenError::UnknownKey(_) => {
+                f.write_str("the ID token is signed with a key the provider does not publish")
+            }
             IdTokenError::BadSignature => f.write_str("the ID token signature is invalid"),
             IdTokenError::WrongIssuer => f.write_str("the ID token was issued by another issuer"),
             IdTokenError::WrongAudience => f.write_str("the ID token is meant for another client (aud)"),
@@ -104,10 +106,7 @@ fn map_jwt_error(kind: &ErrorKind) -> IdTokenError {
 }
 
 fn number(claims: &Map<String, Value>, name: &str) -> Result<u64, IdTokenError> {
-    claims
-        .get(name)
-        .and_then(Value::as_u64)
-        .ok_or_else(|| IdTokenError::MissingClaim(name.to_owned()))
+    claims.get(name).and_then(Value::as_u64).ok_or_else(|| IdTokenError::MissingClaim(name.to_owned()))
 }
 
 /// Validates `token` and returns its claims.
@@ -268,7 +267,11 @@ pub(crate) mod tests {
         // Without a kid, the only matching key is tried.
         assert!(check(&sign(&claims(), key(), None)).is_ok());
         // Several audiences are fine when azp names us.
-        assert!(check(&with(|c| { c["aud"] = json!([CLIENT, "other"]); c["azp"] = json!(CLIENT); })).is_ok());
+        assert!(check(&with(|c| {
+            c["aud"] = json!([CLIENT, "other"]);
+            c["azp"] = json!(CLIENT);
+        }))
+        .is_ok());
     }
 
     #[test]
@@ -278,7 +281,8 @@ pub(crate) mod tests {
         // A payload swapped under a genuine signature.
         let good = sign(&claims(), key(), Some("key-1"));
         let mut parts: Vec<&str> = good.split('.').collect();
-        let evil = b64url(with(|c| c["sub"] = json!("admin")).split('.').nth(1).map(|p| b64url_decode(p).unwrap()).unwrap());
+        let evil =
+            b64url(with(|c| c["sub"] = json!("admin")).split('.').nth(1).map(|p| b64url_decode(p).unwrap()).unwrap());
         parts[1] = &evil;
         assert_eq!(check(&parts.join(".")), Err(IdTokenError::BadSignature));
     }
@@ -287,12 +291,16 @@ pub(crate) mod tests {
     fn wrong_claims_are_rejected() {
         assert_eq!(check(&with(|c| c["nonce"] = json!("other"))), Err(IdTokenError::WrongNonce));
         assert_eq!(
-            check(&with(|c| { c.as_object_mut().unwrap().remove("nonce"); })),
+            check(&with(|c| {
+                c.as_object_mut().unwrap().remove("nonce");
+            })),
             Err(IdTokenError::MissingClaim("nonce".into()))
         );
         assert_eq!(check(&with(|c| c["aud"] = json!("someone-else"))), Err(IdTokenError::WrongAudience));
         assert_eq!(
-            check(&with(|c| { c["aud"] = json!([CLIENT, "other"]); })),
+            check(&with(|c| {
+                c["aud"] = json!([CLIENT, "other"]);
+            })),
             Err(IdTokenError::WrongAuthorizedParty)
         );
         assert_eq!(check(&with(|c| c["azp"] = json!("other"))), Err(IdTokenError::WrongAuthorizedParty));
@@ -301,11 +309,15 @@ pub(crate) mod tests {
         assert!(check(&with(|c| c["exp"] = json!(NOW - LEEWAY_SECS + 1))).is_ok(), "leeway tolerates skew");
         assert_eq!(check(&with(|c| c["iat"] = json!(NOW + 600))), Err(IdTokenError::IssuedInTheFuture));
         assert_eq!(
-            check(&with(|c| { c.as_object_mut().unwrap().remove("sub"); })),
+            check(&with(|c| {
+                c.as_object_mut().unwrap().remove("sub");
+            })),
             Err(IdTokenError::MissingClaim("sub".into()))
         );
         assert_eq!(
-            check(&with(|c| { c.as_object_mut().unwrap().remove("iat"); })),
+            check(&with(|c| {
+                c.as_object_mut().unwrap().remove("iat");
+            })),
             Err(IdTokenError::MissingClaim("iat".into()))
         );
     }

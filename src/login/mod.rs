@@ -10,6 +10,8 @@ pub mod authz;
 pub mod consent;
 pub mod cookies;
 pub mod discovery;
+#[cfg(target_arch = "wasm32")]
+pub mod fetch;
 pub mod flow;
 pub mod id_token;
 pub mod oidc;
@@ -17,8 +19,6 @@ pub mod outbound;
 pub mod pages;
 pub mod records;
 pub mod settings;
-#[cfg(target_arch = "wasm32")]
-pub mod fetch;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
 

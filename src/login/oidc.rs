@@ -9,7 +9,9 @@ use super::pages::{Failure, ADVICE_LATER, ADVICE_OPERATOR, ADVICE_RESTART};
 use super::records::StateRecord;
 use super::settings::Settings;
 use crate::util::crypto::{b64url_decode, random_token};
-use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken,
@@ -42,8 +44,21 @@ type OidcClient = oauth2::Client<
 
 /// Claims that describe the token rather than the user; kept out of `claims`.
 const PROTOCOL_CLAIMS: &[&str] = &[
-    "iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "s_hash", "auth_time", "azp", "acr", "amr",
-    "sid", "jti",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "nonce",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "auth_time",
+    "azp",
+    "acr",
+    "amr",
+    "sid",
+    "jti",
 ];
 
 fn client(settings: &Settings, discovery: &Discovery, redirect_uri: &str) -> Result<OidcClient, Failure> {
@@ -221,10 +236,7 @@ pub async fn finish(
             user_claims.insert(k, v);
         }
     }
-    let expires_at = token
-        .expires_in()
-        .map(|d| now + d.as_secs())
-        .or_else(|| jwt_exp(&access_token));
+    let expires_at = token.expires_in().map(|d| now + d.as_secs()).or_else(|| jwt_exp(&access_token));
     let scopes = match token.scopes() {
         Some(s) => s.iter().map(|s| s.to_string()).collect(),
         None => settings.scopes.clone(),

@@ -27,13 +27,18 @@ pub struct Failure {
     pub advice: &'static str,
 }
 
-pub const ADVICE_RESTART: &str =
-    "Go back to the application you were connecting and start the connection again.";
+pub const ADVICE_RESTART: &str = "Go back to the application you were connecting and start the connection again.";
 pub const ADVICE_LATER: &str = "Try again in a few minutes. If it keeps happening, contact the server's operator.";
 pub const ADVICE_OPERATOR: &str = "Contact the operator of this server; nothing you can do will fix it.";
 
 impl Failure {
-    pub fn new(status: u16, error: &'static str, title: &'static str, detail: impl Into<String>, advice: &'static str) -> Self {
+    pub fn new(
+        status: u16,
+        error: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+        advice: &'static str,
+    ) -> Self {
         Failure { status, error, title, detail: detail.into(), advice }
     }
 
@@ -67,12 +72,8 @@ fn with_status(mut res: Response<Vec<u8>>, status: u16) -> Response<Vec<u8>> {
 /// `true` when the caller prefers JSON (an MCP client probing `/authorize`
 /// programmatically) over HTML.
 pub fn wants_json(req: &http::Request<Vec<u8>>) -> bool {
-    let accept = req
-        .headers()
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let accept =
+        req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     accept.contains("application/json") && !accept.contains("text/html")
 }
 

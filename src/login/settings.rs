@@ -103,9 +103,8 @@ impl Settings {
             return Err(err("COOKIE_ENCRYPTION_KEY", "is too short (use at least 32 random characters)"));
         }
 
-        let scopes_raw = get("PINGONE_SCOPES")
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_SCOPES.to_owned());
+        let scopes_raw =
+            get("PINGONE_SCOPES").filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_SCOPES.to_owned());
         let scopes: Vec<String> = scopes_raw.split_whitespace().map(str::to_owned).collect();
         if !scopes.iter().any(|s| s == "openid") {
             return Err(err("PINGONE_SCOPES", "must include openid"));
@@ -122,15 +121,7 @@ impl Settings {
             },
         };
 
-        Ok(Settings {
-            issuer,
-            client_id,
-            client_secret,
-            api_identifier,
-            cookie_key,
-            scopes,
-            state_ttl_secs,
-        })
+        Ok(Settings { issuer, client_id, client_secret, api_identifier, cookie_key, scopes, state_ttl_secs })
     }
 }
 

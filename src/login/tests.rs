@@ -265,7 +265,14 @@ fn consent_then_pingone_then_back_to_the_client() {
     assert_eq!(form["redirect_uri"], format!("{ORIGIN}/callback"));
     assert!(!form.contains_key("client_secret"));
     // Userinfo is called with the access token.
-    let ui = w.http.requests.borrow().iter().find(|r| r.uri().path().ends_with("/userinfo")).map(|r| r.headers()["authorization"].clone()).unwrap();
+    let ui = w
+        .http
+        .requests
+        .borrow()
+        .iter()
+        .find(|r| r.uri().path().ends_with("/userinfo"))
+        .map(|r| r.headers()["authorization"].clone())
+        .unwrap();
     assert_eq!(ui, "Bearer pingone-access-token");
 
     // What the MCP grant gets.
@@ -371,7 +378,8 @@ fn a_csrf_pair_from_another_consent_page_does_not_unlock_this_one() {
     let (victim_pending, victim_csrf) = form_fields(&body(&w.get(&authorize_url("v"), &mut victim)));
     let mut attacker = Jar::default();
     let (_, attacker_csrf) = form_fields(&body(&w.get(&authorize_url("a"), &mut attacker)));
-    let res = w.post(&[("pending", &victim_pending), ("csrf_token", &attacker_csrf), ("action", "approve")], &mut attacker);
+    let res =
+        w.post(&[("pending", &victim_pending), ("csrf_token", &attacker_csrf), ("action", "approve")], &mut attacker);
     assert_eq!(res.status(), 403);
     // The attempt did not burn the victim's request.
     let res = w.post(&[("pending", &victim_pending), ("csrf_token", &victim_csrf), ("action", "approve")], &mut victim);
@@ -385,7 +393,11 @@ fn a_tampered_pending_id_or_unknown_action_is_refused() {
     let (pending, csrf) = form_fields(&body(&w.get(&authorize_url("s"), &mut jar)));
     for bad in ["x".repeat(32), format!("{pending}x"), "../../etc".into(), String::new()] {
         let mut j = jar.clone();
-        assert_eq!(w.post(&[("pending", &bad), ("csrf_token", &csrf), ("action", "approve")], &mut j).status(), 400, "{bad}");
+        assert_eq!(
+            w.post(&[("pending", &bad), ("csrf_token", &csrf), ("action", "approve")], &mut j).status(),
+            400,
+            "{bad}"
+        );
     }
     let mut j = jar.clone();
     assert_eq!(w.post(&[("pending", &pending), ("csrf_token", &csrf), ("action", "yes-please")], &mut j).status(), 400);
@@ -455,7 +467,9 @@ fn an_idp_error_is_shown_and_offered_back_to_the_client() {
     let to_idp = location(&approve(&w, &mut jar));
     let state = query(&to_idp, "state").unwrap();
     let res = w.get(
-        &format!("{ORIGIN}/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}"),
+        &format!(
+            "{ORIGIN}/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}"
+        ),
         &mut jar,
     );
     assert_eq!(res.status(), 403);
@@ -606,7 +620,10 @@ fn invalid_client_requests_are_answered_locally_or_redirected() {
     let v: Value = serde_json::from_slice(res.body()).unwrap();
     assert_eq!(v["error"], "invalid_request");
     // Errors after the redirect URI is known go back to the client.
-    let res = w.get(&authorize_url("s").replace("code_challenge_method=S256", "code_challenge_method=plain"), &mut Jar::default());
+    let res = w.get(
+        &authorize_url("s").replace("code_challenge_method=S256", "code_challenge_method=plain"),
+        &mut Jar::default(),
+    );
     assert_eq!(res.status(), 302);
     assert!(location(&res).as_str().starts_with(CLIENT_REDIRECT));
 }

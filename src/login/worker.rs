@@ -26,7 +26,8 @@ pub fn settings(env: &Env) -> std::result::Result<Settings, super::settings::Set
 /// `store` is `OAUTH_KV`; `auth` is the MCP authorization server.
 pub async fn serve(req: Request, env: &Env, store: &dyn KvStore, auth: &dyn AuthServer) -> Result<Response> {
     let Some(req) = into_http(req).await? else {
-        let f = Failure::new(413, "invalid_request", "Request too large", "The request body is too large.", ADVICE_RESTART);
+        let f =
+            Failure::new(413, "invalid_request", "Request too large", "The request body is too large.", ADVICE_RESTART);
         return from_http(f.respond(false));
     };
     let settings = match settings(env) {

@@ -38,7 +38,11 @@ pub fn route(req: &Request<Vec<u8>>, caller: &Caller) -> Route {
     let r = Responder::new(origin);
     if let Some(o) = origin {
         if !rules::origin_allowed(o, rules::own_origin(req.uri()).as_deref()) {
-            return Route::Respond(r.rpc_error(StatusCode::FORBIDDEN, jsonrpc::SERVER_ERROR, "Forbidden: Origin not allowed"));
+            return Route::Respond(r.rpc_error(
+                StatusCode::FORBIDDEN,
+                jsonrpc::SERVER_ERROR,
+                "Forbidden: Origin not allowed",
+            ));
         }
     }
     let caller = Caller { props: Props::trimmed(&caller.props), ..caller.clone() };
@@ -143,7 +147,11 @@ fn streamable(
     }
     let batch_has_initialize = message.as_array().is_some_and(|a| a.iter().any(is_initialize));
     if batch_has_initialize {
-        return Err(bad_request(r, jsonrpc::INVALID_REQUEST, "Invalid Request: initialize must not be part of a batch"));
+        return Err(bad_request(
+            r,
+            jsonrpc::INVALID_REQUEST,
+            "Invalid Request: initialize must not be part of a batch",
+        ));
     }
     let mut env = match session {
         None => {
@@ -183,7 +191,11 @@ fn query_param(req: &Request<Vec<u8>>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(req.uri().query()?.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-fn sse_open(req: &Request<Vec<u8>>, r: &Responder<'_>, envelope: impl Fn(Op, String) -> Envelope) -> Result<Envelope, Refusal> {
+fn sse_open(
+    req: &Request<Vec<u8>>,
+    r: &Responder<'_>,
+    envelope: impl Fn(Op, String) -> Envelope,
+) -> Result<Envelope, Refusal> {
     if req.method() != Method::GET {
         return Err(method_not_allowed(r, "GET", "Method Not Allowed: open the stream with GET, post to /sse/message"));
     }

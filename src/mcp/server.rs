@@ -119,7 +119,8 @@ mod tests {
 
     #[test]
     fn mcp_initialize_negotiates_and_describes_the_server() {
-        let init = initialize(&json!({"protocolVersion":"2025-06-18","clientInfo":{"name":"c","version":"1"}})).unwrap();
+        let init =
+            initialize(&json!({"protocolVersion":"2025-06-18","clientInfo":{"name":"c","version":"1"}})).unwrap();
         assert_eq!(init.version, "2025-06-18");
         assert_eq!(init.client_info["name"], "c");
         assert_eq!(initialize(&json!({"protocolVersion":"1999-01-01"})).unwrap().version, version::LATEST);

@@ -119,21 +119,36 @@ impl Provider<'_> {
 
     /// Checks a request against its client's registration. On success the
     /// request is returned with its resource defaulted to the canonical one.
-    pub async fn validate(&self, origin: &str, mut req: AuthRequest) -> Result<(AuthRequest, ClientInfo), AuthorizeError> {
-        let client = self
-            .lookup_client(&req.client_id)
-            .await
-            .map_err(storage)?
-            .ok_or_else(|| local(400, "invalid_request", "Invalid client_id: this client is not registered (or its registration expired)."))?;
+    pub async fn validate(
+        &self,
+        origin: &str,
+        mut req: AuthRequest,
+    ) -> Result<(AuthRequest, ClientInfo), AuthorizeError> {
+        let client = self.lookup_client(&req.client_id).await.map_err(storage)?.ok_or_else(|| {
+            local(
+                400,
+                "invalid_request",
+                "Invalid client_id: this client is not registered (or its registration expired).",
+            )
+        })?;
         if req.redirect_uri.is_empty() && client.redirect_uris.len() == 1 {
             req.redirect_uri = client.redirect_uris[0].clone();
         }
         if !redirect::matches_registered(&req.redirect_uri, &client.redirect_uris) {
-            return Err(local(400, "invalid_request", "Invalid redirect URI: it does not match the client's registration."));
+            return Err(local(
+                400,
+                "invalid_request",
+                "Invalid redirect URI: it does not match the client's registration.",
+            ));
         }
         // From here on the client can be told.
         let fail = |error: &str, description: &str| AuthorizeError::Redirect {
-            url: redirect_with(&req.redirect_uri, &[("error", error), ("error_description", description)], &req.state, origin),
+            url: redirect_with(
+                &req.redirect_uri,
+                &[("error", error), ("error_description", description)],
+                &req.state,
+                origin,
+            ),
         };
         if req.state.len() > MAX_STATE_LEN {
             return Err(fail("invalid_request", "state is too long"));
@@ -172,8 +187,12 @@ impl Provider<'_> {
             (Some(_), None | Some("plain")) => {
                 return Err(fail("invalid_request", "plain PKCE method is not allowed; use S256"));
             }
-            (Some(_), Some(_)) => return Err(fail("invalid_request", "Unsupported PKCE code_challenge_method; use S256")),
-            (None, Some(_)) => return Err(fail("invalid_request", "PKCE code_challenge_method without code_challenge")),
+            (Some(_), Some(_)) => {
+                return Err(fail("invalid_request", "Unsupported PKCE code_challenge_method; use S256"))
+            }
+            (None, Some(_)) => {
+                return Err(fail("invalid_request", "PKCE code_challenge_method without code_challenge"))
+            }
             (None, None) if client.is_public() => {
                 return Err(fail("invalid_request", "PKCE (code_challenge with S256) is required for public clients"));
             }
@@ -188,9 +207,17 @@ impl Provider<'_> {
     }
 
     /// Stores the grant and returns the client redirect with `code`, `state` and `iss`.
-    pub async fn complete_authorization(&self, origin: &str, c: CompleteAuthorization) -> Result<String, AuthorizeError> {
+    pub async fn complete_authorization(
+        &self,
+        origin: &str,
+        c: CompleteAuthorization,
+    ) -> Result<String, AuthorizeError> {
         if c.user_id.is_empty() || c.user_id.contains(':') || c.user_id.len() > 256 {
-            return Err(local(500, "server_error", "The signed-in user id cannot be used (empty, too long or contains ':')."));
+            return Err(local(
+                500,
+                "server_error",
+                "The signed-in user id cannot be used (empty, too long or contains ':').",
+            ));
         }
         let (req, client) = self.validate(origin, c.request).await?;
         let grant_id = random_token(token_str::ID_LEN);
@@ -214,7 +241,8 @@ impl Provider<'_> {
             redirect_uri: Some(req.redirect_uri.clone()),
             ..Default::default()
         };
-        let raw = serde_json::to_string(&grant).map_err(|_| local(500, "server_error", "Could not store the grant."))?;
+        let raw =
+            serde_json::to_string(&grant).map_err(|_| local(500, "server_error", "Could not store the grant."))?;
         self.store.put(&grant_key(&c.user_id, &grant_id), &raw, Some(self.config.code_ttl)).await.map_err(storage)?;
         if c.revoke_existing_grants {
             // Best effort: a failure here leaves an older grant alive, nothing worse.

@@ -49,7 +49,10 @@ pub fn resource_metadata_url(url: &Url) -> String {
 pub fn challenge(url: &Url, err: &BearerError) -> Response<Vec<u8>> {
     let mut header = format!("Bearer realm=\"OAuth\", resource_metadata=\"{}\"", resource_metadata_url(url));
     let (status, body) = match err {
-        BearerError::Missing => (StatusCode::UNAUTHORIZED, serde_json::json!({"error": "unauthorized", "error_description": "Missing bearer token"})),
+        BearerError::Missing => (
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "unauthorized", "error_description": "Missing bearer token"}),
+        ),
         BearerError::Invalid(why) => {
             header.push_str(&format!(", error=\"invalid_token\", error_description=\"{why}\""));
             (StatusCode::UNAUTHORIZED, serde_json::json!({"error": "invalid_token", "error_description": why}))

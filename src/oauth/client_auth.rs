@@ -77,7 +77,11 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
     let decoded = String::from_utf8(STANDARD.decode(rest.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     // Decoded as one value: a literal '&' must not end it.
-    let dec = |s: &str| url::form_urlencoded::parse(format!("x={}", s.replace('&', "%26")).as_bytes()).next().map(|(_, v)| v.into_owned());
+    let dec = |s: &str| {
+        url::form_urlencoded::parse(format!("x={}", s.replace('&', "%26")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
     Some((dec(id)?, dec(secret)?))
 }
 

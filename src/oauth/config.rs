@@ -66,7 +66,9 @@ impl Config {
         c.client_ttl = secs("OAUTH_CLIENT_TTL", 3600, c.client_ttl)?;
         if let Some(s) = get("MCP_SCOPES") {
             let scopes: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
-            if scopes.is_empty() || scopes.iter().any(|s| !s.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\')) {
+            if scopes.is_empty()
+                || scopes.iter().any(|s| !s.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\'))
+            {
                 return Err(ConfigError("MCP_SCOPES must be space-separated scope names".into()));
             }
             c.scopes_supported = scopes;

@@ -5,7 +5,8 @@
 use http::header::{HeaderValue, VARY};
 use http::{HeaderMap, Response, StatusCode};
 
-pub const ALLOW_HEADERS: &str = "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
+pub const ALLOW_HEADERS: &str =
+    "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
 pub const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
 pub const EXPOSE_HEADERS: &str = "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate, Retry-After";
 

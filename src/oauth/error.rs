@@ -42,7 +42,10 @@ impl OAuthError {
     /// Client authentication failed: always 401 and the same words, so the
     /// answer does not tell which part was wrong.
     pub fn invalid_client(basic_tried: bool) -> Self {
-        Self { basic_challenge: basic_tried, ..Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed") }
+        Self {
+            basic_challenge: basic_tried,
+            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed")
+        }
     }
     pub fn method_not_allowed() -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
@@ -71,7 +74,11 @@ impl From<StoreError> for OAuthError {
             },
             StoreError::Unavailable(_) => Self {
                 retry_after: Some(5),
-                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "Storage is unavailable; retry later")
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "Storage is unavailable; retry later",
+                )
             },
         }
     }

@@ -84,7 +84,12 @@ impl Provider<'_> {
     }
 
     /// Revokes the user's grants for `client_id`, except `keep`.
-    pub async fn revoke_client_grants(&self, user_id: &str, client_id: &str, keep: Option<&str>) -> Result<(), StoreError> {
+    pub async fn revoke_client_grants(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        keep: Option<&str>,
+    ) -> Result<(), StoreError> {
         for g in self.list_grants(user_id).await? {
             if g.client_id == client_id && Some(g.id.as_str()) != keep {
                 self.revoke_grant(user_id, &g.id).await?;
@@ -106,7 +111,10 @@ impl Provider<'_> {
                     Ok(g) => match g.expires_at {
                         Some(e) => e <= self.now,
                         // Never exchanged: the code is long gone.
-                        None => g.auth_code_wrapped_key.is_some() && g.created_at + self.config.code_ttl + MIN_TTL_SECS <= self.now,
+                        None => {
+                            g.auth_code_wrapped_key.is_some()
+                                && g.created_at + self.config.code_ttl + MIN_TTL_SECS <= self.now
+                        }
                     },
                     Err(_) => false,
                 };

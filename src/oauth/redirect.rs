@@ -27,7 +27,9 @@ pub fn check_registrable(uri: &str) -> Result<Url, String> {
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
-        "http" => return Err("http redirect URIs are allowed only for loopback hosts (127.0.0.1, [::1], localhost)".into()),
+        "http" => {
+            return Err("http redirect URIs are allowed only for loopback hosts (127.0.0.1, [::1], localhost)".into())
+        }
         // Private-use schemes of native apps (RFC 8252 §7.1), e.g. com.example.app:/callback.
         s if s.contains('.') || s == "cursor" || s == "vscode" || s == "claude" => {}
         s => return Err(format!("redirect URI scheme '{s}' is not allowed")),
@@ -53,7 +55,12 @@ pub fn matches_registered(requested: &str, registered: &[String]) -> bool {
         return Url::parse(requested).is_ok_and(|u| !FORBIDDEN_SCHEMES.contains(&u.scheme()));
     }
     let Ok(req) = Url::parse(requested) else { return false };
-    if req.scheme() != "http" || !is_loopback(&req) || req.fragment().is_some() || !req.username().is_empty() || req.password().is_some() {
+    if req.scheme() != "http"
+        || !is_loopback(&req)
+        || req.fragment().is_some()
+        || !req.username().is_empty()
+        || req.password().is_some()
+    {
         return false;
     }
     registered.iter().filter_map(|r| Url::parse(r).ok()).any(|reg| {
@@ -71,12 +78,24 @@ mod tests {
 
     #[test]
     fn registrable_redirects() {
-        for ok in ["https://app.example.com/cb", "http://127.0.0.1:3000/cb", "http://localhost/cb", "http://[::1]:9/x", "com.example.app:/oauth"] {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://127.0.0.1:3000/cb",
+            "http://localhost/cb",
+            "http://[::1]:9/x",
+            "com.example.app:/oauth",
+        ] {
             assert!(check_registrable(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "javascript:alert(1)", "data:text/html,hi", "http://evil.example.com/cb", "https://a.example/cb#frag",
-            "/relative", "https://user:pw@a.example/cb", "https://a.example/c b", "ftp://a.example/",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "http://evil.example.com/cb",
+            "https://a.example/cb#frag",
+            "/relative",
+            "https://user:pw@a.example/cb",
+            "https://a.example/c b",
+            "ftp://a.example/",
         ] {
             assert!(check_registrable(bad).is_err(), "{bad}");
         }

@@ -53,16 +53,25 @@ fn opt_string_list(doc: &Map<String, Value>, name: &str, max_items: usize) -> Re
 /// Validates a registration document into the client to store (without ids).
 pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
     let doc = doc.as_object().ok_or_else(|| meta_err("The registration must be a JSON object"))?;
-    let redirect_uris = opt_string_list(doc, "redirect_uris", MAX_REDIRECT_URIS)?
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", "redirect_uris must list at least one URI"))?;
+    let redirect_uris =
+        opt_string_list(doc, "redirect_uris", MAX_REDIRECT_URIS)?.filter(|l| !l.is_empty()).ok_or_else(|| {
+            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", "redirect_uris must list at least one URI")
+        })?;
     for uri in &redirect_uris {
-        redirect::check_registrable(uri)
-            .map_err(|why| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", format!("{why}: {}", uri.chars().take(100).collect::<String>())))?;
+        redirect::check_registrable(uri).map_err(|why| {
+            OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_redirect_uri",
+                format!("{why}: {}", uri.chars().take(100).collect::<String>()),
+            )
+        })?;
     }
     let method = opt_string(doc, "token_endpoint_auth_method", 64)?.unwrap_or_else(|| "client_secret_basic".into());
     if !AUTH_METHODS.contains(&method.as_str()) {
-        return Err(meta_err(format!("token_endpoint_auth_method '{method}' is not supported; use one of {}", AUTH_METHODS.join(", "))));
+        return Err(meta_err(format!(
+            "token_endpoint_auth_method '{method}' is not supported; use one of {}",
+            AUTH_METHODS.join(", ")
+        )));
     }
     // Without grant_types we register both grants MCP clients use (and say so in the response).
     let grant_types = opt_string_list(doc, "grant_types", 8)?.unwrap_or_else(|| GRANT_TYPES.map(String::from).to_vec());
@@ -105,9 +114,14 @@ impl Provider<'_> {
             return Err(OAuthError::method_not_allowed());
         }
         if req.body().len() > MAX_REGISTRATION_BYTES {
-            return Err(OAuthError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The registration document is too large"));
+            return Err(OAuthError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "The registration document is too large",
+            ));
         }
-        let doc: Value = serde_json::from_slice(req.body()).map_err(|_| OAuthError::invalid_request("The body must be a JSON object"))?;
+        let doc: Value = serde_json::from_slice(req.body())
+            .map_err(|_| OAuthError::invalid_request("The body must be a JSON object"))?;
         let mut client = validate_metadata(&doc)?;
         client.client_id = random_token(token_str::ID_LEN);
         client.registration_date = self.now;

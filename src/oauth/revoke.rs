@@ -41,7 +41,8 @@ impl Provider<'_> {
                 } else {
                     match self.get_grant(parts.user_id, parts.grant_id).await? {
                         Some(g) if g.client_id == client.client_id => {
-                            let same = |id: &Option<String>| id.as_deref().is_some_and(|id| constant_time_eq(id, &hash));
+                            let same =
+                                |id: &Option<String>| id.as_deref().is_some_and(|id| constant_time_eq(id, &hash));
                             let hit = same(&g.refresh_token_id) || same(&g.previous_refresh_token_id);
                             if hit {
                                 self.revoke_grant(&g.user_id, &g.id).await?;

@@ -46,7 +46,8 @@ impl Provider<'_> {
                 return OAuthError::method_not_allowed().into_response();
             }
             match doc {
-                None => OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No protected resource at this path").into_response(),
+                None => OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No protected resource at this path")
+                    .into_response(),
                 Some(doc) => {
                     let mut res = json_response(StatusCode::OK, &doc);
                     res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));

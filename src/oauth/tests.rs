@@ -235,7 +235,12 @@ impl World {
     pub fn exchange(&self, client: &Client, code: &str, pkce: &Pkce) -> Response<Vec<u8>> {
         self.token(
             client,
-            &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", &client.redirect), ("code_verifier", &pkce.verifier)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &client.redirect),
+                ("code_verifier", &pkce.verifier),
+            ],
         )
     }
 

@@ -32,20 +32,28 @@ impl Provider<'_> {
             // The original serves revocation at its token endpoint.
             None if form.get("token").is_some() => self.revoke_with(&client, &form).await,
             None => Err(OAuthError::invalid_request("grant_type is required")),
-            Some(_) => Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Supported grant types: authorization_code, refresh_token")),
+            Some(_) => Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Supported grant types: authorization_code, refresh_token",
+            )),
         }
     }
 
     async fn exchange_code(&self, client: &ClientInfo, form: &Form) -> Result<Response<Vec<u8>>, OAuthError> {
         if !client.allows_grant("authorization_code") {
-            return Err(OAuthError::unauthorized_client("This client is not registered for the authorization_code grant"));
+            return Err(OAuthError::unauthorized_client(
+                "This client is not registered for the authorization_code grant",
+            ));
         }
         let code = form.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let bad_code = || OAuthError::invalid_grant("The authorization code is invalid, expired or already used");
         let parts = token_str::parse(code).ok_or_else(bad_code)?;
         let mut grant = self.get_grant(parts.user_id, parts.grant_id).await?.ok_or_else(bad_code)?;
         let code_hash = token_str::hash(code);
-        if !grant.auth_code_id.as_deref().is_some_and(|id| constant_time_eq(id, &code_hash)) || grant.client_id != client.client_id {
+        if !grant.auth_code_id.as_deref().is_some_and(|id| constant_time_eq(id, &code_hash))
+            || grant.client_id != client.client_id
+        {
             return Err(bad_code());
         }
         let Some(wrapped) = grant.auth_code_wrapped_key.clone() else {
@@ -71,7 +79,9 @@ impl Provider<'_> {
         }
         match (&grant.code_challenge, form.get("code_verifier")) {
             (Some(_), None) => return Err(OAuthError::invalid_request("code_verifier is required (PKCE)")),
-            (None, Some(_)) => return Err(OAuthError::invalid_request("code_verifier sent but the authorization used no PKCE")),
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_request("code_verifier sent but the authorization used no PKCE"))
+            }
             (Some(challenge), Some(verifier)) => {
                 if grant.code_challenge_method.as_deref() != Some("S256") {
                     return Err(OAuthError::invalid_grant("Unsupported PKCE method on this grant"));
@@ -101,7 +111,8 @@ impl Provider<'_> {
         if !client.allows_grant("refresh_token") {
             return Err(OAuthError::unauthorized_client("This client is not registered for the refresh_token grant"));
         }
-        let token = form.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let token =
+            form.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let bad = || OAuthError::invalid_grant("The refresh token is invalid, expired or revoked");
         let parts = token_str::parse(token).ok_or_else(bad)?;
         let grant = self.get_grant(parts.user_id, parts.grant_id).await?.ok_or_else(bad)?;
@@ -127,7 +138,9 @@ impl Provider<'_> {
             Some(s) => {
                 let asked: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
                 if let Some(extra) = asked.iter().find(|a| !grant.scope.contains(a)) {
-                    return Err(OAuthError::invalid_scope(format!("Scope '{extra}' was not granted; a refresh may only narrow scope")));
+                    return Err(OAuthError::invalid_scope(format!(
+                        "Scope '{extra}' was not granted; a refresh may only narrow scope"
+                    )));
                 }
                 asked
             }
@@ -145,8 +158,9 @@ impl Provider<'_> {
     fn token_audience(&self, grant: &Grant, explicit: &[String]) -> Result<Vec<String>, OAuthError> {
         let granted = grant.resources();
         for r in explicit {
-            let covered = url::Url::parse(r)
-                .is_ok_and(|u| u.fragment().is_none() && granted.iter().any(|g| g == r || resource::audience_allows(g, &u)));
+            let covered = url::Url::parse(r).is_ok_and(|u| {
+                u.fragment().is_none() && granted.iter().any(|g| g == r || resource::audience_allows(g, &u))
+            });
             if !covered {
                 return Err(OAuthError::invalid_target(format!("resource '{r}' was not part of this authorization")));
             }
@@ -182,7 +196,11 @@ impl Provider<'_> {
             audience: Resource::from_list(&audience),
             scope: Some(scope.clone()),
             wrapped_encryption_key: seal::wrap_key(&key, &access),
-            grant: TokenGrant { client_id: grant.client_id.clone(), scope: grant.scope.clone(), encrypted_props: grant.encrypted_props.clone() },
+            grant: TokenGrant {
+                client_id: grant.client_id.clone(),
+                scope: grant.scope.clone(),
+                encrypted_props: grant.encrypted_props.clone(),
+            },
         };
         let raw = serde_json::to_string(&record).map_err(|_| OAuthError::invalid_request("token record"))?;
         self.save_grant(&grant).await?;

@@ -10,17 +10,11 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Reads a Workers request into an `http::Request` with its whole body.
 /// Returns `Ok(None)` when the declared body is larger than `MAX_BODY_BYTES`.
 pub async fn into_http(mut req: Request) -> Result<Option<http::Request<Vec<u8>>>> {
-    let declared = req
-        .headers()
-        .get("content-length")?
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
+    let declared = req.headers().get("content-length")?.and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
     if declared > MAX_BODY_BYTES {
         return Ok(None);
     }
-    let mut builder = http::Request::builder()
-        .method(req.method().as_ref())
-        .uri(req.url()?.as_str());
+    let mut builder = http::Request::builder().method(req.method().as_ref()).uri(req.url()?.as_str());
     for (name, value) in req.headers().entries() {
         builder = builder.header(name, value);
     }
@@ -31,10 +25,7 @@ pub async fn into_http(mut req: Request) -> Result<Option<http::Request<Vec<u8>>
     if body.len() > MAX_BODY_BYTES {
         return Ok(None);
     }
-    builder
-        .body(body)
-        .map(Some)
-        .map_err(|e| worker::Error::RustError(e.to_string()))
+    builder.body(body).map(Some).map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
 /// Turns an `http::Response` into a Workers response.

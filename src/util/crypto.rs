@@ -45,8 +45,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A random string of `len` characters from `[A-Za-z0-9_-]` (6 bits each,
 /// no modulo bias since the alphabet has exactly 64 symbols).
 pub fn random_token(len: usize) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut bytes = vec![0u8; len];
     OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|b| ALPHABET[(b & 63) as usize] as char).collect()
@@ -68,10 +67,7 @@ mod tests {
 
     #[test]
     fn sha256_hex_matches_known_vector() {
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

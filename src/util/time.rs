@@ -17,8 +17,5 @@ pub fn now_millis() -> u64 {
 /// Milliseconds since the Unix epoch.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

@@ -200,12 +200,9 @@ fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, AuthE
 pub fn scopes(claims: &Map<String, Value>) -> Vec<String> {
     match claims.get("scope") {
         Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .flat_map(str::split_whitespace)
-            .map(str::to_owned)
-            .collect(),
+        Some(Value::Array(items)) => {
+            items.iter().filter_map(Value::as_str).flat_map(str::split_whitespace).map(str::to_owned).collect()
+        }
         _ => Vec::new(),
     }
 }

@@ -56,10 +56,7 @@ impl Config {
     /// Reads the settings through `lookup` (the Workers env, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &'static str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError::Missing(name))
+            lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name))
         };
         let issuer = get(ISSUER_VAR)?.trim_end_matches('/').to_owned();
         check_issuer(&issuer).map_err(|why| ConfigError::Malformed(ISSUER_VAR, why))?;
@@ -100,7 +97,9 @@ mod tests {
         assert_eq!(config(None, Some("a")), Err(ConfigError::Missing(ISSUER_VAR)));
         assert_eq!(config(Some("  "), Some("a")), Err(ConfigError::Missing(ISSUER_VAR)));
         assert_eq!(config(Some("https://i"), None), Err(ConfigError::Missing(AUDIENCE_VAR)));
-        for bad in ["http://evil.example/as", "ftp://x", "https://", "https://x/as?q=1", "https://x /as", "secret-value"] {
+        for bad in
+            ["http://evil.example/as", "ftp://x", "https://", "https://x/as?q=1", "https://x /as", "secret-value"]
+        {
             let err = config(Some(bad), Some("a")).unwrap_err();
             assert!(matches!(err, ConfigError::Malformed(ISSUER_VAR, _)), "{bad}");
             assert!(!err.to_string().contains(bad), "{err}");

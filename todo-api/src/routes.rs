@@ -81,16 +81,17 @@ impl Reply {
     }
 
     pub fn health() -> Reply {
-        Reply::json(200, json!({ "name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION"), "status": "ok" }))
+        Reply::json(
+            200,
+            json!({ "name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION"), "status": "ok" }),
+        )
     }
 
     /// A refused change of the list.
     pub fn list_error(e: &ListError) -> Reply {
         match e {
             ListError::NotFound => Reply::error(404, "not_found", "No todo with this id"),
-            ListError::Full => {
-                Reply::bad_request(format!("The list is full ({MAX_TODOS} todos); delete some first"))
-            }
+            ListError::Full => Reply::bad_request(format!("The list is full ({MAX_TODOS} todos); delete some first")),
             ListError::InvalidText(t) => Reply::bad_request(text_error(*t)),
         }
     }
@@ -256,9 +257,18 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
-        for path in ["/", "/api", "/api/todo", "/api/todosx", "/api/todos/", "/api/todos/1/2", "/api/todos//", "/API/todos",
-            "/api/todos/%FF", &format!("/api/todos/{}", "9".repeat(MAX_ID_BYTES + 1))]
-        {
+        for path in [
+            "/",
+            "/api",
+            "/api/todo",
+            "/api/todosx",
+            "/api/todos/",
+            "/api/todos/1/2",
+            "/api/todos//",
+            "/API/todos",
+            "/api/todos/%FF",
+            &format!("/api/todos/{}", "9".repeat(MAX_ID_BYTES + 1)),
+        ] {
             assert_eq!(route("GET", path), Route::NotFound, "{path}");
             assert_eq!(route("GET", path).early_reply("GET").unwrap().status, 404);
         }
@@ -276,11 +286,11 @@ mod tests {
 
     #[test]
     fn add_needs_a_todo_text_string() {
-        assert_eq!(command(&ApiRoute::Add, br#"{"todoText":"  buy milk "}"#), Ok(Command::Add { text: "buy milk".into() }));
         assert_eq!(
-            command(&ApiRoute::Add, br#"{"todoText":"x","extra":1}"#),
-            Ok(Command::Add { text: "x".into() })
+            command(&ApiRoute::Add, br#"{"todoText":"  buy milk "}"#),
+            Ok(Command::Add { text: "buy milk".into() })
         );
+        assert_eq!(command(&ApiRoute::Add, br#"{"todoText":"x","extra":1}"#), Ok(Command::Add { text: "x".into() }));
         let cases: &[(&[u8], &str)] = &[
             (b"", "JSON object"),
             (b"  ", "JSON object"),
@@ -311,8 +321,14 @@ mod tests {
     #[test]
     fn set_completed_needs_a_boolean() {
         let r = ApiRoute::SetCompleted("7".into());
-        assert_eq!(command(&r, br#"{"completed":true}"#), Ok(Command::SetCompleted { id: "7".into(), completed: true }));
-        assert_eq!(command(&r, br#"{"completed":false}"#), Ok(Command::SetCompleted { id: "7".into(), completed: false }));
+        assert_eq!(
+            command(&r, br#"{"completed":true}"#),
+            Ok(Command::SetCompleted { id: "7".into(), completed: true })
+        );
+        assert_eq!(
+            command(&r, br#"{"completed":false}"#),
+            Ok(Command::SetCompleted { id: "7".into(), completed: false })
+        );
         for (body, want) in [
             (&b"{}"[..], "completed is required"),
             (br#"{"completed":"true"}"#, "true or false"),

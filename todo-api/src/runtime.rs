@@ -17,8 +17,8 @@ use futures_util::StreamExt;
 use jsonwebtoken::jwk::JwkSet;
 use std::cell::RefCell;
 use worker::{
-    durable_object, event, AbortSignal, Context, Date, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit,
-    Response, Result, State,
+    durable_object, event, AbortSignal, Context, Date, DurableObject, Env, Fetch, Headers, Method, Request,
+    RequestInit, Response, Result, State,
 };
 
 /// The Durable Object namespace binding in `todo-api/wrangler.toml`.
@@ -215,7 +215,8 @@ impl TodoList {
             let mut slot = self.list.borrow_mut();
             let list = slot.as_mut().ok_or_else(Reply::internal)?;
             todos::apply(list, command, now_ms()).map_err(|e| Reply::list_error(&e))?;
-            let snapshot = if command.writes() { Some(serde_json::to_string(list).map_err(|_| Reply::internal())?) } else { None };
+            let snapshot =
+                if command.writes() { Some(serde_json::to_string(list).map_err(|_| Reply::internal())?) } else { None };
             (list.sorted(), snapshot)
         };
         if let Some(json) = snapshot {

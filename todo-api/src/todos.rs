@@ -62,10 +62,7 @@ pub fn clean_text(text: &str) -> Result<&str, TextError> {
 
 /// Incomplete first, then by id (numerically for our decimal ids: shorter is smaller).
 fn order(a: &Todo, b: &Todo) -> Ordering {
-    a.completed
-        .cmp(&b.completed)
-        .then_with(|| a.id.len().cmp(&b.id.len()))
-        .then_with(|| a.id.cmp(&b.id))
+    a.completed.cmp(&b.completed).then_with(|| a.id.len().cmp(&b.id.len())).then_with(|| a.id.cmp(&b.id))
 }
 
 impl TodoList {

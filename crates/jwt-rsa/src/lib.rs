@@ -18,8 +18,12 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: no_signer,
     verifier_factory: verifier,
     key_utils: KeyUtils {
-        rsa_pub_components_from_private_key: |_| Err(ErrorKind::InvalidRsaKey("signing keys are not supported".into()).into()),
-        rsa_pub_components_from_public_key: |_| Err(ErrorKind::InvalidRsaKey("DER keys are not supported".into()).into()),
+        rsa_pub_components_from_private_key: |_| {
+            Err(ErrorKind::InvalidRsaKey("signing keys are not supported".into()).into())
+        },
+        rsa_pub_components_from_public_key: |_| {
+            Err(ErrorKind::InvalidRsaKey("DER keys are not supported".into()).into())
+        },
         ec_pub_components_from_private_key: |_, _| Err(ErrorKind::InvalidEcdsaKey.into()),
         ed_pub_components_from_private_key: |_, _| Err(ErrorKind::InvalidEddsaKey.into()),
         compute_digest,
@@ -65,8 +69,10 @@ fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> 
         _ => return Err(ErrorKind::InvalidAlgorithm.into()),
     };
     let key = match key.kind() {
-        DecodingKeyKind::RsaModulusExponent { n, e } => RsaPublicKey::new(BigUint::from_bytes_be(n), BigUint::from_bytes_be(e))
-            .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?,
+        DecodingKeyKind::RsaModulusExponent { n, e } => {
+            RsaPublicKey::new(BigUint::from_bytes_be(n), BigUint::from_bytes_be(e))
+                .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?
+        }
         DecodingKeyKind::SecretOrDer(_) => return Err(ErrorKind::InvalidKeyFormat.into()),
     };
     Ok(Box::new(RsaVerifier { scheme, key }))
@@ -75,8 +81,12 @@ fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> 
 impl signature::Verifier<Vec<u8>> for RsaVerifier {
     fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> std::result::Result<(), signature::Error> {
         let result = match self.scheme {
-            Scheme::Pkcs1(Algorithm::RS256) => self.key.verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(msg), sig),
-            Scheme::Pkcs1(Algorithm::RS384) => self.key.verify(Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(msg), sig),
+            Scheme::Pkcs1(Algorithm::RS256) => {
+                self.key.verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(msg), sig)
+            }
+            Scheme::Pkcs1(Algorithm::RS384) => {
+                self.key.verify(Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(msg), sig)
+            }
             Scheme::Pkcs1(_) => self.key.verify(Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(msg), sig),
             Scheme::Pss(Algorithm::PS256) => self.key.verify(Pss::new::<Sha256>(), &Sha256::digest(msg), sig),
             Scheme::Pss(Algorithm::PS384) => self.key.verify(Pss::new::<Sha384>(), &Sha384::digest(msg), sig),
@@ -114,7 +124,9 @@ mod tests {
     #[test]
     fn verifies_what_the_full_backend_signs_and_nothing_else() {
         let (enc, dec) = keypair();
-        for alg in [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512] {
+        for alg in
+            [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512]
+        {
             let sig = (FULL.signer_factory)(&alg, &enc).unwrap().try_sign(b"header.payload").unwrap();
             let v = (PROVIDER.verifier_factory)(&alg, &dec).unwrap();
             assert!(v.verify(b"header.payload", &sig).is_ok(), "{alg:?}");

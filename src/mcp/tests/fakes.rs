@@ -351,7 +351,12 @@ pub fn call(world: &World, who: &Caller, sid: &str, body: Value) -> http::Respon
 }
 
 pub fn tool(world: &World, who: &Caller, sid: &str, name: &str, args: Value) -> Value {
-    let res = call(world, who, sid, json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":name,"arguments":args}}));
+    let res = call(
+        world,
+        who,
+        sid,
+        json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":name,"arguments":args}}),
+    );
     assert_eq!(res.status(), 200);
     let m = one(&res);
     assert_eq!(m["id"], 9);

@@ -124,7 +124,10 @@ fn mcp_todo_api_failures_explain_what_to_do() {
     set(Mode::Garbage);
     assert_error(&list(), &["not a todo list"]);
     set(Mode::Status(400, json!({"error": "invalid_request", "error_description": "todoText too long"})));
-    assert_error(&tool(&w, &alice(), &sid, "create_new_todo", json!({"text": "x"})), &["HTTP 400", "todoText too long"]);
+    assert_error(
+        &tool(&w, &alice(), &sid, "create_new_todo", json!({"text": "x"})),
+        &["HTTP 400", "todoText too long"],
+    );
     set(Mode::Status(404, json!({"error": "not_found"})));
     assert_error(&list(), &["404", "API_URL"]);
     for r in [list()] {

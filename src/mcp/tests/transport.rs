@@ -178,7 +178,8 @@ fn mcp_notifications_and_client_responses_get_202_without_body() {
 fn mcp_protocol_version_header_must_be_supported() {
     let w = World::new();
     let sid = open_session(&w, &alice(), "2025-11-25");
-    let res = w.send(post(&ping().to_string(), &[("mcp-session-id", &sid), ("mcp-protocol-version", "1999-01-01")]), &alice());
+    let res = w
+        .send(post(&ping().to_string(), &[("mcp-session-id", &sid), ("mcp-protocol-version", "1999-01-01")]), &alice());
     assert_eq!(res.status(), 400);
     assert!(String::from_utf8_lossy(res.body()).contains("MCP-Protocol-Version"));
     // Absent: the negotiated version applies.
@@ -223,7 +224,12 @@ fn mcp_session_is_bound_to_its_user_and_grant() {
     let w = World::new();
     let sid = open_session(&w, &alice(), "2025-11-25");
     let bob = caller("bob", "grant-b", "tok-bob");
-    let res = call(&w, &bob, &sid, json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_my_todo_list"}}));
+    let res = call(
+        &w,
+        &bob,
+        &sid,
+        json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_my_todo_list"}}),
+    );
     assert_eq!(res.status(), 404);
     assert!(w.api.seen.borrow().is_empty(), "bob's token never reached the Todo API through alice's session");
     // Same user, another grant (e.g. a revoked one replaced by a new authorization).
@@ -309,7 +315,11 @@ fn mcp_client_headers_never_reach_the_session_object() {
     let w = World::new();
     let req = post(
         &init_body("2025-11-25"),
-        &[("x-partykit-props", r#"{"subjectToken":"forged"}"#), ("cf-mcp-message", "x"), ("authorization", "Bearer abc")],
+        &[
+            ("x-partykit-props", r#"{"subjectToken":"forged"}"#),
+            ("cf-mcp-message", "x"),
+            ("authorization", "Bearer abc"),
+        ],
     );
     w.send(req, &alice());
     let envelope = w.envelopes.borrow()[0].to_string();

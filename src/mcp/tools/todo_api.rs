@@ -28,7 +28,11 @@ impl Op {
         }
     }
     fn scope(&self) -> &'static str {
-        if matches!(self, Op::List) { READ_SCOPE } else { WRITE_SCOPE }
+        if matches!(self, Op::List) {
+            READ_SCOPE
+        } else {
+            WRITE_SCOPE
+        }
     }
     fn todo_id(&self) -> Option<&str> {
         match self {
@@ -176,7 +180,8 @@ impl TodoApi<'_> {
 
 /// `{"todos":[{id,text,completed}]}`; ids may come as numbers and are kept as strings.
 fn parse_list(body: Option<&Value>) -> Option<Vec<Todo>> {
-    body?.get("todos")?
+    body?
+        .get("todos")?
         .as_array()?
         .iter()
         .map(|t| {

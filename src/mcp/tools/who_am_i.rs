@@ -11,7 +11,8 @@ use serde_json::{json, Map, Value};
 pub fn run(ctx: &ToolContext, props: &Props) -> Value {
     let Some(token) = props.subject_token.as_deref() else {
         return error_result(
-            "Error: User session not found (no PingOne access token). Reconnect the MCP server to sign in again.".into(),
+            "Error: User session not found (no PingOne access token). Reconnect the MCP server to sign in again."
+                .into(),
         );
     };
     // The token came from our own props, so it is only decoded, never verified;

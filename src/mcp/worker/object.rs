@@ -62,7 +62,8 @@ impl DurableObject for McpSession {
                 let mut answers = ex.immediate.clone();
                 answers.extend(tools::run(&self.tool_context(&envelope.caller, now), ex.calls.clone()).await);
                 if !answers.is_empty() {
-                    let sent = self.stream.borrow().as_ref().is_some_and(|tx| tx.unbounded_send(ex.frames(&answers)).is_ok());
+                    let sent =
+                        self.stream.borrow().as_ref().is_some_and(|tx| tx.unbounded_send(ex.frames(&answers)).is_ok());
                     if !sent {
                         return from_http(object::no_stream(&envelope));
                     }

@@ -85,7 +85,11 @@ fn unknown_client_or_bad_redirect_is_shown_locally_never_redirected() {
     // Even when everything else is wrong too, the bad redirect wins: no redirect at all.
     let mut c2 = c.clone();
     c2.redirect = "https://evil.example.com/cb".into();
-    local_err(w.parse(&w.authorize_url(&c2, None, &[("response_type", "token"), ("resource", "https://evil.example.com/")])));
+    local_err(w.parse(&w.authorize_url(
+        &c2,
+        None,
+        &[("response_type", "token"), ("resource", "https://evil.example.com/")],
+    )));
     // A repeated parameter is refused before anything else (and not redirected).
     let mut url = w.authorize_url(&c, Some(&pkce), &[]);
     url.query_pairs_mut().append_pair("state", "again");
@@ -121,7 +125,12 @@ fn omitted_redirect_uri_is_the_single_registered_one() {
     assert_eq!(w.parse(&url).unwrap().redirect_uri, REDIRECT);
     // With two registered, it must be named.
     let two = w.client_with("none", REDIRECT, json!({"redirect_uris": [REDIRECT, "https://app.example.com/cb"]}));
-    let url = url_with(&[("response_type", "code"), ("client_id", &two.id), ("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]);
+    let url = url_with(&[
+        ("response_type", "code"),
+        ("client_id", &two.id),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ]);
     local_err(w.parse(&url));
 }
 
@@ -136,13 +145,22 @@ fn later_errors_are_redirected_with_error_state_and_iss() {
     assert_eq!(redirected(w.parse(&url), REDIRECT).0, "invalid_request", "missing response_type");
 
     let mut url = w.authorize_url(&c, Some(&pkce), &[]);
-    let pairs: Vec<(String, String)> =
-        url.query_pairs().into_owned().map(|(k, v)| if k == "response_type" { (k, "token".into()) } else { (k, v) }).collect();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .into_owned()
+        .map(|(k, v)| if k == "response_type" { (k, "token".into()) } else { (k, v) })
+        .collect();
     url.query_pairs_mut().clear().extend_pairs(&pairs);
     assert_eq!(redirected(w.parse(&url), REDIRECT).0, "unsupported_response_type");
 
     let long_state = "s".repeat(3000);
-    match w.parse(&w.authorize_url(&c, Some(&pkce), &[]).as_str().replace("state=st-1", &format!("state={long_state}")).parse().unwrap()) {
+    match w.parse(
+        &w.authorize_url(&c, Some(&pkce), &[])
+            .as_str()
+            .replace("state=st-1", &format!("state={long_state}"))
+            .parse()
+            .unwrap(),
+    ) {
         Err(AuthorizeError::Redirect { url }) => assert_eq!(query_of(&url)["error"], "invalid_request"),
         other => panic!("{other:?}"),
     }

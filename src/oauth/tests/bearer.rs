@@ -34,8 +34,15 @@ fn a_valid_token_gives_props_user_grant_client_and_scopes() {
     let c = w.public_client();
     let t = w.tokens(&c, "alice");
     let access = s(&t["access_token"]);
-    for url in [MCP, "https://mcp.example.com/mcp/", "https://mcp.example.com/mcp/x/y", "https://mcp.example.com/sse", "https://mcp.example.com/sse/message?sessionId=1"] {
-        let ctx = request(&w, url, Some(&format!("Bearer {access}")), None).unwrap_or_else(|r| panic!("{url}: {}", String::from_utf8_lossy(r.body())));
+    for url in [
+        MCP,
+        "https://mcp.example.com/mcp/",
+        "https://mcp.example.com/mcp/x/y",
+        "https://mcp.example.com/sse",
+        "https://mcp.example.com/sse/message?sessionId=1",
+    ] {
+        let ctx = request(&w, url, Some(&format!("Bearer {access}")), None)
+            .unwrap_or_else(|r| panic!("{url}: {}", String::from_utf8_lossy(r.body())));
         assert_eq!(ctx.user_id, "alice");
         assert_eq!(ctx.client_id, c.id);
         assert_eq!(ctx.grant_id, access.split(':').nth(1).unwrap());
@@ -67,7 +74,10 @@ fn missing_credentials_get_a_bare_challenge() {
     }
     let res = request(&w, "https://mcp.example.com/sse", None, None).unwrap_err();
     let www = header(&res, "www-authenticate").unwrap();
-    assert!(www.ends_with("resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/sse\""), "{www}");
+    assert!(
+        www.ends_with("resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/sse\""),
+        "{www}"
+    );
     assert!(!www.contains("error="));
 }
 

@@ -70,7 +70,12 @@ fn explicit_method_must_be_used_exactly() {
 
     // Registered none, presented a secret either way.
     let (code, pkce) = w.code_for(&public, "alice", &[]);
-    let p = [("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", &pkce.verifier), ("redirect_uri", REDIRECT)];
+    let p = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("code_verifier", &pkce.verifier),
+        ("redirect_uri", REDIRECT),
+    ];
     let auth = basic(&public.id, "whatever");
     assert_invalid_client(&w.post_form("/token", &p, &[("authorization", &auth)]), true);
     let mut with_secret = p.to_vec();
@@ -173,8 +178,19 @@ fn body_rules_content_type_repeats_encoding() {
     let w = World::new();
     let c = w.public_client();
     let (code, pkce) = w.code_for(&c, "alice", &[]);
-    let good = form(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &pkce.verifier), ("client_id", &c.id)]);
-    for ct in [None, Some("application/json"), Some("text/plain"), Some("multipart/form-data; boundary=x"), Some("application/x-www-form-urlencoded-evil")] {
+    let good = form(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("code_verifier", &pkce.verifier),
+        ("client_id", &c.id),
+    ]);
+    for ct in [
+        None,
+        Some("application/json"),
+        Some("text/plain"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/x-www-form-urlencoded-evil"),
+    ] {
         let mut h = vec![];
         if let Some(ct) = ct {
             h.push(("content-type", ct));
@@ -185,12 +201,19 @@ fn body_rules_content_type_repeats_encoding() {
     assert_error(&w.post("/token", &json_body, &[("content-type", "application/json")]), 400, "invalid_request");
     // Repeated parameters (resource excepted).
     for dup in ["grant_type=authorization_code", "code=x", "client_id=x", "code_verifier=x"] {
-        assert_error(&w.post("/token", &format!("{good}&{dup}"), &[("content-type", "application/x-www-form-urlencoded")]), 400, "invalid_request");
+        assert_error(
+            &w.post("/token", &format!("{good}&{dup}"), &[("content-type", "application/x-www-form-urlencoded")]),
+            400,
+            "invalid_request",
+        );
     }
     // Not UTF-8.
     let mut bytes = good.clone().into_bytes();
     bytes.extend_from_slice(b"&x=\xff\xfe");
-    let req = Request::post(format!("{ORIGIN}/token")).header("content-type", "application/x-www-form-urlencoded").body(bytes).unwrap();
+    let req = Request::post(format!("{ORIGIN}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(bytes)
+        .unwrap();
     assert_error(&w.send(req), 400, "invalid_request");
     // The media type may carry a charset and any case; the code is still good after all the above.
     let res = w.post("/token", &good, &[("content-type", "Application/X-WWW-Form-Urlencoded; charset=UTF-8")]);

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 /// `WRAPPING_KEY_HMAC_KEY` of workers-oauth-provider's `src/oauth-provider.ts` (v0.10.3).
 const ORIGINAL_HMAC_KEY: [u8; 32] = [
-    0x22, 0x7e, 0x26, 0x86, 0x8d, 0xf1, 0xe1, 0x6d, 0x80, 0x70, 0xea, 0x17, 0x97, 0x5b, 0x47, 0xa6, 0x82, 0x18, 0xfa, 0x87,
-    0x28, 0xae, 0xde, 0x85, 0xb5, 0x1d, 0x4a, 0xd9, 0x96, 0xca, 0xca, 0x43,
+    0x22, 0x7e, 0x26, 0x86, 0x8d, 0xf1, 0xe1, 0x6d, 0x80, 0x70, 0xea, 0x17, 0x97, 0x5b, 0x47, 0xa6, 0x82, 0x18, 0xfa,
+    0x87, 0x28, 0xae, 0xde, 0x85, 0xb5, 0x1d, 0x4a, 0xd9, 0x96, 0xca, 0xca, 0x43,
 ];
 
 const USER: &str = "pingone-sub-1";
@@ -24,7 +24,8 @@ const GRANT: &str = "GrantId000000001";
 const CLIENT_ID: &str = "LegacyClient0001";
 const CONF_ID: &str = "LegacyConfident1";
 const CONF_SECRET: &str = "s3cr3tS3cr3tS3cr3tS3cr3tS3cr3t12";
-const PROPS: &str = r#"{"userId":"pingone-sub-1","accessToken":"pingone-at","claims":{"sub":"pingone-sub-1","name":"Alice"}}"#;
+const PROPS: &str =
+    r#"{"userId":"pingone-sub-1","accessToken":"pingone-at","claims":{"sub":"pingone-sub-1","name":"Alice"}}"#;
 
 /// `generateTokenId` / `hashSecret`: lowercase hex SHA-256.
 fn original_hash(s: &str) -> String {
@@ -53,7 +54,8 @@ fn original_encrypt(key: &[u8; 32], json: &str) -> String {
 }
 
 fn original_decrypt(key: &[u8; 32], data: &str) -> Value {
-    let plain = Aes256Gcm::new(key.into()).decrypt(&Nonce::from([0u8; 12]), STANDARD.decode(data).unwrap().as_ref()).unwrap();
+    let plain =
+        Aes256Gcm::new(key.into()).decrypt(&Nonce::from([0u8; 12]), STANDARD.decode(data).unwrap().as_ref()).unwrap();
     serde_json::from_slice(&plain).unwrap()
 }
 
@@ -82,42 +84,57 @@ fn legacy(token_scope: Option<Value>, audience: Option<Value>) -> Legacy {
     let code = token("CodeSecretCodeSecretCodeSecretC1");
     let created = NOW - 1000;
 
-    put(&w, &format!("client:{CLIENT_ID}"), &json!({
-        "clientId": CLIENT_ID,
-        "redirectUris": [REDIRECT],
-        "clientName": "Claude",
-        "grantTypes": ["authorization_code", "refresh_token"],
-        "responseTypes": ["code"],
-        "registrationDate": created - 86400,
-        "tokenEndpointAuthMethod": "none",
-        "authMethodExplicit": true
-    }), Some(90 * 86400));
+    put(
+        &w,
+        &format!("client:{CLIENT_ID}"),
+        &json!({
+            "clientId": CLIENT_ID,
+            "redirectUris": [REDIRECT],
+            "clientName": "Claude",
+            "grantTypes": ["authorization_code", "refresh_token"],
+            "responseTypes": ["code"],
+            "registrationDate": created - 86400,
+            "tokenEndpointAuthMethod": "none",
+            "authMethodExplicit": true
+        }),
+        Some(90 * 86400),
+    );
     // An older registration: no explicit marker, a jwksUri and i18n we do not use.
-    put(&w, &format!("client:{CONF_ID}"), &json!({
-        "clientId": CONF_ID,
-        "clientSecret": original_hash(CONF_SECRET),
-        "redirectUris": [WEB_REDIRECT],
-        "clientName": "Web app",
-        "jwksUri": "https://app.example.com/jwks",
-        "i18n": {"clientName": {"de": "Web-App"}},
-        "grantTypes": ["authorization_code", "refresh_token"],
-        "responseTypes": ["code"],
-        "registrationDate": created - 86400,
-        "tokenEndpointAuthMethod": "client_secret_basic"
-    }), None);
-    put(&w, &format!("grant:{USER}:{GRANT}"), &json!({
-        "id": GRANT,
-        "clientId": CLIENT_ID,
-        "userId": USER,
-        "scope": ["todo_api:read", "todo_api:write"],
-        "metadata": {"label": "Alice"},
-        "encryptedProps": encrypted,
-        "createdAt": created,
-        "authCodeId": original_hash(&code),
-        "refreshTokenId": original_hash(&refresh),
-        "refreshTokenWrappedKey": original_wrap(&refresh, &props_key),
-        "expiresAt": created + 30 * 86400
-    }), Some(30 * 86400 - 1000));
+    put(
+        &w,
+        &format!("client:{CONF_ID}"),
+        &json!({
+            "clientId": CONF_ID,
+            "clientSecret": original_hash(CONF_SECRET),
+            "redirectUris": [WEB_REDIRECT],
+            "clientName": "Web app",
+            "jwksUri": "https://app.example.com/jwks",
+            "i18n": {"clientName": {"de": "Web-App"}},
+            "grantTypes": ["authorization_code", "refresh_token"],
+            "responseTypes": ["code"],
+            "registrationDate": created - 86400,
+            "tokenEndpointAuthMethod": "client_secret_basic"
+        }),
+        None,
+    );
+    put(
+        &w,
+        &format!("grant:{USER}:{GRANT}"),
+        &json!({
+            "id": GRANT,
+            "clientId": CLIENT_ID,
+            "userId": USER,
+            "scope": ["todo_api:read", "todo_api:write"],
+            "metadata": {"label": "Alice"},
+            "encryptedProps": encrypted,
+            "createdAt": created,
+            "authCodeId": original_hash(&code),
+            "refreshTokenId": original_hash(&refresh),
+            "refreshTokenWrappedKey": original_wrap(&refresh, &props_key),
+            "expiresAt": created + 30 * 86400
+        }),
+        Some(30 * 86400 - 1000),
+    );
     let mut rec = json!({
         "id": original_hash(&access),
         "grantId": GRANT,
@@ -196,7 +213,10 @@ fn a_refresh_token_of_the_original_is_refreshed_with_rotation() {
     assert!(g.get("resource").is_none());
     // The original can read what we wrote: unwrap with the new refresh token, decrypt the props.
     let key = original_unwrap(refresh, g["refreshTokenWrappedKey"].as_str().unwrap());
-    assert_eq!(original_decrypt(&key, g["encryptedProps"].as_str().unwrap()), serde_json::from_str::<Value>(PROPS).unwrap());
+    assert_eq!(
+        original_decrypt(&key, g["encryptedProps"].as_str().unwrap()),
+        serde_json::from_str::<Value>(PROPS).unwrap()
+    );
     // The original's rotation rule holds: the old token once more, then not after the new one is used.
     assert_eq!(l.w.refresh(&c, refresh, &[]).status(), 200);
     assert_error(&l.w.refresh(&c, &l.refresh, &[]), 400, "invalid_grant");
@@ -249,19 +269,32 @@ fn a_pending_code_without_a_stored_redirect_checks_the_registered_list() {
     let w = legacy(None, None).w;
     let key: [u8; 32] = [7; 32];
     let code = format!("{USER}:OldPendingGrant1:CodeSecretCodeSecretCodeSecretC3");
-    put(&w, &format!("grant:{USER}:OldPendingGrant1"), &json!({
-        "id": "OldPendingGrant1",
-        "clientId": CONF_ID,
-        "userId": USER,
-        "scope": [],
-        "metadata": null,
-        "encryptedProps": original_encrypt(&key, "{}"),
-        "createdAt": NOW - 30,
-        "authCodeId": original_hash(&code),
-        "authCodeWrappedKey": original_wrap(&code, &key)
-    }), Some(600));
-    let c = Client { id: CONF_ID.into(), secret: Some(CONF_SECRET.into()), method: "client_secret_basic".into(), redirect: WEB_REDIRECT.into() };
-    let res = w.token(&c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://evil.example.com/cb")]);
+    put(
+        &w,
+        &format!("grant:{USER}:OldPendingGrant1"),
+        &json!({
+            "id": "OldPendingGrant1",
+            "clientId": CONF_ID,
+            "userId": USER,
+            "scope": [],
+            "metadata": null,
+            "encryptedProps": original_encrypt(&key, "{}"),
+            "createdAt": NOW - 30,
+            "authCodeId": original_hash(&code),
+            "authCodeWrappedKey": original_wrap(&code, &key)
+        }),
+        Some(600),
+    );
+    let c = Client {
+        id: CONF_ID.into(),
+        secret: Some(CONF_SECRET.into()),
+        method: "client_secret_basic".into(),
+        redirect: WEB_REDIRECT.into(),
+    };
+    let res = w.token(
+        &c,
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://evil.example.com/cb")],
+    );
     assert_error(&res, 400, "invalid_grant");
     let res = w.token(&c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", WEB_REDIRECT)]);
     assert_eq!(res.status(), 200, "{}", String::from_utf8_lossy(res.body()));
@@ -270,7 +303,12 @@ fn a_pending_code_without_a_stored_redirect_checks_the_registered_list() {
 #[test]
 fn original_client_secrets_authenticate_basic_or_post_without_the_marker() {
     let w = legacy(None, None).w;
-    let mut c = Client { id: CONF_ID.into(), secret: Some(CONF_SECRET.into()), method: "client_secret_basic".into(), redirect: WEB_REDIRECT.into() };
+    let mut c = Client {
+        id: CONF_ID.into(),
+        secret: Some(CONF_SECRET.into()),
+        method: "client_secret_basic".into(),
+        redirect: WEB_REDIRECT.into(),
+    };
     for method in ["client_secret_basic", "client_secret_post"] {
         c.method = method.into();
         let res = w.form_as("/revoke", &c, &[("token", "x:y:z")]);
@@ -291,7 +329,8 @@ fn what_we_write_is_what_the_original_reads() {
         let mut p = access.split(':');
         (p.next().unwrap().to_owned(), p.next().unwrap().to_owned())
     };
-    let rec: Value = serde_json::from_str(&w.store.raw(&format!("token:{u}:{g}:{}", original_hash(access))).unwrap()).unwrap();
+    let rec: Value =
+        serde_json::from_str(&w.store.raw(&format!("token:{u}:{g}:{}", original_hash(access))).unwrap()).unwrap();
     assert_eq!(rec["id"], original_hash(access));
     let key = original_unwrap(access, rec["wrappedEncryptionKey"].as_str().unwrap());
     assert_eq!(original_decrypt(&key, rec["grant"]["encryptedProps"].as_str().unwrap())["secret"], "upstream-token");
@@ -301,7 +340,9 @@ fn what_we_write_is_what_the_original_reads() {
     assert_eq!(key, key2, "one props key per grant");
     assert_eq!(original_decrypt(&key2, grant["encryptedProps"].as_str().unwrap())["user"], "alice");
     let client: Value = serde_json::from_str(&w.store.raw(&format!("client:{}", c.id)).unwrap()).unwrap();
-    for field in ["clientId", "redirectUris", "grantTypes", "responseTypes", "registrationDate", "tokenEndpointAuthMethod"] {
+    for field in
+        ["clientId", "redirectUris", "grantTypes", "responseTypes", "registrationDate", "tokenEndpointAuthMethod"]
+    {
         assert!(client.get(field).is_some(), "{field}");
     }
 }

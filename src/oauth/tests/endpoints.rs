@@ -23,12 +23,16 @@ fn authorization_server_metadata() {
     assert_eq!(m["revocation_endpoint"], format!("{ORIGIN}/revoke"));
     assert_eq!(m["response_types_supported"], json!(["code"]));
     assert_eq!(m["grant_types_supported"], json!(["authorization_code", "refresh_token"]));
-    assert_eq!(m["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post", "none"]));
+    assert_eq!(
+        m["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "none"])
+    );
     assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     assert_eq!(m["scopes_supported"], json!(["todo_api:read", "todo_api:write", "offline_access"]));
     // The issuer follows the origin the request came to.
-    let res = w.send(Request::get("http://127.0.0.1:8787/.well-known/oauth-authorization-server").body(Vec::new()).unwrap());
+    let res =
+        w.send(Request::get("http://127.0.0.1:8787/.well-known/oauth-authorization-server").body(Vec::new()).unwrap());
     assert_eq!(json_of(&res)["issuer"], "http://127.0.0.1:8787");
     let res = w.post("/.well-known/oauth-authorization-server", "", &[]);
     assert_error(&res, 405, "invalid_request");
@@ -49,7 +53,11 @@ fn protected_resource_metadata_bare_and_path_aware() {
         assert_eq!(m["resource"], resource, "{path}");
         assert_eq!(m["authorization_servers"], json!([ORIGIN]));
         assert_eq!(m["bearer_methods_supported"], json!(["header"]));
-        assert_eq!(m["scopes_supported"], json!(["todo_api:read", "todo_api:write"]), "offline_access is for the AS only");
+        assert_eq!(
+            m["scopes_supported"],
+            json!(["todo_api:read", "todo_api:write"]),
+            "offline_access is for the AS only"
+        );
         assert_eq!(m["resource_name"], "PingOne Todo MCP server");
     }
     for path in ["/.well-known/oauth-protected-resource/mcp-other", "/.well-known/oauth-protected-resource/other"] {
@@ -68,7 +76,13 @@ fn protected_resource_metadata_bare_and_path_aware() {
 #[test]
 fn cors_preflight_and_headers() {
     let w = World::new();
-    for path in ["/token", "/register", "/revoke", "/.well-known/oauth-authorization-server", "/.well-known/oauth-protected-resource/mcp"] {
+    for path in [
+        "/token",
+        "/register",
+        "/revoke",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
         let req = Request::options(format!("{ORIGIN}{path}"))
             .header("origin", "https://inspector.example")
             .header("access-control-request-method", "POST")
@@ -152,7 +166,12 @@ fn purge_removes_what_kv_expiry_missed_and_nothing_else() {
 #[test]
 fn no_kv_expiry_under_sixty_seconds_is_ever_requested() {
     // Short lifetimes everywhere, and a refresh right at the edge of the grant's life.
-    let w = World::with_config(Config { access_token_ttl: 60, refresh_token_ttl: 120, client_ttl: 3600, ..Config::default() });
+    let w = World::with_config(Config {
+        access_token_ttl: 60,
+        refresh_token_ttl: 120,
+        client_ttl: 3600,
+        ..Config::default()
+    });
     let c = w.public_client();
     let t = w.tokens(&c, "alice");
     w.advance(59);
@@ -163,7 +182,9 @@ fn no_kv_expiry_under_sixty_seconds_is_ever_requested() {
     let conf = w.confidential("client_secret_basic");
     let req = w.parse(&w.authorize_url(&conf, None, &[])).unwrap();
     let code = query_of(&w.complete(req, "bob", json!({})).unwrap())["code"].clone();
-    let t3 = json_of(&w.token(&conf, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", WEB_REDIRECT)]));
+    let t3 = json_of(
+        &w.token(&conf, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", WEB_REDIRECT)]),
+    );
     w.form_as("/revoke", &conf, &[("token", s(&t3["access_token"]))]);
     block_on(w.p().purge_expired()).unwrap();
     assert_ttls_ok(&w);
@@ -177,7 +198,12 @@ fn config_from_variables() {
     };
     let c = Config::from_lookup(vars(&[])).unwrap();
     assert_eq!((c.access_token_ttl, c.refresh_token_ttl, c.client_ttl, c.code_ttl), (3600, 30 * DAY, 90 * DAY, 600));
-    let c = Config::from_lookup(vars(&[("OAUTH_ACCESS_TOKEN_TTL", "120"), ("OAUTH_REFRESH_TOKEN_TTL", "0"), ("MCP_SCOPES", "a b")])).unwrap();
+    let c = Config::from_lookup(vars(&[
+        ("OAUTH_ACCESS_TOKEN_TTL", "120"),
+        ("OAUTH_REFRESH_TOKEN_TTL", "0"),
+        ("MCP_SCOPES", "a b"),
+    ]))
+    .unwrap();
     assert_eq!((c.access_token_ttl, c.refresh_token_ttl), (120, 0));
     assert_eq!(c.scopes_supported, vec!["a", "b"]);
     for bad in [

@@ -184,7 +184,11 @@ fn malformed_oversized_and_wrong_method_bodies() {
         assert_error(&w.post("/register", body, &[("content-type", "application/json")]), 400, "invalid_request");
     }
     for body in ["[]", "\"x\"", "42", "null"] {
-        assert_error(&w.post("/register", body, &[("content-type", "application/json")]), 400, "invalid_client_metadata");
+        assert_error(
+            &w.post("/register", body, &[("content-type", "application/json")]),
+            400,
+            "invalid_client_metadata",
+        );
     }
     let mut big = doc(json!({}));
     big["padding"] = json!("x".repeat(MAX_REGISTRATION_BYTES));

@@ -98,11 +98,20 @@ fn a_failed_client_authentication_revokes_nothing() {
     let c = w.confidential("client_secret_post");
     let req = w.parse(&w.authorize_url(&c, None, &[])).unwrap();
     let code = query_of(&w.complete(req, "alice", json!({})).unwrap())["code"].clone();
-    let t = json_of(&w.token(&c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", WEB_REDIRECT)]));
-    let res = w.post_form("/revoke", &[("token", s(&t["refresh_token"])), ("client_id", &c.id), ("client_secret", "wrong")], &[]);
+    let t =
+        json_of(&w.token(&c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", WEB_REDIRECT)]));
+    let res = w.post_form(
+        "/revoke",
+        &[("token", s(&t["refresh_token"])), ("client_id", &c.id), ("client_secret", "wrong")],
+        &[],
+    );
     assert_error(&res, 401, "invalid_client");
     // Presented the wrong way (Basic for a post client): refused before revoking.
-    let res = w.post_form("/revoke", &[("token", s(&t["refresh_token"]))], &[("authorization", &basic(&c.id, c.secret.as_deref().unwrap()))]);
+    let res = w.post_form(
+        "/revoke",
+        &[("token", s(&t["refresh_token"]))],
+        &[("authorization", &basic(&c.id, c.secret.as_deref().unwrap()))],
+    );
     assert_error(&res, 401, "invalid_client");
     assert!(w.bearer(s(&t["access_token"])).is_ok());
 }

@@ -64,7 +64,10 @@ fn exchange_issues_tokens_and_stores_only_hashes() {
 
     let ctx = w.bearer(access).unwrap();
     assert_eq!(ctx.props, json!({"user": "alice", "secret": "upstream-token"}));
-    assert_eq!((ctx.user_id.as_str(), ctx.grant_id.as_str(), ctx.client_id.as_str()), ("alice", grant_id, c.id.as_str()));
+    assert_eq!(
+        (ctx.user_id.as_str(), ctx.grant_id.as_str(), ctx.client_id.as_str()),
+        ("alice", grant_id, c.id.as_str())
+    );
     assert_eq!(ctx.scopes, vec!["todo_api:read"]);
 }
 
@@ -99,7 +102,15 @@ fn missing_verifier_is_invalid_request_and_unexpected_verifier_too() {
     let conf = w.confidential("client_secret_basic");
     let req = w.parse(&w.authorize_url(&conf, None, &[])).unwrap();
     let code = query_of(&w.complete(req, "bob", json!({})).unwrap())["code"].clone();
-    let res = w.token(&conf, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", WEB_REDIRECT), ("code_verifier", &pkce.verifier)]);
+    let res = w.token(
+        &conf,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_REDIRECT),
+            ("code_verifier", &pkce.verifier),
+        ],
+    );
     assert_error(&res, 400, "invalid_request");
     // Without PKCE the redirect_uri is required.
     let res = w.token(&conf, &[("grant_type", "authorization_code"), ("code", &code)]);
@@ -115,7 +126,15 @@ fn redirect_uri_must_be_the_one_of_that_authorization() {
     let (code, pkce) = w.code_for(&c, "alice", &[]);
     // Registered, but not the one this code was issued for.
     for other in ["https://app.example.com/cb", "http://127.0.0.1:40000/callback", "https://evil.example.com/cb"] {
-        let res = w.token(&c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", other), ("code_verifier", &pkce.verifier)]);
+        let res = w.token(
+            &c,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", other),
+                ("code_verifier", &pkce.verifier),
+            ],
+        );
         assert_error(&res, 400, "invalid_grant");
     }
     // With PKCE it may be left out.
@@ -202,7 +221,11 @@ fn garbage_codes_and_missing_parameters() {
     assert_error(&w.token(&c, &[("grant_type", "authorization_code")]), 400, "invalid_request");
     assert_error(&w.token(&c, &[("code", "x")]), 400, "invalid_request");
     assert_error(&w.token(&c, &[("grant_type", "client_credentials")]), 400, "unsupported_grant_type");
-    assert_error(&w.token(&c, &[("grant_type", "password"), ("username", "a"), ("password", "b")]), 400, "unsupported_grant_type");
+    assert_error(
+        &w.token(&c, &[("grant_type", "password"), ("username", "a"), ("password", "b")]),
+        400,
+        "unsupported_grant_type",
+    );
     let res = w.send(Request::get(format!("{ORIGIN}/token")).body(Vec::new()).unwrap());
     assert_error(&res, 405, "invalid_request");
 }
@@ -213,7 +236,16 @@ fn resource_at_the_token_endpoint_must_be_part_of_the_grant() {
     let c = w.public_client();
     let (code, pkce) = w.code_for(&c, "alice", &[]);
     let exchange_with = |resource: &str| {
-        w.token(&c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &pkce.verifier), ("resource", resource)])
+        w.token(
+            &c,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &pkce.verifier),
+                ("resource", resource),
+            ],
+        )
     };
     for bad in [
         "https://mcp.example.com/",
@@ -233,7 +265,16 @@ fn resource_at_the_token_endpoint_must_be_part_of_the_grant() {
     // A narrower resource binds the token to it.
     let c2 = w.public_client();
     let (code, pkce) = w.code_for(&c2, "bob", &[]);
-    let res = w.token(&c2, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &pkce.verifier), ("resource", "https://mcp.example.com/mcp/tools")]);
+    let res = w.token(
+        &c2,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &pkce.verifier),
+            ("resource", "https://mcp.example.com/mcp/tools"),
+        ],
+    );
     let t = json_of(&res);
     assert_eq!(t["resource"], "https://mcp.example.com/mcp/tools");
     assert!(w.bearer_at(Some(s(&t["access_token"])), "https://mcp.example.com/mcp/tools/x").is_ok());
@@ -367,7 +408,12 @@ fn refresh_resource_is_pinned_and_checked_before_rotation() {
     let c = w.public_client();
     let t = w.tokens(&c, "alice");
     let r = s(&t["refresh_token"]).to_owned();
-    for bad in ["https://mcp.example.com/other", "https://mcp.example.com/", "https://evil.example.com/mcp", "https://mcp.example.com/mcp#x"] {
+    for bad in [
+        "https://mcp.example.com/other",
+        "https://mcp.example.com/",
+        "https://evil.example.com/mcp",
+        "https://mcp.example.com/mcp#x",
+    ] {
         assert_error(&w.refresh(&c, &r, &[("resource", bad)]), 400, "invalid_target");
     }
     assert_eq!(w.grant_of(&r).unwrap()["refreshTokenId"], sha256_hex(&r));

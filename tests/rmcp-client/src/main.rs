@@ -13,7 +13,11 @@ use serde_json::{json, Value};
 type Client = RunningService<RoleClient, ()>;
 
 fn check(ok: bool, what: impl AsRef<str>) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.as_ref().to_owned()) }
+    if ok {
+        Ok(())
+    } else {
+        Err(what.as_ref().to_owned())
+    }
 }
 
 async fn call(client: &Client, name: &str, args: Value) -> Result<CallToolResult, String> {
@@ -60,7 +64,10 @@ async fn run(url: &str, token: &str) -> Result<Value, String> {
     let who = call(&client, "who_am_I", json!({})).await?;
     check(who.is_error != Some(true), format!("who_am_I failed: {}", text(&who)))?;
     let who: Value = serde_json::from_str(&text(&who)).map_err(|e| format!("who_am_I text: {e}"))?;
-    check(who["pingOneAccessToken"]["tokenFingerprint"].as_str().is_some_and(|f| f.starts_with("sha256:")), "fingerprint")?;
+    check(
+        who["pingOneAccessToken"]["tokenFingerprint"].as_str().is_some_and(|f| f.starts_with("sha256:")),
+        "fingerprint",
+    )?;
     check(who["pingOneAccessToken"].get("accessToken").is_none(), "who_am_I must not return the raw token")?;
 
     let before = todos("get_my_todo_list", &call(&client, "get_my_todo_list", json!({})).await?)?;

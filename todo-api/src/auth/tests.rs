@@ -223,8 +223,15 @@ fn tampering_breaks_the_signature() {
 fn garbage_is_malformed_not_a_panic() {
     let body = b64(&claims());
     for t in [
-        "", "garbage", "a.b", "a.b.c.d", "!!!.e30.sig", &format!("e30.{body}.sig"), &format!("bm90IGpzb24.{body}.sig"),
-        &format!("{}.{body}.sig", b64(&json!({"alg": 256}))), &format!("{}.{body}.sig", b64(&json!({"alg": "RS256", "kid": 5}))),
+        "",
+        "garbage",
+        "a.b",
+        "a.b.c.d",
+        "!!!.e30.sig",
+        &format!("e30.{body}.sig"),
+        &format!("bm90IGpzb24.{body}.sig"),
+        &format!("{}.{body}.sig", b64(&json!({"alg": 256}))),
+        &format!("{}.{body}.sig", b64(&json!({"alg": "RS256", "kid": 5}))),
         &format!("{}.!!!.sig", b64(&json!({"alg": "RS256", "kid": KID}))),
         &format!("{}.{}.sig", b64(&json!({"alg": "RS256", "kid": KID})), URL_SAFE_NO_PAD.encode("[1,2]")),
     ] {
@@ -282,8 +289,14 @@ fn challenges_and_bodies() {
     );
     assert_eq!(e.body()["scope"], "todo_api:write");
     for e in [
-        AuthError::Missing, AuthError::Malformed, AuthError::AlgorithmNotAllowed, AuthError::UnknownKey,
-        AuthError::BadSignature, AuthError::WrongIssuer, AuthError::WrongAudience, AuthError::NotYetValid,
+        AuthError::Missing,
+        AuthError::Malformed,
+        AuthError::AlgorithmNotAllowed,
+        AuthError::UnknownKey,
+        AuthError::BadSignature,
+        AuthError::WrongIssuer,
+        AuthError::WrongAudience,
+        AuthError::NotYetValid,
         AuthError::MissingClaim("sub".into()),
     ] {
         assert_eq!(e.status(), 401);
