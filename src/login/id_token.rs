@@ -5,8 +5,8 @@
 
 use crate::util::crypto::{b64url_decode, constant_time_eq};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::str::FromStr;
@@ -76,21 +76,6 @@ fn header_alg(token: &str) -> Result<String, IdTokenError> {
 }
 
 /// Keys that may have signed a token with `alg` and `kid`.
-fn candidate_keys<'a>(jwks: &'a JwkSet, alg: Algorithm, kid: Option<&str>) -> Vec<&'a Jwk> {
-    jwks.keys
-        .iter()
-        .filter(|k| match kid {
-            Some(kid) => k.common.key_id.as_deref() == Some(kid),
-            None => true,
-        })
-        .filter(|k| !matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption)))
-        .filter(|k| match k.common.key_algorithm {
-            Some(ka) => Algorithm::from_str(&ka.to_string()).ok() == Some(alg),
-            None => true,
-        })
-        .collect()
-}
-
 fn map_jwt_error(kind: &ErrorKind) -> IdTokenError {
     match kind {
         ErrorKind::InvalidSignature => IdTokenError::BadSignature,
@@ -118,7 +103,7 @@ pub fn validate(token: &str, jwks: &JwkSet, expected: &Expected<'_>) -> Result<M
         .ok_or(IdTokenError::AlgorithmNotAllowed(alg_name))?;
     let header = jsonwebtoken::decode_header(token).map_err(|_| IdTokenError::Malformed)?;
 
-    let candidates = candidate_keys(jwks, alg, header.kid.as_deref());
+    let candidates = jwt_rsa::candidate_keys(jwks, alg, header.kid.as_deref());
     if candidates.is_empty() {
         return Err(IdTokenError::UnknownKey(header.kid));
     }
@@ -131,29 +116,10 @@ pub fn validate(token: &str, jwks: &JwkSet, expected: &Expected<'_>) -> Result<M
     validation.validate_exp = false;
     validation.leeway = 0;
 
-    let mut last = IdTokenError::BadSignature;
-    let mut claims = None;
-    for jwk in candidates {
-        let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
-        if key.family() != alg.family() {
-            continue;
-        }
-        match jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation) {
-            Ok(data) => {
-                claims = Some(data.claims);
-                break;
-            }
-            Err(e) => {
-                last = map_jwt_error(e.kind());
-                // Any other key might still verify a token without `kid`;
-                // once the signature checked out, the claim error is final.
-                if last != IdTokenError::BadSignature {
-                    return Err(last);
-                }
-            }
-        }
-    }
-    let claims = claims.ok_or(last)?;
+    // Once a signature checked out, a claim error is final (see `decode_with_any`).
+    let claims = jwt_rsa::decode_with_any::<Map<String, Value>>(token, &candidates, &validation)
+        .map_err(|kind| map_jwt_error(&kind))?
+        .claims;
 
     // With several audiences, `azp` must name us (OIDC Core §3.1.3.7 items 4-5).
     let multiple_aud = claims.get("aud").and_then(Value::as_array).is_some_and(|a| a.len() > 1);

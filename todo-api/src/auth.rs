@@ -7,8 +7,8 @@ use crate::config::Config;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{json, Map, Value};
 use std::fmt;
 
@@ -165,16 +165,6 @@ pub fn inspect(token: &str) -> Result<TokenHeader, AuthError> {
 }
 
 /// RSA signing keys that may have signed an RS256 token with `kid`.
-fn candidates<'a>(keys: &'a JwkSet, kid: Option<&str>) -> Vec<&'a Jwk> {
-    keys.keys
-        .iter()
-        .filter(|k| kid.is_none() || k.common.key_id.as_deref() == kid)
-        .filter(|k| matches!(k.algorithm, AlgorithmParameters::RSA(_)))
-        .filter(|k| !matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption)))
-        .filter(|k| matches!(k.common.key_algorithm, None | Some(KeyAlgorithm::RS256)))
-        .collect()
-}
-
 fn map_error(kind: &ErrorKind) -> AuthError {
     match kind {
         ErrorKind::InvalidSignature => AuthError::BadSignature,
@@ -212,7 +202,7 @@ pub fn verify(token: &str, keys: &JwkSet, config: &Config, now: u64) -> Result<C
     // RSA-only verification backend (a no-op after the first call).
     jwt_rsa::install();
     let header = inspect(token)?;
-    let candidates = candidates(keys, header.kid.as_deref());
+    let candidates = jwt_rsa::candidate_keys(keys, Algorithm::RS256, header.kid.as_deref());
     if candidates.is_empty() {
         return Err(AuthError::UnknownKey);
     }
@@ -226,25 +216,10 @@ pub fn verify(token: &str, keys: &JwkSet, config: &Config, now: u64) -> Result<C
     validation.validate_nbf = false;
     validation.leeway = 0;
 
-    let mut last = AuthError::BadSignature;
-    let mut verified = None;
-    for jwk in candidates {
-        let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
-        match jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation) {
-            Ok(data) => {
-                verified = Some(data.claims);
-                break;
-            }
-            Err(e) => {
-                last = map_error(e.kind());
-                // A bad signature may be another key's; anything else is about the token itself.
-                if last != AuthError::BadSignature {
-                    return Err(last);
-                }
-            }
-        }
-    }
-    let claims = verified.ok_or(last)?;
+    // A bad signature may be another key's; anything else is about the token itself.
+    let claims = jwt_rsa::decode_with_any::<Map<String, Value>>(token, &candidates, &validation)
+        .map_err(|kind| map_error(&kind))?
+        .claims;
 
     let now = now as f64;
     let leeway = LEEWAY_SECS as f64;

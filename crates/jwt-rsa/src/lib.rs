@@ -5,6 +5,10 @@
 //! sign, is an error (never a panic).
 //!
 //! Call [`install`] once before the first `jsonwebtoken::decode`.
+//! [`jwks`] verifies a token against a JWK set, for both workers.
+
+pub mod jwks;
+pub use jwks::{candidate_keys, decode_with_any};
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{ErrorKind, Result};
