@@ -61,7 +61,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             );
         }
     };
-    let kv = Kv(env.kv(KV_BINDING)?);
+    let Ok(kv) = env.kv(KV_BINDING).map(Kv) else {
+        worker::console_error!("configuration: the KV namespace binding {KV_BINDING} is missing");
+        let why = format!("The server is misconfigured: the KV namespace binding {KV_BINDING} is missing");
+        return json(500, serde_json::json!({"error": "server_error", "error_description": why}));
+    };
     let provider = Provider::new(&kv, &config, now_secs());
     if is_login {
         return crate::login::worker::serve(req, &env, &kv, &provider).await;

@@ -2,7 +2,7 @@
 //! The hot path: one KV read (the token record), one key unwrap and one
 //! decryption; nothing is written.
 
-use super::records::{token_key, AccessToken};
+use super::records::{token_key, AccessToken, Resource};
 use super::{seal, token_str, Provider};
 use crate::util::crypto::constant_time_eq;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -74,6 +74,14 @@ pub fn challenge(url: &Url, err: &BearerError) -> Response<Vec<u8>> {
     res
 }
 
+/// Whether an audience list lets a token be used at `url` (any entry suffices).
+pub fn audience_ok(audience: Option<&Resource>, url: &url::Url) -> bool {
+    match audience {
+        None => super::resource::is_protected_path(url.path()),
+        Some(a) => a.to_list().iter().any(|aud| super::resource::audience_allows(aud, url)),
+    }
+}
+
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
@@ -100,7 +108,7 @@ impl Provider<'_> {
         if !constant_time_eq(&record.id, &hash) || record.expires_at <= self.now {
             return Err(unknown);
         }
-        if !super::token::audience_ok(record.audience.as_ref(), url) {
+        if !audience_ok(record.audience.as_ref(), url) {
             return Err(BearerError::Invalid("The access token's audience does not match this resource"));
         }
         let key = seal::unwrap_key(&record.wrapped_encryption_key, token).map_err(|_| unknown.clone())?;

@@ -220,11 +220,3 @@ impl Provider<'_> {
         Ok(json_response(StatusCode::OK, &body))
     }
 }
-
-/// Whether an audience list lets a token be used at `url` (any entry suffices).
-pub fn audience_ok(audience: Option<&Resource>, url: &url::Url) -> bool {
-    match audience {
-        None => resource::is_protected_path(url.path()),
-        Some(a) => a.to_list().iter().any(|aud| resource::audience_allows(aud, url)),
-    }
-}

@@ -148,8 +148,8 @@ fn audience_is_checked_on_path_boundaries_and_origin() {
 
 #[test]
 fn tokens_without_audience_are_good_on_the_protected_routes_only() {
+    use crate::oauth::bearer::audience_ok;
     use crate::oauth::records::Resource;
-    use crate::oauth::token::audience_ok;
     let u = |s: &str| Url::parse(s).unwrap();
     for ok in ["https://h/mcp", "https://h/mcp/x", "https://h/sse", "https://h/sse/message"] {
         assert!(audience_ok(None, &u(ok)), "{ok}");
