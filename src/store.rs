@@ -64,6 +64,9 @@ mod memory {
         now: RefCell<u64>,
         /// Every TTL that was requested, so tests can assert none is under 60 s.
         pub ttls_requested: RefCell<Vec<u64>>,
+        /// Deletions of keys with this prefix fail (a storage failure KV
+        /// cannot be made to produce on demand).
+        failing_deletes: RefCell<Option<String>>,
     }
 
     impl MemoryStore {
@@ -71,6 +74,14 @@ mod memory {
             let s = Self::default();
             *s.now.borrow_mut() = now;
             s
+        }
+        /// Removes `key` at once (what a concurrent request's delete does).
+        pub fn remove(&self, key: &str) {
+            self.entries.borrow_mut().remove(key);
+        }
+        /// From now on, deleting a key that starts with `prefix` fails.
+        pub fn fail_deletes_with_prefix(&self, prefix: &str) {
+            *self.failing_deletes.borrow_mut() = Some(prefix.to_owned());
         }
         pub fn set_now(&self, now: u64) {
             *self.now.borrow_mut() = now;
@@ -84,14 +95,14 @@ mod memory {
             self.entries
                 .borrow()
                 .iter()
-                .filter(|(_, (_, exp))| exp.map_or(true, |e| e > now))
+                .filter(|(_, (_, exp))| exp.is_none_or(|e| e > now))
                 .map(|(k, _)| k.clone())
                 .collect()
         }
         /// The raw stored value, for assertions about what is (not) stored.
         pub fn raw(&self, key: &str) -> Option<String> {
             let now = self.now();
-            self.entries.borrow().get(key).filter(|(_, exp)| exp.map_or(true, |e| e > now)).map(|(v, _)| v.clone())
+            self.entries.borrow().get(key).filter(|(_, exp)| exp.is_none_or(|e| e > now)).map(|(v, _)| v.clone())
         }
     }
 
@@ -109,6 +120,9 @@ mod memory {
             Ok(())
         }
         async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            if self.failing_deletes.borrow().as_deref().is_some_and(|p| key.starts_with(p)) {
+                return Err(StoreError::Unavailable("injected delete failure".into()));
+            }
             self.entries.borrow_mut().remove(key);
             Ok(())
         }

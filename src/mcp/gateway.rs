@@ -2,6 +2,8 @@
 //! verified: the HTTP rules of both transports, decided without waking a
 //! Durable Object, and the envelope for the session's object.
 
+#![allow(clippy::result_large_err)] // see `Refusal`
+
 use super::caller::{Caller, Props};
 use super::envelope::{Envelope, Op};
 use super::http_rules::{self as rules, Responder, MAX_MESSAGE_BYTES, SESSION_HEADER, VERSION_HEADER};
@@ -62,6 +64,8 @@ pub fn route(req: &Request<Vec<u8>>, caller: &Caller) -> Route {
     }
 }
 
+/// A finished answer that ends the request. Large, but built at most once per
+/// request on a path that returns at once, so boxing it would buy nothing.
 type Refusal = Response<Vec<u8>>;
 
 fn bad_request(r: &Responder<'_>, code: i64, message: &str) -> Refusal {

@@ -5,7 +5,7 @@
 use super::records::{token_key, AccessToken, Resource};
 use super::{seal, token_str, Provider};
 use crate::util::crypto::constant_time_eq;
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, Response, StatusCode};
 use url::Url;
 
@@ -45,33 +45,63 @@ pub fn resource_metadata_url(url: &Url) -> String {
     format!("{}/.well-known/oauth-protected-resource{suffix}", url.origin().ascii_serialization())
 }
 
-/// The 401 (or 503) answer for a request that did not authenticate.
-pub fn challenge(url: &Url, err: &BearerError) -> Response<Vec<u8>> {
+/// `WWW-Authenticate: Bearer …` parameters: the metadata URL, the `scope` a
+/// client should ask for (MCP 2025-11-25 treats it as authoritative), then `extra`.
+fn bearer_header(url: &Url, scope: &[String], extra: &str) -> Option<HeaderValue> {
     let mut header = format!("Bearer realm=\"OAuth\", resource_metadata=\"{}\"", resource_metadata_url(url));
-    let (status, body) = match err {
-        BearerError::Missing => (
-            StatusCode::UNAUTHORIZED,
-            serde_json::json!({"error": "unauthorized", "error_description": "Missing bearer token"}),
-        ),
-        BearerError::Invalid(why) => {
-            header.push_str(&format!(", error=\"invalid_token\", error_description=\"{why}\""));
-            (StatusCode::UNAUTHORIZED, serde_json::json!({"error": "invalid_token", "error_description": why}))
-        }
-        BearerError::Unavailable => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"error": "temporarily_unavailable", "error_description": "Storage is unavailable; retry"}),
-        ),
-    };
+    let scope: Vec<&str> = scope.iter().map(String::as_str).filter(|s| *s != "offline_access").collect();
+    if !scope.is_empty() {
+        header.push_str(&format!(", scope=\"{}\"", scope.join(" ")));
+    }
+    header.push_str(extra);
+    HeaderValue::from_str(&header).ok()
+}
+
+fn refusal(status: StatusCode, body: serde_json::Value, challenge: Option<HeaderValue>) -> Response<Vec<u8>> {
     let mut res = Response::new(body.to_string().into_bytes());
     *res.status_mut() = status;
     let h = res.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if status == StatusCode::UNAUTHORIZED {
-        if let Ok(v) = HeaderValue::from_str(&header) {
-            h.insert(WWW_AUTHENTICATE, v);
-        }
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(v) = challenge {
+        h.insert(WWW_AUTHENTICATE, v);
     }
     res
+}
+
+/// The 401 (or 503) answer for a request that did not authenticate; `scope`
+/// is what the resource needs.
+pub fn challenge(url: &Url, err: &BearerError, scope: &[String]) -> Response<Vec<u8>> {
+    match err {
+        BearerError::Missing => refusal(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "unauthorized", "error_description": "Missing bearer token"}),
+            bearer_header(url, scope, ""),
+        ),
+        BearerError::Invalid(why) => refusal(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "invalid_token", "error_description": why}),
+            bearer_header(url, scope, &format!(", error=\"invalid_token\", error_description=\"{why}\"")),
+        ),
+        BearerError::Unavailable => refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": "temporarily_unavailable", "error_description": "Storage is unavailable; retry"}),
+            None,
+        ),
+    }
+}
+
+/// The 403 step-up challenge (RFC 6750 §3.1, MCP 2025-11-25 "Runtime
+/// Insufficient Scope Errors") for a valid token that lacks scopes: `scope`
+/// lists what the client should ask for, its current scopes and the missing
+/// ones together, so a re-authorization keeps what it had.
+pub fn insufficient_scope(url: &Url, scope: &[String], description: &str) -> Response<Vec<u8>> {
+    let safe: String = description.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
+    refusal(
+        StatusCode::FORBIDDEN,
+        serde_json::json!({"error": "insufficient_scope", "error_description": safe}),
+        bearer_header(url, scope, &format!(", error=\"insufficient_scope\", error_description=\"{safe}\"")),
+    )
 }
 
 /// Whether an audience list lets a token be used at `url` (any entry suffices).

@@ -65,7 +65,12 @@ impl Config {
         }
         c.client_ttl = secs("OAUTH_CLIENT_TTL", 3600, c.client_ttl)?;
         if let Some(s) = get("MCP_SCOPES") {
-            let scopes: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
+            let mut scopes: Vec<String> = Vec::new();
+            for scope in s.split_whitespace() {
+                if !scopes.iter().any(|x| x == scope) {
+                    scopes.push(scope.to_owned());
+                }
+            }
             if scopes.is_empty()
                 || scopes.iter().any(|s| !s.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\'))
             {

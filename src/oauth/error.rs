@@ -47,6 +47,10 @@ impl OAuthError {
             ..Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed")
         }
     }
+    /// A failure worth retrying soon (503, `Retry-After: 5`).
+    pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
+        Self { retry_after: Some(5), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", d) }
+    }
     pub fn method_not_allowed() -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
     }

@@ -29,21 +29,50 @@ impl Provider<'_> {
         self.store.put(&grant_key(&grant.user_id, &grant.id), &raw, ttl).await
     }
 
-    /// Deletes a grant and every access token issued under it.
+    /// Ends a grant: its record goes first, so nothing can use or refresh it
+    /// even if deleting a token fails later; then every access token issued
+    /// under it, continuing past failures (an access token left behind dies
+    /// at its own expiry); then the application hears of it. The first
+    /// storage error is returned after all of that was tried.
+    pub async fn end_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        self.store.delete(&grant_key(&grant.user_id, &grant.id)).await?;
+        let tokens = self.delete_tokens(&grant.user_id, &grant.id).await;
+        self.hooks.grant_ended(grant).await;
+        tokens
+    }
+
+    /// Ends the grant `grant_id` of `user_id` (see [`Self::end_grant`]); a grant
+    /// whose record is gone or unreadable still loses its tokens.
     pub async fn revoke_grant(&self, user_id: &str, grant_id: &str) -> Result<(), StoreError> {
+        match self.get_grant(user_id, grant_id).await? {
+            Some(g) => self.end_grant(&g).await,
+            None => {
+                self.store.delete(&grant_key(user_id, grant_id)).await?;
+                self.delete_tokens(user_id, grant_id).await
+            }
+        }
+    }
+
+    async fn delete_tokens(&self, user_id: &str, grant_id: &str) -> Result<(), StoreError> {
         let prefix = token_prefix(user_id, grant_id);
+        let mut first_error = None;
         let mut cursor: Option<String> = None;
         loop {
-            let page = self.store.list(&prefix, cursor.as_deref()).await?;
+            let page = match self.store.list(&prefix, cursor.as_deref()).await {
+                Ok(p) => p,
+                Err(e) => return Err(first_error.unwrap_or(e)),
+            };
             for key in &page.keys {
-                self.store.delete(key).await?;
+                if let Err(e) = self.store.delete(key).await {
+                    first_error.get_or_insert(e);
+                }
             }
             match page.cursor {
                 Some(c) => cursor = Some(c),
                 None => break,
             }
         }
-        self.store.delete(&grant_key(user_id, grant_id)).await
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Every grant of a user (readable ones only).
@@ -92,7 +121,7 @@ impl Provider<'_> {
     ) -> Result<(), StoreError> {
         for g in self.list_grants(user_id).await? {
             if g.client_id == client_id && Some(g.id.as_str()) != keep {
-                self.revoke_grant(user_id, &g.id).await?;
+                self.end_grant(&g).await?;
             }
         }
         Ok(())
@@ -107,22 +136,19 @@ impl Provider<'_> {
             let page = self.store.list("grant:", cursor.as_deref()).await?;
             for key in &page.keys {
                 let Some(raw) = self.store.get(key).await? else { continue };
-                let expired = match serde_json::from_str::<Grant>(&raw) {
-                    Ok(g) => match g.expires_at {
-                        Some(e) => e <= self.now,
-                        // Never exchanged: the code is long gone.
-                        None => {
-                            g.auth_code_wrapped_key.is_some()
-                                && g.created_at + self.config.code_ttl + MIN_TTL_SECS <= self.now
-                        }
-                    },
-                    Err(_) => false,
-                };
-                if expired {
-                    if let Some((u, g)) = key.strip_prefix("grant:").and_then(|r| r.split_once(':')) {
-                        self.revoke_grant(u, g).await?;
-                        purged += 1;
+                let Ok(g) = serde_json::from_str::<Grant>(&raw) else { continue };
+                let expired = match g.expires_at {
+                    Some(e) => e <= self.now,
+                    // Never exchanged: the code is long gone.
+                    None => {
+                        g.auth_code_wrapped_key.is_some()
+                            && g.created_at + self.config.code_ttl + MIN_TTL_SECS <= self.now
                     }
+                };
+                // The key, not the record, says whose grant it is.
+                if expired && key == &super::records::grant_key(&g.user_id, &g.id) {
+                    self.end_grant(&g).await?;
+                    purged += 1;
                 }
             }
             match page.cursor {

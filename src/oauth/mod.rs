@@ -18,6 +18,7 @@ pub mod config;
 pub mod cors;
 pub mod error;
 pub mod grants;
+pub mod hooks;
 pub mod metadata;
 pub mod records;
 pub mod redirect;
@@ -33,22 +34,29 @@ mod router;
 pub use authorize::{AuthRequest, AuthorizeError, CompleteAuthorization};
 pub use bearer::AuthContext;
 pub use config::Config;
+pub use hooks::{Exchange, ExchangeError, ExchangeResult, GrantHooks, GrantType};
 pub use records::ClientInfo;
 pub use router::is_endpoint;
 
 use crate::store::KvStore;
 
-/// The authorization server for one request: the store, the settings and the
-/// request's clock (seconds since the epoch).
+/// The authorization server for one request: the store, the settings, the
+/// request's clock (seconds since the epoch) and the application's hooks.
 pub struct Provider<'a> {
     pub store: &'a dyn KvStore,
     pub config: &'a Config,
     pub now: u64,
+    pub hooks: &'a dyn GrantHooks,
 }
 
 impl<'a> Provider<'a> {
     pub fn new(store: &'a dyn KvStore, config: &'a Config, now: u64) -> Self {
-        Self { store, config, now }
+        Self { store, config, now, hooks: &hooks::NoHooks }
+    }
+
+    /// The same server with the application's token-exchange and grant-end hooks.
+    pub fn with_hooks(self, hooks: &'a dyn GrantHooks) -> Self {
+        Self { hooks, ..self }
     }
 }
 

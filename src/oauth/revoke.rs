@@ -45,7 +45,7 @@ impl Provider<'_> {
                                 |id: &Option<String>| id.as_deref().is_some_and(|id| constant_time_eq(id, &hash));
                             let hit = same(&g.refresh_token_id) || same(&g.previous_refresh_token_id);
                             if hit {
-                                self.revoke_grant(&g.user_id, &g.id).await?;
+                                self.end_grant(&g).await?;
                             }
                             hit
                         }

@@ -76,7 +76,7 @@ impl Provider<'_> {
             return Err(OAuthError::invalid_request("Bad request URL").into_response());
         };
         self.authenticate(req.headers(), &url).await.map_err(|e| {
-            let mut res = challenge(&url, &e);
+            let mut res = challenge(&url, &e, &self.config.scopes_supported);
             cors::apply(origin, res.headers_mut());
             res
         })

@@ -6,7 +6,7 @@
 use super::authorize::{AuthRequest, AuthorizeError, CompleteAuthorization};
 use super::bearer::{AuthContext, BearerError};
 use super::config::Config;
-use super::Provider;
+use super::{GrantHooks, Provider};
 use crate::store::{MemoryStore, MIN_TTL_SECS};
 use crate::util::crypto::{b64url, random_token, sha256};
 use base64::engine::general_purpose::STANDARD;
@@ -21,6 +21,7 @@ mod bearer;
 mod client_auth;
 mod compat;
 mod endpoints;
+mod hooks;
 mod register;
 mod revoke;
 mod token;
@@ -55,10 +56,11 @@ impl Pkce {
     }
 }
 
-/// The store, the settings and a clock the test moves.
+/// The store, the settings, a clock the test moves and the application's hooks.
 pub struct World {
-    pub store: MemoryStore,
+    pub store: std::rc::Rc<MemoryStore>,
     pub config: Config,
+    pub hooks: Box<dyn GrantHooks>,
 }
 
 pub fn json_of(res: &Response<Vec<u8>>) -> Value {
@@ -89,11 +91,11 @@ impl World {
     }
 
     pub fn with_config(config: Config) -> Self {
-        Self { store: MemoryStore::new(NOW), config }
+        Self { store: std::rc::Rc::new(MemoryStore::new(NOW)), config, hooks: Box::new(super::hooks::NoHooks) }
     }
 
     pub fn p(&self) -> Provider<'_> {
-        Provider::new(&self.store, &self.config, self.store.now())
+        Provider::new(&*self.store, &self.config, self.store.now()).with_hooks(self.hooks.as_ref())
     }
 
     pub fn advance(&self, secs: u64) {

@@ -5,6 +5,7 @@
 use super::authorize::pkce_syntax_ok;
 use super::client_auth::Form;
 use super::error::{json_response, OAuthError};
+use super::hooks::{Exchange, ExchangeError, GrantType};
 use super::records::{token_key, AccessToken, ClientInfo, Grant, Resource, TokenGrant};
 use super::{redirect, resource, seal, token_str, Provider};
 use crate::util::crypto::{b64url, constant_time_eq, sha256};
@@ -13,6 +14,25 @@ use serde_json::json;
 
 /// A grant must have at least this long to live to be refreshed or exchanged.
 const MIN_GRANT_LIFE: u64 = 60;
+
+/// The scopes a new access token carries: the grant's, or the subset the
+/// request's `scope` names. Asking for more than was granted is an error, never
+/// a silent widening (RFC 6749 §6).
+fn narrowed_scope(granted: &[String], asked: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let Some(asked) = asked else { return Ok(granted.to_vec()) };
+    let mut out: Vec<String> = Vec::new();
+    for s in asked.split_whitespace() {
+        if !granted.iter().any(|g| g == s) {
+            return Err(OAuthError::invalid_scope(format!(
+                "Scope '{s}' was not granted; a token may only narrow scope"
+            )));
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    }
+    Ok(out)
+}
 
 impl Provider<'_> {
     /// `POST /token`.
@@ -58,7 +78,7 @@ impl Provider<'_> {
         }
         let Some(wrapped) = grant.auth_code_wrapped_key.clone() else {
             // Replay: the code was exchanged before, so its tokens may be in the wrong hands.
-            self.revoke_grant(&grant.user_id, &grant.id).await?;
+            self.end_grant(&grant).await?;
             return Err(bad_code());
         };
         if self.now >= grant.created_at + self.config.code_ttl {
@@ -93,18 +113,22 @@ impl Provider<'_> {
             (None, None) => {}
         }
         let audience = self.token_audience(&grant, &form.resources)?;
+        let scope = narrowed_scope(&grant.scope, form.get("scope"))?;
         let key = seal::unwrap_key(&wrapped, code).map_err(|_| bad_code())?;
-
-        grant.auth_code_wrapped_key = None;
-        grant.code_challenge = None;
-        grant.code_challenge_method = None;
         // Refresh tokens only for clients registered for that grant. Without one
         // the grant ends with its access token, so it is never kept forever.
         let with_refresh = self.config.refresh_token_ttl > 0 && client.allows_grant("refresh_token");
         let lifetime = if with_refresh { self.config.refresh_token_ttl } else { self.config.access_token_ttl };
+        // A client narrowing scope at the code exchange narrows the grant itself.
+        grant.scope.clone_from(&scope);
+        let (key, cap) = self.run_exchange(&mut grant, key, GrantType::AuthorizationCode, &scope).await?;
+
+        grant.auth_code_wrapped_key = None;
+        grant.code_challenge = None;
+        grant.code_challenge_method = None;
         grant.expires_at = Some(self.now + lifetime);
-        let scope = grant.scope.clone();
-        self.issue(grant, key, audience, scope, Some(lifetime), with_refresh).await
+        let max_ttl = cap.map_or(lifetime, |c| c.min(lifetime));
+        self.issue(grant, key, audience, scope, max_ttl, with_refresh).await
     }
 
     async fn refresh(&self, client: &ClientInfo, form: &Form) -> Result<Response<Vec<u8>>, OAuthError> {
@@ -115,7 +139,7 @@ impl Provider<'_> {
             form.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let bad = || OAuthError::invalid_grant("The refresh token is invalid, expired or revoked");
         let parts = token_str::parse(token).ok_or_else(bad)?;
-        let grant = self.get_grant(parts.user_id, parts.grant_id).await?.ok_or_else(bad)?;
+        let mut grant = self.get_grant(parts.user_id, parts.grant_id).await?.ok_or_else(bad)?;
         if grant.client_id != client.client_id {
             return Err(bad());
         }
@@ -133,24 +157,75 @@ impl Provider<'_> {
         if remaining.is_some_and(|r| r < MIN_GRANT_LIFE) {
             return Err(OAuthError::invalid_grant("The grant has expired; sign in again"));
         }
-        let scope = match form.get("scope") {
-            None => grant.scope.clone(),
-            Some(s) => {
-                let asked: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
-                if let Some(extra) = asked.iter().find(|a| !grant.scope.contains(a)) {
-                    return Err(OAuthError::invalid_scope(format!(
-                        "Scope '{extra}' was not granted; a refresh may only narrow scope"
-                    )));
-                }
-                asked
-            }
-        };
+        let scope = narrowed_scope(&grant.scope, form.get("scope"))?;
         let audience = self.token_audience(&grant, &form.resources)?;
         let key = seal::unwrap_key(&wrapped, token).map_err(|_| bad())?;
-        let mut grant = grant;
+        let rekeyed_from = grant.encrypted_props.clone();
+        let (key, cap) = self.run_exchange(&mut grant, key, GrantType::RefreshToken, &scope).await?;
+        if grant.encrypted_props != rekeyed_from {
+            // The hook did upstream work, which takes time: a grant revoked
+            // meanwhile must stay revoked, and the fresh upstream tokens with it.
+            if self.get_grant(&grant.user_id, &grant.id).await?.is_none() {
+                self.hooks.grant_ended(&grant).await;
+                return Err(bad());
+            }
+        }
         grant.previous_refresh_token_id = Some(hash);
-        grant.previous_refresh_token_wrapped_key = Some(wrapped);
-        self.issue(grant, key, audience, scope, remaining, self.config.refresh_token_ttl > 0).await
+        // The presented token stays good until the new one is used (a client
+        // that lost the answer retries with it), for the props as they are now.
+        grant.previous_refresh_token_wrapped_key = Some(seal::wrap_key(&key, token));
+        let mut max_ttl = remaining.unwrap_or(u64::MAX);
+        if let Some(c) = cap {
+            max_ttl = max_ttl.min(c);
+        }
+        self.issue(grant, key, audience, scope, max_ttl, self.config.refresh_token_ttl > 0).await
+    }
+
+    /// Runs the application's token-exchange hook on `grant` and applies what
+    /// it returns: new props under a new key (a key encrypts exactly one
+    /// message), new metadata. Returns the key the props are now under and the
+    /// hook's cap on the access token's lifetime. A dead upstream ends the grant.
+    async fn run_exchange(
+        &self,
+        grant: &mut Grant,
+        key: seal::PropsKey,
+        grant_type: GrantType,
+        token_scope: &[String],
+    ) -> Result<(seal::PropsKey, Option<u64>), OAuthError> {
+        let props = seal::decrypt_props(&key, &grant.encrypted_props)
+            .map_err(|_| OAuthError::invalid_grant("The grant's data cannot be read; sign in again"))?;
+        let exchange = Exchange {
+            grant_type,
+            client_id: &grant.client_id,
+            user_id: &grant.user_id,
+            grant_id: &grant.id,
+            scope: &grant.scope,
+            token_scope,
+            props: &props,
+            metadata: &grant.metadata,
+            access_token_ttl: self.config.access_token_ttl,
+            now: self.now,
+        };
+        let result = match self.hooks.exchange(exchange).await {
+            Ok(r) => r,
+            Err(ExchangeError::GrantDead(why)) => {
+                self.end_grant(grant).await?;
+                return Err(OAuthError::invalid_grant(why));
+            }
+            Err(ExchangeError::Unavailable(why)) => return Err(OAuthError::temporarily_unavailable(why)),
+        };
+        let key = match result.props {
+            Some(p) => {
+                let fresh = seal::new_key();
+                grant.encrypted_props = seal::encrypt_props(&fresh, &p);
+                fresh
+            }
+            None => key,
+        };
+        if let Some(m) = result.metadata {
+            grant.metadata = m;
+        }
+        Ok((key, result.access_token_ttl.map(|t| t.max(1))))
     }
 
     /// RFC 8707 at the token endpoint: an explicit resource must be one the
@@ -169,18 +244,19 @@ impl Provider<'_> {
     }
 
     /// Mints an access token (and, `with_refresh`, a new refresh token), stores
-    /// both and the grant. The access token never outlives the grant (`remaining`).
+    /// both and the grant. The access token lives at most `max_ttl` seconds
+    /// (the grant's remaining life, the hook's cap).
     async fn issue(
         &self,
         mut grant: Grant,
         key: seal::PropsKey,
         audience: Vec<String>,
         scope: Vec<String>,
-        remaining: Option<u64>,
+        max_ttl: u64,
         with_refresh: bool,
     ) -> Result<Response<Vec<u8>>, OAuthError> {
         let access = token_str::mint(&grant.user_id, &grant.id);
-        let access_ttl = remaining.map_or(self.config.access_token_ttl, |r| r.min(self.config.access_token_ttl));
+        let access_ttl = max_ttl.min(self.config.access_token_ttl);
         let refresh = with_refresh.then(|| token_str::mint(&grant.user_id, &grant.id));
         if let Some(r) = &refresh {
             grant.refresh_token_id = Some(token_str::hash(r));

@@ -69,13 +69,15 @@ fn missing_credentials_get_a_bare_challenge() {
         assert_eq!(res.status(), 401, "{auth:?}");
         assert_eq!(
             header(&res, "www-authenticate"),
-            Some("Bearer realm=\"OAuth\", resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\"")
+            Some("Bearer realm=\"OAuth\", resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"todo_api:read todo_api:write\"")
         );
+        // An OAuth error: never cached.
+        assert_eq!(header(&res, "cache-control"), Some("no-store"));
     }
     let res = request(&w, "https://mcp.example.com/sse", None, None).unwrap_err();
     let www = header(&res, "www-authenticate").unwrap();
     assert!(
-        www.ends_with("resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/sse\""),
+        www.contains("resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/sse\""),
         "{www}"
     );
     assert!(!www.contains("error="));
@@ -117,7 +119,7 @@ fn an_expired_record_still_in_the_store_is_refused() {
     // KV may serve a record after its expiry: the recorded expiry decides.
     let key = w.keys("token:").pop().unwrap();
     let raw = w.store.raw(&key).unwrap();
-    block_on(crate::store::KvStore::put(&w.store, &key, &raw, None)).unwrap();
+    block_on(crate::store::KvStore::put(&*w.store, &key, &raw, None)).unwrap();
     w.advance(3600);
     assert!(w.store.raw(&key).is_some());
     assert!(matches!(w.bearer(access), Err(BearerError::Invalid(_))));
@@ -170,7 +172,7 @@ fn challenges_carry_cors_headers_and_storage_errors_are_not_401() {
     let expose = header(&res, "access-control-expose-headers").unwrap().to_ascii_lowercase();
     assert!(expose.contains("www-authenticate") && expose.contains("mcp-session-id"), "{expose}");
     let url = Url::parse(MCP).unwrap();
-    let res = challenge(&url, &BearerError::Unavailable);
+    let res = challenge(&url, &BearerError::Unavailable, &[]);
     assert_eq!(res.status(), 503);
     assert!(header(&res, "www-authenticate").is_none());
 }

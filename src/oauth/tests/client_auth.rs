@@ -30,7 +30,7 @@ fn make_implicit(w: &World, id: &str) {
     let key = format!("client:{id}");
     let mut c: ClientInfo = serde_json::from_str(&w.store.raw(&key).unwrap()).unwrap();
     c.auth_method_explicit = false;
-    block_on(crate::store::KvStore::put(&w.store, &key, &serde_json::to_string(&c).unwrap(), None)).unwrap();
+    block_on(crate::store::KvStore::put(&*w.store, &key, &serde_json::to_string(&c).unwrap(), None)).unwrap();
 }
 
 #[test]

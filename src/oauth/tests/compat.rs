@@ -64,7 +64,7 @@ fn token(secret: &str) -> String {
 }
 
 fn put(w: &World, key: &str, value: &Value, ttl: Option<u64>) {
-    block_on(crate::store::KvStore::put(&w.store, key, &value.to_string(), ttl)).unwrap();
+    block_on(crate::store::KvStore::put(&*w.store, key, &value.to_string(), ttl)).unwrap();
 }
 
 /// A deployment of the original: two DCR clients, one exchanged grant with a

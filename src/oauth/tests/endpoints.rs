@@ -142,14 +142,14 @@ fn purge_removes_what_kv_expiry_missed_and_nothing_else() {
     // Simulate KV keeping records past their expiry: rewrite them without TTL.
     for k in w.store.keys() {
         let raw = w.store.raw(&k).unwrap();
-        block_on(crate::store::KvStore::put(&w.store, &k, &raw, None)).unwrap();
+        block_on(crate::store::KvStore::put(&*w.store, &k, &raw, None)).unwrap();
     }
     assert_eq!(block_on(w.p().purge_expired()).unwrap(), 0, "nothing is due yet");
     // bob's grant ends; carol's code was never exchanged.
     let bob_key = format!("grant:bob:{}", s(&ended["access_token"]).split(':').nth(1).unwrap());
     let mut g: Value = serde_json::from_str(&w.store.raw(&bob_key).unwrap()).unwrap();
     g["expiresAt"] = json!(NOW + DAY);
-    block_on(crate::store::KvStore::put(&w.store, &bob_key, &g.to_string(), None)).unwrap();
+    block_on(crate::store::KvStore::put(&*w.store, &bob_key, &g.to_string(), None)).unwrap();
     w.advance(DAY);
     assert_eq!(block_on(w.p().purge_expired()).unwrap(), 2);
     assert!(w.grant_of(s(&ended["access_token"])).is_none());
@@ -158,7 +158,7 @@ fn purge_removes_what_kv_expiry_missed_and_nothing_else() {
     assert!(w.grant_of(s(&live["access_token"])).is_some());
     assert!(!w.keys("token:alice:").is_empty());
     // Unreadable records are left alone.
-    block_on(crate::store::KvStore::put(&w.store, "grant:x:y", "{broken", None)).unwrap();
+    block_on(crate::store::KvStore::put(&*w.store, "grant:x:y", "{broken", None)).unwrap();
     assert_eq!(block_on(w.p().purge_expired()).unwrap(), 0);
     assert!(w.store.raw("grant:x:y").is_some());
 }

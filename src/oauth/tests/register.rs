@@ -210,6 +210,6 @@ fn registered_client_is_found_by_lookup() {
     assert!(block_on(w.p().lookup_client("nope")).unwrap().is_none());
     assert!(block_on(w.p().lookup_client("")).unwrap().is_none());
     // A corrupted record is no client, not a crash.
-    block_on(crate::store::KvStore::put(&w.store, "client:broken", "{not json", None)).unwrap();
+    block_on(crate::store::KvStore::put(&*w.store, "client:broken", "{not json", None)).unwrap();
     assert!(block_on(w.p().lookup_client("broken")).unwrap().is_none());
 }
