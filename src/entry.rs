@@ -5,7 +5,10 @@
 //! - `/authorize`, `/callback` (consent and PingOne sign-in) → `login`
 //! - `/mcp`, `/sse…` (after bearer validation) → `mcp`, one Durable Object per session
 
-use crate::mcp::caller::Caller;
+use crate::login::fetch::FetchClient;
+use crate::login::upstream::PingOneGrants;
+use crate::mcp::caller::{Caller, Props};
+use crate::oauth::bearer::BearerError;
 use crate::oauth::{self, AuthContext, Config, Provider};
 use crate::platform::http::{from_http, into_http};
 use crate::platform::kv::Kv;
@@ -21,6 +24,12 @@ fn json(status: u16, body: serde_json::Value) -> Result<Response> {
 
 fn oauth_config(env: &Env) -> std::result::Result<Config, oauth::config::ConfigError> {
     Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+}
+
+/// The PingOne access token sealed in the props has expired (tokens issued
+/// before lifetimes were capped at it can outlive it).
+fn upstream_expired(ctx: &AuthContext, now: u64) -> bool {
+    Props::from_value(&ctx.props).subject_token_expires_at.is_some_and(|at| at <= now)
 }
 
 fn caller(ctx: AuthContext) -> Caller {
@@ -66,7 +75,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         let why = format!("The server is misconfigured: the KV namespace binding {KV_BINDING} is missing");
         return json(500, serde_json::json!({"error": "server_error", "error_description": why}));
     };
+    // PingOne refresh and revocation ride on the grant's life (login::upstream).
+    let settings = crate::login::worker::settings(&env);
+    let cache = crate::login::worker::cache();
+    let hooks = settings.as_ref().ok().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
     let provider = Provider::new(&kv, &config, now_secs());
+    let provider = match &hooks {
+        Some(h) => provider.with_hooks(h),
+        None => provider,
+    };
     if is_login {
         return crate::login::worker::serve(req, &env, &kv, &provider).await;
     }
@@ -85,6 +102,17 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return from_http(oauth::cors::preflight(origin));
     }
     match provider.authenticate_request(&http_req).await {
+        Ok(ctx) if upstream_expired(&ctx, provider.now) => {
+            // No tool may run with a dead PingOne token: the client's auth layer
+            // answers this 401 with a refresh, which refreshes PingOne too.
+            let url =
+                url::Url::parse(&http_req.uri().to_string()).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let why = BearerError::Invalid("The upstream sign-in behind this token has expired; refresh the token");
+            let mut res = oauth::bearer::challenge(&url, &why, &config.scopes_supported);
+            let origin = http_req.headers().get("origin").and_then(|v| v.to_str().ok());
+            oauth::cors::apply(origin, res.headers_mut());
+            from_http(res)
+        }
         Ok(ctx) => crate::mcp::worker::serve(&http_req, &caller(ctx), &env).await,
         Err(res) => from_http(res),
     }
@@ -95,7 +123,11 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let run = async {
         let config = oauth_config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
         let kv = Kv(env.kv(KV_BINDING)?);
+        let settings = crate::login::worker::settings(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let cache = crate::login::worker::cache();
+        let hooks = PingOneGrants { settings: &settings, http: &FetchClient, cache: &cache };
         let purged = Provider::new(&kv, &config, now_secs())
+            .with_hooks(&hooks)
             .purge_expired()
             .await
             .map_err(|e| worker::Error::RustError(e.to_string()))?;

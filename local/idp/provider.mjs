@@ -80,6 +80,9 @@ export function createProvider(s) {
     // PingOne issues refresh tokens whenever the app has the refresh_token grant, without
     // offline_access, and they outlive the browser session.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // PingOne rotates the refresh token on every use; presenting a used one again is
+    // refused and revokes the whole grant (its replay protection, on by default).
+    rotateRefreshToken: () => true,
     expiresWithSession: async () => false,
     features: {
       devInteractions: { enabled: false },

@@ -79,7 +79,8 @@ function sendHtml(res, status, html) {
  *   extraRedirectUris (added to them), apiIdentifier, accessTokenTtl, refreshTokenTtl (s),
  *   stateDir (keys, cookie keys, sessions), users (see users.mjs), cookieKeys (string[]),
  *   clockTolerance (s), proxy (trust X-Forwarded-* of a TLS-terminating proxy),
- *   log (function receiving one line per request; default none).
+ *   log (function receiving one line per request; default none),
+ *   adminApi (serve POST /admin/users/{name}/revoke-tokens; tests only).
  * Returns { issuer, url, port, stateDir, clientId, redirectUris, apiIdentifier, usernames,
  *   close(), rotateKey() -> new kid, jwks() -> public JWKS }.
  */
@@ -158,6 +159,22 @@ export async function startIdp(opts = {}) {
       return;
     }
     if (path === `${issuerPath}/userinfo`) return handleUserinfo(req, res, userinfoCtx);
+    // Development-only admin call (opt-in, loopback): ends every refresh token of a user, as
+    // disabling the user or revoking their sessions in PingOne's console does.
+    const revoke = o.adminApi && req.method === 'POST' && path.match(/^\/admin\/users\/([^/]+)\/revoke-tokens$/);
+    if (revoke) {
+      const user = users.byUsername.get(decodeURIComponent(revoke[1]));
+      let revoked = 0;
+      for (const [key, entry] of store.entries) {
+        if (user && key.startsWith('RefreshToken:') && entry.value?.accountId === user.sub) {
+          store.delete(key);
+          revoked += 1;
+        }
+      }
+      res.writeHead(user ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ revoked }));
+      return;
+    }
     if (path.startsWith(`${issuerPath}/interaction/`)) return interaction(req, res, path.slice(issuerPath.length + '/interaction/'.length));
     if (path === issuerPath || path.startsWith(`${issuerPath}/`)) {
       // Mounted the way oidc-provider documents for connect-style apps: strip the prefix
@@ -280,6 +297,7 @@ export function optionsFromEnv(env = process.env) {
     accessTokenTtl: num(env.IDP_ACCESS_TOKEN_TTL),
     users: usersFromEnv(env.IDP_USERS),
     cookieKeys: list(env.IDP_COOKIE_KEYS),
+    adminApi: env.IDP_ADMIN_API === '1',
   };
 }
 

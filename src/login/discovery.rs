@@ -24,6 +24,9 @@ pub struct Discovery {
     pub token_endpoint: Url,
     pub userinfo_endpoint: Url,
     pub jwks_uri: Url,
+    /// RFC 7009 revocation (PingOne: `{issuer}/revoke`); grants that end revoke
+    /// their PingOne refresh token there. Optional in discovery.
+    pub revocation_endpoint: Option<Url>,
     /// Asymmetric ID-token algorithms the provider announces (never `none`/HS*).
     pub id_token_algorithms: Vec<Algorithm>,
 }
@@ -62,6 +65,7 @@ struct RawDiscovery {
     token_endpoint: Option<String>,
     userinfo_endpoint: Option<String>,
     jwks_uri: Option<String>,
+    revocation_endpoint: Option<String>,
     id_token_signing_alg_values_supported: Option<Vec<String>>,
 }
 
@@ -105,6 +109,8 @@ pub fn parse_discovery(body: &[u8], configured_issuer: &str) -> Result<Discovery
         token_endpoint: endpoint(raw.token_endpoint, "token_endpoint")?,
         userinfo_endpoint: endpoint(raw.userinfo_endpoint, "userinfo_endpoint")?,
         jwks_uri: endpoint(raw.jwks_uri, "jwks_uri")?,
+        // Unusable or absent: grants still end, only PingOne is not told.
+        revocation_endpoint: raw.revocation_endpoint.and_then(|v| endpoint(Some(v), "revocation_endpoint").ok()),
         id_token_algorithms,
     })
 }

@@ -11,6 +11,7 @@ use super::outbound::HttpClient;
 use super::pages::{self, redirect, Failure, ADVICE_LATER, ADVICE_OPERATOR, ADVICE_RESTART};
 use super::records::{self, Pending, StateRecord, TakeError, PENDING_TTL_SECS};
 use super::settings::Settings;
+use super::upstream;
 use crate::store::{KvStore, StoreError};
 use crate::util::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::util::html::escape;
@@ -170,7 +171,7 @@ impl Login<'_> {
         let view = ConsentView {
             client: &client,
             request: &pending.request,
-            upstream_scopes: &self.settings.scopes,
+            upstream_scopes: &upstream::scopes_for(self.settings, &pending.request.scope),
             pending_id: &pending_id,
             csrf_token: &csrf,
             idp_origin: &idp_origin,
@@ -265,7 +266,9 @@ impl Login<'_> {
         mut cookies_out: Vec<String>,
     ) -> Result<Response<Vec<u8>>, (Failure, Vec<String>)> {
         let redirect_uri = format!("{origin}/callback");
-        let start = oidc::start(self.settings, discovery, &redirect_uri).map_err(|f| (f, cookies_out.clone()))?;
+        let scopes = upstream::scopes_for(self.settings, &request.scope);
+        let start =
+            oidc::start(self.settings, discovery, &redirect_uri, &scopes).map_err(|f| (f, cookies_out.clone()))?;
         let ttl = self.settings.state_ttl_secs;
         let record = StateRecord {
             request,
@@ -331,10 +334,23 @@ impl Login<'_> {
                 (f, clear.clone())
             })?;
 
+        let mut metadata = serde_json::json!({ "label": signed_in.label() });
+        if let Some(rt) = &signed_in.refresh_token {
+            metadata[upstream::SEALED_FIELD] = serde_json::json!(upstream::seal(self.settings, rt));
+        }
+        // What PingOne actually granted bounds the grant: an API scope it left
+        // out is not granted to the MCP client either.
+        let scope = record
+            .request
+            .scope
+            .iter()
+            .filter(|s| !upstream::is_api_scope(s) || signed_in.scopes.contains(s))
+            .cloned()
+            .collect();
         let complete = CompleteAuthorization {
             user_id: signed_in.sub.clone(),
-            metadata: serde_json::json!({ "label": signed_in.label() }),
-            scope: record.request.scope.clone(),
+            metadata,
+            scope,
             props: signed_in.props(),
             request: record.request,
             revoke_existing_grants: true,

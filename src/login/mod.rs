@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod pages;
 pub mod records;
 pub mod settings;
+pub mod upstream;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
 

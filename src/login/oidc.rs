@@ -10,12 +10,13 @@ use super::records::StateRecord;
 use super::settings::Settings;
 use crate::util::crypto::{b64url_decode, random_token};
 use oauth2::basic::{
-    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
 };
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken,
-    StandardTokenResponse, TokenResponse, TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -61,15 +62,97 @@ const PROTOCOL_CLAIMS: &[&str] = &[
     "jti",
 ];
 
+/// The worker's confidential client at PingOne (client_secret_basic).
+fn base_client(settings: &Settings, discovery: &Discovery) -> OidcClient {
+    oauth2::Client::new(ClientId::new(settings.client_id.clone()))
+        .set_client_secret(ClientSecret::new(settings.client_secret.clone()))
+        .set_auth_uri(AuthUrl::from_url(discovery.authorization_endpoint.clone()))
+        .set_token_uri(TokenUrl::from_url(discovery.token_endpoint.clone()))
+}
+
 fn client(settings: &Settings, discovery: &Discovery, redirect_uri: &str) -> Result<OidcClient, Failure> {
     let redirect = RedirectUrl::new(redirect_uri.to_owned()).map_err(|_| {
         Failure::new(400, "invalid_request", "Unusable server address", "the callback URL is invalid", ADVICE_OPERATOR)
     })?;
-    Ok(oauth2::Client::new(ClientId::new(settings.client_id.clone()))
-        .set_client_secret(ClientSecret::new(settings.client_secret.clone()))
-        .set_auth_uri(AuthUrl::from_url(discovery.authorization_endpoint.clone()))
-        .set_token_uri(TokenUrl::from_url(discovery.token_endpoint.clone()))
-        .set_redirect_uri(redirect))
+    Ok(base_client(settings, discovery).set_redirect_uri(redirect))
+}
+
+/// PingOne's answer to a refresh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refreshed {
+    pub access_token: String,
+    pub expires_at: Option<u64>,
+    /// `None` when PingOne did not say (the scopes stay what they were).
+    pub scopes: Option<Vec<String>>,
+    /// A rotated refresh token, when PingOne sent one.
+    pub refresh_token: Option<String>,
+}
+
+/// Why a refresh at PingOne failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshError {
+    /// `invalid_grant`: the refresh token is dead for good (session ended,
+    /// user disabled, token expired or revoked).
+    Dead,
+    /// Anything else: unreachable, 5xx, an unexpected answer. The text names
+    /// what happened, never a token.
+    Failed(String),
+}
+
+/// Refreshes the PingOne access token (RFC 6749 §6) with the worker's client credentials.
+pub async fn refresh(
+    http: &dyn HttpClient,
+    settings: &Settings,
+    discovery: &Discovery,
+    refresh_token: &str,
+    now: u64,
+) -> Result<Refreshed, RefreshError> {
+    let token = base_client(settings, discovery)
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+        .request_async(&OAuth2Http(http))
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(r) if *r.error() == BasicErrorResponseType::InvalidGrant => {
+                RefreshError::Dead
+            }
+            RequestTokenError::ServerResponse(r) => {
+                RefreshError::Failed(format!("the token endpoint answered {}", r.error().as_ref()))
+            }
+            RequestTokenError::Request(e) => RefreshError::Failed(format!("the token endpoint did not answer ({e})")),
+            RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
+                RefreshError::Failed("the token endpoint's answer is not a token response".into())
+            }
+        })?;
+    let access_token = token.access_token().secret().clone();
+    Ok(Refreshed {
+        expires_at: token.expires_in().map(|d| now + d.as_secs()).or_else(|| jwt_exp(&access_token)),
+        scopes: token.scopes().map(|s| s.iter().map(|s| s.to_string()).collect()),
+        refresh_token: token.refresh_token().map(|r| r.secret().clone()),
+        access_token,
+    })
+}
+
+/// Revokes a PingOne refresh token (RFC 7009). `Ok(false)` when discovery
+/// names no revocation endpoint.
+pub async fn revoke_refresh_token(
+    http: &dyn HttpClient,
+    settings: &Settings,
+    discovery: &Discovery,
+    refresh_token: &str,
+) -> Result<bool, String> {
+    let Some(endpoint) = discovery.revocation_endpoint.clone() else { return Ok(false) };
+    base_client(settings, discovery)
+        .set_revocation_url(RevocationUrl::from_url(endpoint))
+        .revoke_token(StandardRevocableToken::RefreshToken(RefreshToken::new(refresh_token.to_owned())))
+        .map_err(|e| e.to_string())?
+        .request_async(&OAuth2Http(http))
+        .await
+        .map(|()| true)
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(r) => format!("the revocation endpoint answered {}", r.error().as_ref()),
+            RequestTokenError::Request(e) => format!("the revocation endpoint did not answer ({e})"),
+            _ => "the revocation endpoint answered unexpectedly".into(),
+        })
 }
 
 /// One trip to PingOne: the URL to send the browser to, and the secrets to
@@ -81,8 +164,13 @@ pub struct AuthStart {
     pub nonce: String,
 }
 
-/// Builds the authorization request with a fresh state, PKCE pair and nonce.
-pub fn start(settings: &Settings, discovery: &Discovery, redirect_uri: &str) -> Result<AuthStart, Failure> {
+/// Builds the authorization request for `scopes` with a fresh state, PKCE pair and nonce.
+pub fn start(
+    settings: &Settings,
+    discovery: &Discovery,
+    redirect_uri: &str,
+    scopes: &[String],
+) -> Result<AuthStart, Failure> {
     let state = random_token(43);
     let nonce = random_token(43);
     let verifier = PkceCodeVerifier::new(random_token(64));
@@ -90,7 +178,7 @@ pub fn start(settings: &Settings, discovery: &Discovery, redirect_uri: &str) -> 
     let state_for_url = state.clone();
     let (url, _) = client(settings, discovery, redirect_uri)?
         .authorize_url(move || CsrfToken::new(state_for_url))
-        .add_scopes(settings.scopes.iter().cloned().map(Scope::new))
+        .add_scopes(scopes.iter().cloned().map(Scope::new))
         .set_pkce_challenge(challenge)
         .add_extra_param("nonce", nonce.clone())
         .add_extra_param("resource", settings.api_identifier.clone())
@@ -129,9 +217,8 @@ impl SignedIn {
         if let Some(e) = self.expires_at {
             p["subjectTokenExpiresAt"] = json!(e);
         }
-        if let Some(r) = &self.refresh_token {
-            p["refreshToken"] = json!(r);
-        }
+        // The refresh token is not here: it is sealed into the grant's
+        // metadata (see `upstream`), so a grant can revoke it when it ends.
         p
     }
 }

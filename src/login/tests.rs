@@ -145,7 +145,7 @@ impl World {
 fn authorize_url(state: &str) -> String {
     format!(
         "{ORIGIN}/authorize?response_type=code&client_id=client-1&redirect_uri={}&state={state}\
-         &code_challenge=abc&code_challenge_method=S256&scope=mcp%20todo&resource={ORIGIN}/mcp",
+         &code_challenge=abc&code_challenge_method=S256&scope=todo_api%3Aread&resource={ORIGIN}/mcp",
         urlencode(CLIENT_REDIRECT)
     )
 }
@@ -220,7 +220,8 @@ fn consent_then_pingone_then_back_to_the_client() {
     assert_eq!(query(&to_idp, "response_type").as_deref(), Some("code"));
     assert_eq!(query(&to_idp, "client_id").as_deref(), Some(CLIENT));
     assert_eq!(query(&to_idp, "redirect_uri").as_deref(), Some(&*format!("{ORIGIN}/callback")));
-    assert_eq!(query(&to_idp, "scope").as_deref(), Some("openid profile todo_api:read todo_api:write"));
+    // Only the API scopes the MCP client is being granted (read), plus OpenID's.
+    assert_eq!(query(&to_idp, "scope").as_deref(), Some("openid profile todo_api:read"));
     assert_eq!(query(&to_idp, "resource").as_deref(), Some("https://api.example.com"));
     assert_eq!(query(&to_idp, "code_challenge_method").as_deref(), Some("S256"));
     let state = query(&to_idp, "state").unwrap();
@@ -279,13 +280,17 @@ fn consent_then_pingone_then_back_to_the_client() {
     let done = w.auth.completed.borrow();
     let c = &done[0];
     assert_eq!(c.user_id, "user-1");
-    assert_eq!(c.metadata, json!({"label": "alice"}));
-    assert_eq!(c.scope, ["mcp", "todo"]);
+    assert_eq!(c.metadata["label"], "alice");
+    // The PingOne refresh token is sealed into the metadata, never in clear.
+    let sealed = c.metadata["upstream"].as_str().unwrap();
+    assert!(!sealed.contains("pingone-refresh-token"));
+    assert_eq!(super::upstream::open(&w.settings, sealed).as_deref(), Some("pingone-refresh-token"));
+    assert_eq!(c.scope, ["todo_api:read"]);
     assert!(c.revoke_existing_grants);
     assert_eq!(c.request.state, "client-state");
     assert_eq!(c.props["subjectToken"], "pingone-access-token");
     assert_eq!(c.props["subjectTokenExpiresAt"], NOW + 3600);
-    assert_eq!(c.props["refreshToken"], "pingone-refresh-token");
+    assert!(c.props.get("refreshToken").is_none());
     assert_eq!(c.props["scopes"], json!(["openid", "profile", "todo_api:read"]));
     assert_eq!(c.props["claims"]["sub"], "user-1");
     assert_eq!(c.props["claims"]["name"], "Alice Example");

@@ -17,6 +17,11 @@ thread_local! {
     static CACHE: Rc<OidcCache> = Rc::new(OidcCache::default());
 }
 
+/// This isolate's discovery and JWKS cache.
+pub fn cache() -> Rc<OidcCache> {
+    CACHE.with(Rc::clone)
+}
+
 /// Reads the sign-in settings from vars and secrets.
 pub fn settings(env: &Env) -> std::result::Result<Settings, super::settings::SettingError> {
     Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))

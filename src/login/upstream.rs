@@ -1,0 +1,173 @@
+//! The PingOne side of a grant's life, as the authorization server's hooks:
+//! on a refresh the PingOne access token is refreshed (keeping a rotated
+//! refresh token) and the MCP access token capped at its remaining life; when
+//! a grant ends its PingOne refresh token is revoked.
+//!
+//! The PingOne refresh token lives in the grant's metadata, sealed
+//! (AES-256-GCM) under a key derived from `COOKIE_ENCRYPTION_KEY`: the props
+//! can be read only with one of the client's tokens, but a grant ended by a
+//! new sign-in or the purge has none, and must still revoke it.
+
+use super::discovery::OidcCache;
+use super::oidc::{self, RefreshError};
+use super::outbound::HttpClient;
+use super::settings::Settings;
+use crate::oauth::records::Grant;
+use crate::oauth::{Exchange, ExchangeError, ExchangeResult, GrantHooks, GrantType};
+use crate::util::crypto::{b64url, b64url_decode, random_bytes};
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+/// Metadata field holding the sealed PingOne refresh token.
+pub const SEALED_FIELD: &str = "upstream";
+/// Props field where grants from before sealing kept the refresh token.
+const LEGACY_PROPS_FIELD: &str = "refreshToken";
+
+fn sealing_key(settings: &Settings) -> Aes256Gcm {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&settings.cookie_key).expect("HMAC takes any key length");
+    mac.update(b"pingone-refresh-token-seal-v1");
+    let key: [u8; 32] = mac.finalize().into_bytes().into();
+    Aes256Gcm::new(&key.into())
+}
+
+/// `base64url(nonce || ciphertext)` of a PingOne refresh token.
+pub fn seal(settings: &Settings, refresh_token: &str) -> String {
+    let nonce = random_bytes::<12>();
+    let sealed = sealing_key(settings)
+        .encrypt(&Nonce::from(nonce), refresh_token.as_bytes())
+        .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+    b64url([nonce.as_slice(), &sealed].concat())
+}
+
+/// The refresh token in `sealed`, if it opens under this worker's key.
+pub fn open(settings: &Settings, sealed: &str) -> Option<String> {
+    let data = b64url_decode(sealed)?;
+    if data.len() < 12 {
+        return None;
+    }
+    let (nonce, ct) = data.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().ok()?;
+    String::from_utf8(sealing_key(settings).decrypt(&Nonce::from(nonce), ct).ok()?).ok()
+}
+
+/// The PingOne scopes to ask for when an MCP client is being granted
+/// `granted`: every configured scope that is not a Todo API scope (OpenID
+/// scopes sign-in needs), and of the API scopes only those being granted
+/// (MCP scopes are PingOne's scope names), so the PingOne token can do no
+/// more than the grant.
+pub fn scopes_for(settings: &Settings, granted: &[String]) -> Vec<String> {
+    settings.scopes.iter().filter(|s| !is_api_scope(s) || granted.contains(s)).cloned().collect()
+}
+
+/// A configured scope that is not one of OpenID Connect's own.
+pub fn is_api_scope(scope: &str) -> bool {
+    !matches!(scope, "openid" | "profile" | "email" | "address" | "phone" | "offline_access")
+}
+
+/// The hooks for one request.
+pub struct PingOneGrants<'a> {
+    pub settings: &'a Settings,
+    pub http: &'a dyn HttpClient,
+    pub cache: &'a OidcCache,
+}
+
+fn log(line: &str) {
+    super::flow::log(line);
+}
+
+impl PingOneGrants<'_> {
+    fn refresh_token_of(&self, props: &Value, metadata: &Value) -> Option<String> {
+        match metadata.get(SEALED_FIELD).and_then(Value::as_str) {
+            Some(sealed) => open(self.settings, sealed),
+            None => props.get(LEGACY_PROPS_FIELD).and_then(Value::as_str).map(str::to_owned),
+        }
+    }
+
+    async fn refresh(&self, e: &Exchange<'_>, refresh_token: &str) -> Result<ExchangeResult, ExchangeError> {
+        let discovery = self
+            .cache
+            .discovery(self.http, &self.settings.issuer, e.now)
+            .await
+            .map_err(|err| ExchangeError::Unavailable(format!("PingOne could not be reached ({err}); retry")))?;
+        let fresh = match oidc::refresh(self.http, self.settings, &discovery, refresh_token, e.now).await {
+            Ok(r) => r,
+            Err(RefreshError::Dead) => {
+                log("PingOne refused the refresh token (invalid_grant); the grant ends");
+                return Err(ExchangeError::GrantDead(
+                    "PingOne no longer accepts this sign-in (session ended, user disabled or token revoked); sign in again"
+                        .into(),
+                ));
+            }
+            Err(RefreshError::Failed(why)) => {
+                log(&format!("PingOne refresh failed: {why}"));
+                return Err(ExchangeError::Unavailable(format!("PingOne could not refresh the sign-in: {why}; retry")));
+            }
+        };
+        let mut props = e.props.clone();
+        if let Some(p) = props.as_object_mut() {
+            p.remove(LEGACY_PROPS_FIELD);
+            p.insert("subjectToken".into(), json!(fresh.access_token));
+            match fresh.expires_at {
+                Some(at) => p.insert("subjectTokenExpiresAt".into(), json!(at)),
+                None => p.remove("subjectTokenExpiresAt"),
+            };
+            if let Some(scopes) = &fresh.scopes {
+                p.insert("scopes".into(), json!(scopes));
+            }
+        }
+        // PingOne rotates refresh tokens: the new one replaces the old, which is now dead.
+        let keep = fresh.refresh_token.as_deref().unwrap_or(refresh_token);
+        let mut metadata = if e.metadata.is_object() { e.metadata.clone() } else { json!({}) };
+        metadata[SEALED_FIELD] = json!(seal(self.settings, keep));
+        Ok(ExchangeResult {
+            props: Some(props),
+            metadata: Some(metadata),
+            access_token_ttl: fresh.expires_at.map(|at| at.saturating_sub(e.now)),
+        })
+    }
+}
+
+#[async_trait(?Send)]
+impl GrantHooks for PingOneGrants<'_> {
+    async fn exchange(&self, e: Exchange<'_>) -> Result<ExchangeResult, ExchangeError> {
+        let expires_at = e.props.get("subjectTokenExpiresAt").and_then(Value::as_u64);
+        let remaining = expires_at.map(|at| at.saturating_sub(e.now));
+        let capped = ExchangeResult { access_token_ttl: remaining, ..Default::default() };
+        // Good for a whole access-token lifetime (or of unknown life): no call to PingOne.
+        let fresh_enough = remaining.is_none_or(|r| r >= e.access_token_ttl);
+        if e.grant_type == GrantType::AuthorizationCode || fresh_enough {
+            return match remaining {
+                Some(0) => Err(ExchangeError::GrantDead("The PingOne sign-in has expired; sign in again".into())),
+                _ => Ok(capped),
+            };
+        }
+        match self.refresh_token_of(e.props, e.metadata) {
+            Some(rt) => self.refresh(&e, &rt).await,
+            // No refresh token (the PingOne application lacks the grant type):
+            // the grant lives as long as the PingOne access token.
+            None if remaining.is_some_and(|r| r > 0) => Ok(capped),
+            None => Err(ExchangeError::GrantDead("The PingOne sign-in has expired; sign in again".into())),
+        }
+    }
+
+    async fn grant_ended(&self, grant: &Grant) {
+        let Some(rt) = grant.metadata.get(SEALED_FIELD).and_then(Value::as_str).and_then(|s| open(self.settings, s))
+        else {
+            return;
+        };
+        let now = crate::util::time::now_secs();
+        let result = match self.cache.discovery(self.http, &self.settings.issuer, now).await {
+            Ok(d) => oidc::revoke_refresh_token(self.http, self.settings, &d, &rt).await,
+            Err(e) => Err(format!("discovery failed: {e}")),
+        };
+        match result {
+            Ok(true) => log("grant ended: PingOne refresh token revoked"),
+            Ok(false) => log("grant ended: PingOne announces no revocation endpoint"),
+            Err(why) => log(&format!("grant ended: revoking the PingOne refresh token failed: {why}")),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+// Connections that last: the stand-in IdP issues PingOne access tokens that live a few seconds,
+// so within one test a real client lives through several of them. On each MCP refresh the
+// worker refreshes the PingOne token (the IdP rotates refresh tokens, as PingOne does), and
+// caps the MCP access token at the PingOne token's remaining life, so the client comes back in
+// time. Also: a PingOne refresh token revoked at the IdP ends the grant (`invalid_grant`), and a
+// revocation sticks while the client refreshes in a loop.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestStack } from './support/stack.mjs';
+import { getMcpToken, refresh } from './support/flow.mjs';
+import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
+
+const PINGONE_TTL = 6; // seconds: the stand-in IdP's access-token lifetime
+
+let stack;
+const open = [];
+
+before(async () => {
+  stack = await startTestStack({ idpEnv: { IDP_ACCESS_TOKEN_TTL: String(PINGONE_TTL), IDP_ADMIN_API: '1' } });
+});
+
+after(async () => {
+  await Promise.all(open.map((c) => c.close().catch(() => {})));
+  await stack?.stop();
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const call = (client, name, args = {}) => client.callTool({ name, arguments: args });
+
+function todosOf(result) {
+  assert.notEqual(result.isError, true, result.content?.[0]?.text);
+  return result.structuredContent.todos;
+}
+
+async function mcpPost(accessToken, body) {
+  return fetch(stack.mcpUrl, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${accessToken}`, 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+
+async function revokeAtIdp(user) {
+  const res = await fetch(`${stack.idpUrl}/admin/users/${user}/revoke-tokens`, { method: 'POST' });
+  assert.equal(res.status, 200);
+  return (await res.json()).revoked;
+}
+
+test('the MCP access token is capped at the PingOne token\'s remaining life', async () => {
+  const t = await getMcpToken(stack, { user: 'bob' });
+  assert.ok(t.expires_in <= PINGONE_TTL, `expires_in ${t.expires_in} outlives the PingOne token`);
+  assert.ok(t.expires_in >= 1);
+  const r = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.ok(r.body.expires_in <= PINGONE_TTL && r.body.expires_in >= PINGONE_TTL - 2, JSON.stringify(r.body));
+});
+
+for (const kind of ['http', 'sse']) {
+  test(`the TypeScript SDK over ${kind} keeps one session working through four PingOne token lifetimes`, async () => {
+    const provider = new TestOAuthProvider({ user: 'alice' });
+    const { client, transport } = await connectClient(kind, kind === 'sse' ? stack.sseUrl : stack.mcpUrl, provider);
+    open.push(client);
+    const sessionId = transport.sessionId;
+    const made = todosOf(await call(client, 'create_new_todo', { text: `lasting ${kind}` }));
+    const mine = made.find((t) => t.text === `lasting ${kind}`);
+    assert.ok(mine);
+    const subjectTokens = new Set();
+    const started = Date.now();
+    while (Date.now() - started < 4 * PINGONE_TTL * 1000 + 1000) {
+      const todos = todosOf(await call(client, 'get_my_todo_list'));
+      assert.ok(todos.some((t) => t.id === mine.id), 'the todo list works throughout');
+      const who = await call(client, 'who_am_I');
+      assert.notEqual(who.isError, true);
+      const fingerprint = who.content[0].text.match(/sha256:([a-f0-9]{16})/)?.[1];
+      if (fingerprint) subjectTokens.add(fingerprint);
+      await sleep(1500);
+    }
+    const refreshes = provider.tokenRequests.filter((g) => g === 'refresh_token').length;
+    assert.ok(refreshes >= 3, `only ${refreshes} refreshes: ${provider.tokenRequests}`);
+    assert.equal(provider.authorizations.length, 1, 'never asked to sign in again');
+    assert.ok(subjectTokens.size >= 3, `the PingOne token was refreshed (${subjectTokens.size} distinct)`);
+    if (kind === 'http') assert.equal(transport.sessionId, sessionId, 'the same MCP session throughout');
+  });
+}
+
+test('a bearer token whose PingOne token expired is a 401 invalid_token with the challenge, never a tool run', async () => {
+  const t = await getMcpToken(stack, { user: 'bob' });
+  await sleep((t.expires_in + 1) * 1000);
+  const res = await mcpPost(t.access_token, initialize);
+  assert.equal(res.status, 401);
+  const www = res.headers.get('www-authenticate');
+  assert.match(www, /error="invalid_token"/);
+  assert.match(www, /resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/mcp"/);
+  assert.match(www, /scope="todo_api:read todo_api:write"/);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+});
+
+test('a PingOne refresh token revoked at the IdP ends the grant: the next MCP refresh is invalid_grant', async () => {
+  const t = await getMcpToken(stack, { user: 'bob' });
+  assert.ok(await revokeAtIdp('bob') >= 1);
+  const r = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token });
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.equal(r.body.error, 'invalid_grant');
+  // The grant is gone: the refresh token stays dead and the access token is refused.
+  const again = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token });
+  assert.equal(again.body.error, 'invalid_grant');
+  assert.equal((await mcpPost(t.access_token, initialize)).status, 401);
+});
+
+test('a revocation sticks while the client refreshes in a loop', async () => {
+  const t = await getMcpToken(stack, { user: 'alice' });
+  let current = { refresh: t.refresh_token, access: t.access_token };
+  let revokedAt = 0;
+  const afterRevoke = [];
+  const loop = (async () => {
+    const until = Date.now() + 4000;
+    while (Date.now() < until) {
+      const startedAt = Date.now();
+      const r = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: current.refresh });
+      if (revokedAt && startedAt > revokedAt) afterRevoke.push(r);
+      if (r.status === 200) current = { refresh: r.body.refresh_token, access: r.body.access_token };
+    }
+  })();
+  await sleep(800);
+  const res = await fetch(`${stack.mcpOrigin}/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: current.refresh, token_type_hint: 'refresh_token', client_id: t.client.client_id }),
+  });
+  assert.equal(res.status, 200);
+  revokedAt = Date.now();
+  await loop;
+  assert.ok(afterRevoke.length > 0, 'the loop kept refreshing after the revocation');
+  for (const r of afterRevoke) assert.equal(r.body.error, 'invalid_grant', JSON.stringify(r.body));
+  // Whatever access token the loop last got dies at the latest with its own expiry.
+  await sleep((PINGONE_TTL + 1) * 1000);
+  assert.equal((await mcpPost(current.access, initialize)).status, 401);
+});
