@@ -177,11 +177,13 @@ test('protected routes without a token get a bare challenge naming the resource 
   for (const [url, path] of [[stack.mcpUrl, '/mcp'], [`${origin}/mcp/`, '/mcp'], [`${origin}/sse/message?sessionId=x`, '/sse']]) {
     const r = await mcp(null, { url });
     assert.equal(r.status, 401);
-    assert.equal(r.www, `Bearer realm="OAuth", resource_metadata="${origin}/.well-known/oauth-protected-resource${path}"`);
+    // With the scope the resource needs (MCP 2025-11-25), and never cached.
+    assert.equal(r.www, `Bearer realm="OAuth", resource_metadata="${origin}/.well-known/oauth-protected-resource${path}", scope="todo_api:read todo_api:write"`);
   }
   const res = await fetch(stack.sseUrl, { headers: { accept: 'text/event-stream' } });
   assert.equal(res.status, 401);
-  assert.equal(res.headers.get('www-authenticate'), `Bearer realm="OAuth", resource_metadata="${origin}/.well-known/oauth-protected-resource/sse"`);
+  assert.equal(res.headers.get('www-authenticate'), `Bearer realm="OAuth", resource_metadata="${origin}/.well-known/oauth-protected-resource/sse", scope="todo_api:read todo_api:write"`);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
   await res.arrayBuffer();
   // A non-Bearer scheme is no token either.
   const r = await mcp(null, { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
