@@ -75,10 +75,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         let why = format!("The server is misconfigured: the KV namespace binding {KV_BINDING} is missing");
         return json(500, serde_json::json!({"error": "server_error", "error_description": why}));
     };
-    // PingOne refresh and revocation ride on the grant's life (login::upstream).
-    let settings = crate::login::worker::settings(&env);
+    // PingOne refresh and revocation ride on the grant's life (login::upstream);
+    // the bearer path of /mcp and /sse never needs them, so it skips reading the settings.
+    let settings = (!is_mcp).then(|| crate::login::worker::settings(&env).ok()).flatten();
     let cache = crate::login::worker::cache();
-    let hooks = settings.as_ref().ok().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+    let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
     let provider = Provider::new(&kv, &config, now_secs());
     let provider = match &hooks {
         Some(h) => provider.with_hooks(h),
@@ -123,14 +124,18 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let run = async {
         let config = oauth_config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
         let kv = Kv(env.kv(KV_BINDING)?);
-        let settings = crate::login::worker::settings(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        // Broken sign-in settings must not stop the purge; PingOne is then not told.
+        let settings = crate::login::worker::settings(&env)
+            .map_err(|e| worker::console_error!("purge: {e}; PingOne refresh tokens are not revoked"))
+            .ok();
         let cache = crate::login::worker::cache();
-        let hooks = PingOneGrants { settings: &settings, http: &FetchClient, cache: &cache };
-        let purged = Provider::new(&kv, &config, now_secs())
-            .with_hooks(&hooks)
-            .purge_expired()
-            .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+        let provider = Provider::new(&kv, &config, now_secs());
+        let provider = match &hooks {
+            Some(h) => provider.with_hooks(h),
+            None => provider,
+        };
+        let purged = provider.purge_expired().await.map_err(|e| worker::Error::RustError(e.to_string()))?;
         worker::console_log!("purge: revoked {purged} expired grants");
         Ok::<(), worker::Error>(())
     };

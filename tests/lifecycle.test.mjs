@@ -16,7 +16,13 @@ let stack;
 const open = [];
 
 before(async () => {
-  stack = await startTestStack({ idpEnv: { IDP_ACCESS_TOKEN_TTL: String(PINGONE_TTL), IDP_ADMIN_API: '1' } });
+  stack = await startTestStack({
+    idpEnv: {
+      IDP_ACCESS_TOKEN_TTL: String(PINGONE_TTL),
+      IDP_ADMIN_API: '1',
+      IDP_USERS: JSON.stringify({ alice: 'alice-password', bob: 'bob-password', carol: 'carol-password' }),
+    },
+  });
 });
 
 after(async () => {
@@ -140,4 +146,20 @@ test('a revocation sticks while the client refreshes in a loop', async () => {
   // Whatever access token the loop last got dies at the latest with its own expiry.
   await sleep((PINGONE_TTL + 1) * 1000);
   assert.equal((await mcpPost(current.access, initialize)).status, 401);
+});
+
+test('a grant revoked at the MCP worker revokes its PingOne refresh token at the IdP', async () => {
+  // carol signs in only here, so her one PingOne refresh token is this grant's.
+  const t = await getMcpToken(stack, { user: 'carol' });
+  const res = await fetch(`${stack.mcpOrigin}/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: t.refresh_token, token_type_hint: 'refresh_token', client_id: t.client.client_id }),
+  });
+  assert.equal(res.status, 200);
+  // Nothing left for the IdP's own revocation to end: the worker already revoked it there.
+  assert.equal(await revokeAtIdp('carol'), 0);
+  // Control: a live grant's PingOne refresh token is there to be found.
+  await getMcpToken(stack, { user: 'carol' });
+  assert.equal(await revokeAtIdp('carol'), 1);
 });

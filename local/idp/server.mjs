@@ -159,7 +159,7 @@ export async function startIdp(opts = {}) {
       return;
     }
     if (path === `${issuerPath}/userinfo`) return handleUserinfo(req, res, userinfoCtx);
-    // Development-only admin call (opt-in, loopback): ends every refresh token of a user, as
+    // Development-only admin call (opt-in with IDP_ADMIN_API=1, for tests): ends every refresh token of a user, as
     // disabling the user or revoking their sessions in PingOne's console does.
     const revoke = o.adminApi && req.method === 'POST' && path.match(/^\/admin\/users\/([^/]+)\/revoke-tokens$/);
     if (revoke) {

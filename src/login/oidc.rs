@@ -9,14 +9,16 @@ use super::pages::{Failure, ADVICE_LATER, ADVICE_OPERATOR, ADVICE_RESTART};
 use super::records::StateRecord;
 use super::settings::Settings;
 use crate::util::crypto::{b64url_decode, random_token};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use oauth2::basic::{
     BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
     BasicTokenType,
 };
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope,
-    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -132,27 +134,35 @@ pub async fn refresh(
     })
 }
 
-/// Revokes a PingOne refresh token (RFC 7009). `Ok(false)` when discovery
-/// names no revocation endpoint.
+/// Revokes a PingOne refresh token (RFC 7009), authenticated like the token
+/// endpoint (client_secret_basic). Built by hand: the `oauth2` crate refuses a
+/// revocation URL that is not https, and the local stand-in IdP is plain http
+/// on loopback (which the settings allow). `Ok(false)` when discovery names no
+/// revocation endpoint.
 pub async fn revoke_refresh_token(
     http: &dyn HttpClient,
     settings: &Settings,
     discovery: &Discovery,
     refresh_token: &str,
 ) -> Result<bool, String> {
-    let Some(endpoint) = discovery.revocation_endpoint.clone() else { return Ok(false) };
-    base_client(settings, discovery)
-        .set_revocation_url(RevocationUrl::from_url(endpoint))
-        .revoke_token(StandardRevocableToken::RefreshToken(RefreshToken::new(refresh_token.to_owned())))
-        .map_err(|e| e.to_string())?
-        .request_async(&OAuth2Http(http))
-        .await
-        .map(|()| true)
-        .map_err(|e| match e {
-            RequestTokenError::ServerResponse(r) => format!("the revocation endpoint answered {}", r.error().as_ref()),
-            RequestTokenError::Request(e) => format!("the revocation endpoint did not answer ({e})"),
-            _ => "the revocation endpoint answered unexpectedly".into(),
-        })
+    let Some(endpoint) = &discovery.revocation_endpoint else { return Ok(false) };
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = STANDARD.encode(format!("{}:{}", enc(&settings.client_id), enc(&settings.client_secret)));
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", refresh_token)
+        .append_pair("token_type_hint", "refresh_token")
+        .finish();
+    let req = http::Request::post(endpoint.as_str())
+        .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(http::header::ACCEPT, "application/json")
+        .header(http::header::AUTHORIZATION, format!("Basic {credentials}"))
+        .body(body.into_bytes())
+        .map_err(|_| "the revocation endpoint is not a usable URL".to_owned())?;
+    let res = http.send(req).await.map_err(|e| format!("the revocation endpoint did not answer ({e})"))?;
+    match res.status().as_u16() {
+        200 => Ok(true),
+        status => Err(format!("the revocation endpoint answered HTTP {status}")),
+    }
 }
 
 /// One trip to PingOne: the URL to send the browser to, and the secrets to

@@ -230,32 +230,22 @@ fn re_authorization_and_the_purge_report_the_grants_they_end() {
 fn the_code_exchange_may_narrow_the_grant_but_never_widen_it() {
     let (w, _) = world();
     let c = w.public_client();
-    let (code, pkce) = w.code_for(&c, "alice", &[("scope", "todo_api:read")]);
-    let with_scope = |scope: &str| {
+    let exchange_with_scope = |(code, pkce): &(String, Pkce), scope: &str| {
         w.token(
             &c,
             &[
                 ("grant_type", "authorization_code"),
-                ("code", &code),
+                ("code", code),
                 ("redirect_uri", &c.redirect),
                 ("code_verifier", &pkce.verifier),
                 ("scope", scope),
             ],
         )
     };
-    assert_error(&with_scope("todo_api:read todo_api:write"), 400, "invalid_scope");
-    let (code2, pkce2) = w.code_for(&c, "bob", &[]);
-    let res = w.token(
-        &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code2),
-            ("redirect_uri", &c.redirect),
-            ("code_verifier", &pkce2.verifier),
-            ("scope", "todo_api:read"),
-        ],
-    );
-    let t = json_of(&res);
+    let read_only = w.code_for(&c, "alice", &[("scope", "todo_api:read")]);
+    assert_error(&exchange_with_scope(&read_only, "todo_api:read todo_api:write"), 400, "invalid_scope");
+    let full = w.code_for(&c, "bob", &[]);
+    let t = json_of(&exchange_with_scope(&full, "todo_api:read"));
     assert_eq!(t["scope"], "todo_api:read");
     // The grant itself was narrowed: a refresh cannot get write back.
     let again = json_of(&w.refresh(&c, s(&t["refresh_token"]), &[]));
