@@ -48,6 +48,7 @@ before(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
+    timeout: 60_000,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
@@ -66,6 +67,25 @@ function authorizeUrl(pkce, state) {
     code_challenge: pkce.challenge, code_challenge_method: 'S256', resource: `${stack.mcpOrigin}/mcp`,
   });
   return `${stack.mcpOrigin}/authorize?${q}`;
+}
+
+/**
+ * `promise`, or a failure naming `what` and where the page is after `ms`: a flow that stops
+ * on an unexpected page must fail with that page, not wait for a callback forever.
+ */
+async function within(page, promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(async () => {
+      const body = await page.textContent('body', { timeout: 2000 }).catch(() => '(no body)');
+      reject(new Error(`${what}: nothing after ${ms} ms; the page is ${page.url()}:\n${body?.slice(0, 500)}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -105,7 +125,7 @@ async function authorizeIn(context, { approve = true, screenshot } = {}) {
       await page.click('button[type="submit"]');
     }
   }
-  const url = await arrived;
+  const url = await within(page, arrived, 30_000, 'waiting for the redirect to the client');
   await page.close();
   return { url, pkce, state, consentShown, authorizeStatuses: consentResponses };
 }
