@@ -4,6 +4,7 @@
 
 use super::authz::{AuthRequest, ClientInfo};
 use super::pages::{csp, html};
+use super::upstream::is_api_scope;
 use crate::util::html::escape;
 use url::Url;
 
@@ -16,7 +17,8 @@ pub const SERVER_DESCRIPTION: &str = "An MCP server that lets AI assistants read
 pub struct ConsentView<'a> {
     pub client: &'a ClientInfo,
     pub request: &'a AuthRequest,
-    /// Scopes the worker asks PingOne for (what will be shared).
+    /// Scopes the worker asks PingOne for (what will be shared): OpenID's
+    /// own and, of the API scopes, only those in `request.scope`.
     pub upstream_scopes: &'a [String],
     /// Hidden form fields: the pending-request id and the CSRF token.
     pub pending_id: &'a str,
@@ -57,16 +59,20 @@ fn redirect_display(redirect_uri: &str) -> String {
     }
 }
 
-/// Plain-language lines for the scopes requested from PingOne.
-fn shared_items(scopes: &[String]) -> Vec<String> {
+/// Plain-language lines for what the client gets: the PingOne scopes asked
+/// for on its behalf (OpenID's own, and of the API scopes exactly those being
+/// granted), and the granted MCP scopes PingOne has no part in.
+fn shared_items(upstream_scopes: &[String], granted: &[String]) -> Vec<String> {
     let mut items = vec!["Your PingOne user id".to_owned()];
-    for s in scopes {
+    let extra = granted.iter().filter(|s| !is_api_scope(s) && !upstream_scopes.contains(s));
+    for s in upstream_scopes.iter().chain(extra) {
         let line = match s.as_str() {
             "openid" => continue,
             "profile" => "Your name and username".to_owned(),
             "email" => "Your email address".to_owned(),
             "todo_api:read" => "Read access to your todo list".to_owned(),
             "todo_api:write" => "Create, change and delete your todos".to_owned(),
+            "offline_access" => "Keep this access while you are away, until you revoke it".to_owned(),
             other => format!("PingOne permission <code>{}</code>", escape(other)),
         };
         items.push(line);
@@ -94,7 +100,8 @@ pub fn render(view: &ConsentView<'_>) -> http::Response<Vec<u8>> {
         Some(href) => format!("<a href=\"{href}\" rel=\"noopener noreferrer\">{name}</a>"),
         None => name.clone(),
     };
-    let shared: String = shared_items(view.upstream_scopes).iter().map(|i| format!("<li>{i}</li>")).collect();
+    let shared: String =
+        shared_items(view.upstream_scopes, &view.request.scope).iter().map(|i| format!("<li>{i}</li>")).collect();
     let mcp_scopes = if view.request.scope.is_empty() {
         String::new()
     } else {
@@ -218,6 +225,48 @@ mod tests {
         let (body, csp) = page(&client, &request("cursor://anysphere.cursor-mcp/oauth/callback"));
         assert!(body.contains("<strong>client-1</strong> wants"));
         assert!(csp.contains("form-action 'self' https://auth.pingone.com cursor:;"), "{csp}");
+    }
+
+    fn page_for(scope: &[&str], upstream: &[&str]) -> String {
+        let client = ClientInfo { client_id: "client-1".into(), ..Default::default() };
+        let mut req = request("https://client.example/cb");
+        req.scope = scope.iter().map(|s| s.to_string()).collect();
+        let upstream: Vec<String> = upstream.iter().map(|s| s.to_string()).collect();
+        let view = ConsentView {
+            client: &client,
+            request: &req,
+            upstream_scopes: &upstream,
+            pending_id: "p",
+            csrf_token: "c",
+            idp_origin: "https://auth.pingone.com",
+            style_nonce: "n",
+        };
+        String::from_utf8(render(&view).into_body()).unwrap()
+    }
+
+    #[test]
+    fn lists_exactly_what_is_being_granted() {
+        // The flow asks PingOne for OpenID's scopes and only the granted API scopes.
+        let read_only = page_for(&["todo_api:read"], &["openid", "profile", "todo_api:read"]);
+        assert!(read_only.contains("<li>Read access to your todo list</li>"));
+        assert!(!read_only.contains("Create, change and delete"), "write is not being granted");
+        assert!(read_only.contains("Requested scopes: <code>todo_api:read</code></p>"));
+        assert!(!read_only.contains("away"));
+
+        let all = page_for(
+            &["todo_api:read", "todo_api:write", "offline_access"],
+            &["openid", "profile", "todo_api:read", "todo_api:write"],
+        );
+        for line in ["Your PingOne user id", "Your name and username", "Read access", "Create, change and delete"] {
+            assert!(all.contains(line), "{line}");
+        }
+        assert!(all.contains("<li>Keep this access while you are away, until you revoke it</li>"));
+        assert!(all.contains(
+            "Requested scopes: <code>todo_api:read</code> <code>todo_api:write</code> <code>offline_access</code>"
+        ));
+        // An API scope PingOne is not asked for is not shown as granted (the grant will lack it).
+        let not_configured = page_for(&["todo_api:write"], &["openid"]);
+        assert!(!not_configured.contains("Create, change and delete"));
     }
 
     #[test]

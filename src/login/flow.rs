@@ -4,7 +4,7 @@
 
 use super::authz::{authorize_url, AuthRequest, AuthServer, AuthorizeError, CompleteAuthorization};
 use super::consent::{self, ConsentView};
-use super::cookies::{self, APPROVED_COOKIE, APPROVED_TTL_SECS, CSRF_COOKIE, STATE_COOKIE};
+use super::cookies::{self, Approval, APPROVED_COOKIE, APPROVED_TTL_SECS, CSRF_COOKIE, STATE_COOKIE};
 use super::discovery::{Discovery, OidcCache};
 use super::oidc;
 use super::outbound::HttpClient;
@@ -153,12 +153,12 @@ impl Login<'_> {
         };
         let discovery = self.discovery().await.map_err(|f| (f, vec![]))?;
 
-        let approved = cookies::approved_clients(
-            cookies::get(cookie_header(req), APPROVED_COOKIE),
-            &self.settings.cookie_key,
-            self.now,
-        );
-        if approved.iter().any(|c| c == &request.client_id) {
+        // Approved before in this browser for this client, this redirect URI
+        // and these scopes or more: no consent page.
+        let approved =
+            cookies::approvals(cookies::get(cookie_header(req), APPROVED_COOKIE), &self.settings.cookie_key, self.now);
+        let wanted = Approval::new(&request.client_id, &request.redirect_uri, &request.scope);
+        if cookies::is_approved(&approved, &wanted) {
             return self.to_pingone(&origin, request, &discovery, Vec::new()).await;
         }
 
@@ -242,15 +242,16 @@ impl Login<'_> {
             }
             Some("approve") => {
                 let discovery = self.discovery().await.map_err(err)?;
-                let existing = cookies::approved_clients(
+                let existing = cookies::approvals(
                     cookies::get(cookie_header(req), APPROVED_COOKIE),
                     &self.settings.cookie_key,
                     self.now,
                 );
-                let approved =
-                    cookies::approve_client(existing, &request.client_id, &self.settings.cookie_key, self.now);
+                let approval = Approval::new(&request.client_id, &request.redirect_uri, &request.scope);
                 let mut set = clear.clone();
-                set.push(cookies::set(APPROVED_COOKIE, &approved, APPROVED_TTL_SECS, false));
+                if let Some(approved) = cookies::approve(existing, approval, &self.settings.cookie_key, self.now) {
+                    set.push(cookies::set(APPROVED_COOKIE, &approved, APPROVED_TTL_SECS, false));
+                }
                 self.to_pingone(&origin, request, &discovery, set).await
             }
             _ => Err(err(bad_request("Invalid form", "Choose Approve or Cancel."))),

@@ -320,19 +320,70 @@ fn an_approved_browser_skips_consent_until_cookies_are_cleared() {
 }
 
 #[test]
-fn tampered_or_foreign_approval_cookies_bring_consent_back() {
+fn tampered_foreign_or_old_format_approval_cookies_bring_consent_back() {
     let w = World::new();
-    let forged = cookies::approve_client(vec![], "client-1", b"some-other-key-some-other-key-1234", NOW);
+    let scope = vec!["todo_api:read".to_owned()];
+    let mine = cookies::Approval::new("client-1", CLIENT_REDIRECT, &scope);
+    let forged = cookies::approve(vec![], mine.clone(), b"some-other-key-some-other-key-1234", NOW).unwrap();
     let mut jar = Jar::default();
     jar.0.insert(APPROVED_COOKIE.into(), forged);
     assert_eq!(w.get(&authorize_url("s"), &mut jar).status(), 200);
 
-    let genuine = cookies::approve_client(vec![], "client-2", COOKIE_KEY.as_bytes(), NOW);
+    let genuine = cookies::approve(
+        vec![],
+        cookies::Approval::new("client-2", CLIENT_REDIRECT, &scope),
+        COOKIE_KEY.as_bytes(),
+        NOW,
+    )
+    .unwrap();
     let (_, sig) = genuine.split_once('.').unwrap();
-    let payload = b64url(br#"{"c":["client-1"],"exp":9999999999}"#);
+    let payload = b64url(serde_json::to_vec(&json!({"v": 2, "a": [mine], "exp": 9_999_999_999u64})).unwrap());
     let mut jar = Jar::default();
     jar.0.insert(APPROVED_COOKIE.into(), format!("{payload}.{sig}"));
     assert_eq!(w.get(&authorize_url("s"), &mut jar).status(), 200);
+
+    // A genuine cookie of the old format (a list of client ids) is no approval, and no error.
+    let payload = b64url(br#"{"c":["client-1"],"exp":9999999999}"#);
+    let sig = {
+        use hmac::{Hmac, Mac};
+        let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(COOKIE_KEY.as_bytes()).unwrap();
+        m.update(payload.as_bytes());
+        b64url(m.finalize().into_bytes())
+    };
+    let mut jar = Jar::default();
+    jar.0.insert(APPROVED_COOKIE.into(), format!("{payload}.{sig}"));
+    let res = w.get(&authorize_url("s"), &mut jar);
+    assert_eq!(res.status(), 200, "{}", body(&res));
+    assert!(body(&res).contains("value=\"approve\""));
+}
+
+#[test]
+fn an_approval_is_bound_to_the_redirect_uri_and_the_scopes() {
+    let w = World::new();
+    let other_redirect = "http://127.0.0.1:33418/other-callback";
+    w.auth.clients.borrow_mut()[0].redirect_uris.push(other_redirect.into());
+    let mut jar = Jar::default();
+    // Approves todo_api:read for CLIENT_REDIRECT.
+    assert_eq!(approve(&w, &mut jar).status(), 302);
+    let silent = |url: &str, jar: &mut Jar| {
+        let res = w.get(url, jar);
+        assert!(matches!(res.status().as_u16(), 200 | 302), "{}", body(&res));
+        res.status() == 302
+    };
+    assert!(silent(&authorize_url("same"), &mut jar), "the same request skips consent");
+    let read_write =
+        authorize_url("wider").replace("scope=todo_api%3Aread", "scope=todo_api%3Aread%20todo_api%3Awrite");
+    assert!(!silent(&read_write, &mut jar), "more scopes than approved ask again");
+    let elsewhere = authorize_url("elsewhere").replace(&urlencode(CLIENT_REDIRECT), &urlencode(other_redirect));
+    assert!(!silent(&elsewhere, &mut jar), "another redirect URI asks again");
+
+    // Approving read+write covers read alone and read+write, still only for that redirect.
+    let res = w.get(&read_write, &mut jar);
+    let (pending, csrf) = form_fields(&body(&res));
+    assert_eq!(w.post(&[("pending", &pending), ("csrf_token", &csrf), ("action", "approve")], &mut jar).status(), 302);
+    assert!(silent(&read_write, &mut jar));
+    assert!(silent(&authorize_url("narrower"), &mut jar));
+    assert!(!silent(&elsewhere, &mut jar));
 }
 
 #[test]
