@@ -2,6 +2,7 @@
 //! `GET /authorize` (validate, then consent page or straight to PingOne),
 //! `POST /authorize` (Approve / Cancel), `GET /callback` (PingOne's answer).
 
+use super::access;
 use super::authz::{authorize_url, AuthRequest, AuthServer, AuthorizeError, CompleteAuthorization};
 use super::consent::{self, ConsentView};
 use super::cookies::{self, Approval, APPROVED_COOKIE, APPROVED_TTL_SECS, CSRF_COOKIE, STATE_COOKIE};
@@ -335,6 +336,11 @@ impl Login<'_> {
                 (f, clear.clone())
             })?;
 
+        // Access control: someone not admitted gets no grant at all.
+        if !self.settings.access.admits(&signed_in) {
+            return Ok(self.access_denied(&origin, &record.request, &discovery, &signed_in, clear).await);
+        }
+
         let mut metadata = serde_json::json!({ "label": signed_in.label() });
         if let Some(rt) = &signed_in.refresh_token {
             metadata[upstream::SEALED_FIELD] = serde_json::json!(upstream::seal(self.settings, rt));
@@ -362,6 +368,42 @@ impl Login<'_> {
         }
     }
 
+    /// A verified user whom `ALLOWED_USERS` / `ALLOWED_GROUPS` do not admit:
+    /// nothing is stored, the PingOne refresh token just issued is revoked
+    /// (best effort), and the person sees why, with the way back to the
+    /// client carrying `error=access_denied`.
+    async fn access_denied(
+        &self,
+        origin: &str,
+        request: &AuthRequest,
+        discovery: &Discovery,
+        who: &oidc::SignedIn,
+        clear: Vec<String>,
+    ) -> Response<Vec<u8>> {
+        log(&format!("access denied: user {} is not in ALLOWED_USERS or ALLOWED_GROUPS", access::loggable(&who.sub)));
+        if let Some(rt) = &who.refresh_token {
+            if let Err(why) = oidc::revoke_refresh_token(self.http, self.settings, discovery, rt).await {
+                log(&format!("access denied: revoking the PingOne refresh token failed: {why}"));
+            }
+        }
+        let back = self.auth.error_redirect(
+            origin,
+            request,
+            "access_denied",
+            "The signed-in user is not allowed to use this server",
+        );
+        let client_name = self.client_name(request).await;
+        pages::add_cookies(access::denied_page(who, &client_name, &back), &clear)
+    }
+
+    /// The client's registered name, or its id.
+    async fn client_name(&self, request: &AuthRequest) -> String {
+        match self.auth.lookup_client(&request.client_id).await {
+            Ok(Some(c)) => c.client_name.filter(|n| !n.trim().is_empty()).unwrap_or(c.client_id),
+            _ => request.client_id.clone(),
+        }
+    }
+
     /// PingOne reported an error: tell the person, and offer the way back to
     /// the application with an OAuth error it understands.
     async fn idp_error(
@@ -384,10 +426,7 @@ impl Login<'_> {
         ));
         let back =
             self.auth.error_redirect(origin, request, to_client, "Sign-in at the identity provider did not complete");
-        let client_name = match self.auth.lookup_client(&request.client_id).await {
-            Ok(Some(c)) => c.client_name.unwrap_or(c.client_id),
-            _ => request.client_id.clone(),
-        };
+        let client_name = self.client_name(request).await;
         let detail: String = description.unwrap_or_default().chars().take(300).collect();
         let nonce = random_token(22);
         let body = format!(

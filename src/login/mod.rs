@@ -6,6 +6,7 @@
 //! Everything here is plain Rust over `http` types; `worker.rs` is the thin
 //! Workers glue.
 
+pub mod access;
 pub mod authz;
 pub mod consent;
 pub mod cookies;

@@ -206,6 +206,9 @@ pub struct SignedIn {
     pub expires_at: Option<u64>,
     pub scopes: Vec<String>,
     pub refresh_token: Option<String>,
+    /// Group names from the `GROUPS_CLAIM` claim of the ID token and of
+    /// userinfo (both are read: PingOne may put a mapped attribute in either).
+    pub groups: Vec<String>,
 }
 
 impl SignedIn {
@@ -327,6 +330,7 @@ pub async fn finish(
         return Err(bad_sign_in("The userinfo endpoint describes a different user than the ID token."));
     }
 
+    let groups = settings.access.groups_of([&claims, &userinfo]);
     let mut user_claims = Map::new();
     for (k, v) in claims.into_iter().chain(userinfo) {
         if !PROTOCOL_CLAIMS.contains(&k.as_str()) {
@@ -345,6 +349,7 @@ pub async fn finish(
         expires_at,
         scopes,
         refresh_token: token.refresh_token().map(|r| r.secret().clone()),
+        groups,
     })
 }
 

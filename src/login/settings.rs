@@ -2,6 +2,7 @@
 //! and checked up front so a misconfiguration is reported by name (never by
 //! value) instead of failing somewhere in the middle of a sign-in.
 
+use super::access::{AccessPolicy, DEFAULT_GROUPS_CLAIM};
 use std::fmt;
 use url::Url;
 
@@ -24,6 +25,8 @@ pub struct Settings {
     pub scopes: Vec<String>,
     /// Lifetime of a sign-in attempt (state record), `LOGIN_STATE_TTL_SECS`.
     pub state_ttl_secs: u64,
+    /// Who may sign in: `ALLOWED_USERS`, `ALLOWED_GROUPS`, `GROUPS_CLAIM`.
+    pub access: AccessPolicy,
 }
 
 // Hand-written so a stray `{:?}` can never print the secret or the key.
@@ -35,6 +38,7 @@ impl fmt::Debug for Settings {
             .field("api_identifier", &self.api_identifier)
             .field("scopes", &self.scopes)
             .field("state_ttl_secs", &self.state_ttl_secs)
+            .field("access", &self.access)
             .finish_non_exhaustive()
     }
 }
@@ -121,8 +125,49 @@ impl Settings {
             },
         };
 
-        Ok(Settings { issuer, client_id, client_secret, api_identifier, cookie_key, scopes, state_ttl_secs })
+        let access = access_policy(&get)?;
+        Ok(Settings { issuer, client_id, client_secret, api_identifier, cookie_key, scopes, state_ttl_secs, access })
     }
+}
+
+/// `ALLOWED_USERS` (comma or space separated), `ALLOWED_GROUPS` (comma
+/// separated: group names may contain spaces) and `GROUPS_CLAIM`. A list that
+/// is set but names nobody is an error rather than "everyone": whoever set it
+/// meant to restrict access.
+fn access_policy(get: &impl Fn(&str) -> Option<String>) -> Result<AccessPolicy, SettingError> {
+    let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+    let users: Vec<String> = match set("ALLOWED_USERS") {
+        None => Vec::new(),
+        Some(v) => {
+            let list: Vec<String> =
+                v.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            if list.is_empty() {
+                return Err(err("ALLOWED_USERS", "names no user (leave it unset to admit everyone)"));
+            }
+            list
+        }
+    };
+    let groups: Vec<String> = match set("ALLOWED_GROUPS") {
+        None => Vec::new(),
+        Some(v) => {
+            let list: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            if list.is_empty() {
+                return Err(err("ALLOWED_GROUPS", "names no group (leave it unset to admit everyone)"));
+            }
+            list
+        }
+    };
+    let groups_claim = match set("GROUPS_CLAIM") {
+        None => DEFAULT_GROUPS_CLAIM.to_owned(),
+        Some(v) => {
+            let v = v.trim();
+            if v.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',') {
+                return Err(err("GROUPS_CLAIM", "must be a single claim name"));
+            }
+            v.to_owned()
+        }
+    };
+    Ok(AccessPolicy { users, groups, groups_claim })
 }
 
 #[cfg(test)]
@@ -208,6 +253,48 @@ mod tests {
         let s = load(&vars).unwrap();
         assert_eq!(s.scopes, ["openid", "email"]);
         assert_eq!(s.state_ttl_secs, 5);
+    }
+
+    #[test]
+    fn access_lists_are_optional_and_admit_everyone_when_unset() {
+        let s = load(&base()).unwrap();
+        assert!(s.access.is_open());
+        assert_eq!(s.access.groups_claim, "groups");
+        let mut vars = base();
+        vars.insert("ALLOWED_USERS", "  ".to_owned());
+        vars.insert("ALLOWED_GROUPS", String::new());
+        vars.insert("GROUPS_CLAIM", " ".to_owned());
+        let s = load(&vars).unwrap();
+        assert!(s.access.is_open());
+        assert_eq!(s.access.groups_claim, "groups");
+    }
+
+    #[test]
+    fn access_lists_are_parsed() {
+        let mut vars = base();
+        vars.insert("ALLOWED_USERS", " alice, bob@example.com\n0f1e-sub ,,carol ".to_owned());
+        vars.insert("ALLOWED_GROUPS", "todo-users, Todo Admins ,,".to_owned());
+        vars.insert("GROUPS_CLAIM", " memberOfGroupNames ".to_owned());
+        let a = load(&vars).unwrap().access;
+        assert_eq!(a.users, ["alice", "bob@example.com", "0f1e-sub", "carol"]);
+        assert_eq!(a.groups, ["todo-users", "Todo Admins"]);
+        assert_eq!(a.groups_claim, "memberOfGroupNames");
+        assert!(!a.is_open());
+    }
+
+    #[test]
+    fn access_lists_naming_nobody_and_odd_claim_names_are_refused() {
+        for (name, value) in [
+            ("ALLOWED_USERS", " , ,"),
+            ("ALLOWED_GROUPS", ", ,"),
+            ("GROUPS_CLAIM", "groups roles"),
+            ("GROUPS_CLAIM", "a,b"),
+        ] {
+            let mut vars = base();
+            vars.insert(name, value.to_owned());
+            let e = load(&vars).unwrap_err();
+            assert_eq!(e.setting, name, "{value:?}");
+        }
     }
 
     #[test]

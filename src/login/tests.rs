@@ -24,14 +24,18 @@ const CLIENT_REDIRECT: &str = "http://127.0.0.1:33418/callback";
 const COOKIE_KEY: &str = "test-cookie-key-test-cookie-key-123456";
 
 fn settings(state_ttl: &str) -> Settings {
-    let vars = BTreeMap::from([
+    settings_with(&[("LOGIN_STATE_TTL_SECS", state_ttl)])
+}
+
+fn settings_with(extra: &[(&'static str, &str)]) -> Settings {
+    let mut vars = BTreeMap::from([
         ("PINGONE_ISSUER", ISSUER.to_owned()),
         ("MCP_SERVER_CLIENT_ID", CLIENT.to_owned()),
         ("MCP_SERVER_CLIENT_SECRET", "upstream-secret".to_owned()),
         ("API_IDENTIFIER", "https://api.example.com".to_owned()),
         ("COOKIE_ENCRYPTION_KEY", COOKIE_KEY.to_owned()),
-        ("LOGIN_STATE_TTL_SECS", state_ttl.to_owned()),
     ]);
+    vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     Settings::from_lookup(|k| vars.get(k).cloned()).unwrap()
 }
 
@@ -384,6 +388,72 @@ fn an_approval_is_bound_to_the_redirect_uri_and_the_scopes() {
     assert!(silent(&read_write, &mut jar));
     assert!(silent(&authorize_url("narrower"), &mut jar));
     assert!(!silent(&elsewhere, &mut jar));
+}
+
+/// A world whose settings restrict access, with a revocation endpoint at PingOne.
+fn restricted(extra: &[(&'static str, &str)]) -> World {
+    let mut w = World::new();
+    w.settings = settings_with(extra);
+    let mut d = discovery_json();
+    d["revocation_endpoint"] = json!(format!("{ISSUER}/revoke"));
+    w.http.json(&format!("{ISSUER}/.well-known/openid-configuration"), 200, d);
+    w.http.json(&format!("{ISSUER}/revoke"), 200, json!({}));
+    w
+}
+
+#[test]
+fn a_user_not_admitted_gets_a_403_page_leading_back_to_the_client_and_no_grant() {
+    let w = restricted(&[("ALLOWED_GROUPS", "todo-users")]);
+    let mut jar = Jar::default();
+    let res = callback_with(&w, &mut jar, |c| c["groups"] = json!(["admins"]));
+    assert_eq!(res.status(), 403, "{}", body(&res));
+    let page = body(&res);
+    assert!(page.contains("<h1>Access denied</h1>"));
+    assert!(page.contains("<strong>alice</strong>") && page.contains("<code>user-1</code>"));
+    assert!(page.contains("operator"));
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    // Its primary action: the client's redirect URI with error, state and iss.
+    let href = page.split("class=\"button primary\" href=\"").nth(1).unwrap().split('"').next().unwrap();
+    let back = Url::parse(&href.replace("&amp;", "&")).unwrap();
+    assert!(back.as_str().starts_with(CLIENT_REDIRECT));
+    assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query(&back, "state").as_deref(), Some("client-state"));
+    assert_eq!(query(&back, "iss").as_deref(), Some(ORIGIN));
+    assert!(page.contains("Return to Test client</a>"));
+    // Nothing was granted, the state is gone, and PingOne's refresh token was revoked.
+    assert!(w.auth.completed.borrow().is_empty());
+    assert!(!jar.0.contains_key(STATE_COOKIE));
+    assert!(w.store.keys().iter().all(|k| !k.starts_with("login:state:")), "{:?}", w.store.keys());
+    assert_eq!(w.http.calls_to(&format!("{ISSUER}/revoke")), 1);
+}
+
+#[test]
+fn admitted_users_and_group_members_complete_the_authorization() {
+    // By group in the ID token.
+    let w = restricted(&[("ALLOWED_GROUPS", "todo-users, admins")]);
+    let res = callback_with(&w, &mut Jar::default(), |c| c["groups"] = json!(["todo-users"]));
+    assert_eq!(res.status(), 302, "{}", body(&res));
+    assert_eq!(query(&location(&res), "code").as_deref(), Some("fake-code"));
+    assert_eq!(w.http.calls_to(&format!("{ISSUER}/revoke")), 0);
+
+    // By group in userinfo only, as a single string, under another claim name.
+    let w = restricted(&[("ALLOWED_GROUPS", "todo-users"), ("GROUPS_CLAIM", "memberOfGroupNames")]);
+    w.http.json(
+        &format!("{ISSUER}/userinfo"),
+        200,
+        json!({"sub": "user-1", "preferred_username": "alice", "memberOfGroupNames": "todo-users"}),
+    );
+    let res = callback_with(&w, &mut Jar::default(), |c| c["groups"] = json!(["nope"]));
+    assert_eq!(res.status(), 302, "{}", body(&res));
+    assert_eq!(w.auth.completed.borrow().len(), 1);
+
+    // By username, ignoring case; either list admits.
+    let w = restricted(&[("ALLOWED_USERS", "bob, ALICE"), ("ALLOWED_GROUPS", "admins")]);
+    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 302);
+    let w = restricted(&[("ALLOWED_USERS", "bob")]);
+    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 403);
+    let w = restricted(&[("ALLOWED_USERS", "user-1")]);
+    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 302, "by sub");
 }
 
 #[test]
