@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { startIdp } from '../local/idp/server.mjs';
+import { optionsFromEnv, startIdp } from '../local/idp/server.mjs';
 import { pkcePair } from './support/flow.mjs';
 import { basicAuth, completeLoginAt, decodeJwt, discover, loginAndGetTokens, signToken, tokenRequest } from './support/idp.mjs';
 
@@ -243,6 +243,7 @@ describe('userinfo', () => {
     assert.equal(r.status, 200);
     assert.deepEqual(r.body, {
       sub, preferred_username: 'alice', name: 'Alice Example', email: 'alice@example.com', email_verified: true,
+      groups: ['todo-users'],
     });
   });
 
@@ -319,6 +320,48 @@ describe('key rotation and restarts', () => {
     await verifyAccessToken(t.access_token);
     const { status, body } = await tokenRequest(idp.issuer, CLIENT, { grant_type: 'refresh_token', refresh_token: t.refresh_token });
     assert.equal(status, 200, JSON.stringify(body));
+  });
+});
+
+describe('groups', () => {
+  const idTokenOf = async (t, of = idp) => (await jwtVerify(t.id_token, createLocalJWKSet(of.jwks()), {
+    issuer: of.issuer, audience: CLIENT.clientId,
+  })).payload;
+
+  test('users in groups carry a groups claim in the ID token and userinfo; users in none carry none', async () => {
+    const bob = await login({ user: 'bob', scope: 'openid' });
+    assert.deepEqual((await idTokenOf(bob)).groups, ['todo-users', 'admins']);
+    assert.deepEqual((await userinfo(bob.access_token)).body.groups, ['todo-users', 'admins']);
+    const mallory = await login({ user: 'mallory', scope: 'openid profile' });
+    const claims = await idTokenOf(mallory);
+    assert.equal(claims.preferred_username, 'mallory');
+    assert.equal('groups' in claims, false);
+    assert.equal('groups' in (await userinfo(mallory.access_token)).body, false);
+  });
+
+  test('the claim name and the groups come from options and the environment', async () => {
+    const opts = optionsFromEnv({
+      IDP_GROUPS_CLAIM: ' memberOfGroupNames ',
+      IDP_USERS: JSON.stringify([{ username: 'dave', password: 'pw', groups: ['Todo Users'] }]),
+    });
+    assert.equal(opts.groupsClaim, 'memberOfGroupNames');
+    assert.equal(optionsFromEnv({}).groupsClaim, undefined);
+    const dir = mkdtempSync(join(tmpdir(), 'idp-test-'));
+    const other = await startIdp({ ...opts, port: 0, stateDir: dir, clientSecret: CLIENT.clientSecret, extraRedirectUris: [REDIRECT] });
+    try {
+      assert.equal(other.groupsClaim, 'memberOfGroupNames');
+      const t = await loginAndGetTokens({ issuer: other.issuer, ...CLIENT, redirectUri: REDIRECT, user: 'dave', password: 'pw' });
+      const claims = await idTokenOf(t, other);
+      assert.deepEqual(claims.memberOfGroupNames, ['Todo Users']);
+      assert.equal('groups' in claims, false);
+      const res = await fetch(`${other.issuer}/userinfo`, { headers: { authorization: `Bearer ${t.access_token}` } });
+      assert.deepEqual((await res.json()).memberOfGroupNames, ['Todo Users']);
+    } finally {
+      await other.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await assert.rejects(startIdp({ port: 0, stateDir: dir, users: [{ username: 'x', password: 'y', groups: 'admins' }] }),
+      /must be an array of group names/);
   });
 });
 

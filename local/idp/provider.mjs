@@ -26,7 +26,7 @@ function sameResource(a, b) {
 /**
  * A Provider for `settings`: { issuer, issuerPath, jwks (private), client: { clientId,
  * clientSecret, redirectUris }, users, apiIdentifier, accessTokenTtl, refreshTokenTtl,
- * cookieKeys, store, clockTolerance }.
+ * cookieKeys, store, clockTolerance, groupsClaim }.
  */
 export function createProvider(s) {
   const resourceServer = {
@@ -56,7 +56,8 @@ export function createProvider(s) {
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     claims: {
-      openid: ['sub'],
+      // The groups claim rides with openid: always there for users who have groups.
+      openid: ['sub', s.groupsClaim],
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
     },
@@ -64,7 +65,7 @@ export function createProvider(s) {
     conformIdTokenClaims: false,
     async findAccount(_ctx, sub) {
       const user = s.users.findBySub(sub);
-      return user ? { accountId: sub, claims: () => userClaims(user) } : undefined;
+      return user ? { accountId: sub, claims: () => userClaims(user, s.groupsClaim) } : undefined;
     },
     routes: ROUTES,
     pkce: { required: () => true },

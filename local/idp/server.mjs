@@ -14,7 +14,7 @@ import { errorPage, loginPage } from './pages.mjs';
 import { createProvider } from './provider.mjs';
 import { Store } from './store.mjs';
 import { handleUserinfo } from './userinfo.mjs';
-import { normaliseUsers, usersFromEnv } from './users.mjs';
+import { DEFAULT_GROUPS_CLAIM, normaliseUsers, usersFromEnv } from './users.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ISSUER_PATH = '/as';
@@ -30,6 +30,7 @@ export const DEFAULTS = {
   accessTokenTtl: 3600,
   refreshTokenTtl: 30 * 24 * 3600,
   clockTolerance: 5,
+  groupsClaim: DEFAULT_GROUPS_CLAIM,
   stateDir: join(ROOT, '.state', 'idp'),
 };
 
@@ -80,8 +81,9 @@ function sendHtml(res, status, html) {
  *   stateDir (keys, cookie keys, sessions), users (see users.mjs), cookieKeys (string[]),
  *   clockTolerance (s), proxy (trust X-Forwarded-* of a TLS-terminating proxy),
  *   log (function receiving one line per request; default none),
- *   adminApi (serve POST /admin/users/{name}/revoke-tokens; tests only).
- * Returns { issuer, url, port, stateDir, clientId, redirectUris, apiIdentifier, usernames,
+ *   adminApi (serve POST /admin/users/{name}/revoke-tokens; tests only),
+ *   groupsClaim (claim carrying the users' groups in ID tokens and userinfo; default `groups`).
+ * Returns { issuer, url, port, stateDir, clientId, redirectUris, apiIdentifier, usernames, groupsClaim,
  *   close(), rotateKey() -> new kid, jwks() -> public JWKS }.
  */
 export async function startIdp(opts = {}) {
@@ -118,6 +120,7 @@ export async function startIdp(opts = {}) {
     accessTokenTtl: o.accessTokenTtl,
     refreshTokenTtl: o.refreshTokenTtl,
     clockTolerance: o.clockTolerance,
+    groupsClaim: o.groupsClaim,
     client: { clientId: o.clientId, clientSecret: o.clientSecret, redirectUris },
   };
   const build = () => {
@@ -138,7 +141,9 @@ export async function startIdp(opts = {}) {
   }
 
   const interaction = createInteractionHandler({ getProvider: () => provider, users, base: `${issuerPath}/interaction` });
-  const userinfoCtx = { issuer, publicJwks: () => publicJwks(jwks), users, clockTolerance: o.clockTolerance };
+  const userinfoCtx = {
+    issuer, publicJwks: () => publicJwks(jwks), users, clockTolerance: o.clockTolerance, groupsClaim: o.groupsClaim,
+  };
 
   handler = (req, res) => {
     const started = Date.now();
@@ -196,6 +201,7 @@ export async function startIdp(opts = {}) {
     redirectUris,
     apiIdentifier: o.apiIdentifier,
     usernames: users.usernames,
+    groupsClaim: o.groupsClaim,
     jwks: () => publicJwks(jwks),
     /** Puts a new signing key first; tokens signed by the previous keys stay verifiable. */
     rotateKey() {
@@ -298,6 +304,7 @@ export function optionsFromEnv(env = process.env) {
     users: usersFromEnv(env.IDP_USERS),
     cookieKeys: list(env.IDP_COOKIE_KEYS),
     adminApi: env.IDP_ADMIN_API === '1',
+    groupsClaim: env.IDP_GROUPS_CLAIM?.trim() || undefined,
   };
 }
 
@@ -318,7 +325,7 @@ async function main() {
     `  client:         ${idp.clientId} (client_secret_basic, PKCE S256)`,
     `  redirect URIs:  ${idp.redirectUris.join(' ')}`,
     `  API audience:   ${idp.apiIdentifier}`,
-    `  test users:     ${idp.usernames.join(', ')}`,
+    `  test users:     ${idp.usernames.join(', ')} (groups in the "${idp.groupsClaim}" claim)`,
     `  signing key:    ${keys[0].kid} (state in ${idp.stateDir})`,
   ].join('\n'));
   const stop = async () => { await idp.close(); process.exit(0); };

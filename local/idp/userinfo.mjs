@@ -33,9 +33,9 @@ function bearerToken(req) {
 
 /**
  * Handles GET/POST `{issuer}/userinfo`. `ctx`: { issuer, publicJwks() -> JWKS, users,
- * clockTolerance (seconds) }.
+ * clockTolerance (seconds), groupsClaim }.
  */
-export async function handleUserinfo(req, res, { issuer, publicJwks, users, clockTolerance }) {
+export async function handleUserinfo(req, res, { issuer, publicJwks, users, clockTolerance, groupsClaim }) {
   if (req.method === 'OPTIONS') {
     res.writeHead(204, {
       'access-control-allow-origin': '*',
@@ -73,5 +73,5 @@ export async function handleUserinfo(req, res, { issuer, publicJwks, users, cloc
     challenge(res, 'invalid_token', 'the access token names no known user');
     return;
   }
-  send(res, 200, userClaims(user));
+  send(res, 200, userClaims(user, groupsClaim));
 }

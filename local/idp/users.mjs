@@ -3,9 +3,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 export const DEFAULT_USERS = [
-  { username: 'alice', password: 'alice-password', name: 'Alice Example', email: 'alice@example.com' },
-  { username: 'bob', password: 'bob-password', name: 'Bob Example', email: 'bob@example.com' },
+  { username: 'alice', password: 'alice-password', name: 'Alice Example', email: 'alice@example.com', groups: ['todo-users'] },
+  { username: 'bob', password: 'bob-password', name: 'Bob Example', email: 'bob@example.com', groups: ['todo-users', 'admins'] },
+  // In no group: for trying access control (ALLOWED_GROUPS) on the MCP worker.
+  { username: 'mallory', password: 'mallory-password', name: 'Mallory Example', email: 'mallory@example.com' },
 ];
+
+/** Claim carrying a user's group names when none is configured (PingOne: the attribute mapping's name). */
+export const DEFAULT_GROUPS_CLAIM = 'groups';
 
 /** A UUID-shaped stable subject identifier for `username`. */
 export function subFor(username) {
@@ -14,8 +19,9 @@ export function subFor(username) {
 }
 
 /**
- * Normalises a user list: an array of `{ username, password, name?, email?, sub? }`, or an
- * object mapping username to a password or to `{ password, name?, email?, sub? }`.
+ * Normalises a user list: an array of `{ username, password, name?, email?, sub?, groups? }`, or
+ * an object mapping username to a password or to `{ password, name?, email?, sub?, groups? }`.
+ * `groups` is an array of group names.
  */
 export function normaliseUsers(spec = DEFAULT_USERS) {
   const list = Array.isArray(spec)
@@ -32,10 +38,19 @@ export function normaliseUsers(spec = DEFAULT_USERS) {
       sub: u.sub ?? subFor(u.username),
       name: u.name ?? u.username,
       email: u.email,
+      groups: normaliseGroups(u.groups, u.username),
     });
   }
   if (users.size === 0) throw new Error('at least one user is needed');
   return new UserDirectory(users);
+}
+
+function normaliseGroups(groups, username) {
+  if (groups === undefined) return [];
+  if (!Array.isArray(groups) || !groups.every((g) => typeof g === 'string' && g)) {
+    throw new Error(`"groups" of user ${username} must be an array of group names`);
+  }
+  return [...new Set(groups)];
 }
 
 /** Parses env `IDP_USERS` (JSON, see normaliseUsers); undefined when unset. */
@@ -75,10 +90,15 @@ class UserDirectory {
     return this.bySub.get(sub) ?? null;
   }
 
-  /** The OpenID claims of a user, as PingOne returns them for the profile and email scopes. */
-  static claims(user) {
+  /**
+   * The OpenID claims of a user, as PingOne returns them for the profile and email scopes, plus
+   * the user's groups under `groupsClaim` when they have any (PingOne sends an attribute mapped
+   * into the application's tokens whatever the scopes).
+   */
+  static claims(user, groupsClaim = DEFAULT_GROUPS_CLAIM) {
     const claims = { sub: user.sub, preferred_username: user.username, name: user.name };
     if (user.email) Object.assign(claims, { email: user.email, email_verified: true });
+    if (user.groups?.length) claims[groupsClaim] = [...user.groups];
     return claims;
   }
 }
