@@ -34,6 +34,7 @@ async function startCallbackServer() {
   await new Promise((r) => server.listen(port, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${port}/callback`,
+    otherUrl: `http://127.0.0.1:${port}/other-callback`,
     server,
     next: () => new Promise((r) => waiting.push(r)),
   };
@@ -44,7 +45,9 @@ before(async () => {
   mkdirSync(OUT, { recursive: true });
   callback = await startCallbackServer();
   stack = await startTestStack({ todoApi: false });
-  client = await registerClient(stack.mcpOrigin, { client_name: 'Browser test client', redirect_uris: [callback.url] });
+  client = await registerClient(stack.mcpOrigin, {
+    client_name: 'Browser test client', redirect_uris: [callback.url, callback.otherUrl],
+  });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -61,11 +64,12 @@ after(async () => {
   await new Promise((r) => (callback ? callback.server.close(r) : r()));
 });
 
-function authorizeUrl(pkce, state) {
+function authorizeUrl(pkce, state, { scope, redirectUri = callback.url } = {}) {
   const q = new URLSearchParams({
-    response_type: 'code', client_id: client.client_id, redirect_uri: callback.url, state,
+    response_type: 'code', client_id: client.client_id, redirect_uri: redirectUri, state,
     code_challenge: pkce.challenge, code_challenge_method: 'S256', resource: `${stack.mcpOrigin}/mcp`,
   });
+  if (scope) q.set('scope', scope);
   return `${stack.mcpOrigin}/authorize?${q}`;
 }
 
@@ -89,10 +93,11 @@ async function within(page, promise, ms, what) {
 }
 
 /**
- * Opens /authorize in `context`, approving consent if it is shown (or cancelling) and signing
- * in at the IdP if asked; resolves with what reached the client's callback.
+ * Opens /authorize in `context` (for `scope` and `redirectUri` when given), approving consent if
+ * it is shown (or cancelling) and signing in at the IdP if asked; resolves with what reached the
+ * client's callback and the consent page's text (`consentText`, '' when none was shown).
  */
-async function authorizeIn(context, { approve = true, screenshot } = {}) {
+async function authorizeIn(context, { approve = true, screenshot, scope, redirectUri } = {}) {
   const pkce = pkcePair();
   const state = randomBytes(9).toString('base64url');
   const page = await context.newPage();
@@ -101,15 +106,17 @@ async function authorizeIn(context, { approve = true, screenshot } = {}) {
     if (r.url().startsWith(`${stack.mcpOrigin}/authorize`) && r.request().method() === 'GET') consentResponses.push(r.status());
   });
   const arrived = callback.next();
-  await page.goto(authorizeUrl(pkce, state));
+  await page.goto(authorizeUrl(pkce, state, { scope, redirectUri }));
   let consentShown = false;
+  let consentText = '';
   const first = await Promise.race([
     arrived.then(() => 'callback'),
     page.waitForSelector('button[value="approve"], #username', { timeout: 30_000 }).then(() => 'page'),
   ]);
   if (first === 'page' && (await page.$('button[value="approve"]'))) {
     consentShown = true;
-    assert.match(await page.textContent('body'), /Browser test client/);
+    consentText = await page.textContent('body');
+    assert.match(consentText, /Browser test client/);
     if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
     await page.click(approve ? 'button[value="approve"]' : 'button[value="cancel"]');
   }
@@ -127,7 +134,7 @@ async function authorizeIn(context, { approve = true, screenshot } = {}) {
   }
   const url = await within(page, arrived, 30_000, 'waiting for the redirect to the client');
   await page.close();
-  return { url, pkce, state, consentShown, authorizeStatuses: consentResponses };
+  return { url, pkce, state, consentShown, consentText, authorizeStatuses: consentResponses };
 }
 
 test('a person approves, signs in at the IdP, and the client gets a working code', async () => {
@@ -182,6 +189,43 @@ test('Cancel returns access_denied with state and iss', async () => {
     assert.equal(r.url.searchParams.get('state'), r.state);
     assert.equal(r.url.searchParams.get('iss'), stack.mcpOrigin);
     assert.equal(r.url.searchParams.get('code'), null);
+  } finally {
+    await context.close();
+  }
+});
+
+test('an approval covers only its redirect URI and its scopes (or fewer)', async () => {
+  const context = await browser.newContext();
+  const READ = 'todo_api:read';
+  const WRITE_LINE = /Create, change and delete your todos/;
+  try {
+    const read = await authorizeIn(context, { scope: READ, screenshot: join(OUT, 'consent-read-only.png') });
+    assert.ok(read.consentShown);
+    assert.match(read.consentText, /Read access to your todo list/);
+    assert.doesNotMatch(read.consentText, WRITE_LINE, 'the page lists only what is being granted');
+    assert.ok(read.url.searchParams.get('code'));
+
+    const same = await authorizeIn(context, { scope: READ });
+    assert.equal(same.consentShown, false, 'the same request is silent');
+    assert.deepEqual(same.authorizeStatuses, [302]);
+    assert.ok(same.url.searchParams.get('code'));
+
+    const elsewhere = await authorizeIn(context, { scope: READ, redirectUri: callback.otherUrl });
+    assert.ok(elsewhere.consentShown, 'another redirect URI asks again');
+    assert.equal(elsewhere.url.pathname, '/other-callback');
+    assert.ok(elsewhere.url.searchParams.get('code'));
+
+    const wider = await authorizeIn(context, { scope: `${READ} todo_api:write`, screenshot: join(OUT, 'consent-read-write.png') });
+    assert.ok(wider.consentShown, 'more scopes than approved ask again');
+    assert.match(wider.consentText, WRITE_LINE);
+    assert.ok(wider.url.searchParams.get('code'));
+
+    // Approving read+write covers read alone, and no scope (= all of them) is read+write.
+    for (const scope of [READ, `todo_api:write ${READ}`, undefined]) {
+      const r = await authorizeIn(context, { scope });
+      assert.equal(r.consentShown, false, `scope ${scope}`);
+      assert.ok(r.url.searchParams.get('code'));
+    }
   } finally {
     await context.close();
   }
