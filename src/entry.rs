@@ -32,6 +32,10 @@ fn upstream_expired(ctx: &AuthContext, now: u64) -> bool {
     Props::from_value(&ctx.props).subject_token_expires_at.is_some_and(|at| at <= now)
 }
 
+fn origin_of(req: &http::Request<Vec<u8>>) -> Option<&str> {
+    req.headers().get("origin").and_then(|v| v.to_str().ok())
+}
+
 fn caller(ctx: AuthContext) -> Caller {
     Caller {
         user_id: ctx.user_id,
@@ -99,22 +103,28 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
     // Preflights come before authentication (browsers send no credentials with them).
     if http_req.method() == http::Method::OPTIONS {
-        let origin = http_req.headers().get("origin").and_then(|v| v.to_str().ok());
-        return from_http(oauth::cors::preflight(origin));
+        return from_http(oauth::cors::preflight(origin_of(&http_req)));
     }
+    let url = url::Url::parse(&http_req.uri().to_string()).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let origin = origin_of(&http_req);
     match provider.authenticate_request(&http_req).await {
         Ok(ctx) if upstream_expired(&ctx, provider.now) => {
             // No tool may run with a dead PingOne token: the client's auth layer
             // answers this 401 with a refresh, which refreshes PingOne too.
-            let url =
-                url::Url::parse(&http_req.uri().to_string()).map_err(|e| worker::Error::RustError(e.to_string()))?;
             let why = BearerError::Invalid("The upstream sign-in behind this token has expired; refresh the token");
             let mut res = oauth::bearer::challenge(&url, &why, &config.scopes_supported);
-            let origin = http_req.headers().get("origin").and_then(|v| v.to_str().ok());
             oauth::cors::apply(origin, res.headers_mut());
             from_http(res)
         }
-        Ok(ctx) => crate::mcp::worker::serve(&http_req, &caller(ctx), &env).await,
+        Ok(ctx) => {
+            // A tool call beyond the token's scopes: the MCP 2025-11-25 step-up challenge.
+            let step_up = |scopes: &[String], why: &str| {
+                let mut res = oauth::bearer::insufficient_scope(&url, scopes, why);
+                oauth::cors::apply(origin, res.headers_mut());
+                res
+            };
+            crate::mcp::worker::serve(&http_req, &caller(ctx), &env, step_up).await
+        }
         Err(res) => from_http(res),
     }
 }

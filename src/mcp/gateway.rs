@@ -25,6 +25,10 @@ pub enum Route {
     Forward { object: String, envelope: Envelope },
     /// Answer directly.
     Respond(Response<Vec<u8>>),
+    /// The message calls tools the token's scopes do not cover: the Worker
+    /// answers 403 `insufficient_scope` naming `scopes` (the token's own and
+    /// the missing ones, so a step-up keeps what it had), nothing runs.
+    InsufficientScope { scopes: Vec<String>, missing: Vec<&'static str> },
 }
 
 /// Durable Object name of a session (one object per session and transport).
@@ -59,7 +63,16 @@ pub fn route(req: &Request<Vec<u8>>, caller: &Caller) -> Route {
         )),
     };
     match result {
-        Ok(envelope) => Route::Forward { object: object_name(envelope.op, &envelope.session_id), envelope },
+        Ok(envelope) => {
+            let missing = super::tools::missing_scopes(&envelope.message, &caller.scopes);
+            if missing.is_empty() {
+                Route::Forward { object: object_name(envelope.op, &envelope.session_id), envelope }
+            } else {
+                let mut scopes = caller.scopes.clone();
+                scopes.extend(missing.iter().map(|s| (*s).to_owned()));
+                Route::InsufficientScope { scopes, missing }
+            }
+        }
         Err(res) => Route::Respond(res),
     }
 }

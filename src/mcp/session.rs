@@ -35,7 +35,11 @@ pub enum Transport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionState {
     pub user_id: String,
+    /// The grant that created it (kept for sessions stored before `client_id`).
     pub grant_id: String,
+    /// The MCP client that created it; empty in sessions from before it was kept.
+    #[serde(default)]
+    pub client_id: String,
     pub transport: Transport,
     /// `None` until `initialize` (legacy SSE sessions exist before it).
     pub protocol_version: Option<String>,
@@ -50,8 +54,15 @@ pub struct SessionState {
 }
 
 impl SessionState {
+    /// The same user through the same client: a re-authorization of that
+    /// client (a step-up to wider scopes, a sign-in after the grant ended)
+    /// keeps its session; another user or another client never gets it.
     fn owned_by(&self, env: &Envelope) -> bool {
-        self.user_id == env.caller.user_id && self.grant_id == env.caller.grant_id
+        self.user_id == env.caller.user_id
+            && match self.client_id.as_str() {
+                "" => self.grant_id == env.caller.grant_id,
+                client => client == env.caller.client_id,
+            }
     }
     /// The version requests are judged by before and after negotiation.
     pub fn version(&self) -> &str {
@@ -302,6 +313,7 @@ impl<S: SessionStorage> Session<S> {
         let state = SessionState {
             user_id: env.caller.user_id.clone(),
             grant_id: env.caller.grant_id.clone(),
+            client_id: env.caller.client_id.clone(),
             transport: Transport::StreamableHttp,
             protocol_version: Some(init.version.to_owned()),
             client_info: init.client_info,
@@ -342,6 +354,7 @@ impl<S: SessionStorage> Session<S> {
                 let state = SessionState {
                     user_id: env.caller.user_id.clone(),
                     grant_id: env.caller.grant_id.clone(),
+                    client_id: env.caller.client_id.clone(),
                     transport: Transport::Sse,
                     protocol_version: None,
                     client_info: Value::Null,

@@ -183,7 +183,7 @@ pub fn caller(user: &str, grant: &str, token: &str) -> Caller {
         user_id: user.into(),
         grant_id: grant.into(),
         client_id: "client-1".into(),
-        scopes: vec!["openid".into()],
+        scopes: vec!["todo_api:read".into(), "todo_api:write".into()],
         audience: Some(format!("{ORIGIN}/mcp")),
         expires_at: NOW + 3600,
         props: json!({
@@ -250,6 +250,13 @@ impl World {
         let (name, envelope) = match gateway::route(&req, caller) {
             Route::Respond(res) => return res,
             Route::Forward { object, envelope } => (object, envelope),
+            // The Worker's 403 challenge (built by oauth, not mcp), reduced to what tests read.
+            Route::InsufficientScope { scopes, .. } => {
+                let mut res = http::Response::new(Vec::new());
+                *res.status_mut() = http::StatusCode::FORBIDDEN;
+                res.headers_mut().insert("x-needed-scope", scopes.join(" ").parse().unwrap());
+                return res;
+            }
         };
         // Through JSON, as over the wire to the Durable Object.
         let wire = serde_json::to_value(&envelope).unwrap();

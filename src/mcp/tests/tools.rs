@@ -213,3 +213,56 @@ fn mcp_tool_call_streams_when_sse_is_accepted() {
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     assert_eq!(one(&res)["id"], "c1");
 }
+
+#[test]
+fn mcp_a_read_only_token_is_refused_writes_before_any_tool_runs() {
+    let (w, sid) = setup();
+    let reader = Caller { scopes: vec!["todo_api:read".into()], ..alice() };
+    assert!(todos(&tool(&w, &reader, &sid, "get_my_todo_list", json!({}))).is_empty());
+    for (name, args) in [
+        ("create_new_todo", json!({"text": "x"})),
+        ("toggle_todo_status", json!({"todoId": "1", "completed": true})),
+        ("deleteTodo", json!({"todoId": "1"})),
+    ] {
+        let msg = json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":name,"arguments":args}});
+        let res = call(&w, &reader, &sid, msg);
+        assert_eq!(res.status(), 403, "{name}");
+        // What the client should ask for: what it has plus what it lacks.
+        assert_eq!(res.headers()["x-needed-scope"], "todo_api:read todo_api:write");
+    }
+    // who_am_I needs no scope; a token without any still reads who it is.
+    let nobody = Caller { scopes: vec![], ..alice() };
+    assert!(tool(&w, &nobody, &sid, "who_am_I", json!({})).get("isError").is_none());
+    let res = call(
+        &w,
+        &nobody,
+        &sid,
+        json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"get_my_todo_list"}}),
+    );
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["x-needed-scope"], "todo_api:read");
+    // Nothing was written on the way.
+    assert!(todos(&tool(&w, &alice(), &sid, "get_my_todo_list", json!({}))).is_empty());
+}
+
+#[test]
+fn mcp_scope_check_covers_batches_and_leaves_other_methods_alone() {
+    use crate::mcp::tools::missing_scopes;
+    let call = |name: &str| json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":name}});
+    let read = vec!["todo_api:read".to_owned()];
+    let batch = json!([call("get_my_todo_list"), call("deleteTodo"), call("create_new_todo")]);
+    assert_eq!(missing_scopes(&batch, &read), vec!["todo_api:write"]);
+    assert_eq!(missing_scopes(&batch, &[]), vec!["todo_api:read", "todo_api:write"]);
+    assert!(missing_scopes(&json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}), &[]).is_empty());
+    assert!(missing_scopes(&call("no_such_tool"), &[]).is_empty(), "unknown tools are a protocol error later");
+    assert!(missing_scopes(&json!({"jsonrpc":"2.0","id":1,"method":"tools/call"}), &[]).is_empty());
+}
+
+#[test]
+fn mcp_a_tool_never_runs_past_its_scope_even_if_the_worker_check_is_bypassed() {
+    let w = World::new();
+    let reader = Caller { scopes: vec!["todo_api:read".into()], ..alice() };
+    let ctx = w.ctx(&reader);
+    let out = futures::executor::block_on(crate::mcp::tools::call(&ctx, "create_new_todo", &json!({"text": "x"})));
+    assert_error(&out.unwrap(), &["todo_api:write"]);
+}

@@ -1,6 +1,7 @@
 //! Streamable HTTP and legacy SSE rules, sessions and their owners.
 
 use super::fakes::*;
+use crate::mcp::caller::Caller;
 use crate::mcp::jsonrpc;
 use crate::mcp::session::SESSION_TTL_SECS;
 use serde_json::{json, Value};
@@ -220,7 +221,7 @@ fn mcp_batches_only_where_the_negotiated_version_allows() {
 }
 
 #[test]
-fn mcp_session_is_bound_to_its_user_and_grant() {
+fn mcp_session_is_bound_to_its_user_and_client() {
     let w = World::new();
     let sid = open_session(&w, &alice(), "2025-11-25");
     let bob = caller("bob", "grant-b", "tok-bob");
@@ -232,8 +233,11 @@ fn mcp_session_is_bound_to_its_user_and_grant() {
     );
     assert_eq!(res.status(), 404);
     assert!(w.api.seen.borrow().is_empty(), "bob's token never reached the Todo API through alice's session");
-    // Same user, another grant (e.g. a revoked one replaced by a new authorization).
-    assert_eq!(call(&w, &caller("alice", "grant-other", "tok-alice"), &sid, ping()).status(), 404);
+    // Same user, another client.
+    let other_client = Caller { client_id: "client-2".into(), ..alice() };
+    assert_eq!(call(&w, &other_client, &sid, ping()).status(), 404);
+    // Same user and client, a new grant (a step-up re-authorization replaced the old one).
+    assert_eq!(call(&w, &caller("alice", "grant-new", "tok-alice-2"), &sid, ping()).status(), 200);
     // Bob cannot end it either.
     let del = request("DELETE", "/mcp").header("mcp-session-id", &sid).body(Vec::new()).unwrap();
     assert_eq!(w.send(del, &bob).status(), 404);

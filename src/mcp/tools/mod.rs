@@ -20,6 +20,42 @@ pub const TOGGLE_TODO: &str = "toggle_todo_status";
 pub const DELETE_TODO: &str = "deleteTodo";
 const NAMES: [&str; 5] = [WHO_AM_I, GET_TODOS, CREATE_TODO, TOGGLE_TODO, DELETE_TODO];
 
+/// The MCP scope that lets a client read the todo list (PingOne's scope name too).
+pub const READ_SCOPE: &str = "todo_api:read";
+/// The MCP scope that lets a client change the todo list.
+pub const WRITE_SCOPE: &str = "todo_api:write";
+
+/// The MCP scope a tool needs; `None` for a tool any token may call
+/// (`who_am_I`) or one that does not exist (that is a protocol error later).
+pub fn required_scope(name: &str) -> Option<&'static str> {
+    match name {
+        GET_TODOS => Some(READ_SCOPE),
+        CREATE_TODO | TOGGLE_TODO | DELETE_TODO => Some(WRITE_SCOPE),
+        _ => None,
+    }
+}
+
+/// The scopes `message` (one JSON-RPC message or a batch) needs for its
+/// `tools/call`s that `granted` lacks, without duplicates.
+pub fn missing_scopes(message: &Value, granted: &[String]) -> Vec<&'static str> {
+    let one = |m: &Value| {
+        (m.get("method").and_then(Value::as_str) == Some("tools/call"))
+            .then(|| m.pointer("/params/name").and_then(Value::as_str).and_then(required_scope))
+            .flatten()
+    };
+    let needed: Vec<&'static str> = match message {
+        Value::Array(batch) => batch.iter().filter_map(one).collect(),
+        m => one(m).into_iter().collect(),
+    };
+    let mut missing: Vec<&'static str> = Vec::new();
+    for s in needed {
+        if !granted.iter().any(|g| g == s) && !missing.contains(&s) {
+            missing.push(s);
+        }
+    }
+    missing
+}
+
 /// A `tools/call` request waiting to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolCall {
@@ -110,6 +146,13 @@ pub async fn run(ctx: &ToolContext, calls: Vec<ToolCall>) -> Vec<Value> {
 
 /// One tool's `CallToolResult`, or `None` for a tool that does not exist.
 pub async fn call(ctx: &ToolContext, name: &str, args: &Value) -> Option<Value> {
+    // The Worker refuses these with a 403 step-up challenge before the session
+    // runs; this keeps a tool from ever running past its scope all the same.
+    if let Some(scope) = required_scope(name).filter(|s| !ctx.caller.scopes.iter().any(|g| g == s)) {
+        return Some(error_result(format!(
+            "Error: this connection was not granted {scope}; reconnect and approve it."
+        )));
+    }
     let props = Props::from_value(&ctx.caller.props);
     if name == WHO_AM_I {
         return Some(who_am_i::run(ctx, &props));

@@ -18,10 +18,20 @@ use worker::{Env, Method, Request, RequestInit, Response, Result};
 pub const BINDING: &str = "MCP_OBJECT";
 
 /// Serves `/mcp` and `/sse*` (see [`gateway::owns`]) for a caller whose bearer
-/// token was already verified.
-pub async fn serve(req: &http::Request<Vec<u8>>, caller: &Caller, env: &Env) -> Result<Response> {
+/// token was already verified. `step_up` builds the authorization server's 403
+/// challenge for a call that needs scopes the token lacks (given the scopes to
+/// ask for and a description).
+pub async fn serve(
+    req: &http::Request<Vec<u8>>,
+    caller: &Caller,
+    env: &Env,
+    step_up: impl FnOnce(&[String], &str) -> http::Response<Vec<u8>>,
+) -> Result<Response> {
     let (object, envelope) = match gateway::route(req, caller) {
         Route::Respond(res) => return from_http(res),
+        Route::InsufficientScope { scopes, missing } => {
+            return from_http(step_up(&scopes, &format!("This call needs the scope {}", missing.join(" "))))
+        }
         Route::Forward { object, envelope } => (object, envelope),
     };
     // A fresh internal request: the envelope is the only thing the object trusts.
