@@ -1,0 +1,181 @@
+// Access control (ALLOWED_USERS, ALLOWED_GROUPS, GROUPS_CLAIM) end to end, against the stand-in
+// IdP whose users are in groups: alice (todo-users), bob (todo-users, admins), mallory (none).
+// In headless Chromium: a refused person sees why and can return to the client, which learns
+// access_denied; an admitted one gets a working code. Over plain HTTP: another claim name, and
+// either list admitting.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+import { startTestStack, freePort, ROOT } from './support/stack.mjs';
+import { authorize, CookieJar, exchangeCode, pkcePair, registerClient } from './support/flow.mjs';
+
+const CHROMIUM = '/usr/bin/chromium';
+const OUT = join(ROOT, 'test-output');
+
+/** A loopback HTTP server standing in for the MCP client's redirect URI. */
+async function startCallbackServer() {
+  const port = await freePort();
+  const waiting = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, `http://127.0.0.1:${port}`);
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><title>Done</title><p>You can close this window.</p>');
+    waiting.shift()?.(url);
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${port}/callback`, server, next: () => new Promise((r) => waiting.push(r)) };
+}
+
+/** `promise`, or a failure naming `what` and the page's URL and text after `ms` (never an unbounded wait). */
+async function within(page, promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(async () => {
+      const body = await page.textContent('body', { timeout: 2000 }).catch(() => '(no body)');
+      reject(new Error(`${what}: nothing after ${ms} ms; the page is ${page.url()}:\n${body?.slice(0, 500)}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('ALLOWED_GROUPS=todo-users, in a browser', () => {
+  let stack;
+  let browser;
+  let callback;
+  let client;
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+    mkdirSync(OUT, { recursive: true });
+    callback = await startCallbackServer();
+    stack = await startTestStack({ todoApi: false, mcpVars: { ALLOWED_GROUPS: 'todo-users' } });
+    client = await registerClient(stack.mcpOrigin, { client_name: 'Access test client', redirect_uris: [callback.url] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 60_000,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+    callback?.server.closeAllConnections?.();
+    await new Promise((r) => (callback ? callback.server.close(r) : r()));
+  });
+
+  /** Consent → Approve → IdP login as `user`; resolves when the flow leaves the IdP. */
+  async function signIn(page, user) {
+    const pkce = pkcePair();
+    const state = randomBytes(9).toString('base64url');
+    const callbackStatuses = [];
+    page.on('response', (r) => {
+      if (r.url().startsWith(`${stack.mcpOrigin}/callback`)) callbackStatuses.push(r.status());
+    });
+    const q = new URLSearchParams({
+      response_type: 'code', client_id: client.client_id, redirect_uri: callback.url, state,
+      code_challenge: pkce.challenge, code_challenge_method: 'S256', resource: `${stack.mcpOrigin}/mcp`,
+    });
+    await page.goto(`${stack.mcpOrigin}/authorize?${q}`, { timeout: 30_000 });
+    await page.click('button[value="approve"]', { timeout: 30_000 });
+    await page.waitForSelector('#username', { timeout: 30_000 });
+    await page.fill('#username', user);
+    await page.fill('#password', `${user}-password`);
+    await page.click('button[type="submit"]', { timeout: 30_000 });
+    return { pkce, state, callbackStatuses };
+  }
+
+  test('mallory (in no group) sees the access-denied page; its link tells the client access_denied', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const arrived = callback.next();
+      const { state, callbackStatuses } = await signIn(page, 'mallory');
+      let reachedClient = false;
+      arrived.then(() => { reachedClient = true; });
+      await within(page, page.waitForSelector('h1:has-text("Access denied")', { timeout: 30_000 }), 35_000,
+        'waiting for the access-denied page');
+      assert.deepEqual(callbackStatuses, [403]);
+      assert.equal(reachedClient, false, 'no redirect to the client before the person chooses');
+      const text = await page.textContent('body');
+      assert.match(text, /signed in to PingOne as mallory/);
+      assert.match(text, /operator/);
+      await page.screenshot({ path: join(OUT, 'access-denied.png'), fullPage: true });
+
+      const link = page.locator('a.button.primary');
+      assert.equal(await link.textContent(), 'Return to Access test client');
+      await link.click({ timeout: 10_000 });
+      const back = await within(page, arrived, 30_000, 'waiting for the return to the client');
+      assert.equal(back.searchParams.get('error'), 'access_denied');
+      assert.equal(back.searchParams.get('state'), state);
+      assert.equal(back.searchParams.get('iss'), stack.mcpOrigin);
+      assert.equal(back.searchParams.get('code'), null, 'no code was issued');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('alice (in todo-users) gets a working code in the same setup', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const arrived = callback.next();
+      const { pkce, state, callbackStatuses } = await signIn(page, 'alice');
+      const back = await within(page, arrived, 30_000, 'waiting for the redirect to the client');
+      assert.deepEqual(callbackStatuses, [302]);
+      assert.equal(back.searchParams.get('state'), state);
+      const code = back.searchParams.get('code');
+      assert.ok(code, `no code in ${back}`);
+      const tokens = await exchangeCode({ mcpOrigin: stack.mcpOrigin, client, code, verifier: pkce.verifier, redirectUri: callback.url });
+      assert.ok(tokens.access_token);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('ALLOWED_USERS=alice, ALLOWED_GROUPS=admins, GROUPS_CLAIM=memberOfGroupNames', () => {
+  let stack;
+  let client;
+
+  before(async () => {
+    stack = await startTestStack({
+      todoApi: false,
+      mcpVars: { ALLOWED_USERS: 'alice', ALLOWED_GROUPS: 'admins', GROUPS_CLAIM: 'memberOfGroupNames' },
+      idpEnv: { IDP_GROUPS_CLAIM: 'memberOfGroupNames' },
+    });
+    client = await registerClient(stack.mcpOrigin, { client_name: 'Access test client' });
+  });
+
+  after(async () => {
+    await stack?.stop();
+  });
+
+  const signIn = (user) => authorize({ mcpOrigin: stack.mcpOrigin, client, jar: new CookieJar(), user });
+
+  test('alice is admitted by name and bob by the admins group in the configured claim', async () => {
+    for (const user of ['alice', 'bob']) {
+      const r = await signIn(user);
+      assert.ok(r.code, `${user}: ${r.redirect}`);
+      assert.equal(r.returnedState, r.state);
+    }
+  });
+
+  test('mallory is refused with a 403 page and no code', async () => {
+    await assert.rejects(signIn('mallory'), (err) => {
+      assert.match(err.message, /\/callback answered 403/);
+      assert.match(err.message, /<title>Access denied<\/title>/);
+      return true;
+    });
+  });
+});
