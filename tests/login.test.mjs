@@ -290,7 +290,7 @@ test('a tampered pending request id is refused', async () => {
 
 // ---- the approved-clients cookie ------------------------------------------------------
 
-test('a tampered or foreign-key approved-clients cookie brings the consent page back', async () => {
+test('a tampered, foreign-key or old-format approved-clients cookie brings the consent page back', async () => {
   const jar = new CookieJar();
   const res = await jarFetch(jar, await toCallback(jar));
   assert.equal(res.status, 302);
@@ -305,7 +305,11 @@ test('a tampered or foreign-key approved-clients cookie brings the consent page 
   const [payload, sig] = genuine.split('.');
   const otherPayload = Buffer.from(JSON.stringify({ c: [client.client_id, 'x'], exp: 9999999999 })).toString('base64url');
   const foreignSig = createHmac('sha256', 'some-other-key-some-other-key-1234').update(payload).digest('base64url');
-  for (const bad of [`${otherPayload}.${sig}`, `${payload}.${foreignSig}`, `${payload}.`, 'garbage']) {
+  // The format from before approvals were bound to redirect URI and scopes (a list of client
+  // ids), correctly signed: counts as no approval, and is no error.
+  const oldPayload = Buffer.from(JSON.stringify({ c: [client.client_id], exp: 9999999999 })).toString('base64url');
+  const oldSig = createHmac('sha256', stack.mcpVars.COOKIE_ENCRYPTION_KEY).update(oldPayload).digest('base64url');
+  for (const bad of [`${otherPayload}.${sig}`, `${payload}.${foreignSig}`, `${payload}.`, 'garbage', `${oldPayload}.${oldSig}`]) {
     const j = new CookieJar();
     j.set('__Host-APPROVED_CLIENTS', bad);
     const r = await jarFetch(j, authorizeUrl());
