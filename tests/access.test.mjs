@@ -5,46 +5,14 @@
 // either list admitting.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
-import { startTestStack, freePort, ROOT } from './support/stack.mjs';
+import { closeWithin, launchChromium, startCallbackServer, within } from './support/browser.mjs';
+import { startTestStack, ROOT } from './support/stack.mjs';
 import { authorize, CookieJar, exchangeCode, pkcePair, registerClient } from './support/flow.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUT = join(ROOT, 'test-output');
-
-/** A loopback HTTP server standing in for the MCP client's redirect URI. */
-async function startCallbackServer() {
-  const port = await freePort();
-  const waiting = [];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, `http://127.0.0.1:${port}`);
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end('<!doctype html><title>Done</title><p>You can close this window.</p>');
-    waiting.shift()?.(url);
-  });
-  await new Promise((r) => server.listen(port, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${port}/callback`, server, next: () => new Promise((r) => waiting.push(r)) };
-}
-
-/** `promise`, or a failure naming `what` and the page's URL and text after `ms` (never an unbounded wait). */
-async function within(page, promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(async () => {
-      const body = await page.textContent('body', { timeout: 2000 }).catch(() => '(no body)');
-      reject(new Error(`${what}: nothing after ${ms} ms; the page is ${page.url()}:\n${body?.slice(0, 500)}`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe('ALLOWED_GROUPS=todo-users, in a browser', () => {
   let stack;
@@ -53,25 +21,17 @@ describe('ALLOWED_GROUPS=todo-users, in a browser', () => {
   let client;
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
     mkdirSync(OUT, { recursive: true });
     callback = await startCallbackServer();
     stack = await startTestStack({ todoApi: false, mcpVars: { ALLOWED_GROUPS: 'todo-users' } });
     client = await registerClient(stack.mcpOrigin, { client_name: 'Access test client', redirect_uris: [callback.url] });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 60_000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
-    await browser?.close();
+    await closeWithin(browser);
     await stack?.stop();
-    callback?.server.closeAllConnections?.();
-    await new Promise((r) => (callback ? callback.server.close(r) : r()));
+    await callback?.close();
   });
 
   /** Consent → Approve → IdP login as `user`; resolves when the flow leaves the IdP. */
@@ -121,7 +81,7 @@ describe('ALLOWED_GROUPS=todo-users, in a browser', () => {
       assert.equal(back.searchParams.get('iss'), stack.mcpOrigin);
       assert.equal(back.searchParams.get('code'), null, 'no code was issued');
     } finally {
-      await context.close();
+      await closeWithin(context);
     }
   });
 
@@ -139,7 +99,7 @@ describe('ALLOWED_GROUPS=todo-users, in a browser', () => {
       const tokens = await exchangeCode({ mcpOrigin: stack.mcpOrigin, client, code, verifier: pkce.verifier, redirectUri: callback.url });
       assert.ok(tokens.access_token);
     } finally {
-      await context.close();
+      await closeWithin(context);
     }
   });
 });

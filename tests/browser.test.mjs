@@ -5,15 +5,13 @@
 // Secure __Host- cookies on loopback.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
-import { startTestStack, freePort, ROOT } from './support/stack.mjs';
+import { closeWithin, launchChromium, startCallbackServer, within } from './support/browser.mjs';
+import { startTestStack, ROOT } from './support/stack.mjs';
 import { exchangeCode, pkcePair, registerClient } from './support/flow.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUT = join(ROOT, 'test-output');
 
 let stack;
@@ -21,47 +19,20 @@ let browser;
 let callback; // { url, next(): Promise<URL> }
 let client;
 
-/** A loopback HTTP server standing in for the MCP client's redirect URI. */
-async function startCallbackServer() {
-  const port = await freePort();
-  const waiting = [];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, `http://127.0.0.1:${port}`);
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end('<!doctype html><title>Done</title><p>You can close this window.</p>');
-    waiting.shift()?.(url);
-  });
-  await new Promise((r) => server.listen(port, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${port}/callback`,
-    otherUrl: `http://127.0.0.1:${port}/other-callback`,
-    server,
-    next: () => new Promise((r) => waiting.push(r)),
-  };
-}
-
 before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   mkdirSync(OUT, { recursive: true });
   callback = await startCallbackServer();
   stack = await startTestStack({ todoApi: false });
   client = await registerClient(stack.mcpOrigin, {
     client_name: 'Browser test client', redirect_uris: [callback.url, callback.otherUrl],
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 60_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
-  await browser?.close();
+  await closeWithin(browser);
   await stack?.stop();
-  callback?.server.closeAllConnections?.();
-  await new Promise((r) => (callback ? callback.server.close(r) : r()));
+  await callback?.close();
 });
 
 function authorizeUrl(pkce, state, { scope, redirectUri = callback.url } = {}) {
@@ -71,25 +42,6 @@ function authorizeUrl(pkce, state, { scope, redirectUri = callback.url } = {}) {
   });
   if (scope) q.set('scope', scope);
   return `${stack.mcpOrigin}/authorize?${q}`;
-}
-
-/**
- * `promise`, or a failure naming `what` and where the page is after `ms`: a flow that stops
- * on an unexpected page must fail with that page, not wait for a callback forever.
- */
-async function within(page, promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(async () => {
-      const body = await page.textContent('body', { timeout: 2000 }).catch(() => '(no body)');
-      reject(new Error(`${what}: nothing after ${ms} ms; the page is ${page.url()}:\n${body?.slice(0, 500)}`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -133,7 +85,7 @@ async function authorizeIn(context, { approve = true, screenshot, scope, redirec
     }
   }
   const url = await within(page, arrived, 30_000, 'waiting for the redirect to the client');
-  await page.close();
+  await closeWithin(page);
   return { url, pkce, state, consentShown, consentText, authorizeStatuses: consentResponses };
 }
 
@@ -165,7 +117,7 @@ test('a person approves, signs in at the IdP, and the client gets a working code
     assert.deepEqual(again.authorizeStatuses, [302]);
     assert.ok(again.url.searchParams.get('code'));
   } finally {
-    await context.close();
+    await closeWithin(context);
   }
 });
 
@@ -176,7 +128,7 @@ test('a browser without the cookies sees the consent page again', async () => {
     assert.ok(r.consentShown);
     assert.ok(r.url.searchParams.get('code'));
   } finally {
-    await context.close();
+    await closeWithin(context);
   }
 });
 
@@ -190,7 +142,7 @@ test('Cancel returns access_denied with state and iss', async () => {
     assert.equal(r.url.searchParams.get('iss'), stack.mcpOrigin);
     assert.equal(r.url.searchParams.get('code'), null);
   } finally {
-    await context.close();
+    await closeWithin(context);
   }
 });
 
@@ -227,6 +179,6 @@ test('an approval covers only its redirect URI and its scopes (or fewer)', async
       assert.ok(r.url.searchParams.get('code'));
     }
   } finally {
-    await context.close();
+    await closeWithin(context);
   }
 });
