@@ -2,12 +2,15 @@
 // playwright-core, a loopback server standing in for the MCP client's redirect URI, and bounded
 // waits. A browser test must never wait without a bound: a node --test file that times out
 // loses the reports of all its tests.
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { freePort } from './stack.mjs';
 
 export const CHROMIUM = '/usr/bin/chromium';
+// A switch Chromium ignores, naming this test process's browsers so they can be killed if they wedge.
+const MARKER = `--mcp-worker-test-run=${process.pid}`;
 
 /** Launches headless Chromium (bounded), or fails saying how to install it. */
 export async function launchChromium() {
@@ -17,7 +20,7 @@ export async function launchChromium() {
     headless: true,
     timeout: 60_000,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', MARKER],
   });
 }
 
@@ -68,13 +71,20 @@ export async function within(page, promise, ms, what) {
   }
 }
 
-/** Closes a page, context or browser, giving up after `ms` (a wedged renderer must not hang a test). */
+/**
+ * Closes a page, context or browser, giving up after `ms` (a wedged renderer must not hang a
+ * test). A browser that will not close is killed, or its pipes would keep the test file alive.
+ */
 export async function closeWithin(thing, ms = 10_000) {
   if (!thing) return;
   let timer;
-  await Promise.race([
-    thing.close().catch(() => {}),
-    new Promise((r) => { timer = setTimeout(r, ms); }),
+  const closed = await Promise.race([
+    thing.close().then(() => true, () => true),
+    new Promise((r) => { timer = setTimeout(() => r(false), ms); }),
   ]);
   clearTimeout(timer);
+  if (!closed && typeof thing.newContext === 'function') {
+    console.error(`chromium did not close within ${ms} ms; killing it`);
+    spawnSync('pkill', ['-KILL', '-f', MARKER]);
+  }
 }
