@@ -32,6 +32,16 @@ fn upstream_expired(ctx: &AuthContext, now: u64) -> bool {
     Props::from_value(&ctx.props).subject_token_expires_at.is_some_and(|at| at <= now)
 }
 
+/// The authorization server for this request, with the PingOne grant hooks
+/// when the sign-in settings are usable.
+fn provider<'a>(kv: &'a Kv, config: &'a Config, hooks: Option<&'a PingOneGrants<'a>>) -> Provider<'a> {
+    let provider = Provider::new(kv, config, now_secs());
+    match hooks {
+        Some(h) => provider.with_hooks(h),
+        None => provider,
+    }
+}
+
 fn origin_of(req: &http::Request<Vec<u8>>) -> Option<&str> {
     req.headers().get("origin").and_then(|v| v.to_str().ok())
 }
@@ -84,11 +94,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let settings = (!is_mcp).then(|| crate::login::worker::settings(&env).ok()).flatten();
     let cache = crate::login::worker::cache();
     let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
-    let provider = Provider::new(&kv, &config, now_secs());
-    let provider = match &hooks {
-        Some(h) => provider.with_hooks(h),
-        None => provider,
-    };
+    let provider = provider(&kv, &config, hooks.as_ref());
     if is_login {
         return crate::login::worker::serve(req, &env, &kv, &provider).await;
     }
@@ -140,12 +146,10 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             .ok();
         let cache = crate::login::worker::cache();
         let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
-        let provider = Provider::new(&kv, &config, now_secs());
-        let provider = match &hooks {
-            Some(h) => provider.with_hooks(h),
-            None => provider,
-        };
-        let purged = provider.purge_expired().await.map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let purged = provider(&kv, &config, hooks.as_ref())
+            .purge_expired()
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
         worker::console_log!("purge: revoked {purged} expired grants");
         Ok::<(), worker::Error>(())
     };
