@@ -204,7 +204,6 @@ pub struct World {
     /// Frames written to each legacy stream.
     pub streams: RefCell<HashMap<String, Vec<u8>>>,
     pub now: Cell<u64>,
-    pub expose_token: bool,
     /// Envelopes the objects received, as JSON.
     pub envelopes: RefCell<Vec<Value>>,
 }
@@ -217,7 +216,6 @@ impl World {
             objects: RefCell::default(),
             streams: RefCell::default(),
             now: Cell::new(NOW),
-            expose_token: false,
             envelopes: RefCell::default(),
         }
     }
@@ -237,13 +235,7 @@ impl World {
     }
 
     pub fn ctx(&self, caller: &Caller) -> ToolContext {
-        ToolContext {
-            http: self.api.clone(),
-            api_url: API.into(),
-            expose_token: self.expose_token,
-            caller: caller.clone(),
-            now: self.now.get(),
-        }
+        ToolContext { http: self.api.clone(), api_url: API.into(), caller: caller.clone(), now: self.now.get() }
     }
 
     pub fn send(&self, req: http::Request<Vec<u8>>, caller: &Caller) -> http::Response<Vec<u8>> {

@@ -190,13 +190,15 @@ fn mcp_who_am_i_describes_the_user_without_the_token() {
 }
 
 #[test]
-fn mcp_who_am_i_handles_opaque_tokens_and_the_dev_switch() {
-    let mut w = World::new();
-    w.expose_token = true;
-    let sid = open_session(&w, &alice(), "2025-11-25");
+fn mcp_who_am_i_handles_opaque_tokens_without_showing_them() {
+    let (w, sid) = setup();
     let r = tool(&w, &alice(), &sid, "who_am_I", json!({}));
-    let out: Value = serde_json::from_str(&text_of(&r)).unwrap();
-    assert_eq!(out["pingOneAccessToken"]["accessToken"], "tok-alice", "exposed only under WHO_AM_I_EXPOSE_TOKEN");
+    assert!(r.get("isError").is_none());
+    let text = text_of(&r);
+    assert!(!text.contains("tok-alice"), "the PingOne token never appears: {text}");
+    let out: Value = serde_json::from_str(&text).unwrap();
+    assert!(out["pingOneAccessToken"].get("accessToken").is_none());
+    assert_eq!(out["pingOneAccessToken"]["tokenFingerprint"], format!("sha256:{}", &sha256_hex("tok-alice")[..16]));
     assert!(out["pingOneAccessToken"]["audience"].is_null(), "an opaque token has no readable claims");
     assert_eq!(out["pingOneAccessToken"]["scopes"], json!(["openid", "todo_api:read", "todo_api:write"]));
 

@@ -71,9 +71,6 @@ pub struct ToolContext {
     pub http: Rc<dyn HttpClient>,
     /// Base URL of the Todo API (`API_URL`).
     pub api_url: String,
-    /// `WHO_AM_I_EXPOSE_TOKEN=true`: a development switch that lets `who_am_I`
-    /// return the raw PingOne access token.
-    pub expose_token: bool,
     pub caller: Caller,
     pub now: u64,
 }

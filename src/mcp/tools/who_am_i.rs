@@ -1,7 +1,7 @@
 //! `who_am_I`: who the session acts for. Unlike the original, which handed
 //! the raw PingOne access token to the model, it returns the user's claims,
-//! the token's scopes, audience and expiry and a non-reversible fingerprint;
-//! the token itself only under the development switch `WHO_AM_I_EXPOSE_TOKEN`.
+//! the token's scopes, audience and expiry and a non-reversible fingerprint,
+//! never the token itself.
 
 use super::{error_result, text_result, ToolContext};
 use crate::mcp::caller::Props;
@@ -24,7 +24,7 @@ pub fn run(ctx: &ToolContext, props: &Props) -> Value {
         Some(claims) => Value::Object(claims.clone()),
         None => json!({ "sub": jwt.get("sub").cloned().unwrap_or_else(|| ctx.caller.user_id.clone().into()) }),
     };
-    let mut ping_one = json!({
+    let ping_one = json!({
         "issuer": jwt.get("iss"),
         "audience": jwt.get("aud"),
         "scopes": scopes,
@@ -32,9 +32,6 @@ pub fn run(ctx: &ToolContext, props: &Props) -> Value {
         "expiresInSeconds": expires_at.as_ref().and_then(Value::as_u64).map(|e| e as i64 - ctx.now as i64),
         "tokenFingerprint": format!("sha256:{}", &sha256_hex(token)[..16]),
     });
-    if ctx.expose_token {
-        ping_one["accessToken"] = token.into();
-    }
     let out = json!({
         "user": user,
         "pingOneAccessToken": ping_one,

@@ -98,7 +98,6 @@ impl McpSession {
         ToolContext {
             http: Rc::new(FetchClient),
             api_url: var("API_URL").unwrap_or_default(),
-            expose_token: var("WHO_AM_I_EXPOSE_TOKEN").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             caller: caller.clone(),
             now,
         }
