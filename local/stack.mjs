@@ -115,6 +115,9 @@ function runBuild(logFile) {
  *   mcpVars / todoApiVars: extra or overriding settings (e.g. API_URL of a fake)
  *   build: false to skip `scripts/build all` (tests build once up front)
  *   dotenv: path of the .dev.vars to honour (default <root>/.dev.vars; null for none)
+ *   extraWorkers: more `wrangler dev` workers, started after the others, each
+ *     { name, config, port, inspectorPort, vars, persistWith }; `persistWith: 'mcp'` gives it the
+ *     MCP worker's --persist-to directory, so both share its local KV (same namespace id)
  */
 export async function startStack(opts = {}) {
   const ports = {
@@ -185,12 +188,12 @@ export async function startStack(opts = {}) {
       await waitForHttp(`${issuer}/.well-known/openid-configuration`, { child, name: 'stand-in IdP' });
     }
 
-    const wrangler = async (name, config, port, inspector, vars) => {
+    const wrangler = async (name, config, port, inspector, vars, persistAs = name) => {
       const envFile = join(stateDir, `${name}.env`);
       writeFileSync(envFile, toDotenv(vars), { mode: 0o600 });
       const child = startProcess(name, WRANGLER, [
         'dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port),
-        '--inspector-port', String(inspector), '--persist-to', join(stateDir, name),
+        '--inspector-port', String(inspector), '--persist-to', join(stateDir, persistAs),
         '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'info',
       ], { logFile: join(logsDir, `${name}.log`), env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' } });
       stack.children.push(child);
@@ -200,6 +203,9 @@ export async function startStack(opts = {}) {
       want.todoApi && wrangler('todo-api', join(ROOT, 'todo-api', 'wrangler.toml'), ports.todoApi, ports.todoApiInspector, todoApiVars),
       want.mcp && wrangler('mcp', join(ROOT, 'wrangler.toml'), ports.mcp, ports.mcpInspector, mcpVars),
     ]);
+    for (const w of opts.extraWorkers ?? []) {
+      await wrangler(w.name, w.config, w.port, w.inspectorPort, w.vars ?? {}, w.persistWith ?? w.name);
+    }
   } catch (err) {
     await stack.stop();
     throw err;
