@@ -7,7 +7,7 @@
 // Tests import `startStack` with free ports and a throw-away state directory.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,27 +43,53 @@ function toDotenv(vars) {
     .join('\n') + '\n';
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort() {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
+/** Ports `freePort` has handed out in this process. */
+const handedOut = new Set();
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago and that no earlier call in this process
+ * returned, so the ports of one stack (and of stacks started side by side) never collide. Another
+ * process can still take it before it is bound; `startTestStack` then starts again on new ports.
+ */
+export async function freePort() {
+  for (;;) {
+    const port = await new Promise((res, rej) => {
+      const srv = createServer();
+      srv.unref();
+      srv.on('error', rej);
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address();
+        srv.close(() => res(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
-/** Resolves once `url` answers HTTP at all (any status), or rejects after `timeoutMs`. */
-export async function waitForHttp(url, { timeoutMs = 120_000, child, name = url } = {}) {
+/** What `child` (from startProcess) has written to its log since it was started. */
+function logSinceStart(child) {
+  try { return readFileSync(child.logFile).subarray(child.logStart).toString(); } catch { return ''; }
+}
+
+/**
+ * Resolves once `url` answers HTTP at all (any status), or rejects after `timeoutMs`. With
+ * `child` and `logLine`, also only once the child's log matches `logLine` (it says it listens):
+ * whatever else holds the port answers HTTP too. A child that exits rejects at once, with
+ * `code: 'EADDRINUSE'` when its log says its address was in use.
+ */
+export async function waitForHttp(url, { timeoutMs = 120_000, child, name = url, logLine } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child && child.exitCode !== null) {
-      throw new Error(`${name} exited with code ${child.exitCode} before it was ready`);
+      const err = new Error(`${name} exited with code ${child.exitCode} before it was ready`);
+      if (child.logFile && /EADDRINUSE|address already in use/i.test(logSinceStart(child))) err.code = 'EADDRINUSE';
+      throw err;
     }
     try {
+      if (child && logLine && !logLine.test(logSinceStart(child))) throw new Error('not listening yet');
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
       return;
@@ -76,6 +102,7 @@ export async function waitForHttp(url, { timeoutMs = 120_000, child, name = url 
 
 function startProcess(name, cmd, args, { env, logFile, cwd = ROOT }) {
   const fd = openSync(logFile, 'a');
+  const logStart = fstatSync(fd).size;
   // Own process group, so stopping kills wrangler *and* its workerd child.
   const child = spawn(cmd, args, {
     cwd,
@@ -84,6 +111,8 @@ function startProcess(name, cmd, args, { env, logFile, cwd = ROOT }) {
     detached: true,
   });
   child.stackName = name;
+  child.logFile = logFile;
+  child.logStart = logStart;
   return child;
 }
 
@@ -185,7 +214,9 @@ export async function startStack(opts = {}) {
         },
       });
       stack.children.push(child);
-      await waitForHttp(`${issuer}/.well-known/openid-configuration`, { child, name: 'stand-in IdP' });
+      await waitForHttp(`${issuer}/.well-known/openid-configuration`, {
+        child, name: 'stand-in IdP', logLine: /^Development identity provider/m, // printed once it listens
+      });
     }
 
     const wrangler = async (name, config, port, inspector, vars, persistAs = name) => {
@@ -197,7 +228,7 @@ export async function startStack(opts = {}) {
         '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'info',
       ], { logFile: join(logsDir, `${name}.log`), env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' } });
       stack.children.push(child);
-      await waitForHttp(`http://127.0.0.1:${port}/`, { child, name });
+      await waitForHttp(`http://127.0.0.1:${port}/`, { child, name, logLine: new RegExp(`Ready on http://127\\.0\\.0\\.1:${port}(?=\\s)`) });
     };
     await Promise.all([
       want.todoApi && wrangler('todo-api', join(ROOT, 'todo-api', 'wrangler.toml'), ports.todoApi, ports.todoApiInspector, todoApiVars),
@@ -213,15 +244,25 @@ export async function startStack(opts = {}) {
   return stack;
 }
 
-/** Starts a stack on free ports with a fresh state directory, for tests. */
+/**
+ * Starts a stack on free ports with a fresh state directory, for tests. When another process
+ * took one of the ports before the stack bound it, starts again on new ones (ports given in
+ * `opts.ports` are kept).
+ */
 export async function startTestStack(opts = {}) {
-  const ports = {
-    idp: await freePort(), todoApi: await freePort(), mcp: await freePort(),
-    todoApiInspector: await freePort(), mcpInspector: await freePort(),
-    ...opts.ports,
-  };
-  const stateDir = opts.stateDir ?? join(ROOT, 'test-output', 'state', `${Date.now()}-${ports.mcp}`);
-  return startStack({ dotenv: null, build: !process.env.STACK_PREBUILT, ...opts, ports, stateDir });
+  for (let attempt = 1; ; attempt++) {
+    const ports = {
+      idp: await freePort(), todoApi: await freePort(), mcp: await freePort(),
+      todoApiInspector: await freePort(), mcpInspector: await freePort(),
+      ...opts.ports,
+    };
+    const stateDir = opts.stateDir ?? join(ROOT, 'test-output', 'state', `${Date.now()}-${ports.mcp}`);
+    try {
+      return await startStack({ dotenv: null, build: !process.env.STACK_PREBUILT, ...opts, ports, stateDir });
+    } catch (err) {
+      if (err.code !== 'EADDRINUSE' || attempt >= 3) throw err;
+    }
+  }
 }
 
 // ---- CLI -------------------------------------------------------------------
