@@ -145,8 +145,10 @@ function runBuild(logFile) {
  *   build: false to skip `scripts/build all` (tests build once up front)
  *   dotenv: path of the .dev.vars to honour (default <root>/.dev.vars; null for none)
  *   extraWorkers: more `wrangler dev` workers, started after the others, each
- *     { name, config, port, inspectorPort, vars, persistWith }; `persistWith: 'mcp'` gives it the
- *     MCP worker's --persist-to directory, so both share its local KV (same namespace id)
+ *     { name, config, port?, inspectorPort?, vars?, persistWith? }; ports default to free ones,
+ *     `vars` may be a function of the stack (e.g. its mcpOrigin); `persistWith: 'mcp'` gives it
+ *     the MCP worker's --persist-to directory, so both share its local KV (same namespace id).
+ *     Each one's URL is in `stack.workerUrls[name]`.
  */
 export async function startStack(opts = {}) {
   const ports = {
@@ -190,6 +192,7 @@ export async function startStack(opts = {}) {
     sseUrl: `${mcpOrigin}/sse`,
     mcpVars, todoApiVars,
     children: [],
+    workerUrls: {},
     async stop() {
       await Promise.all(this.children.map((c) => stopProcess(c)));
       this.children = [];
@@ -235,7 +238,10 @@ export async function startStack(opts = {}) {
       want.mcp && wrangler('mcp', join(ROOT, 'wrangler.toml'), ports.mcp, ports.mcpInspector, mcpVars),
     ]);
     for (const w of opts.extraWorkers ?? []) {
-      await wrangler(w.name, w.config, w.port, w.inspectorPort, w.vars ?? {}, w.persistWith ?? w.name);
+      const port = w.port ?? await freePort();
+      const vars = typeof w.vars === 'function' ? w.vars(stack) : (w.vars ?? {});
+      stack.workerUrls[w.name] = `http://127.0.0.1:${port}`;
+      await wrangler(w.name, w.config, port, w.inspectorPort ?? await freePort(), vars, w.persistWith ?? w.name);
     }
   } catch (err) {
     await stack.stop();

@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ROOT, freePort, startTestStack } from './support/stack.mjs';
+import { ROOT, startTestStack } from './support/stack.mjs';
 import { authorize, exchangeCode, getMcpToken, pkcePair, registerClient } from './support/flow.mjs';
 import { decodeJwt, discover, loginAndGetTokens } from './support/idp.mjs';
 import { startFakeTodoApi } from './support/fake-todo-api.mjs';
@@ -30,25 +30,21 @@ const SCOPE = 'todo_api:read todo_api:write';
 
 const started = Date.now();
 const api = await startFakeTodoApi();
-const ports = { mcp: await freePort(), compat: await freePort(), compatInspector: await freePort() };
-const mcpOrigin = `http://127.0.0.1:${ports.mcp}`;
 const stack = await startTestStack({
   todoApi: false,
-  ports: { mcp: ports.mcp },
   mcpVars: { API_URL: api.url },
   extraWorkers: [{
     name: 'oauth-provider-compat',
     config: join(ROOT, 'tests', 'compat-worker', 'wrangler.toml'),
-    port: ports.compat,
-    inspectorPort: ports.compatInspector,
-    vars: { MCP_ORIGIN: mcpOrigin },
+    vars: (s) => ({ MCP_ORIGIN: s.mcpOrigin }),
     persistWith: 'mcp',
   }],
 });
 after(async () => { await stack.stop(); await api.close(); });
 console.log(`# stack with the compat worker up in ${Date.now() - started} ms`);
 
-const ts = (version) => `http://127.0.0.1:${ports.compat}/${version}`;
+const { mcpOrigin } = stack;
+const ts = (version) => `${stack.workerUrls['oauth-provider-compat']}/${version}`;
 
 // A real PingOne(-stand-in) sign-in of alice, as the original's /callback would have had it.
 const idp = await loginAndGetTokens({ issuer: stack.issuer, redirectUri: `${mcpOrigin}/callback` });
