@@ -15,13 +15,13 @@ const REDIRECT = 'http://127.0.0.1:33418/callback';
 let stack;
 let origin;
 let early; // a token issued first thing, checked for expiry at the end
-let earlyAt;
+let earlyAt; // when it had been issued (at the latest)
 
 before(async () => {
   stack = await startTestStack({ todoApi: false, mcpVars: { OAUTH_ACCESS_TOKEN_TTL: String(ACCESS_TTL) } });
   origin = stack.mcpOrigin;
-  earlyAt = Date.now();
   early = await getMcpToken(stack);
+  earlyAt = Date.now();
 });
 
 after(async () => {
@@ -503,7 +503,10 @@ test('CORS: preflight on /token and /mcp, headers on answers', async () => {
 // ---- expiry (last: the token from the start has had time to expire) ---------------------------------
 
 test('an expired access token gets invalid_token; its refresh token still works', async () => {
-  const wait = earlyAt + (ACCESS_TTL + 2) * 1000 - Date.now();
+  assert.equal(early.expires_in, ACCESS_TTL);
+  // Issued at or before earlyAt, so expired from earlyAt + its lifetime on (the worker counts whole
+  // seconds, rounded down); half a second more for the two clocks' readings.
+  const wait = earlyAt + ACCESS_TTL * 1000 + 500 - Date.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   assertInvalidToken(await mcp(early.access_token));
   const r = await refresh({ mcpOrigin: origin, client: early.client, refreshToken: early.refresh_token });
