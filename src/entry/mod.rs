@@ -4,6 +4,8 @@
 //! - authorization server endpoints (metadata, `/register`, `/token`, `/revoke`) → `oauth`
 //! - `/authorize`, `/callback` (consent and PingOne sign-in) → `login`
 //! - `/mcp`, `/sse…` (after bearer validation) → `mcp`, one Durable Object per session
+//! - refresh-token requests at `/token` → `oauth` inside the grant's `GrantRefresh`
+//!   object, one at a time per grant
 
 use crate::login::fetch::FetchClient;
 use crate::login::upstream::PingOneGrants;
@@ -14,6 +16,8 @@ use crate::platform::http::{from_http, into_http};
 use crate::platform::kv::Kv;
 use crate::util::time::now_secs;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
+
+mod refresh;
 
 /// The KV namespace binding holding clients, grants, tokens and sign-in state.
 const KV_BINDING: &str = "OAUTH_KV";
@@ -105,6 +109,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         );
     };
     if !is_mcp {
+        if let Some(grant) = oauth::refresh_gate::grant_of(&http_req) {
+            return refresh::forward(&env, &grant, &http_req, &provider).await;
+        }
         return from_http(provider.handle(&http_req).await);
     }
     // Preflights come before authentication (browsers send no credentials with them).

@@ -22,6 +22,7 @@ pub mod hooks;
 pub mod metadata;
 pub mod records;
 pub mod redirect;
+pub mod refresh_gate;
 pub mod register;
 pub mod resource;
 pub mod revoke;

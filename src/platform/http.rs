@@ -1,7 +1,7 @@
 //! Conversions between `worker` requests/responses and the `http` types the
 //! pure modules speak, so those modules can be tested natively.
 
-use worker::{Headers, Request, Response, Result};
+use worker::{Headers, Method, Request, RequestInit, Response, Result};
 
 /// Largest request body any endpoint reads (DCR and MCP limits are lower and
 /// enforced by their handlers); larger bodies are refused before reading.
@@ -39,4 +39,21 @@ pub fn from_http(res: http::Response<Vec<u8>>) -> Result<Response> {
     }
     let res = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
     Ok(res.with_status(parts.status.as_u16()).with_headers(headers))
+}
+
+/// Turns an `http::Request` back into a Workers request (to hand it to a
+/// Durable Object unchanged).
+pub fn to_worker(req: &http::Request<Vec<u8>>) -> Result<Request> {
+    let headers = Headers::new();
+    for (name, value) in req.headers() {
+        if let Ok(v) = value.to_str() {
+            headers.append(name.as_str(), v)?;
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(req.method().as_str().to_owned())).with_headers(headers);
+    if !req.body().is_empty() {
+        init.with_body(Some(worker::js_sys::Uint8Array::from(req.body().as_slice()).into()));
+    }
+    Request::new_with_init(&req.uri().to_string(), &init)
 }
