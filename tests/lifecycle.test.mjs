@@ -9,11 +9,16 @@ import assert from 'node:assert/strict';
 import { startTestStack } from './support/stack.mjs';
 import { getMcpToken, refresh } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
+import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const PINGONE_TTL = 6; // seconds: the stand-in IdP's access-token lifetime
 
 let stack;
 const open = [];
+const scratch = mkdtempSync(join(tmpdir(), 'lifecycle-'));
 
 before(async () => {
   stack = await startTestStack({
@@ -28,6 +33,7 @@ before(async () => {
 after(async () => {
   await Promise.all(open.map((c) => c.close().catch(() => {})));
   await stack?.stop();
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -93,6 +99,65 @@ for (const kind of ['http', 'sse']) {
     if (kind === 'http') assert.equal(transport.sessionId, sessionId, 'the same MCP session throughout');
   });
 }
+
+for (const kind of ['http', 'sse']) {
+  test(`mcp-remote over ${kind} keeps one session working through four PingOne token lifetimes`, async () => {
+    // What Claude Desktop runs: it must answer the 401s with refreshes on its own, for hours.
+    const url = kind === 'sse' ? stack.sseUrl : stack.mcpUrl;
+    const remote = await startMcpRemote(url, join(scratch, `mcp-remote-${kind}`), ['--transport', `${kind}-only`]);
+    try {
+      await signInThroughBrowser(remote, 'alice');
+      await remote.waitFor(() => /Proxy established|Local STDIO server running/.test(remote.stderr), 'the proxy');
+      const init = await remote.request('initialize', {
+        protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'claude-desktop-stand-in', version: '1' },
+      });
+      assert.equal(init.error, undefined, JSON.stringify(init.error));
+      remote.notify('notifications/initialized');
+      const label = `lasting mcp-remote ${kind}`;
+      const made = await remote.request('tools/call', { name: 'create_new_todo', arguments: { text: label } });
+      assert.notEqual(made.result?.isError, true, JSON.stringify(made));
+      // mcp-remote refreshes any token within 60 s of expiry before using it, so with tokens of
+      // a few seconds it would refresh on every request (and its brake stops it after 20 in
+      // 30 s). It is used as Claude Desktop uses it: a burst of calls, idle past the PingOne
+      // token's death, and back.
+      const subjectTokens = new Set();
+      for (let lifetime = 0; lifetime < 4; lifetime++) {
+        const listed = await remote.request('tools/call', { name: 'get_my_todo_list', arguments: {} });
+        assert.equal(listed.error, undefined, JSON.stringify(listed.error));
+        assert.ok(todosOf(listed.result).some((t) => t.text === label), 'the todo list works throughout');
+        const who = await remote.request('tools/call', { name: 'who_am_I', arguments: {} });
+        assert.notEqual(who.result?.isError, true, JSON.stringify(who));
+        const fingerprint = who.result.content[0].text.match(/sha256:([a-f0-9]{16})/)?.[1];
+        if (fingerprint) subjectTokens.add(fingerprint);
+        await sleep((PINGONE_TTL + 1) * 1000);
+      }
+      assert.equal(subjectTokens.size, 4, `a new PingOne token in each lifetime (${subjectTokens.size} distinct)`);
+      assert.equal(remote.browserUrls().length, 1, 'never asked to sign in again');
+    } finally {
+      await remote.close();
+    }
+  });
+}
+
+test('concurrent refreshes with one refresh token all leave their caller with working tokens, PingOne refreshed once', async () => {
+  // Every refresh here also refreshes PingOne (its token lives less than an MCP access token),
+  // and the stand-in IdP, like PingOne, rotates refresh tokens and ends the whole family when a
+  // used one comes back: unserialized, the second upstream refresh would end the grant.
+  const t = await getMcpToken(stack, { user: 'bob' });
+  const callers = 4;
+  const first = await Promise.all(Array.from({ length: callers },
+    () => refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token })));
+  for (const r of first) assert.equal(r.status, 200, JSON.stringify(r.body));
+  // Each caller goes on with what it got: its access token works, and so does its next refresh.
+  for (const r of first) {
+    assert.equal((await mcpPost(r.body.access_token, initialize)).status, 200);
+    const next = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: r.body.refresh_token });
+    assert.equal(next.status, 200, JSON.stringify(next.body));
+    assert.equal((await mcpPost(next.body.access_token, initialize)).status, 200);
+  }
+  // Concurrent callers got one answer: one upstream refresh, not four.
+  assert.equal(new Set(first.map((r) => r.body.refresh_token)).size, 1);
+});
 
 test('a bearer token whose PingOne token expired is a 401 invalid_token with the challenge, never a tool run', async () => {
   const t = await getMcpToken(stack, { user: 'bob' });

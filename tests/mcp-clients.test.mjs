@@ -1,23 +1,21 @@
 // Independent MCP clients against the MCP worker in workerd, with tokens from the real flow:
 //   - the rmcp crate's client (tests/rmcp-client, a native Rust binary);
 //   - MCP Inspector in CLI mode (`--header "Authorization: Bearer …"`);
-//   - mcp-remote (what Claude Desktop's config runs), driven headlessly: its "browser" is a
-//     script that records the authorization URL, which the test follows over HTTP (consent,
-//     IdP login, then mcp-remote's own loopback callback); then JSON-RPC over its stdio.
+//   - mcp-remote (what Claude Desktop's config runs), driven headlessly (support/mcp-remote.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startTestStack, freePort, ROOT } from './support/stack.mjs';
+import { startTestStack, ROOT } from './support/stack.mjs';
 import { CookieJar, getMcpToken } from './support/flow.mjs';
 import { followAuthorization } from './support/sdk-oauth.mjs';
+import { startMcpRemote } from './support/mcp-remote.mjs';
 
 const TOOL_NAMES = ['who_am_I', 'get_my_todo_list', 'create_new_todo', 'toggle_todo_status', 'deleteTodo'];
 const INSPECTOR_DIR = join(ROOT, 'node_modules', '@modelcontextprotocol', 'inspector-cli', 'build');
-const MCP_REMOTE = join(ROOT, 'node_modules', 'mcp-remote', 'dist', 'proxy.js');
 
 let stack;
 let token; // alice's MCP access token from the real flow
@@ -125,73 +123,6 @@ test('MCP Inspector CLI over legacy SSE, and without a token it is refused', asy
 });
 
 // ---- mcp-remote ------------------------------------------------------------------------------
-
-/**
- * Starts mcp-remote for `url` with its own config directory. Its "browser" is a script (run by
- * the `open` package's xdg-open through $BROWSER) that appends each URL to a file.
- */
-async function startMcpRemote(url, configDir, extraArgs = []) {
-  const browser = join(scratch, 'browser.sh');
-  if (!existsSync(browser)) {
-    writeFileSync(browser, '#!/bin/sh\nprintf \'%s\\n\' "$1" >> "$BROWSER_URL_FILE"\n');
-    chmodSync(browser, 0o755);
-  }
-  const urlFile = join(configDir, 'browser-urls.txt');
-  const port = await freePort();
-  const child = spawn(process.execPath, [MCP_REMOTE, url, String(port), '--host', '127.0.0.1', ...extraArgs], {
-    env: {
-      ...process.env, BROWSER: browser, BROWSER_URL_FILE: urlFile, MCP_REMOTE_CONFIG_DIR: configDir,
-      DISPLAY: '', WAYLAND_DISPLAY: '',
-    },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const remote = {
-    child, port, stderr: '', pending: new Map(), nextId: 1,
-    exited: new Promise((r) => child.once('exit', r)),
-    browserUrls: () => (existsSync(urlFile) ? readFileSync(urlFile, 'utf8').split('\n').filter(Boolean) : []),
-    async waitFor(predicate, what, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!predicate()) {
-        if (child.exitCode !== null) throw new Error(`mcp-remote exited (${child.exitCode}) waiting for ${what}:\n${remote.stderr}`);
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${remote.stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
-    request(method, params = {}) {
-      const id = remote.nextId++;
-      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no answer to ${method}:\n${remote.stderr}`)), 30_000);
-        remote.pending.set(id, (msg) => { clearTimeout(timer); resolve(msg); });
-      });
-    },
-    notify(method, params = {}) {
-      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method, params })}\n`);
-    },
-    async close() {
-      child.stdin.end();
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await remote.exited;
-      clearTimeout(t);
-    },
-  };
-  child.stderr.on('data', (d) => { remote.stderr += d; });
-  let buffered = '';
-  child.stdout.on('data', (d) => {
-    buffered += d;
-    let nl;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl).trim();
-      buffered = buffered.slice(nl + 1);
-      if (!line) continue;
-      const msg = JSON.parse(line);
-      remote.pending.get(msg.id)?.(msg);
-      remote.pending.delete(msg.id);
-    }
-  });
-  return remote;
-}
 
 /** initialize → initialized → tools/list → who_am_I through a connected mcp-remote. */
 async function useTools(remote) {
