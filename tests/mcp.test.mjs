@@ -280,6 +280,45 @@ test('another user never sees, changes or deletes alice\'s todos', async () => {
   await gone.arrayBuffer();
 });
 
+// One user's todos live in one Durable Object of the Todo API, so calls from many sessions at
+// once all land (README, security notes: "32 simultaneous create_new_todo calls all land").
+test('32 SDK sessions of one user call create_new_todo at once: every todo lands, exactly once', async () => {
+  const signIn = new TestOAuthProvider({ user: 'alice', clientName: 'SDK concurrency client' });
+  const first = await connect('http', signIn);
+  assert.equal(first.signedIn, true);
+  const before = todosOf(await call(first.client, 'get_my_todo_list'));
+  // 31 more SDK clients of that app and sign-in (its registration and tokens), as parallel
+  // agents of one user would be: each opens its own MCP session, none signs in again.
+  const others = await Promise.all(Array.from({ length: 31 }, async () => {
+    const provider = new TestOAuthProvider({ user: 'alice', clientInformation: signIn.clientInformation() });
+    provider.saveTokens(signIn.tokens());
+    const c = await connect('http', provider);
+    assert.equal(c.signedIn, false, 'the shared token was accepted');
+    return c;
+  }));
+  const sessions = [first, ...others];
+  assert.equal(new Set(sessions.map((c) => c.transport.sessionId)).size, 32, '32 distinct MCP sessions');
+
+  const run = randomBytes(4).toString('hex');
+  const labels = sessions.map((_, i) => `concurrent ${run} #${String(i).padStart(2, '0')}`);
+  const results = await Promise.all(sessions.map((c, i) => call(c.client, 'create_new_todo', { text: labels[i] })));
+  const answered = results.map((r, i) => {
+    const todos = todosOf(r);
+    assert.ok(todos.some((t) => t.text === labels[i]), `session ${i}'s answer lists its own todo`);
+    return todos.length;
+  });
+  assert.equal(Math.max(...answered), before.length + 32, 'the last create to run saw all 32');
+
+  const after = todosOf(await call(first.client, 'get_my_todo_list'));
+  for (const label of labels) {
+    assert.equal(after.filter((t) => t.text === label).length, 1, `"${label}" is listed exactly once`);
+  }
+  assert.equal(after.length, before.length + 32, 'no todo lost, none duplicated');
+  assert.equal(new Set(after.map((t) => t.id)).size, after.length, 'ids are unique');
+  for (const t of before) assert.deepEqual(after.find((a) => a.id === t.id), t, 'earlier todos are untouched');
+  await Promise.all(sessions.map((c) => c.transport.terminateSession()));
+});
+
 // ---- Streamable HTTP rules, with raw fetch -------------------------------------------------
 
 let tokens; // { alice, bob } bearer tokens from the real flow
