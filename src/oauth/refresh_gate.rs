@@ -8,9 +8,11 @@
 //! presented twice. So the host routes every refresh of a grant to one place
 //! (a Durable Object on Workers; see [`grant_of`] for the name) and answers
 //! it through a [`RefreshGate`]: the refreshes run one after the other, and a
-//! request identical to one answered within [`GRACE_SECS`] gets that answer
-//! again, so both callers hold the same working tokens and the upstream is
-//! refreshed once.
+//! request identical to the last one answered, within [`GRACE_SECS`], gets
+//! that answer again, so both callers hold the same working tokens and the
+//! upstream is refreshed once. Only the last answer is kept: once the grant
+//! has moved on (a refresh with the new token), a replay of an older token
+//! is refused as before.
 
 use super::client_auth::Form;
 use super::token_str;
@@ -23,8 +25,6 @@ use std::future::Future;
 /// Concurrent callers arrive within seconds; a caller later than this presents
 /// the old token as the grant's previous one and gets new tokens (see `token`).
 pub const GRACE_SECS: u64 = 30;
-/// Answers kept per grant (identical requests are rare; this only bounds memory).
-const MAX_KEPT: usize = 8;
 
 /// The serialization key of a token request: `Some` for a refresh-token grant
 /// request naming one of our tokens (the same for every token of one grant),
@@ -41,7 +41,7 @@ pub fn grant_of(req: &Request<Vec<u8>>) -> Option<String> {
     Some(format!("{}:{}", parts.user_id, parts.grant_id))
 }
 
-/// A successful answer kept for identical requests.
+/// The last successful answer, kept for identical requests.
 struct Answered {
     /// SHA-256 of what makes two requests the same request (see [`fingerprint`]).
     request: [u8; 32],
@@ -75,7 +75,7 @@ fn fingerprint(req: &Request<Vec<u8>>) -> [u8; 32] {
 /// The serialization point of one grant's refreshes (see the module docs).
 #[derive(Default)]
 pub struct RefreshGate {
-    answered: Mutex<Vec<Answered>>,
+    last: Mutex<Option<Answered>>,
 }
 
 impl RefreshGate {
@@ -89,19 +89,15 @@ impl RefreshGate {
     {
         let request = fingerprint(req);
         // Held across the answer: that is the serialization.
-        let mut answered = self.answered.lock().await;
+        let mut last = self.last.lock().await;
         let at = now();
-        answered.retain(|a| at < a.at.saturating_add(GRACE_SECS));
-        if let Some(kept) = answered.iter().find(|a| a.request == request) {
+        if let Some(kept) = last.as_ref().filter(|a| a.request == request && at < a.at.saturating_add(GRACE_SECS)) {
             return kept.response();
         }
         let res = answer().await;
         // Errors are not kept: a retry after `temporarily_unavailable` must try again.
         if res.status() == StatusCode::OK {
-            if answered.len() >= MAX_KEPT {
-                answered.remove(0);
-            }
-            answered.push(Answered {
+            *last = Some(Answered {
                 request,
                 at: now(),
                 status: res.status(),
@@ -207,14 +203,28 @@ mod tests {
             ok("tokens")
         };
         block_on(gate.run(&refresh("u:g:t0", "Basic c"), || 100, answer));
-        // Other client credentials, another token: answered afresh.
+        // Other client credentials: answered afresh.
         block_on(gate.run(&refresh("u:g:t0", "Basic other"), || 100, answer));
-        block_on(gate.run(&refresh("u:g:t9", "Basic c"), || 100, answer));
+        assert_eq!(runs.get(), 2);
+        block_on(gate.run(&refresh("u:g:t0", "Basic other"), || 100 + GRACE_SECS - 1, answer));
+        assert_eq!(runs.get(), 2, "within the window");
+        block_on(gate.run(&refresh("u:g:t0", "Basic other"), || 100 + GRACE_SECS, answer));
+        assert_eq!(runs.get(), 3, "after the window");
+    }
+
+    #[test]
+    fn once_the_grant_moved_on_an_older_request_is_answered_afresh() {
+        let gate = RefreshGate::default();
+        let runs = Cell::new(0);
+        let answer = || async {
+            runs.set(runs.get() + 1);
+            ok("tokens")
+        };
+        block_on(gate.run(&refresh("u:g:t0", "Basic c"), || 100, answer));
+        block_on(gate.run(&refresh("u:g:t1", "Basic c"), || 101, answer));
+        // The authorization server decides about t0 now (it has been rotated twice: refused).
+        block_on(gate.run(&refresh("u:g:t0", "Basic c"), || 102, answer));
         assert_eq!(runs.get(), 3);
-        block_on(gate.run(&refresh("u:g:t0", "Basic c"), || 100 + GRACE_SECS - 1, answer));
-        assert_eq!(runs.get(), 3, "within the window");
-        block_on(gate.run(&refresh("u:g:t0", "Basic c"), || 100 + GRACE_SECS, answer));
-        assert_eq!(runs.get(), 4, "after the window");
     }
 
     #[test]
