@@ -4,6 +4,7 @@
 //! Everything outside `entry` is plain Rust that `cargo test` runs natively;
 //! `entry` is the thin Workers glue compiled only for Wasm.
 
+pub mod grant_props;
 pub mod login;
 pub mod mcp;
 pub mod oauth;

@@ -7,9 +7,10 @@
 //! - refresh-token requests at `/token` → `oauth` inside the grant's `GrantRefresh`
 //!   object, one at a time per grant
 
+use crate::grant_props::Props;
 use crate::login::fetch::FetchClient;
 use crate::login::upstream::PingOneGrants;
-use crate::mcp::caller::{Caller, Props};
+use crate::mcp::caller::Caller;
 use crate::oauth::bearer::BearerError;
 use crate::oauth::{self, AuthContext, Config, Provider};
 use crate::platform::http::{from_http, into_http};

@@ -793,3 +793,37 @@ fn the_auth_server_sees_what_it_expects() {
     let again = super::authz::authorize_url(ORIGIN, &req).unwrap();
     assert_eq!(block_on(w.auth.parse_auth_request(&again)).unwrap(), req);
 }
+
+/// A grant of the original TypeScript worker: PingOne token in `tokenSet`, no
+/// PingOne refresh token. Its MCP tokens live as long as that token, then the
+/// grant ends (the user signs in again) — PingOne is never called.
+#[test]
+fn grants_of_the_original_worker_live_as_long_as_their_pingone_token() {
+    use crate::oauth::{Exchange, ExchangeError, GrantHooks, GrantType};
+    let w = World::new();
+    let hooks = super::upstream::PingOneGrants { settings: &w.settings, http: &w.http, cache: &w.cache };
+    let original = |exp: u64| {
+        let jwt = format!("{}.{}.sig", b64url(r#"{"alg":"RS256"}"#), b64url(format!(r#"{{"exp":{exp}}}"#)));
+        json!({"sub": "user-1", "preferred_username": "alice",
+               "tokenSet": {"access_token": jwt, "token_type": "Bearer", "expires_in": 3600, "scope": "openid todo_api:read"}})
+    };
+    let scope = vec!["todo_api:read".to_owned()];
+    let refresh = |props: &Value| {
+        block_on(hooks.exchange(Exchange {
+            grant_type: GrantType::RefreshToken,
+            client_id: "client-1",
+            user_id: "user-1",
+            grant_id: "grant-1",
+            scope: &scope,
+            token_scope: &scope,
+            props,
+            metadata: &json!({}),
+            access_token_ttl: 3600,
+            now: NOW,
+        }))
+    };
+    let live = refresh(&original(NOW + 600)).expect("a live PingOne token keeps the grant");
+    assert_eq!(live.access_token_ttl, Some(600), "capped at the PingOne token's life");
+    assert!(matches!(refresh(&original(NOW - 1)), Err(ExchangeError::GrantDead(_))));
+    assert!(w.http.requests.borrow().is_empty(), "nothing to refresh PingOne with");
+}

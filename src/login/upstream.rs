@@ -12,6 +12,7 @@ use super::discovery::OidcCache;
 use super::oidc::{self, RefreshError};
 use super::outbound::HttpClient;
 use super::settings::Settings;
+use crate::grant_props::Props;
 use crate::oauth::records::Grant;
 use crate::oauth::{Exchange, ExchangeError, ExchangeResult, GrantHooks, GrantType};
 use crate::util::crypto::{b64url, b64url_decode, random_bytes};
@@ -134,7 +135,8 @@ impl PingOneGrants<'_> {
 #[async_trait(?Send)]
 impl GrantHooks for PingOneGrants<'_> {
     async fn exchange(&self, e: Exchange<'_>) -> Result<ExchangeResult, ExchangeError> {
-        let expires_at = e.props.get("subjectTokenExpiresAt").and_then(Value::as_u64);
+        // Either props shape (grants of the original carry the PingOne JWT's own expiry).
+        let expires_at = Props::from_value(e.props).subject_token_expires_at;
         let remaining = expires_at.map(|at| at.saturating_sub(e.now));
         let capped = ExchangeResult { access_token_ttl: remaining, ..Default::default() };
         // Good for a whole access-token lifetime (or of unknown life): no call to PingOne.
