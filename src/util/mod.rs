@@ -3,4 +3,5 @@
 
 pub mod crypto;
 pub mod html;
+pub mod origin;
 pub mod time;
