@@ -1,0 +1,195 @@
+//! Settings of the identity gateway. Unset `DOWNSTREAM_MCP_URL` means the
+//! built-in Todo tools serve `/mcp`; set, every MCP request is forwarded.
+
+use crate::util::crypto::random_bytes;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::fmt;
+use url::Url;
+
+/// How long the downstream server has to start answering (headers) by default.
+pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
+const MAX_TIMEOUT_SECS: u32 = 300;
+/// Claim holding the user's group names when `GROUPS_CLAIM` is not set.
+pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
+
+/// Where and how requests are forwarded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Downstream {
+    /// The downstream's Streamable HTTP endpoint (`DOWNSTREAM_MCP_URL`).
+    pub mcp_url: Url,
+    /// Its legacy SSE endpoint (`DOWNSTREAM_SSE_URL`), if it has one.
+    pub sse_url: Option<Url>,
+    /// Milliseconds the downstream has to send response headers (and, on
+    /// `/sse`, its `endpoint` event).
+    pub timeout_ms: u32,
+    /// `GROUPS_CLAIM`: the claim with the user's group names.
+    pub groups_claim: String,
+    /// Seals downstream session ids (derived from `COOKIE_ENCRYPTION_KEY`).
+    pub session_key: [u8; 32],
+}
+
+impl fmt::Debug for Downstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Downstream")
+            .field("mcp_url", &self.mcp_url.as_str())
+            .field("sse_url", &self.sse_url.as_ref().map(Url::as_str))
+            .field("timeout_ms", &self.timeout_ms)
+            .field("groups_claim", &self.groups_claim)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting that is missing or malformed: names it, never shows its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub why: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.why)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(name: &'static str, why: &'static str) -> ConfigError {
+    ConfigError { name, why }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// An https URL (http only for loopback: the user's PingOne token travels
+/// with every request), without credentials or a fragment.
+fn endpoint_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw.trim()).map_err(|_| err(name, "is not a URL"))?;
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
+    if !scheme_ok || url.host().is_none() {
+        return Err(err(name, "must be an https URL (http only for 127.0.0.1 or localhost)"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err(err(name, "must not contain credentials or a fragment"));
+    }
+    Ok(url)
+}
+
+/// Key for sealing session ids, derived from `COOKIE_ENCRYPTION_KEY` with a
+/// label of its own (so it is never the key used for anything else).
+pub fn session_key(cookie_key: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(cookie_key).expect("HMAC takes any key length");
+    mac.update(b"pingone-mcp-worker proxy session ids v1");
+    mac.finalize().into_bytes().into()
+}
+
+impl Downstream {
+    /// `Ok(None)` when `DOWNSTREAM_MCP_URL` is unset or empty (built-in tools).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let Some(mcp) = set("DOWNSTREAM_MCP_URL") else { return Ok(None) };
+        let mcp_url = endpoint_url("DOWNSTREAM_MCP_URL", &mcp)?;
+        let sse_url = set("DOWNSTREAM_SSE_URL").map(|v| endpoint_url("DOWNSTREAM_SSE_URL", &v)).transpose()?;
+        let timeout_secs = match set("DOWNSTREAM_TIMEOUT_SECS") {
+            None => DEFAULT_TIMEOUT_SECS,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|s| (1..=MAX_TIMEOUT_SECS).contains(s))
+                .ok_or(err("DOWNSTREAM_TIMEOUT_SECS", "must be a whole number of seconds from 1 to 300"))?,
+        };
+        let cookie_key = set("COOKIE_ENCRYPTION_KEY").ok_or(err("COOKIE_ENCRYPTION_KEY", "is missing"))?;
+        if cookie_key.len() < 32 {
+            return Err(err("COOKIE_ENCRYPTION_KEY", "is too short (use at least 32 random characters)"));
+        }
+        Ok(Some(Self {
+            mcp_url,
+            sse_url,
+            timeout_ms: timeout_secs * 1000,
+            groups_claim: set("GROUPS_CLAIM").map(|g| g.trim().to_owned()).unwrap_or(DEFAULT_GROUPS_CLAIM.into()),
+            session_key: session_key(cookie_key.as_bytes()),
+        }))
+    }
+
+    /// A configuration for tests: the given URLs, a random key, 5 s timeout.
+    pub fn for_tests(mcp_url: &str, sse_url: Option<&str>) -> Self {
+        Self {
+            mcp_url: Url::parse(mcp_url).expect("test URL"),
+            sse_url: sse_url.map(|u| Url::parse(u).expect("test URL")),
+            timeout_ms: 5000,
+            groups_claim: DEFAULT_GROUPS_CLAIM.into(),
+            session_key: random_bytes::<32>(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Option<Downstream>, ConfigError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        Downstream::from_lookup(|k| m.get(k).cloned())
+    }
+
+    const KEY: (&str, &str) = ("COOKIE_ENCRYPTION_KEY", "0123456789abcdef0123456789abcdef");
+
+    #[test]
+    fn proxy_mode_is_off_without_a_downstream_url() {
+        assert_eq!(load(&[KEY]), Ok(None));
+        assert_eq!(load(&[KEY, ("DOWNSTREAM_MCP_URL", "  ")]), Ok(None));
+    }
+
+    #[test]
+    fn proxy_settings_are_read_with_defaults() {
+        let d = load(&[KEY, ("DOWNSTREAM_MCP_URL", "https://mcp.example.com/mcp")]).unwrap().unwrap();
+        assert_eq!(d.mcp_url.as_str(), "https://mcp.example.com/mcp");
+        assert_eq!((d.sse_url, d.timeout_ms, d.groups_claim.as_str()), (None, 30_000, "groups"));
+        let d = load(&[
+            KEY,
+            ("DOWNSTREAM_MCP_URL", "http://127.0.0.1:9100/mcp"),
+            ("DOWNSTREAM_SSE_URL", "http://localhost:9100/sse"),
+            ("DOWNSTREAM_TIMEOUT_SECS", "7"),
+            ("GROUPS_CLAIM", "memberOfGroupNames"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(d.sse_url.unwrap().as_str(), "http://localhost:9100/sse");
+        assert_eq!((d.timeout_ms, d.groups_claim.as_str()), (7000, "memberOfGroupNames"));
+    }
+
+    #[test]
+    fn bad_proxy_settings_are_named_without_their_values() {
+        let bad = |pairs: &[(&str, &str)]| load(pairs).unwrap_err();
+        let e = bad(&[KEY, ("DOWNSTREAM_MCP_URL", "http://mcp.example.com/mcp")]);
+        assert_eq!(e.name, "DOWNSTREAM_MCP_URL");
+        assert!(!e.to_string().contains("example"));
+        assert_eq!(bad(&[KEY, ("DOWNSTREAM_MCP_URL", "not a url")]).name, "DOWNSTREAM_MCP_URL");
+        assert_eq!(bad(&[KEY, ("DOWNSTREAM_MCP_URL", "https://u:p@mcp.example.com/")]).name, "DOWNSTREAM_MCP_URL");
+        let ok_mcp = ("DOWNSTREAM_MCP_URL", "https://mcp.example.com/mcp");
+        assert_eq!(bad(&[KEY, ok_mcp, ("DOWNSTREAM_SSE_URL", "ftp://x/sse")]).name, "DOWNSTREAM_SSE_URL");
+        assert_eq!(bad(&[KEY, ok_mcp, ("DOWNSTREAM_TIMEOUT_SECS", "0")]).name, "DOWNSTREAM_TIMEOUT_SECS");
+        assert_eq!(bad(&[KEY, ok_mcp, ("DOWNSTREAM_TIMEOUT_SECS", "soon")]).name, "DOWNSTREAM_TIMEOUT_SECS");
+        assert_eq!(bad(&[ok_mcp]).name, "COOKIE_ENCRYPTION_KEY");
+        let short = bad(&[ok_mcp, ("COOKIE_ENCRYPTION_KEY", "short-secret")]);
+        assert_eq!(short.name, "COOKIE_ENCRYPTION_KEY");
+        assert!(!short.to_string().contains("short-secret"));
+    }
+
+    #[test]
+    fn the_session_key_is_derived_not_the_cookie_key_itself() {
+        let k = session_key(b"0123456789abcdef0123456789abcdef");
+        assert_ne!(&k[..], b"0123456789abcdef0123456789abcdef");
+        assert_eq!(k, session_key(b"0123456789abcdef0123456789abcdef"));
+        assert_ne!(k, session_key(b"0123456789abcdef0123456789abcdeX"));
+    }
+}

@@ -1,0 +1,523 @@
+//! One forwarded request, decided without I/O: what to send downstream (or
+//! what to answer at once), and the head of the response the client gets.
+
+#![allow(clippy::result_large_err)] // a refusal is built at most once per request
+
+use super::config::Downstream;
+use super::identity::outbound_headers;
+use super::session::{Bound, Sessions};
+use super::User;
+use crate::util::origin::{origin_allowed, own_origin};
+use http::header::{HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use serde_json::json;
+use url::Url;
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// JSON-RPC codes of the MCP SDKs' transports.
+const SERVER_ERROR: i64 = -32000;
+const SESSION_NOT_FOUND: i64 = -32001;
+const INTERNAL_ERROR: i64 = -32603;
+
+/// Which endpoint a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `/mcp`: Streamable HTTP, any method.
+    Streamable,
+    /// `GET /sse`: opens a legacy event stream.
+    SseOpen,
+    /// `POST /sse/message?sessionId=`: a message of a legacy session.
+    SseMessage,
+}
+
+/// A request about to be forwarded.
+#[derive(Debug)]
+pub struct Outbound {
+    pub kind: Kind,
+    /// The request for the downstream server.
+    pub request: Request<Vec<u8>>,
+    /// The client's `Origin`, for CORS on the answer.
+    pub origin: Option<String>,
+    /// The sealed session id the client sent and what it opened to.
+    pub client_session: Option<String>,
+    pub downstream_session: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Plan {
+    Respond(Response<Vec<u8>>),
+    Send(Outbound),
+}
+
+/// A JSON-RPC error that answers no particular request, with CORS.
+pub fn rpc_error(origin: Option<&str>, status: StatusCode, code: i64, message: &str) -> Response<Vec<u8>> {
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    let mut res = Response::new(body.to_string().into_bytes());
+    *res.status_mut() = status;
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    crate::oauth::cors::apply(origin, res.headers_mut());
+    res
+}
+
+/// The 404 MCP clients take as "start a new session".
+pub fn session_not_found(origin: Option<&str>) -> Response<Vec<u8>> {
+    rpc_error(
+        origin,
+        StatusCode::NOT_FOUND,
+        SESSION_NOT_FOUND,
+        "Session not found: it expired, was deleted or belongs to someone else. Start a new session with initialize.",
+    )
+}
+
+/// The downstream server could not be reached (connection refused, DNS, TLS).
+pub fn unreachable(origin: Option<&str>) -> Response<Vec<u8>> {
+    rpc_error(
+        origin,
+        StatusCode::BAD_GATEWAY,
+        INTERNAL_ERROR,
+        "Bad Gateway: the MCP server behind this gateway could not be reached; try again later.",
+    )
+}
+
+/// The downstream server did not start answering in time.
+pub fn timeout(origin: Option<&str>, timeout_ms: u32) -> Response<Vec<u8>> {
+    let msg = format!(
+        "Gateway Timeout: the MCP server behind this gateway did not answer within {} s; try again later.",
+        timeout_ms / 1000
+    );
+    rpc_error(origin, StatusCode::GATEWAY_TIMEOUT, INTERNAL_ERROR, &msg)
+}
+
+/// The downstream answered with something no MCP server sends.
+pub fn garbage(origin: Option<&str>) -> Response<Vec<u8>> {
+    rpc_error(
+        origin,
+        StatusCode::BAD_GATEWAY,
+        INTERNAL_ERROR,
+        "Bad Gateway: the MCP server behind this gateway gave an answer that is not MCP.",
+    )
+}
+
+fn method_not_allowed(origin: Option<&str>, allow: &'static str) -> Response<Vec<u8>> {
+    let mut res = rpc_error(origin, StatusCode::METHOD_NOT_ALLOWED, SERVER_ERROR, "Method Not Allowed");
+    res.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    res
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn query_param(req: &Request<Vec<u8>>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.uri().query()?.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.origin() == b.origin()
+}
+
+/// Decides what to do with an authenticated request to `/mcp` or `/sse…`.
+pub fn plan(req: &Request<Vec<u8>>, user: &User, ds: &Downstream) -> Plan {
+    let origin = header(req.headers(), "origin");
+    if let Some(o) = origin {
+        if !origin_allowed(o, own_origin(req.uri()).as_deref()) {
+            return Plan::Respond(rpc_error(
+                origin,
+                StatusCode::FORBIDDEN,
+                SERVER_ERROR,
+                "Forbidden: Origin not allowed",
+            ));
+        }
+    }
+    let sessions = Sessions::new(&ds.session_key, &user.user_id, &user.client_id);
+    let not_found = || Plan::Respond(session_not_found(origin));
+    let (kind, target, client_session, downstream_session) = match req.uri().path() {
+        "/mcp" => {
+            if !matches!(*req.method(), Method::GET | Method::POST | Method::DELETE) {
+                return Plan::Respond(method_not_allowed(origin, "GET, POST, DELETE"));
+            }
+            let (client, downstream) = match header(req.headers(), SESSION_HEADER) {
+                None => (None, None),
+                Some(id) => match sessions.open(id) {
+                    Some(Bound::Mcp(sid)) => (Some(id.to_owned()), Some(sid)),
+                    _ => return not_found(),
+                },
+            };
+            (Kind::Streamable, ds.mcp_url.clone(), client, downstream)
+        }
+        "/sse" | "/sse/message" if ds.sse_url.is_none() => {
+            return Plan::Respond(rpc_error(
+                origin,
+                StatusCode::NOT_FOUND,
+                SERVER_ERROR,
+                "Not Found: the MCP server behind this gateway offers no legacy SSE transport; use /mcp",
+            ))
+        }
+        "/sse" => {
+            if req.method() != Method::GET {
+                return Plan::Respond(method_not_allowed(origin, "GET"));
+            }
+            // The downstream decides the session; reattaching is not offered.
+            if query_param(req, "sessionId").is_some() {
+                return not_found();
+            }
+            (Kind::SseOpen, ds.sse_url.clone().expect("checked above"), None, None)
+        }
+        "/sse/message" => {
+            if req.method() != Method::POST {
+                return Plan::Respond(method_not_allowed(origin, "POST"));
+            }
+            let Some(id) = query_param(req, "sessionId") else {
+                return Plan::Respond(rpc_error(
+                    origin,
+                    StatusCode::BAD_REQUEST,
+                    SERVER_ERROR,
+                    "Bad Request: the sessionId query parameter is required",
+                ));
+            };
+            let sse_url = ds.sse_url.as_ref().expect("checked above");
+            let target = match sessions.open(&id) {
+                Some(Bound::Sse(endpoint)) => match sse_url.join(&endpoint) {
+                    Ok(t) if same_origin(&t, sse_url) => t,
+                    _ => return not_found(),
+                },
+                _ => return not_found(),
+            };
+            (Kind::SseMessage, target, Some(id), None)
+        }
+        _ => {
+            return Plan::Respond(rpc_error(
+                origin,
+                StatusCode::NOT_FOUND,
+                SERVER_ERROR,
+                "Not Found: no such MCP endpoint; use /mcp or /sse",
+            ))
+        }
+    };
+    let headers = outbound_headers(req.headers(), user, &ds.groups_claim, downstream_session.as_deref());
+    let mut request = Request::new(req.body().clone());
+    *request.method_mut() = req.method().clone();
+    *request.headers_mut() = headers;
+    match target.as_str().parse() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return Plan::Respond(unreachable(origin)),
+    }
+    Plan::Send(Outbound { kind, request, origin: origin.map(str::to_owned), client_session, downstream_session })
+}
+
+/// Response headers passed on as the downstream sent them.
+const PASSED: [&str; 5] = ["content-type", "cache-control", "retry-after", "allow", "mcp-protocol-version"];
+
+fn media_type(headers: &HeaderMap) -> String {
+    header(headers, "content-type").and_then(|v| v.split(';').next()).unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// `WWW-Authenticate` with its `resource_metadata` pointing at this worker:
+/// the client can only get tokens here, and a token from here is what it
+/// needs to come back with (its refresh also refreshes the PingOne token).
+pub fn rewrite_challenge(challenge: &str, resource_metadata: &str) -> String {
+    let lower = challenge.to_ascii_lowercase();
+    let Some(at) = lower.find("resource_metadata=") else { return challenge.to_owned() };
+    let value_start = at + "resource_metadata=".len();
+    let rest = &challenge[value_start..];
+    let value_len = if let Some(quoted) = rest.strip_prefix('"') {
+        quoted.find('"').map(|end| end + 2).unwrap_or(rest.len())
+    } else {
+        rest.find([',', ' ']).unwrap_or(rest.len())
+    };
+    format!("{}\"{}\"{}", &challenge[..value_start], resource_metadata, &rest[value_len..])
+}
+
+/// Status and headers of the response to the client, from the downstream's,
+/// or the error to answer instead when the downstream's answer is not MCP.
+pub fn response_head(
+    out: &Outbound,
+    status: u16,
+    headers: &HeaderMap,
+    user: &User,
+    ds: &Downstream,
+) -> Result<(StatusCode, HeaderMap), Response<Vec<u8>>> {
+    let origin = out.origin.as_deref();
+    let status = match StatusCode::from_u16(status) {
+        // Redirects are not followed (they could carry the token elsewhere).
+        Ok(s) if !s.is_informational() && !s.is_redirection() => s,
+        _ => return Err(garbage(origin)),
+    };
+    let media = media_type(headers);
+    let (json, sse) = (media == "application/json", media == "text/event-stream");
+    if status.is_success() {
+        let method = out.request.method();
+        let fits = match out.kind {
+            Kind::Streamable if method == Method::POST => {
+                json || sse || status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT
+            }
+            Kind::Streamable if method == Method::GET => sse,
+            Kind::SseOpen => sse,
+            Kind::Streamable | Kind::SseMessage => true,
+        };
+        if !fits {
+            return Err(garbage(origin));
+        }
+    }
+    let mut h = HeaderMap::new();
+    for name in PASSED {
+        for v in headers.get_all(name) {
+            h.append(HeaderName::from_static(name), v.clone());
+        }
+    }
+    for v in headers.get_all(WWW_AUTHENTICATE) {
+        let rewritten = v.to_str().ok().map(|c| rewrite_challenge(c, &user.resource_metadata));
+        if let Some(v) = rewritten.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            h.append(WWW_AUTHENTICATE, v);
+        }
+    }
+    if out.kind == Kind::Streamable {
+        if let Some(sid) = header(headers, SESSION_HEADER) {
+            let id = if out.downstream_session.as_deref() == Some(sid) {
+                out.client_session.clone()
+            } else {
+                Sessions::new(&ds.session_key, &user.user_id, &user.client_id).seal(&Bound::Mcp(sid.to_owned()))
+            };
+            match id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                Some(v) => {
+                    h.insert(SESSION_HEADER, v);
+                }
+                None => return Err(garbage(origin)),
+            }
+        }
+    }
+    if sse {
+        // Events must not wait in a buffer or be compressed on the way.
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    crate::oauth::cors::apply(origin, &mut h);
+    Ok((status, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant_props::Props;
+    use serde_json::Value;
+
+    fn ds() -> Downstream {
+        Downstream::for_tests("http://127.0.0.1:9100/mcp", Some("http://127.0.0.1:9100/sse"))
+    }
+
+    fn user(id: &str) -> User {
+        User {
+            user_id: id.into(),
+            client_id: "client-1".into(),
+            props: Props::from_value(&json!({"subjectToken": format!("pingone-token-of-{id}"), "claims": {"sub": id}})),
+            resource_metadata: "https://gw.example.com/.well-known/oauth-protected-resource/mcp".into(),
+        }
+    }
+
+    fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Request<Vec<u8>> {
+        let mut b = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(body.as_bytes().to_vec()).unwrap()
+    }
+
+    fn send(p: Plan) -> Outbound {
+        match p {
+            Plan::Send(o) => o,
+            Plan::Respond(r) => panic!("answered {} {}", r.status(), String::from_utf8_lossy(r.body())),
+        }
+    }
+
+    fn respond(p: Plan) -> Response<Vec<u8>> {
+        match p {
+            Plan::Respond(r) => r,
+            Plan::Send(o) => panic!("forwarded to {}", o.request.uri()),
+        }
+    }
+
+    fn body(r: &Response<Vec<u8>>) -> Value {
+        serde_json::from_slice(r.body()).unwrap()
+    }
+
+    fn downstream_headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+
+    #[test]
+    fn an_initialize_is_forwarded_with_identity_and_the_session_comes_back_sealed() {
+        let (ds, alice) = (ds(), user("alice"));
+        let r = req(
+            "POST",
+            "https://gw.example.com/mcp",
+            &[("authorization", "Bearer mcp-token"), ("content-type", "application/json"), ("cookie", "c=1")],
+            INIT,
+        );
+        let out = send(plan(&r, &alice, &ds));
+        assert_eq!(out.request.uri(), "http://127.0.0.1:9100/mcp");
+        assert_eq!(out.request.method(), Method::POST);
+        assert_eq!(out.request.body(), INIT.as_bytes());
+        assert_eq!(out.request.headers()["authorization"], "Bearer pingone-token-of-alice");
+        assert_eq!(out.request.headers()["x-user-sub"], "alice");
+        assert!(out.request.headers().get("cookie").is_none());
+
+        let ds_headers = downstream_headers(&[
+            ("content-type", "text/event-stream"),
+            ("mcp-session-id", "downstream-1"),
+            ("set-cookie", "tracking=1"),
+            ("content-encoding", "gzip"),
+        ]);
+        let (status, h) = response_head(&out, 200, &ds_headers, &alice, &ds).unwrap();
+        assert_eq!(status, StatusCode::OK);
+        let sealed = h["mcp-session-id"].to_str().unwrap().to_owned();
+        assert!(sealed.starts_with("g1.") && !sealed.contains("downstream-1"));
+        assert_eq!(h["cache-control"], "no-cache, no-transform");
+        assert!(h.get("set-cookie").is_none() && h.get("content-encoding").is_none());
+
+        // The next request of that session reaches the downstream's session…
+        let next = req("POST", "https://gw.example.com/mcp", &[("mcp-session-id", &sealed)], "{}");
+        let out = send(plan(&next, &alice, &ds));
+        assert_eq!(out.request.headers()["mcp-session-id"], "downstream-1");
+        // …and the same id comes back when the downstream repeats its own.
+        let (_, h) = response_head(
+            &out,
+            200,
+            &downstream_headers(&[("content-type", "application/json"), ("mcp-session-id", "downstream-1")]),
+            &alice,
+            &ds,
+        )
+        .unwrap();
+        assert_eq!(h["mcp-session-id"], sealed.as_str());
+
+        // Bob's token with Alice's session id: 404, nothing forwarded.
+        let res = respond(plan(&next, &user("bob"), &ds));
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body(&res)["error"]["code"], SESSION_NOT_FOUND);
+        // The downstream's raw id is no session here either.
+        let raw = req("POST", "https://gw.example.com/mcp", &[("mcp-session-id", "downstream-1")], "{}");
+        assert_eq!(respond(plan(&raw, &alice, &ds)).status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn http_rules_in_front_of_the_downstream() {
+        let (ds, alice) = (ds(), user("alice"));
+        let evil = req("POST", "https://gw.example.com/mcp", &[("origin", "https://evil.example.com")], INIT);
+        assert_eq!(respond(plan(&evil, &alice, &ds)).status(), StatusCode::FORBIDDEN);
+        let local = req("POST", "https://gw.example.com/mcp", &[("origin", "http://localhost:6274")], INIT);
+        assert_eq!(send(plan(&local, &alice, &ds)).origin.as_deref(), Some("http://localhost:6274"));
+        let put = respond(plan(&req("PUT", "https://gw.example.com/mcp", &[], ""), &alice, &ds));
+        assert_eq!(
+            (put.status(), put.headers()["allow"].to_str().unwrap()),
+            (StatusCode::METHOD_NOT_ALLOWED, "GET, POST, DELETE")
+        );
+        for m in ["GET", "DELETE"] {
+            assert_eq!(send(plan(&req(m, "https://gw.example.com/mcp", &[], ""), &alice, &ds)).request.method(), m);
+        }
+        let other = respond(plan(&req("GET", "https://gw.example.com/mcp/x", &[], ""), &alice, &ds));
+        assert_eq!(other.status(), StatusCode::NOT_FOUND);
+        let no_sse = Downstream { sse_url: None, ..ds.clone() };
+        let res = respond(plan(&req("GET", "https://gw.example.com/sse", &[], ""), &alice, &no_sse));
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert!(body(&res)["error"]["message"].as_str().unwrap().contains("use /mcp"));
+    }
+
+    #[test]
+    fn legacy_sse_messages_go_to_the_sealed_endpoint_of_their_user() {
+        let (ds, alice) = (ds(), user("alice"));
+        let open =
+            send(plan(&req("GET", "https://gw.example.com/sse", &[("accept", "text/event-stream")], ""), &alice, &ds));
+        assert_eq!((open.kind, open.request.uri().to_string().as_str()), (Kind::SseOpen, "http://127.0.0.1:9100/sse"));
+        let sealed = Sessions::new(&ds.session_key, "alice", "client-1")
+            .seal(&Bound::Sse("/messages?sessionId=abc".into()))
+            .unwrap();
+        let uri = format!("https://gw.example.com/sse/message?sessionId={sealed}");
+        let out = send(plan(&req("POST", &uri, &[("content-type", "application/json")], "{}"), &alice, &ds));
+        assert_eq!(out.request.uri(), "http://127.0.0.1:9100/messages?sessionId=abc");
+        assert_eq!(out.request.headers()["authorization"], "Bearer pingone-token-of-alice");
+        assert_eq!(respond(plan(&req("POST", &uri, &[], "{}"), &user("bob"), &ds)).status(), StatusCode::NOT_FOUND);
+        // A Streamable HTTP session id is no legacy session, and the reverse.
+        let mcp_id = Sessions::new(&ds.session_key, "alice", "client-1").seal(&Bound::Mcp("s".into())).unwrap();
+        let wrong = format!("https://gw.example.com/sse/message?sessionId={mcp_id}");
+        assert_eq!(respond(plan(&req("POST", &wrong, &[], "{}"), &alice, &ds)).status(), StatusCode::NOT_FOUND);
+        let wrong = req("POST", "https://gw.example.com/mcp", &[("mcp-session-id", &sealed)], "{}");
+        assert_eq!(respond(plan(&wrong, &alice, &ds)).status(), StatusCode::NOT_FOUND);
+        // An endpoint on another origin is never a target, even when sealed.
+        let elsewhere = Sessions::new(&ds.session_key, "alice", "client-1")
+            .seal(&Bound::Sse("https://evil.example.com/steal".into()))
+            .unwrap();
+        let uri = format!("https://gw.example.com/sse/message?sessionId={elsewhere}");
+        assert_eq!(respond(plan(&req("POST", &uri, &[], "{}"), &alice, &ds)).status(), StatusCode::NOT_FOUND);
+        let missing = respond(plan(&req("POST", "https://gw.example.com/sse/message", &[], "{}"), &alice, &ds));
+        assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+        let reattach = req("GET", &format!("https://gw.example.com/sse?sessionId={sealed}"), &[], "");
+        assert_eq!(respond(plan(&reattach, &alice, &ds)).status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn downstream_answers_pass_faithfully_unless_they_are_not_mcp() {
+        let (ds, alice) = (ds(), user("alice"));
+        let post = send(plan(&req("POST", "https://gw.example.com/mcp", &[], INIT), &alice, &ds));
+        let get = send(plan(&req("GET", "https://gw.example.com/mcp", &[], ""), &alice, &ds));
+        let head = |out: &Outbound, status: u16, pairs: &[(&str, &str)]| {
+            response_head(out, status, &downstream_headers(pairs), &alice, &ds)
+                .map(|(s, _)| s.as_u16())
+                .map_err(|r| r.status().as_u16())
+        };
+        assert_eq!(head(&post, 200, &[("content-type", "application/json; charset=utf-8")]), Ok(200));
+        assert_eq!(head(&post, 202, &[]), Ok(202));
+        assert_eq!(head(&post, 200, &[("content-type", "text/html")]), Err(502));
+        assert_eq!(head(&post, 302, &[("location", "https://elsewhere.example.com/")]), Err(502));
+        assert_eq!(head(&get, 200, &[("content-type", "application/json")]), Err(502));
+        assert_eq!(head(&get, 405, &[("allow", "POST")]), Ok(405));
+        // Errors are the downstream's to give: status, body and challenge.
+        assert_eq!(head(&post, 400, &[("content-type", "application/json")]), Ok(400));
+        assert_eq!(head(&post, 500, &[("content-type", "text/plain")]), Ok(500));
+        let challenge = r#"Bearer error="invalid_token", resource_metadata="https://downstream.example.com/.well-known/oauth-protected-resource", scope="files:read""#;
+        let (status, h) =
+            response_head(&post, 401, &downstream_headers(&[("www-authenticate", challenge)]), &alice, &ds).unwrap();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            h["www-authenticate"],
+            r#"Bearer error="invalid_token", resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource/mcp", scope="files:read""#
+        );
+        // A session id too long to seal is not passed on.
+        let long = "x".repeat(2000);
+        assert_eq!(head(&post, 200, &[("content-type", "application/json"), ("mcp-session-id", &long)]), Err(502));
+    }
+
+    #[test]
+    fn challenges_are_rewritten_only_in_their_resource_metadata() {
+        let ours = "https://gw/x";
+        assert_eq!(rewrite_challenge(r#"Bearer realm="a""#, ours), r#"Bearer realm="a""#);
+        assert_eq!(
+            rewrite_challenge("Bearer resource_metadata=https://d/y, scope=a", ours),
+            r#"Bearer resource_metadata="https://gw/x", scope=a"#
+        );
+        assert_eq!(
+            rewrite_challenge(r#"Bearer Resource_Metadata="https://d/y""#, ours),
+            r#"Bearer Resource_Metadata="https://gw/x""#
+        );
+    }
+
+    #[test]
+    fn downstream_failures_are_json_rpc_errors_with_cors() {
+        for (res, status) in [
+            (unreachable(Some("http://localhost:6274")), 502),
+            (timeout(Some("http://localhost:6274"), 30_000), 504),
+            (garbage(Some("http://localhost:6274")), 502),
+        ] {
+            assert_eq!(res.status().as_u16(), status);
+            assert_eq!(res.headers()["access-control-allow-origin"], "http://localhost:6274");
+            let b = body(&res);
+            assert_eq!((b["jsonrpc"].as_str(), b["id"].is_null()), (Some("2.0"), true));
+            assert!(b["error"]["message"].as_str().unwrap().contains("MCP server behind this gateway"));
+        }
+        assert!(body(&timeout(None, 30_000))["error"]["message"].as_str().unwrap().contains("30 s"));
+    }
+}

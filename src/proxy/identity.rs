@@ -1,0 +1,196 @@
+//! What the downstream server receives besides the message: the client
+//! headers MCP needs (an allowlist, so the client's bearer token, cookies,
+//! spoofed identity headers and anything else never pass), and the user's
+//! identity in two forms it can trust:
+//!
+//! - `Authorization: Bearer <the user's PingOne access token>`, a JWT the
+//!   downstream can verify against PingOne's keys (its audience is
+//!   `API_IDENTIFIER`);
+//! - the headers of the Cloudflare-Access OAuth proxy's convention:
+//!   `X-User-Sub`, `X-User-Email`, `X-User-Name`, `X-User-Username`,
+//!   `X-User-Groups` (comma-separated). Values that are not plain printable
+//!   ASCII are percent-encoded UTF-8 (`%` itself as `%25`; in groups, `,`
+//!   as `%2C`), so `decodeURIComponent` always gives the original.
+
+use super::User;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::HeaderMap;
+use serde_json::Value;
+
+/// Client request headers forwarded as they are; every other one is dropped.
+pub const FORWARDED: [&str; 5] = ["accept", "content-type", "mcp-protocol-version", "last-event-id", "user-agent"];
+
+pub const USER_SUB: &str = "x-user-sub";
+pub const USER_EMAIL: &str = "x-user-email";
+pub const USER_NAME: &str = "x-user-name";
+pub const USER_USERNAME: &str = "x-user-username";
+pub const USER_GROUPS: &str = "x-user-groups";
+
+/// Percent-encodes what is not printable ASCII, `%`, and the bytes in `extra`.
+pub fn encode_value(s: &str, extra: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' && !extra.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn claim<'a>(user: &'a User, name: &str) -> Option<&'a str> {
+    user.props.claims.as_ref()?.get(name)?.as_str().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Group names of a claim that is an array of names or one name.
+fn groups(user: &User, claim_name: &str) -> Vec<String> {
+    match user.props.claims.as_ref().and_then(|c| c.get(claim_name)) {
+        Some(Value::Array(a)) => {
+            a.iter().filter_map(Value::as_str).filter(|g| !g.is_empty()).map(str::to_owned).collect()
+        }
+        Some(Value::String(g)) if !g.is_empty() => vec![g.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// The identity headers of `user` (without `Authorization`).
+pub fn identity_headers(user: &User, groups_claim: &str) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let sub = claim(user, "sub").unwrap_or(&user.user_id);
+    out.push((USER_SUB, encode_value(sub, &[])));
+    // An address PingOne says is unverified is not passed as an identity.
+    let email_verified = user.props.claims.as_ref().and_then(|c| c.get("email_verified")).and_then(Value::as_bool);
+    if let (Some(email), true) = (claim(user, "email"), email_verified != Some(false)) {
+        out.push((USER_EMAIL, encode_value(email, &[])));
+    }
+    let full_name = match (claim(user, "given_name"), claim(user, "family_name")) {
+        (Some(g), Some(f)) => Some(format!("{g} {f}")),
+        (g, f) => g.or(f).map(str::to_owned),
+    };
+    if let Some(name) = claim(user, "name").map(str::to_owned).or(full_name) {
+        out.push((USER_NAME, encode_value(&name, &[])));
+    }
+    if let Some(username) = claim(user, "preferred_username") {
+        out.push((USER_USERNAME, encode_value(username, &[])));
+    }
+    let groups = groups(user, groups_claim);
+    if !groups.is_empty() {
+        let list: Vec<String> = groups.iter().map(|g| encode_value(g, b",")).collect();
+        out.push((USER_GROUPS, list.join(",")));
+    }
+    out
+}
+
+/// The headers of the request to the downstream: the allowed client headers,
+/// the identity, and `session` as `Mcp-Session-Id` when given.
+pub fn outbound_headers(incoming: &HeaderMap, user: &User, groups_claim: &str, session: Option<&str>) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for name in FORWARDED {
+        for value in incoming.get_all(name) {
+            out.append(HeaderName::from_static(name), value.clone());
+        }
+    }
+    if let Some(token) = user.props.subject_token.as_deref() {
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+            out.insert(AUTHORIZATION, v);
+        }
+    }
+    for (name, value) in identity_headers(user, groups_claim) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            out.insert(HeaderName::from_static(name), v);
+        }
+    }
+    if let Some(v) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
+        out.insert(HeaderName::from_static("mcp-session-id"), v);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant_props::Props;
+    use serde_json::json;
+
+    fn user(claims: Value) -> User {
+        User {
+            user_id: "user-1".into(),
+            client_id: "client-1".into(),
+            props: Props::from_value(&json!({"subjectToken": "pingone-access-token", "claims": claims})),
+            resource_metadata: String::new(),
+        }
+    }
+
+    #[test]
+    fn identity_headers_follow_the_x_user_convention() {
+        let u = user(json!({
+            "sub": "5f0c-sub", "email": "alice@example.com", "email_verified": true, "name": "Alice Example",
+            "preferred_username": "alice", "groups": ["todo-users", "admins"],
+        }));
+        assert_eq!(
+            identity_headers(&u, "groups"),
+            vec![
+                (USER_SUB, "5f0c-sub".to_owned()),
+                (USER_EMAIL, "alice@example.com".to_owned()),
+                (USER_NAME, "Alice Example".to_owned()),
+                (USER_USERNAME, "alice".to_owned()),
+                (USER_GROUPS, "todo-users,admins".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn identity_headers_cope_with_sparse_and_odd_claims() {
+        // No claims at all: the grant's user id is the subject.
+        let bare = identity_headers(&user(Value::Null), "groups");
+        assert_eq!(bare, vec![(USER_SUB, "user-1".to_owned())]);
+        let odd = identity_headers(
+            &user(json!({
+                "email": "zoe@example.com", "email_verified": false, "given_name": "Zoë", "family_name": "100% Real",
+                "memberOfGroupNames": "Sales, EMEA", "groups": ["ignored"],
+            })),
+            "memberOfGroupNames",
+        );
+        assert!(!odd.iter().any(|(n, _)| *n == USER_EMAIL), "unverified email is not an identity");
+        assert!(odd.contains(&(USER_NAME, "Zo%C3%AB 100%25 Real".to_owned())));
+        assert!(odd.contains(&(USER_GROUPS, "Sales%2C EMEA".to_owned())));
+        assert_eq!(encode_value("line\r\nbreak", &[]), "line%0D%0Abreak");
+    }
+
+    #[test]
+    fn only_allowed_client_headers_reach_the_downstream() {
+        let mut incoming = HeaderMap::new();
+        for (k, v) in [
+            ("authorization", "Bearer mcp-token-of-the-client"),
+            ("cookie", "__Host-session=secret"),
+            ("x-user-email", "mallory@example.com"),
+            ("x-user-sub", "admin"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("cf-connecting-ip", "10.0.0.1"),
+            ("mcp-session-id", "g1.client-facing"),
+            ("accept", "application/json, text/event-stream"),
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", "2025-06-18"),
+            ("last-event-id", "7"),
+        ] {
+            incoming.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let u = user(json!({"sub": "alice-sub", "email": "alice@example.com"}));
+        let out = outbound_headers(&incoming, &u, "groups", Some("downstream-sid"));
+        assert_eq!(out["authorization"], "Bearer pingone-access-token");
+        assert_eq!(out["x-user-email"], "alice@example.com");
+        assert_eq!(out["x-user-sub"], "alice-sub");
+        assert_eq!(out["mcp-session-id"], "downstream-sid");
+        assert_eq!(out["accept"], "application/json, text/event-stream");
+        assert_eq!(out["mcp-protocol-version"], "2025-06-18");
+        assert_eq!(out["last-event-id"], "7");
+        for gone in ["cookie", "x-forwarded-for", "cf-connecting-ip"] {
+            assert!(out.get(gone).is_none(), "{gone} must not pass");
+        }
+        assert_eq!(out.get_all("x-user-email").iter().count(), 1);
+        assert!(!format!("{out:?}").contains("mcp-token-of-the-client"));
+        // Without a session to name, the client's (sealed) id does not pass either.
+        assert!(outbound_headers(&incoming, &u, "groups", None).get("mcp-session-id").is_none());
+    }
+}

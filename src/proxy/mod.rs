@@ -1,0 +1,45 @@
+//! The identity gateway (proxy mode): with `DOWNSTREAM_MCP_URL` set, `/mcp`
+//! (Streamable HTTP) and `/sse` + `/sse/message` (legacy HTTP+SSE) are
+//! forwarded to another MCP server instead of the built-in Todo tools.
+//!
+//! The worker still does everything in front (discovery, registration,
+//! consent, PingOne sign-in, bearer validation, the PingOne refresh); this
+//! module takes over once the bearer token was verified. Everything except
+//! `worker` is plain Rust over `http` types, tested natively:
+//!
+//! - [`config`]: the settings (`DOWNSTREAM_MCP_URL`, `DOWNSTREAM_SSE_URL`,
+//!   `DOWNSTREAM_TIMEOUT_SECS`);
+//! - [`identity`]: which client headers go through (an allowlist) and the
+//!   identity the downstream server gets (`Authorization: Bearer <PingOne
+//!   token>`, `X-User-*`), never the client's bearer token or cookies;
+//! - [`session`]: downstream session ids sealed to the user and client that
+//!   created them, so no state is kept and no Durable Object is in the path;
+//! - [`forward`]: the request to send and the response head to return,
+//!   including every error a client can act on (404, 502, 504);
+//! - [`sse`]: the legacy transport's `endpoint` event, rewritten to point at
+//!   this worker with a sealed session id;
+//! - the Workers glue follows.
+
+pub mod config;
+pub mod forward;
+pub mod identity;
+pub mod session;
+pub mod sse;
+
+use crate::grant_props::Props;
+
+/// The verified user a request is forwarded for, built by the Worker from
+/// the bearer token's context (never from client headers).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct User {
+    /// The grant's user id (PingOne `sub`).
+    pub user_id: String,
+    /// The MCP client the token was issued to.
+    pub client_id: String,
+    /// The grant's props: the PingOne access token and the user's claims.
+    pub props: Props,
+    /// This worker's protected-resource metadata URL for the request, put
+    /// into the downstream's `WWW-Authenticate` challenges so clients come
+    /// back here (the only authorization server they can use).
+    pub resource_metadata: String,
+}
