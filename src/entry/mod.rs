@@ -3,7 +3,8 @@
 //!
 //! - authorization server endpoints (metadata, `/register`, `/token`, `/revoke`) → `oauth`
 //! - `/authorize`, `/callback` (consent and PingOne sign-in) → `login`
-//! - `/mcp`, `/sse…` (after bearer validation) → `mcp`, one Durable Object per session
+//! - `/mcp`, `/sse…` (after bearer validation) → `mcp`, one Durable Object per session,
+//!   or with `DOWNSTREAM_MCP_URL` set → `proxy`, forwarded to that MCP server
 //! - refresh-token requests at `/token` → `oauth` inside the grant's `GrantRefresh`
 //!   object, one at a time per grant
 
@@ -60,6 +61,16 @@ fn caller(ctx: AuthContext) -> Caller {
         audience: ctx.audience.into_iter().next(),
         expires_at: ctx.expires_at,
         props: ctx.props,
+    }
+}
+
+/// Who a forwarded request is for (identity gateway).
+fn proxy_user(ctx: AuthContext, url: &url::Url) -> crate::proxy::User {
+    crate::proxy::User {
+        props: Props::from_value(&ctx.props),
+        user_id: ctx.user_id,
+        client_id: ctx.client_id,
+        resource_metadata: oauth::bearer::resource_metadata_url(url),
     }
 }
 
@@ -131,6 +142,18 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             from_http(res)
         }
         Ok(ctx) => {
+            // Proxy mode (DOWNSTREAM_MCP_URL): forwarded to another MCP server.
+            match crate::proxy::worker::downstream(&env) {
+                Ok(Some(downstream)) => {
+                    return crate::proxy::worker::serve(&http_req, &proxy_user(ctx, &url), &downstream).await
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    worker::console_error!("configuration: {e}");
+                    let why = format!("The server is misconfigured: {e}");
+                    return json(500, serde_json::json!({"error": "server_error", "error_description": why}));
+                }
+            }
             // A tool call beyond the token's scopes: the MCP 2025-11-25 step-up challenge.
             let step_up = |scopes: &[String], why: &str| {
                 let mut res = oauth::bearer::insufficient_scope(&url, scopes, why);

@@ -18,13 +18,15 @@
 //!   including every error a client can act on (404, 502, 504);
 //! - [`sse`]: the legacy transport's `endpoint` event, rewritten to point at
 //!   this worker with a sealed session id;
-//! - the Workers glue follows.
+//! - `worker` (Wasm only): fetch with a timeout, bodies streamed through.
 
 pub mod config;
 pub mod forward;
 pub mod identity;
 pub mod session;
 pub mod sse;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
 
 use crate::grant_props::Props;
 

@@ -1,0 +1,173 @@
+//! Workers glue of the identity gateway (Wasm only): sends the planned
+//! request with a deadline for the response head, then streams the body back
+//! untouched (the runtime carries backpressure and client disconnects), except
+//! for the first event of a legacy `/sse` stream, which is rewritten.
+
+use super::config::{ConfigError, Downstream};
+use super::forward::{self, Kind, Outbound, Plan};
+use super::session::{Bound, Sessions};
+use super::sse::{endpoint_event, EndpointScan, Scan};
+use super::User;
+use crate::platform::http::from_http;
+use futures_util::future::{select, Either};
+use futures_util::stream::{self, StreamExt};
+use std::time::Duration;
+use worker::{
+    AbortController, ByteStream, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+    Result,
+};
+
+/// The gateway's settings; `Ok(None)` when `DOWNSTREAM_MCP_URL` is unset.
+pub fn downstream(env: &Env) -> std::result::Result<Option<Downstream>, ConfigError> {
+    Downstream::from_lookup(|name| {
+        env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok()
+    })
+}
+
+enum Failure {
+    Timeout,
+    Unreachable(String),
+}
+
+/// Forwards an authenticated `/mcp` or `/sse…` request for `user`.
+pub async fn serve(req: &http::Request<Vec<u8>>, user: &User, ds: &Downstream) -> Result<Response> {
+    let out = match forward::plan(req, user, ds) {
+        Plan::Respond(res) => return from_http(res),
+        Plan::Send(out) => out,
+    };
+    let origin = out.origin.as_deref();
+    let mut res = match send(&out.request, ds.timeout_ms).await {
+        Ok(res) => res,
+        Err(Failure::Timeout) => {
+            worker::console_warn!("proxy: the downstream MCP server did not answer in time");
+            return from_http(forward::timeout(origin, ds.timeout_ms));
+        }
+        Err(Failure::Unreachable(why)) => {
+            worker::console_error!("proxy: the downstream MCP server could not be reached: {why}");
+            return from_http(forward::unreachable(origin));
+        }
+    };
+    let status = res.status_code();
+    let mut downstream_headers = http::HeaderMap::new();
+    for (name, value) in res.headers().entries() {
+        if let (Ok(n), Ok(v)) = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(&value)) {
+            downstream_headers.append(n, v);
+        }
+    }
+    let (status, head) = match forward::response_head(&out, status, &downstream_headers, user, ds) {
+        Ok(head) => head,
+        Err(refusal) => {
+            let media = downstream_headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("none");
+            worker::console_warn!("proxy: the downstream answered {status} ({media}), which is not MCP");
+            return from_http(refusal);
+        }
+    };
+    let headers = Headers::new();
+    for (name, value) in head.iter() {
+        if let Ok(v) = value.to_str() {
+            headers.append(name.as_str(), v)?;
+        }
+    }
+    if out.kind == Kind::SseOpen && status.is_success() {
+        return sse_open(&mut res, status.as_u16(), headers, &out, user, ds).await;
+    }
+    let builder = Response::builder().with_status(status.as_u16()).with_headers(headers);
+    if matches!(status.as_u16(), 204 | 205 | 304) {
+        return Ok(builder.empty());
+    }
+    let (_, body) = res.into_parts();
+    Ok(builder.body(body))
+}
+
+/// Sends `req` without following redirects; gives up when no response head
+/// has arrived after `timeout_ms` (the body is not bounded: streams may last).
+async fn send(req: &http::Request<Vec<u8>>, timeout_ms: u32) -> std::result::Result<Response, Failure> {
+    let build = || -> Result<Request> {
+        let headers = Headers::new();
+        for (name, value) in req.headers() {
+            if let Ok(v) = value.to_str() {
+                headers.append(name.as_str(), v)?;
+            }
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(req.method().as_str().to_owned()))
+            .with_headers(headers)
+            .with_redirect(RequestRedirect::Manual);
+        if !req.body().is_empty() {
+            init.with_body(Some(worker::js_sys::Uint8Array::from(req.body().as_slice()).into()));
+        }
+        Request::new_with_init(&req.uri().to_string(), &init)
+    };
+    let request = build().map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(request);
+    let sending = Box::pin(fetch.send_with_signal(&signal));
+    let timer = Box::pin(Delay::from(Duration::from_millis(u64::from(timeout_ms))));
+    let outcome = match select(sending, timer).await {
+        Either::Left((Ok(res), _)) => Ok(res),
+        Either::Left((Err(e), _)) => Err(Failure::Unreachable(e.to_string())),
+        Either::Right((_, sending)) => {
+            drop(sending);
+            controller.abort();
+            Err(Failure::Timeout)
+        }
+    };
+    outcome
+}
+
+/// A legacy event stream: reads up to the downstream's `endpoint` event
+/// (within the timeout), answers with this gateway's endpoint carrying the
+/// sealed downstream endpoint, then passes the rest of the stream through.
+async fn sse_open(
+    res: &mut Response,
+    status: u16,
+    headers: Headers,
+    out: &Outbound,
+    user: &User,
+    ds: &Downstream,
+) -> Result<Response> {
+    let origin = out.origin.as_deref();
+    let mut body: ByteStream = res.stream()?;
+    let mut scan = EndpointScan::default();
+    let mut timer = Box::pin(Delay::from(Duration::from_millis(u64::from(ds.timeout_ms))));
+    let (endpoint, rest) = loop {
+        let chunk = match select(body.next(), timer.as_mut()).await {
+            Either::Left((Some(Ok(chunk)), _)) => chunk,
+            Either::Left((Some(Err(e)), _)) => {
+                worker::console_error!("proxy: the downstream SSE stream failed: {e}");
+                return from_http(forward::unreachable(origin));
+            }
+            Either::Left((None, _)) => {
+                worker::console_warn!("proxy: the downstream SSE stream ended before its endpoint event");
+                return from_http(forward::garbage(origin));
+            }
+            Either::Right(_) => return from_http(forward::timeout(origin, ds.timeout_ms)),
+        };
+        match scan.feed(&chunk) {
+            Scan::More => continue,
+            Scan::Endpoint { endpoint, rest } => break (endpoint, rest),
+            Scan::NotMcp => {
+                worker::console_warn!("proxy: the downstream SSE stream does not start with an endpoint event");
+                return from_http(forward::garbage(origin));
+            }
+        }
+    };
+    // Kept as path and query on the downstream's SSE origin; anything else is refused.
+    let sse_url = out.request.uri().to_string();
+    let target = url::Url::parse(&sse_url).ok().and_then(|base| {
+        let t = base.join(&endpoint).ok()?;
+        (t.origin() == base.origin())
+            .then(|| format!("{}{}", t.path(), t.query().map(|q| format!("?{q}")).unwrap_or_default()))
+    });
+    let sealed =
+        target.and_then(|t| Sessions::new(&ds.session_key, &user.user_id, &user.client_id).seal(&Bound::Sse(t)));
+    let Some(sealed) = sealed else {
+        worker::console_warn!("proxy: the downstream SSE endpoint event names an unusable endpoint");
+        return from_http(forward::garbage(origin));
+    };
+    let mut first = endpoint_event(&sealed);
+    first.extend(rest);
+    let stream = stream::once(async move { Ok::<Vec<u8>, worker::Error>(first) }).chain(body);
+    Ok(Response::from_stream(stream)?.with_status(status).with_headers(headers))
+}
