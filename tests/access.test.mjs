@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { closeWithin, launchChromium, startCallbackServer, within } from './support/browser.mjs';
 import { startTestStack, ROOT } from './support/stack.mjs';
-import { authorize, CookieJar, exchangeCode, pkcePair, registerClient } from './support/flow.mjs';
+import { authorize, CookieJar, exchangeCode, getMcpToken, pkcePair, refresh, registerClient } from './support/flow.mjs';
 
 const OUT = join(ROOT, 'test-output');
 
@@ -112,7 +112,7 @@ describe('ALLOWED_USERS=alice, ALLOWED_GROUPS=admins, GROUPS_CLAIM=memberOfGroup
     stack = await startTestStack({
       todoApi: false,
       mcpVars: { ALLOWED_USERS: 'alice', ALLOWED_GROUPS: 'admins', GROUPS_CLAIM: 'memberOfGroupNames' },
-      idpEnv: { IDP_GROUPS_CLAIM: 'memberOfGroupNames' },
+      idpEnv: { IDP_GROUPS_CLAIM: 'memberOfGroupNames', IDP_ADMIN_API: '1' },
     });
     client = await registerClient(stack.mcpOrigin, { client_name: 'Access test client' });
   });
@@ -137,5 +137,51 @@ describe('ALLOWED_USERS=alice, ALLOWED_GROUPS=admins, GROUPS_CLAIM=memberOfGroup
       assert.match(err.message, /<title>Access denied<\/title>/);
       return true;
     });
+  });
+  const setGroups = async (user, groups) => {
+    const res = await fetch(`${stack.idpUrl}/admin/users/${user}/groups`, { method: 'PUT', body: JSON.stringify(groups) });
+    assert.equal(res.status, 200);
+  };
+  const initialize = (accessToken) => fetch(stack.mcpUrl, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+  });
+
+  test('bob, taken out of the admins group at PingOne, loses his grant at the next refresh', async () => {
+    const t = await getMcpToken(stack, { user: 'bob' });
+    const before = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token });
+    assert.equal(before.status, 200, JSON.stringify(before.body));
+    await setGroups('bob', ['todo-users']);
+    try {
+      const r = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: before.body.refresh_token });
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.equal(r.body.error, 'invalid_grant');
+      assert.match(r.body.error_description, /no longer allowed/);
+      // The grant is gone: its access token is refused, its refresh token stays dead.
+      assert.equal((await initialize(before.body.access_token)).status, 401);
+      const again = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: before.body.refresh_token });
+      assert.equal(again.body.error, 'invalid_grant');
+    } finally {
+      await setGroups('bob', ['todo-users', 'admins']);
+    }
+  });
+
+  test('alice, admitted by name, keeps refreshing whatever her groups', async () => {
+    const t = await getMcpToken(stack, { user: 'alice' });
+    await setGroups('alice', []);
+    try {
+      let refreshToken = t.refresh_token;
+      for (let i = 0; i < 2; i++) {
+        const r = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal((await initialize(r.body.access_token)).status, 200);
+        refreshToken = r.body.refresh_token;
+      }
+    } finally {
+      await setGroups('alice', ['todo-users']);
+    }
   });
 });

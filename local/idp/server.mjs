@@ -45,7 +45,8 @@ function cookieKeysFor(stateDir, given) {
   return keys;
 }
 
-function readForm(req) {
+/** A request body as text, at most MAX_FORM_BYTES. */
+function readBody(req) {
   return new Promise((res, rej) => {
     let size = 0;
     const chunks = [];
@@ -56,9 +57,13 @@ function readForm(req) {
         req.destroy();
       } else chunks.push(c);
     });
-    req.on('end', () => res(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
+    req.on('end', () => res(Buffer.concat(chunks).toString('utf8')));
     req.on('error', rej);
   });
+}
+
+async function readForm(req) {
+  return new URLSearchParams(await readBody(req));
 }
 
 // No CSP form-action: browsers apply it to the redirects after the form post, and the last
@@ -178,6 +183,21 @@ export async function startIdp(opts = {}) {
       }
       res.writeHead(user ? 200 : 404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ revoked }));
+      return;
+    }
+    // Development-only admin call (same opt-in): replaces a user's groups, as changing their membership in
+    // PingOne does; tokens issued from now on (and userinfo) carry the new groups.
+    const regroup = o.adminApi && req.method === 'PUT' && path.match(/^\/admin\/users\/([^/]+)\/groups$/);
+    if (regroup) {
+      const user = users.byUsername.get(decodeURIComponent(regroup[1]));
+      let groups;
+      try {
+        groups = JSON.parse(await readBody(req));
+      } catch { /* answered below */ }
+      const ok = user && Array.isArray(groups) && groups.every((g) => typeof g === 'string' && g);
+      if (ok) user.groups = groups;
+      res.writeHead(!user ? 404 : ok ? 200 : 400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(ok ? { groups } : { error: user ? 'invalid_request' : 'not_found' }));
       return;
     }
     if (path.startsWith(`${issuerPath}/interaction/`)) return interaction(req, res, path.slice(issuerPath.length + '/interaction/'.length));

@@ -358,13 +358,44 @@ async fn fetch_userinfo(
     discovery: &Discovery,
     access_token: &str,
 ) -> Result<Map<String, Value>, Failure> {
-    let req = get_json_request(discovery.userinfo_endpoint.as_str(), Some(access_token))
-        .map_err(|e| unreachable("userinfo endpoint", &e))?;
-    let res = http.send(req).await.map_err(|e| unreachable("userinfo endpoint", &e))?;
-    if !res.status().is_success() {
-        return Err(bad_sign_in(format!("The userinfo endpoint answered HTTP {}.", res.status().as_u16())));
+    userinfo(http, discovery, access_token).await.map_err(|e| match e {
+        UserinfoError::Unreachable(e) => unreachable("userinfo endpoint", &e),
+        UserinfoError::Refused(status) => bad_sign_in(format!("The userinfo endpoint answered HTTP {status}.")),
+        UserinfoError::NotJson => bad_sign_in("The userinfo endpoint's answer is not a JSON object."),
+    })
+}
+
+/// Why the userinfo endpoint gave no claims.
+#[derive(Debug)]
+pub enum UserinfoError {
+    Unreachable(OutboundError),
+    Refused(u16),
+    NotJson,
+}
+
+impl std::fmt::Display for UserinfoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserinfoError::Unreachable(e) => write!(f, "the userinfo endpoint did not answer ({e})"),
+            UserinfoError::Refused(status) => write!(f, "the userinfo endpoint answered HTTP {status}"),
+            UserinfoError::NotJson => f.write_str("the userinfo endpoint's answer is not a JSON object"),
+        }
     }
-    serde_json::from_slice(res.body()).map_err(|_| bad_sign_in("The userinfo endpoint's answer is not a JSON object."))
+}
+
+/// The claims PingOne's userinfo endpoint gives for `access_token`.
+pub async fn userinfo(
+    http: &dyn HttpClient,
+    discovery: &Discovery,
+    access_token: &str,
+) -> Result<Map<String, Value>, UserinfoError> {
+    let req = get_json_request(discovery.userinfo_endpoint.as_str(), Some(access_token))
+        .map_err(UserinfoError::Unreachable)?;
+    let res = http.send(req).await.map_err(UserinfoError::Unreachable)?;
+    if !res.status().is_success() {
+        return Err(UserinfoError::Refused(res.status().as_u16()));
+    }
+    serde_json::from_slice(res.body()).map_err(|_| UserinfoError::NotJson)
 }
 
 /// `exp` of a JWT access token, when PingOne omits `expires_in` (not verified:

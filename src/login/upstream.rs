@@ -8,7 +8,7 @@
 //! can be read only with one of the client's tokens, but a grant ended by a
 //! new sign-in or the purge has none, and must still revoke it.
 
-use super::discovery::OidcCache;
+use super::discovery::{Discovery, OidcCache};
 use super::oidc::{self, RefreshError};
 use super::outbound::HttpClient;
 use super::settings::Settings;
@@ -108,6 +108,14 @@ impl PingOneGrants<'_> {
                 return Err(ExchangeError::Unavailable(format!("PingOne could not refresh the sign-in: {why}; retry")));
             }
         };
+        // PingOne's rotated refresh token (the presented one is now dead).
+        let keep = fresh.refresh_token.as_deref().unwrap_or(refresh_token);
+        if !self.still_admitted(e, Some((&discovery, &fresh.access_token))).await {
+            if let Err(why) = oidc::revoke_refresh_token(self.http, self.settings, &discovery, keep).await {
+                log(&format!("access denied on refresh: revoking the PingOne refresh token failed: {why}"));
+            }
+            return Err(not_admitted(e));
+        }
         let mut props = e.props.clone();
         if let Some(p) = props.as_object_mut() {
             p.remove(LEGACY_PROPS_FIELD);
@@ -120,8 +128,6 @@ impl PingOneGrants<'_> {
                 p.insert("scopes".into(), json!(scopes));
             }
         }
-        // PingOne rotates refresh tokens: the new one replaces the old, which is now dead.
-        let keep = fresh.refresh_token.as_deref().unwrap_or(refresh_token);
         let mut metadata = if e.metadata.is_object() { e.metadata.clone() } else { json!({}) };
         metadata[SEALED_FIELD] = json!(seal(self.settings, keep));
         Ok(ExchangeResult {
@@ -132,6 +138,50 @@ impl PingOneGrants<'_> {
     }
 }
 
+impl PingOneGrants<'_> {
+    /// Access is decided at sign-in and again on every refresh, so someone
+    /// taken off `ALLOWED_USERS` / `ALLOWED_GROUPS`, or out of a group at
+    /// PingOne, loses the grant at the client's next refresh. With `current`
+    /// (discovery and a live PingOne token) the decision uses PingOne's
+    /// current userinfo; when that cannot be had, the claims from sign-in (an
+    /// outage must not end grants, and after a PingOne rotation failing here
+    /// would lose the new refresh token).
+    async fn still_admitted(&self, e: &Exchange<'_>, current: Option<(&Discovery, &str)>) -> bool {
+        let policy = &self.settings.access;
+        if policy.is_open() {
+            return true;
+        }
+        let mut claims = Props::from_value(e.props).claims.unwrap_or_default();
+        let Some((discovery, access_token)) = current else {
+            let groups = policy.groups_of([&claims]);
+            return policy.admits_user(e.user_id, &claims, &groups);
+        };
+        match oidc::userinfo(self.http, discovery, access_token).await {
+            Ok(current) if current.get("sub").and_then(Value::as_str) != Some(e.user_id) => {
+                log("access check on refresh: userinfo describes another user");
+                return false;
+            }
+            Ok(current) => {
+                // Current membership replaces the sign-in's (a group claim may be absent when empty).
+                claims.remove(&policy.groups_claim);
+                claims.extend(current);
+            }
+            Err(why) => log(&format!("access check on refresh: {why}; deciding on the claims from sign-in")),
+        }
+        let groups = policy.groups_of([&claims]);
+        policy.admits_user(e.user_id, &claims, &groups)
+    }
+}
+
+/// The refusal of a grant whose user is no longer admitted (logged once here).
+fn not_admitted(e: &Exchange<'_>) -> ExchangeError {
+    log(&format!(
+        "access denied on refresh: user {} is no longer admitted (ALLOWED_USERS, ALLOWED_GROUPS); the grant ends",
+        super::access::loggable(e.user_id)
+    ));
+    ExchangeError::GrantDead("This account is no longer allowed to use this server; ask its operator for access".into())
+}
+
 #[async_trait(?Send)]
 impl GrantHooks for PingOneGrants<'_> {
     async fn exchange(&self, e: Exchange<'_>) -> Result<ExchangeResult, ExchangeError> {
@@ -139,20 +189,36 @@ impl GrantHooks for PingOneGrants<'_> {
         let expires_at = Props::from_value(e.props).subject_token_expires_at;
         let remaining = expires_at.map(|at| at.saturating_sub(e.now));
         let capped = ExchangeResult { access_token_ttl: remaining, ..Default::default() };
-        // Good for a whole access-token lifetime (or of unknown life): no call to PingOne.
-        let fresh_enough = remaining.is_none_or(|r| r >= e.access_token_ttl);
-        if e.grant_type == GrantType::AuthorizationCode || fresh_enough {
+        if e.grant_type == GrantType::AuthorizationCode {
             return match remaining {
                 Some(0) => Err(ExchangeError::GrantDead("The PingOne sign-in has expired; sign in again".into())),
                 _ => Ok(capped),
             };
         }
-        match self.refresh_token_of(e.props, e.metadata) {
-            Some(rt) => self.refresh(&e, &rt).await,
+        // Good for a whole access-token lifetime (or of unknown life): no call to PingOne.
+        let fresh_enough = remaining.is_none_or(|r| r >= e.access_token_ttl);
+        let upstream_refresh = if fresh_enough { None } else { self.refresh_token_of(e.props, e.metadata) };
+        if let Some(rt) = upstream_refresh {
+            // Access is checked there, on PingOne's current userinfo.
+            return self.refresh(&e, &rt).await;
+        }
+        if !self.settings.access.is_open() {
+            // Membership as PingOne sees it now, asked with the PingOne token still held.
+            let token = Props::from_value(e.props).subject_token.filter(|_| remaining != Some(0));
+            let discovery = match token {
+                Some(_) => self.cache.discovery(self.http, &self.settings.issuer, e.now).await.ok(),
+                None => None,
+            };
+            let current = discovery.as_deref().zip(token.as_deref());
+            if !self.still_admitted(&e, current).await {
+                return Err(not_admitted(&e));
+            }
+        }
+        match remaining {
             // No refresh token (the PingOne application lacks the grant type):
             // the grant lives as long as the PingOne access token.
-            None if remaining.is_some_and(|r| r > 0) => Ok(capped),
-            None => Err(ExchangeError::GrantDead("The PingOne sign-in has expired; sign in again".into())),
+            Some(0) => Err(ExchangeError::GrantDead("The PingOne sign-in has expired; sign in again".into())),
+            _ => Ok(capped),
         }
     }
 
