@@ -2,6 +2,8 @@
 // and the MCP worker, each under `wrangler dev` (workerd) with local KV/DO state.
 //
 //   node local/stack.mjs          start, print the MCP URL, stop on Ctrl-C
+//   node local/stack.mjs gateway  the MCP worker as identity gateway in front of a real
+//                                 downstream MCP server (local/downstream-mcp.mjs), no Todo API
 //   node local/stack.mjs stop     stop a stack started from another terminal
 //
 // Tests import `startStack` with free ports and a throw-away state directory.
@@ -149,10 +151,14 @@ function runBuild(logFile) {
  *     `vars` may be a function of the stack (e.g. its mcpOrigin); `persistWith: 'mcp'` gives it
  *     the MCP worker's --persist-to directory, so both share its local KV (same namespace id).
  *     Each one's URL is in `stack.workerUrls[name]`.
+ *   downstream: true or { testHooks } to start the downstream MCP server (local/downstream-mcp.mjs,
+ *     on ports.downstream) and run the MCP worker as its identity gateway: DOWNSTREAM_MCP_URL and
+ *     DOWNSTREAM_SSE_URL name it, and PingOne tokens are for it (API_IDENTIFIER = its origin, which
+ *     it verifies as the audience). `testHooks` enables its /__requests and /__fault endpoints.
  */
 export async function startStack(opts = {}) {
   const ports = {
-    idp: 9000, todoApi: 8788, mcp: 8787, todoApiInspector: 9230, mcpInspector: 9229,
+    idp: 9000, todoApi: 8788, mcp: 8787, todoApiInspector: 9230, mcpInspector: 9229, downstream: 9100,
     ...opts.ports,
   };
   const stateDir = resolve(opts.stateDir ?? join(ROOT, '.state', 'dev'));
@@ -167,7 +173,8 @@ export async function startStack(opts = {}) {
   const mcpOrigin = `http://127.0.0.1:${ports.mcp}`;
   const todoApiOrigin = `http://127.0.0.1:${ports.todoApi}`;
   const issuer = usePingOne ? userVars.PINGONE_ISSUER : `http://127.0.0.1:${ports.idp}/as`;
-  const apiIdentifier = userVars.API_IDENTIFIER ?? todoApiOrigin;
+  const downstreamOrigin = `http://127.0.0.1:${ports.downstream}`;
+  const apiIdentifier = userVars.API_IDENTIFIER ?? (opts.downstream ? downstreamOrigin : todoApiOrigin);
 
   const mcpVars = {
     PINGONE_ISSUER: issuer,
@@ -178,6 +185,7 @@ export async function startStack(opts = {}) {
     COOKIE_ENCRYPTION_KEY: STANDIN.cookieKey,
     ...userVars,
     ...(usePingOne ? {} : { PINGONE_ISSUER: issuer }),
+    ...(opts.downstream ? { DOWNSTREAM_MCP_URL: `${downstreamOrigin}/mcp`, DOWNSTREAM_SSE_URL: `${downstreamOrigin}/sse` } : {}),
     ...opts.mcpVars,
   };
   if (!usePingOne) mcpVars.API_URL = opts.mcpVars?.API_URL ?? todoApiOrigin;
@@ -190,6 +198,7 @@ export async function startStack(opts = {}) {
     mcpOrigin,
     mcpUrl: `${mcpOrigin}/mcp`,
     sseUrl: `${mcpOrigin}/sse`,
+    downstreamUrl: opts.downstream ? downstreamOrigin : undefined,
     mcpVars, todoApiVars,
     children: [],
     workerUrls: {},
@@ -220,6 +229,21 @@ export async function startStack(opts = {}) {
       await waitForHttp(`${issuer}/.well-known/openid-configuration`, {
         child, name: 'stand-in IdP', logLine: /^Development identity provider/m, // printed once it listens
       });
+    }
+
+    if (opts.downstream) {
+      const child = startProcess('downstream', process.execPath, [join(ROOT, 'local', 'downstream-mcp.mjs')], {
+        logFile: join(logsDir, 'downstream.log'),
+        env: {
+          DOWNSTREAM_HOST: '127.0.0.1',
+          DOWNSTREAM_PORT: String(ports.downstream),
+          DOWNSTREAM_ISSUER: issuer,
+          DOWNSTREAM_AUDIENCE: apiIdentifier,
+          DOWNSTREAM_TEST_HOOKS: opts.downstream.testHooks ? '1' : '',
+        },
+      });
+      stack.children.push(child);
+      await waitForHttp(`${downstreamOrigin}/health`, { child, name: 'downstream MCP server', logLine: /^Downstream MCP server/m });
     }
 
     const wrangler = async (name, config, port, inspector, vars, persistAs = name) => {
@@ -259,7 +283,7 @@ export async function startTestStack(opts = {}) {
   for (let attempt = 1; ; attempt++) {
     const ports = {
       idp: await freePort(), todoApi: await freePort(), mcp: await freePort(),
-      todoApiInspector: await freePort(), mcpInspector: await freePort(),
+      todoApiInspector: await freePort(), mcpInspector: await freePort(), downstream: await freePort(),
       ...opts.ports,
     };
     const stateDir = opts.stateDir ?? join(ROOT, 'test-output', 'state', `${Date.now()}-${ports.mcp}`);
@@ -300,8 +324,9 @@ async function main(argv) {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  const gateway = argv[0] === 'gateway';
   try {
-    stack = await startStack();
+    stack = await startStack(gateway ? { downstream: true, todoApi: false } : {});
   } catch (err) {
     console.error(`The local stack did not start: ${err.message}`);
     rmSync(PID_FILE, { force: true });
@@ -312,7 +337,7 @@ async function main(argv) {
   MCP server URL (paste into MCP Inspector):  ${stack.mcpUrl}
   Legacy SSE URL:                             ${stack.sseUrl}
   Identity provider:  ${stack.usePingOne ? `PingOne (${stack.issuer})` : `local stand-in at ${stack.issuer} (users alice / alice-password, bob / bob-password)`}
-  Todo API:           ${stack.todoApiUrl}
+  ${gateway ? `Gateway for:        the downstream MCP server at ${stack.downstreamUrl}/mcp (and /sse)` : `Todo API:           ${stack.todoApiUrl}`}
   Logs:               ${stack.logsDir}
   Stop with Ctrl-C, or \`node local/stack.mjs stop\` from another terminal.
 ${line}`);
