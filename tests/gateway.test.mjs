@@ -1,0 +1,314 @@
+// The identity gateway (proxy mode): the MCP worker in front of a real downstream MCP server
+// (local/downstream-mcp.mjs, the official TypeScript SDK's McpServer on Streamable HTTP and
+// legacy SSE, verifying the PingOne token it gets against the stand-in IdP's keys). Real clients
+// sign in and go through the gateway: the SDK client on both transports, mcp-remote and the
+// MCP Inspector CLI. The downstream echoes the identity it receives and can be told to misbehave.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { startTestStack, ROOT } from './support/stack.mjs';
+import { getMcpToken } from './support/flow.mjs';
+import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
+import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
+
+const TIMEOUT_SECS = 3;
+const TOOLS = ['countdown', 'echo', 'whoami'];
+const INSPECTOR_DIR = join(ROOT, 'node_modules', '@modelcontextprotocol', 'inspector-cli', 'build');
+const scratch = mkdtempSync(join(tmpdir(), 'gateway-'));
+
+let stack;
+let alice; // tokens from the real sign-in flow
+let bob;
+
+before(async () => {
+  stack = await startTestStack({
+    todoApi: false,
+    downstream: { testHooks: true },
+    mcpVars: { DOWNSTREAM_TIMEOUT_SECS: String(TIMEOUT_SECS) },
+  });
+  alice = await getMcpToken(stack, { user: 'alice' });
+  bob = await getMcpToken(stack, { user: 'bob' });
+});
+
+after(async () => {
+  await stack?.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const fingerprint = (t) => `sha256:${createHash('sha256').update(t).digest('hex').slice(0, 16)}`;
+
+async function fault(mode) {
+  const res = await fetch(`${stack.downstreamUrl}/__fault`, { method: 'POST', body: JSON.stringify({ mode }) });
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
+}
+
+/** What the downstream saw, oldest first (tokens as fingerprints). */
+async function downstreamRequests() {
+  return (await fetch(`${stack.downstreamUrl}/__requests`)).json();
+}
+
+const INIT = {
+  jsonrpc: '2.0', id: 1, method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'gateway-test', version: '1' } },
+};
+
+/** A raw POST /mcp through the gateway with `token` (a bounded wait). */
+function post(token, body, headers = {}) {
+  return fetch(stack.mcpUrl, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`, 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream', ...headers,
+    },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(20_000),
+  });
+}
+
+/** The JSON-RPC messages of an SSE or JSON body. */
+async function messages(res) {
+  const text = await res.text();
+  if (!(res.headers.get('content-type') ?? '').includes('event-stream')) return [JSON.parse(text)];
+  return text.split('\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5)));
+}
+
+/** A raw session of `tokens`' user: initialize + initialized; returns the sealed session id. */
+async function rawSession(tokens) {
+  const res = await post(tokens.access_token, INIT);
+  assert.equal(res.status, 200);
+  const sid = res.headers.get('mcp-session-id');
+  assert.ok(sid, 'the gateway names the session');
+  await messages(res);
+  const ack = await post(tokens.access_token, { jsonrpc: '2.0', method: 'notifications/initialized' }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+  assert.equal(ack.status, 202);
+  await ack.arrayBuffer();
+  return sid;
+}
+
+function whoami(result) {
+  return JSON.parse(result.content[0].text);
+}
+
+/** The identity the downstream must see for the stand-in IdP's `alice`. */
+function assertAliceArrived(report, mcpAccessToken) {
+  assert.equal(report.bearer.verified, true, `the downstream verified the PingOne token: ${JSON.stringify(report.bearer)}`);
+  assert.equal(report.bearer.claims.aud, stack.downstreamUrl, 'the token is for the downstream');
+  assert.notEqual(report.bearer.fingerprint, fingerprint(mcpAccessToken), 'never the MCP client\'s own token');
+  assert.equal(report.identityHeaders['x-user-sub'], report.bearer.claims.sub);
+  assert.equal(report.identityHeaders['x-user-username'], 'alice');
+  assert.equal(report.identityHeaders['x-user-email'], 'alice@example.com');
+  assert.equal(report.identityHeaders['x-user-name'], 'Alice Example');
+  for (const gone of ['cookie', 'x-forwarded-for', 'cf-connecting-ip', 'origin']) {
+    assert.ok(!report.headerNames.includes(gone), `${gone} reached the downstream`);
+  }
+}
+
+test('the SDK client over Streamable HTTP signs in at the gateway and reaches the downstream tools as the user', async () => {
+  const provider = new TestOAuthProvider({ user: 'alice' });
+  const { client, transport, signedIn } = await connectClient('http', stack.mcpUrl, provider);
+  try {
+    assert.equal(signedIn, true);
+    assert.equal(client.getServerVersion().name, 'downstream-test-mcp', 'the downstream answered initialize');
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), TOOLS);
+    const echoed = await client.callTool({ name: 'echo', arguments: { text: 'through the gateway' } });
+    assert.equal(echoed.content[0].text, 'through the gateway');
+    const report = whoami(await client.callTool({ name: 'whoami', arguments: {} }));
+    assertAliceArrived(report, provider.tokens().access_token);
+    assert.equal(report.transport, 'streamable-http');
+    // The client holds a sealed id, not the downstream's.
+    assert.match(transport.sessionId, /^g1\./);
+    assert.ok(!transport.sessionId.includes(report.sessionId));
+  } finally {
+    await client.close();
+  }
+});
+
+test('SSE answers stream through: each notification arrives when the downstream sends it, before the result', async () => {
+  const provider = new TestOAuthProvider({ user: 'alice' });
+  const { client } = await connectClient('http', stack.mcpUrl, provider);
+  try {
+    const arrived = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => arrived.push({ at: Date.now(), step: n.params.data.step }));
+    const intervalMs = 400;
+    const result = await client.callTool({ name: 'countdown', arguments: { steps: 3, intervalMs } });
+    const answeredAt = Date.now();
+    assert.deepEqual(arrived.map((a) => a.step), [3, 2, 1]);
+    // Buffered, all three would arrive together with the result.
+    assert.ok(answeredAt - arrived[0].at >= 2.5 * intervalMs, `first notification ${answeredAt - arrived[0].at} ms before the result`);
+    assert.ok(arrived[2].at - arrived[0].at >= 1.5 * intervalMs, 'notifications spread out as sent');
+    assert.equal(JSON.parse(result.content[0].text).done, true);
+  } finally {
+    await client.close();
+  }
+});
+
+test('the SDK client over legacy SSE: endpoint rewritten to the gateway, identity and streaming end to end', async () => {
+  const provider = new TestOAuthProvider({ user: 'alice' });
+  const { client, transport } = await connectClient('sse', stack.sseUrl, provider);
+  try {
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), TOOLS);
+    const report = whoami(await client.callTool({ name: 'whoami', arguments: {} }));
+    assertAliceArrived(report, provider.tokens().access_token);
+    assert.equal(report.transport, 'sse');
+    const endpoint = transport._endpoint;
+    assert.equal(endpoint.origin, stack.mcpOrigin, 'messages go to the gateway');
+    assert.equal(endpoint.pathname, '/sse/message');
+    assert.ok(!endpoint.search.includes(report.sessionId), 'the downstream session id stays hidden');
+    const arrived = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, () => arrived.push(Date.now()));
+    await client.callTool({ name: 'countdown', arguments: { steps: 2, intervalMs: 400 } });
+    assert.equal(arrived.length, 2);
+    assert.ok(Date.now() - arrived[0] >= 600, 'the first notification came well before the result');
+  } finally {
+    await client.close();
+  }
+});
+
+test('spoofed identity headers, cookies and the MCP token never reach the downstream', async () => {
+  const before = (await downstreamRequests()).length;
+  const res = await post(bob.access_token, INIT, {
+    'x-user-email': 'mallory@example.com', 'x-user-sub': 'admin', 'x-user-groups': 'admins,root',
+    cookie: '__Host-CONSENTED_STATE=stolen', 'x-forwarded-for': '10.0.0.1', origin: stack.mcpOrigin,
+  });
+  assert.equal(res.status, 200);
+  await messages(res);
+  const seen = (await downstreamRequests()).slice(before);
+  assert.equal(seen.length, 1);
+  const h = seen[0].headers;
+  assert.equal(h['x-user-email'], 'bob@example.com');
+  assert.equal(h['x-user-username'], 'bob');
+  assert.notEqual(h['x-user-sub'], 'admin');
+  assert.equal(h['x-user-groups'], 'todo-users,admins', 'bob\'s groups from PingOne, not the client\'s');
+  assert.equal(h.cookie, undefined);
+  assert.equal(h['x-forwarded-for'], undefined);
+  assert.equal(h.origin, undefined);
+  assert.match(h.authorization, /^Bearer sha256:/);
+  assert.notEqual(h.authorization, `Bearer ${fingerprint(bob.access_token)}`);
+});
+
+test('a session stays with its user: another user\'s token, a forged id or the downstream\'s raw id get 404', async () => {
+  const sid = await rawSession(alice);
+  const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
+  const own = await post(alice.access_token, list, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+  assert.equal(own.status, 200);
+  assert.equal(own.headers.get('mcp-session-id'), sid, 'the same id comes back');
+  const [reply] = await messages(own);
+  assert.deepEqual(reply.result.tools.map((t) => t.name).sort(), TOOLS);
+
+  const before = (await downstreamRequests()).length;
+  const stolen = await post(bob.access_token, list, { 'mcp-session-id': sid });
+  assert.equal(stolen.status, 404);
+  assert.equal((await stolen.json()).error.code, -32001);
+  const call = { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'whoami', arguments: {} } };
+  const who = await post(alice.access_token, call, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+  const downstreamSid = JSON.parse((await messages(who))[0].result.content[0].text).sessionId;
+  const afterWho = (await downstreamRequests()).length;
+  assert.equal(afterWho, before + 1, 'bob\'s attempt never reached the downstream');
+  for (const forged of [downstreamSid, `${sid.slice(0, -2)}AA`, 'g1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']) {
+    const res = await post(alice.access_token, list, { 'mcp-session-id': forged });
+    assert.equal(res.status, 404, forged);
+    await res.arrayBuffer();
+  }
+  assert.equal((await downstreamRequests()).length, afterWho, 'nor did the forged ids');
+
+  // DELETE goes to the downstream, which ends the session; the id is then unknown there.
+  const del = await fetch(stack.mcpUrl, {
+    method: 'DELETE', headers: { authorization: `Bearer ${alice.access_token}`, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' },
+  });
+  assert.equal(del.status, 200);
+  await del.arrayBuffer();
+  const gone = await post(alice.access_token, list, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+  assert.equal(gone.status, 404, 'the downstream\'s 404 passes through');
+  await gone.arrayBuffer();
+});
+
+test('downstream failures become errors a client can act on, within the timeout', async () => {
+  try {
+    await fault('garbage');
+    let res = await post(alice.access_token, INIT);
+    assert.equal(res.status, 502);
+    assert.match((await res.json()).error.message, /not MCP/);
+    const sse = await fetch(stack.sseUrl, { headers: { authorization: `Bearer ${alice.access_token}`, accept: 'text/event-stream' }, signal: AbortSignal.timeout(20_000) });
+    assert.equal(sse.status, 502);
+    await sse.arrayBuffer();
+
+    await fault('reset');
+    res = await post(alice.access_token, INIT);
+    assert.equal(res.status, 502);
+    assert.match((await res.json()).error.message, /could not be reached/);
+
+    await fault('hang');
+    const started = Date.now();
+    res = await post(alice.access_token, INIT);
+    const took = Date.now() - started;
+    assert.equal(res.status, 504);
+    assert.match((await res.json()).error.message, new RegExp(`within ${TIMEOUT_SECS} s`));
+    assert.ok(took >= TIMEOUT_SECS * 1000 - 200 && took < TIMEOUT_SECS * 1000 + 5000, `answered after ${took} ms`);
+
+    // The downstream refusing the token: status, body and challenge passed on, the challenge
+    // pointing at the gateway's metadata (the only place the client can get tokens).
+    await fault('unauthorized');
+    res = await post(alice.access_token, INIT);
+    assert.equal(res.status, 401);
+    assert.equal(
+      res.headers.get('www-authenticate'),
+      `Bearer error="invalid_token", error_description="the downstream refused the token", resource_metadata="${stack.mcpOrigin}/.well-known/oauth-protected-resource/mcp"`,
+    );
+    assert.equal((await res.json()).error_description, 'the downstream refused the token');
+  } finally {
+    await fault('none');
+  }
+  const res = await post(alice.access_token, INIT);
+  assert.equal(res.status, 200, 'working again once the downstream is');
+  await res.arrayBuffer();
+});
+
+test('mcp-remote (what Claude Desktop runs) through the gateway', async () => {
+  const remote = await startMcpRemote(stack.mcpUrl, join(scratch, 'mcp-remote'), ['--transport', 'http-only']);
+  try {
+    await signInThroughBrowser(remote, 'alice');
+    await remote.waitFor(() => /Proxy established|Local STDIO server running/.test(remote.stderr), 'the proxy');
+    const init = await remote.request('initialize', {
+      protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'claude-desktop-stand-in', version: '1' },
+    });
+    assert.equal(init.error, undefined, JSON.stringify(init.error));
+    assert.equal(init.result.serverInfo.name, 'downstream-test-mcp');
+    remote.notify('notifications/initialized');
+    const who = await remote.request('tools/call', { name: 'whoami', arguments: {} });
+    const report = JSON.parse(who.result.content[0].text);
+    assert.equal(report.bearer.verified, true);
+    assert.equal(report.identityHeaders['x-user-username'], 'alice');
+  } finally {
+    await remote.close();
+  }
+});
+
+test('MCP Inspector CLI through the gateway on both transports', async () => {
+  const run = (url, transport, args) => new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(INSPECTOR_DIR, 'cli.js'), '--cli', url, '--transport', transport,
+      '--header', `Authorization: Bearer ${alice.access_token}`, ...args], { cwd: INSPECTOR_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+  for (const [url, transport] of [[stack.mcpUrl, 'http'], [stack.sseUrl, 'sse']]) {
+    const listed = await run(url, transport, ['--method', 'tools/list']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout).tools.map((t) => t.name).sort(), TOOLS);
+    const who = await run(url, transport, ['--method', 'tools/call', '--tool-name', 'whoami']);
+    assert.equal(who.code, 0, who.stderr);
+    const report = JSON.parse(JSON.parse(who.stdout).content[0].text);
+    assert.equal(report.bearer.verified, true);
+    assert.equal(report.identityHeaders['x-user-email'], 'alice@example.com');
+  }
+});
