@@ -47,6 +47,59 @@ pub trait KvStore {
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError>;
 }
 
+/// How long a value this store wrote is preferred over a different one read
+/// back (KV propagates a write within about this long).
+pub const READ_YOUR_WRITES_SECS: u64 = 60;
+/// Values remembered at most (oldest forgotten first).
+const READ_YOUR_WRITES_MAX: usize = 16;
+
+/// Values written recently through a [`ReadYourWrites`], kept by its owner
+/// across requests (a Durable Object that serializes one grant's refreshes).
+#[derive(Default)]
+pub struct Written(std::cell::RefCell<Vec<(String, String, u64)>>);
+
+/// A store that reads back what it wrote. KV is eventually consistent: a read
+/// right after a write may still return the value before it, and a refresh
+/// that read the grant as it was before the previous refresh would refuse the
+/// token that refresh just issued. Only a *different present* value is
+/// overridden: a key that reads as absent stays absent (a revocation elsewhere
+/// must never be undone by a remembered write).
+pub struct ReadYourWrites<'a> {
+    pub inner: &'a dyn KvStore,
+    pub written: &'a Written,
+    pub now: u64,
+}
+
+#[async_trait(?Send)]
+impl KvStore for ReadYourWrites<'_> {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let read = self.inner.get(key).await?;
+        let mut written = self.written.0.borrow_mut();
+        written.retain(|(_, _, at)| self.now < at + READ_YOUR_WRITES_SECS);
+        Ok(match (read, written.iter().rev().find(|(k, _, _)| k == key)) {
+            (Some(_), Some((_, mine, _))) => Some(mine.clone()),
+            (read, _) => read,
+        })
+    }
+    async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> Result<(), StoreError> {
+        self.inner.put(key, value, ttl_secs).await?;
+        let mut written = self.written.0.borrow_mut();
+        written.retain(|(k, _, _)| k != key);
+        if written.len() >= READ_YOUR_WRITES_MAX {
+            written.remove(0);
+        }
+        written.push((key.to_owned(), value.to_owned(), self.now));
+        Ok(())
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.written.0.borrow_mut().retain(|(k, _, _)| k != key);
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError> {
+        self.inner.list(prefix, cursor).await
+    }
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 pub use memory::MemoryStore;
 
@@ -130,5 +183,52 @@ mod memory {
             let keys = self.keys().into_iter().filter(|k| k.starts_with(prefix)).collect();
             Ok(KeyPage { keys, cursor: None })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+
+    /// KV that answers reads from before the last writes, as Workers KV may
+    /// in the seconds after a write (which the local KV never does).
+    struct Lagging {
+        now: MemoryStore,
+        before: MemoryStore,
+    }
+
+    #[async_trait(?Send)]
+    impl KvStore for Lagging {
+        async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+            self.before.get(key).await
+        }
+        async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+            self.now.put(key, value, ttl).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.now.delete(key).await
+        }
+        async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError> {
+            self.now.list(prefix, cursor).await
+        }
+    }
+
+    #[test]
+    fn what_was_written_is_read_back_for_a_while_but_never_resurrected() {
+        let kv = Lagging { now: MemoryStore::new(100), before: MemoryStore::new(100) };
+        block_on(kv.before.put("grant:u:g", "v1", None)).unwrap();
+        let written = Written::default();
+        let store = ReadYourWrites { inner: &kv, written: &written, now: 100 };
+        block_on(store.put("grant:u:g", "v2", None)).unwrap();
+        assert_eq!(block_on(kv.get("grant:u:g")).unwrap().as_deref(), Some("v1"), "the lag");
+        assert_eq!(block_on(store.get("grant:u:g")).unwrap().as_deref(), Some("v2"));
+        // Absent stays absent: a revocation elsewhere is never undone.
+        block_on(kv.before.delete("grant:u:g")).unwrap();
+        assert_eq!(block_on(store.get("grant:u:g")).unwrap(), None);
+        // After KV's propagation time, KV alone answers.
+        block_on(kv.before.put("grant:u:g", "v1", None)).unwrap();
+        let later = ReadYourWrites { inner: &kv, written: &written, now: 100 + READ_YOUR_WRITES_SECS };
+        assert_eq!(block_on(later.get("grant:u:g")).unwrap().as_deref(), Some("v1"));
     }
 }

@@ -40,7 +40,11 @@ fn upstream_expired(ctx: &AuthContext, now: u64) -> bool {
 
 /// The authorization server for this request, with the PingOne grant hooks
 /// when the sign-in settings are usable.
-fn provider<'a>(kv: &'a Kv, config: &'a Config, hooks: Option<&'a PingOneGrants<'a>>) -> Provider<'a> {
+fn provider<'a>(
+    kv: &'a dyn crate::store::KvStore,
+    config: &'a Config,
+    hooks: Option<&'a PingOneGrants<'a>>,
+) -> Provider<'a> {
     let provider = Provider::new(kv, config, now_secs());
     match hooks {
         Some(h) => provider.with_hooks(h),

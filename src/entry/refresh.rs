@@ -11,6 +11,7 @@ use crate::oauth::refresh_gate::RefreshGate;
 use crate::oauth::{cors, Provider};
 use crate::platform::http::{from_http, into_http, to_worker};
 use crate::platform::kv::Kv;
+use crate::store::{ReadYourWrites, Written};
 use crate::util::crypto::sha256_hex;
 use crate::util::time::now_secs;
 use http::StatusCode;
@@ -48,25 +49,27 @@ pub async fn forward(env: &Env, grant: &str, req: &http::Request<Vec<u8>>, here:
 #[durable_object]
 pub struct GrantRefresh {
     gate: RefreshGate,
+    /// The grant as this object last wrote it (KV may lag behind; see `store::ReadYourWrites`).
+    written: Written,
     env: Env,
 }
 
 impl DurableObject for GrantRefresh {
     fn new(_state: State, env: Env) -> Self {
-        Self { gate: RefreshGate::default(), env }
+        Self { gate: RefreshGate::default(), written: Written::default(), env }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let Some(req) = into_http(req).await? else {
             return Response::error("Request too large", 413);
         };
-        from_http(self.gate.run(&req, now_secs, || answer(&self.env, &req)).await)
+        from_http(self.gate.run(&req, now_secs, || answer(&self.env, &self.written, &req)).await)
     }
 }
 
 /// The authorization server's answer, built as the Worker builds it (the
 /// clock read now, after the wait for earlier refreshes).
-async fn answer(env: &Env, req: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+async fn answer(env: &Env, written: &Written, req: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
     let (Ok(config), Ok(kv)) = (oauth_config(env), env.kv(KV_BINDING).map(Kv)) else {
         worker::console_error!("token: the refresh object cannot read the configuration");
         return OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server is misconfigured")
@@ -75,5 +78,6 @@ async fn answer(env: &Env, req: &http::Request<Vec<u8>>) -> http::Response<Vec<u
     let settings = crate::login::worker::settings(env).ok();
     let cache = crate::login::worker::cache();
     let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
-    provider(&kv, &config, hooks.as_ref()).handle(req).await
+    let store = ReadYourWrites { inner: &kv, written, now: now_secs() };
+    provider(&store, &config, hooks.as_ref()).handle(req).await
 }
