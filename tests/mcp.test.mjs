@@ -17,7 +17,6 @@ const LATEST = '2025-11-25';
 let stack;
 const open = []; // SDK clients to close at the end
 let alice; // { provider, client, transport } over Streamable HTTP
-let sseAlice; // the same over legacy SSE
 
 before(async () => {
   stack = await startTestStack();
@@ -183,40 +182,10 @@ test('the SDK client over legacy SSE signs in the same way and sees the same use
   todosOf(await call(c.client, 'toggle_todo_status', { todoId: id, completed: true }));
   const after = todosOf(await call(c.client, 'deleteTodo', { todoId: id }));
   assert.equal(after.some((t) => t.id === id), false);
-
-  sseAlice = { provider, ...c };
 });
 
-// A 401 on POST /sse/message must name the /sse metadata (its `resource` is what the SDK
-// connected to), or legacy SSE clients cannot refresh mid-session.
-test('over legacy SSE, an expired access token is refreshed and the POST retried', async () => {
-  assert.ok(sseAlice, 'needs the SSE client');
-  const { provider, client } = sseAlice;
-  provider.expireAccessToken();
-  const refreshed = todosOf(await call(client, 'get_my_todo_list'));
-  assert.ok(refreshed.some((t) => t.id === aliceTodo.id));
-  assert.deepEqual(provider.tokenRequests, ['authorization_code', 'refresh_token']);
-  assert.equal(provider.authorizations.length, 1, 'no second sign-in');
-});
-
-test('an expired access token is refreshed by the SDK (refresh-token grant) and the session goes on', async () => {
-  const { provider, client, transport } = alice;
-  const sessionId = transport.sessionId;
-  const oldTokens = provider.tokens();
-  provider.expireAccessToken();
-  const listed = todosOf(await call(client, 'get_my_todo_list'));
-  assert.ok(listed.some((t) => t.id === aliceTodo.id));
-  assert.deepEqual(provider.tokenRequests, ['authorization_code', 'refresh_token']);
-  assert.equal(provider.authorizations.length, 1, 'no second sign-in');
-  const fresh = provider.tokens();
-  assert.notEqual(fresh.access_token, oldTokens.access_token);
-  assert.ok(fresh.refresh_token);
-  assert.equal(transport.sessionId, sessionId, 'same MCP session with the refreshed token');
-
-  // The refreshed token also opens new sessions.
-  const res = await rawPost(fresh.access_token, initializeMessage());
-  assert.equal(res.status, 200);
-});
+// Expired access tokens are refreshed mid-session, with real expiry (MCP tokens capped at a
+// PingOne token of a few seconds), over both transports: tests/lifecycle.test.mjs.
 
 test('reconnecting with the same client and cookies is silent; cleared cookies bring consent back', async () => {
   const clientInformation = alice.provider.clientInformation();

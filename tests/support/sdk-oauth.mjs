@@ -39,7 +39,6 @@ export class TestOAuthProvider {
     this._tokens = undefined;
     this._codeVerifier = undefined;
     this._state = undefined;
-    this._staleAccessToken = false;
     this.pendingCode = undefined;
     this.authorizations = [];
     this.registrations = 0;
@@ -77,19 +76,8 @@ export class TestOAuthProvider {
     this._clientInformation = info;
   }
 
-  tokens() {
-    if (!this._tokens) return undefined;
-    // An access token the server no longer accepts, with the still-valid refresh token: the
-    // SDK must answer the 401 with a refresh-token grant, as after the token's expiry.
-    if (this._staleAccessToken) return { ...this._tokens, access_token: 'expired-access-token' };
-    return this._tokens;
-  }
-  saveTokens(tokens) {
-    this._tokens = tokens;
-    this._staleAccessToken = false;
-  }
-  /** From now until the next saveTokens, present an access token the server rejects. */
-  expireAccessToken() { this._staleAccessToken = true; }
+  tokens() { return this._tokens; }
+  saveTokens(tokens) { this._tokens = tokens; }
 
   saveCodeVerifier(v) { this._codeVerifier = v; }
   codeVerifier() {
