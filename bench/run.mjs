@@ -6,6 +6,11 @@
 //     BENCH_CLIENT_ID=…] scripts/bench  another deployment of the same endpoints
 //
 // Knobs: BENCH_SECONDS (per measurement, default 10), BENCH_LEVELS (default 1,8,32).
+//
+// Locally it then starts the stack in gateway mode (proxy to local/downstream-mcp.mjs, which
+// here does not check tokens, so both paths do the same work downstream) and measures the same
+// tools/call through the gateway and straight to the downstream server, in the same run
+// (BENCH_ONLY=gateway measures only that).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -103,6 +108,47 @@ function bundleSizes() {
   return out;
 }
 
+/** tools/call echo through the identity gateway and straight to the downstream, same run. */
+async function gatewayRows() {
+  const ports = { idp: await freePort(), todoApi: await freePort(), mcp: await freePort(), todoApiInspector: await freePort(), mcpInspector: await freePort(), downstream: await freePort() };
+  const stateDir = join(ROOT, 'bench-output', 'state-gateway');
+  rmSync(stateDir, { recursive: true, force: true });
+  const stack = await startStack({ ports, stateDir, dotenv: null, build: false, todoApi: false, downstream: { verifyTokens: false } });
+  const rows = [];
+  try {
+    const client = await registerClient(stack.mcpOrigin);
+    const auth = await authorize({ mcpOrigin: stack.mcpOrigin, client, jar: new CookieJar() });
+    const token = (await exchangeCode({ mcpOrigin: stack.mcpOrigin, client, code: auth.code, verifier: auth.pkce.verifier })).access_token;
+    const paths = [['gateway', stack.mcpUrl, token], ['direct to downstream', `${stack.downstreamUrl}/mcp`, 'unchecked']];
+    // ping: what the gateway adds (bearer validation, one HTTP hop) to the cheapest call.
+    for (const [label, url, bearer] of paths) {
+      rows.push(await load(`${label}: ping`, 1, async () => {
+        const sid = await openSession(url, bearer);
+        let id = 1;
+        return async () => {
+          const { json } = await rpc(url, bearer, sid, { jsonrpc: '2.0', id: id++, method: 'ping' });
+          if (!json.result) throw new Error('no result');
+        };
+      }));
+    }
+    for (const c of LEVELS.filter((l) => l <= 8)) {
+      for (const [label, url, bearer] of paths) {
+        rows.push(await load(`${label}: tools/call echo`, c, async () => {
+          const sid = await openSession(url, bearer);
+          let id = 1;
+          return async () => {
+            const { json } = await rpc(url, bearer, sid, { jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name: 'echo', arguments: { text: 'bench' } } });
+            if (json.result?.content?.[0]?.text !== 'bench') throw new Error(JSON.stringify(json).slice(0, 200));
+          };
+        }));
+      }
+    }
+  } finally {
+    await stack.stop();
+  }
+  return rows;
+}
+
 async function main() {
   mkdirSync(join(ROOT, 'bench-output'), { recursive: true });
   const results = { date: new Date().toISOString(), seconds_per_run: SECONDS, rows: [] };
@@ -111,6 +157,10 @@ async function main() {
   let token = process.env.BENCH_ACCESS_TOKEN;
   let refreshSetup = null;
 
+  if (process.env.BENCH_ONLY === 'gateway') {
+    results.rows.push(...await gatewayRows());
+    return report(results);
+  }
   if (!mcpOrigin) {
     const ports = { idp: await freePort(), todoApi: await freePort(), mcp: await freePort(), todoApiInspector: await freePort(), mcpInspector: await freePort() };
     const stateDir = join(ROOT, 'bench-output', 'state');
@@ -201,11 +251,16 @@ async function main() {
   } finally {
     if (stack) await stack.stop();
   }
+  if (!process.env.BENCH_BASE_URL) results.rows.push(...await gatewayRows());
+  report(results);
+}
+
+function report(results) {
 
   const pad = (s, n) => String(s).padEnd(n);
-  console.log(`\n${pad('measurement', 30)}${pad('conc', 6)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p95 ms', 9)}${pad('p99 ms', 9)}${pad('n', 7)}errors`);
+  console.log(`\n${pad('measurement', 40)}${pad('conc', 6)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p95 ms', 9)}${pad('p99 ms', 9)}${pad('n', 7)}errors`);
   for (const r of results.rows) {
-    console.log(`${pad(r.name, 30)}${pad(r.concurrency, 6)}${pad(r.rps, 9)}${pad(r.p50_ms, 9)}${pad(r.p95_ms, 9)}${pad(r.p99_ms, 9)}${pad(r.requests, 7)}${r.errors}`);
+    console.log(`${pad(r.name, 40)}${pad(r.concurrency, 6)}${pad(r.rps, 9)}${pad(r.p50_ms, 9)}${pad(r.p95_ms, 9)}${pad(r.p99_ms, 9)}${pad(r.requests, 7)}${r.errors}`);
   }
   if (results.concurrent_creates) console.log(`32 concurrent create_new_todo: kept ${results.concurrent_creates.kept}, lost ${results.concurrent_creates.lost}`);
   if (results.cold_start) console.log(`cold start: stack ready in ${results.cold_start.stack_ready_s} s, first initialize ${results.cold_start.first_initialize_ms} ms`);

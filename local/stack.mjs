@@ -151,10 +151,12 @@ function runBuild(logFile) {
  *     `vars` may be a function of the stack (e.g. its mcpOrigin); `persistWith: 'mcp'` gives it
  *     the MCP worker's --persist-to directory, so both share its local KV (same namespace id).
  *     Each one's URL is in `stack.workerUrls[name]`.
- *   downstream: true or { testHooks } to start the downstream MCP server (local/downstream-mcp.mjs,
+ *   downstream: true or { testHooks, verifyTokens } to start the downstream MCP server (local/downstream-mcp.mjs,
  *     on ports.downstream) and run the MCP worker as its identity gateway: DOWNSTREAM_MCP_URL and
  *     DOWNSTREAM_SSE_URL name it, and PingOne tokens are for it (API_IDENTIFIER = its origin, which
- *     it verifies as the audience). `testHooks` enables its /__requests and /__fault endpoints.
+ *     it verifies as the audience). `testHooks` enables its /__requests and /__fault endpoints;
+ *     `verifyTokens: false` makes it accept requests without checking their token (the benchmark
+ *     compares calls through the gateway with calls straight to it).
  */
 export async function startStack(opts = {}) {
   const ports = {
@@ -237,7 +239,7 @@ export async function startStack(opts = {}) {
         env: {
           DOWNSTREAM_HOST: '127.0.0.1',
           DOWNSTREAM_PORT: String(ports.downstream),
-          DOWNSTREAM_ISSUER: issuer,
+          DOWNSTREAM_ISSUER: opts.downstream.verifyTokens === false ? '' : issuer,
           DOWNSTREAM_AUDIENCE: apiIdentifier,
           DOWNSTREAM_TEST_HOOKS: opts.downstream.testHooks ? '1' : '',
         },
