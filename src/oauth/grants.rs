@@ -17,6 +17,12 @@ pub struct GrantSummary {
     pub expires_at: Option<u64>,
 }
 
+/// How long a grant's record outlives the grant in KV: longer than the
+/// daily purge's period, so the purge sees every grant that runs out and the
+/// application hears of its end (PingOne refresh-token revocation). A grant
+/// past its end is refused whatever KV still holds.
+pub const ENDED_GRANT_RETENTION_SECS: u64 = 2 * 24 * 3600;
+
 impl Provider<'_> {
     pub async fn get_grant(&self, user_id: &str, grant_id: &str) -> Result<Option<Grant>, StoreError> {
         Ok(self.store.get(&grant_key(user_id, grant_id)).await?.and_then(|raw| serde_json::from_str(&raw).ok()))
@@ -25,7 +31,7 @@ impl Provider<'_> {
     /// Saves a grant that has been exchanged: it lives until `expires_at`.
     pub async fn save_grant(&self, grant: &Grant) -> Result<(), StoreError> {
         let raw = serde_json::to_string(grant).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let ttl = grant.expires_at.map(|e| e.saturating_sub(self.now).max(MIN_TTL_SECS + 5));
+        let ttl = grant.expires_at.map(|e| e.saturating_sub(self.now).max(MIN_TTL_SECS) + ENDED_GRANT_RETENTION_SECS);
         self.store.put(&grant_key(&grant.user_id, &grant.id), &raw, ttl).await
     }
 

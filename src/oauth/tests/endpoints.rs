@@ -164,6 +164,22 @@ fn purge_removes_what_kv_expiry_missed_and_nothing_else() {
 }
 
 #[test]
+fn a_grant_that_runs_out_is_still_there_for_the_purge_to_end() {
+    let w = World::new();
+    let c = w.public_client();
+    let t = w.tokens(&c, "alice");
+    let grant = w.grant_of(s(&t["refresh_token"])).unwrap();
+    let ends = grant["expiresAt"].as_u64().unwrap();
+    w.advance(ends - NOW);
+    assert_error(&w.refresh(&c, s(&t["refresh_token"]), &[]), 400, "invalid_grant");
+    // The daily purge runs up to a day later: the record is still in KV then, and is ended.
+    w.advance(DAY);
+    assert!(w.grant_of(s(&t["refresh_token"])).is_some());
+    assert_eq!(block_on(w.p().purge_expired()).unwrap(), 1);
+    assert!(w.grant_of(s(&t["refresh_token"])).is_none());
+}
+
+#[test]
 fn no_kv_expiry_under_sixty_seconds_is_ever_requested() {
     // Short lifetimes everywhere, and a refresh right at the edge of the grant's life.
     let w = World::with_config(Config {

@@ -2,6 +2,7 @@
 //! use) and refresh (rotation with one retry, narrowing, resource pinning).
 
 use super::*;
+use crate::oauth::grants::ENDED_GRANT_RETENTION_SECS;
 use crate::util::crypto::sha256_hex;
 
 const DAY: u64 = 24 * 3600;
@@ -59,7 +60,7 @@ fn exchange_issues_tokens_and_stores_only_hashes() {
         assert!(!dump.contains(secret), "{secret} stored in plaintext");
     }
     let ttls = w.store.ttls_requested.borrow().clone();
-    assert!(ttls.ends_with(&[30 * DAY, 3600]), "{ttls:?}");
+    assert!(ttls.ends_with(&[30 * DAY + ENDED_GRANT_RETENTION_SECS, 3600]), "{ttls:?}");
     assert_ttls_ok(&w);
 
     let ctx = w.bearer(access).unwrap();
@@ -319,6 +320,8 @@ fn without_refresh_tokens_the_grant_still_expires() {
     assert_eq!(g["expiresAt"], NOW + 3600);
     w.advance(3600);
     assert!(w.bearer(s(&t["access_token"])).is_err());
+    // Kept a while for the purge to see, but not forever.
+    w.advance(ENDED_GRANT_RETENTION_SECS);
     assert!(w.keys("grant:").is_empty(), "nothing is kept forever");
     assert_ttls_ok(&w);
 }
@@ -435,6 +438,7 @@ fn refresh_near_or_after_grant_expiry() {
     assert_ttls_ok(&w);
     w.advance(59);
     assert_error(&w.refresh(&c, s(&t2["refresh_token"]), &[]), 400, "invalid_grant");
+    w.advance(ENDED_GRANT_RETENTION_SECS);
     assert!(w.keys("grant:").is_empty());
 }
 
