@@ -331,16 +331,26 @@ test('refresh: rotation, one retry with the previous token, then it is finished'
   assert.equal((await refresh({ mcpOrigin: origin, client: other, refreshToken: next.body.refresh_token })).body.error, 'invalid_grant');
 });
 
-test('refresh may narrow scope but not broaden it', async () => {
+test('a scope the grant lacks is invalid_scope at the code exchange and at refresh; narrowing works', async () => {
   const client = await registerClient(origin);
   const { code, verifier } = await codeFor(client, { scope: 'todo_api:read' });
+  // Only scopes the grant lacks (granted elsewhere, or unknown), or more than it has: refused,
+  // and the code is still good afterwards.
+  for (const scope of ['todo_api:write', 'admin', 'todo_api:read todo_api:write']) {
+    assertOAuthError(await post('/token', codeParams(client, code, verifier, { client_id: client.client_id, scope })), 400, 'invalid_scope');
+  }
   const tokens = await exchangeCode({ mcpOrigin: origin, client, code, verifier });
   assert.equal(tokens.scope, 'todo_api:read');
-  for (const scope of ['todo_api:read todo_api:write', 'todo_api:write']) {
+  for (const scope of ['todo_api:read todo_api:write', 'todo_api:write', 'admin']) {
     const r = await refresh({ mcpOrigin: origin, client, refreshToken: tokens.refresh_token, scope });
     assert.equal(r.status, 400);
     assert.equal(r.body.error, 'invalid_scope');
   }
+  // An empty scope is no scope: the whole grant, not an empty token.
+  const empty = await post('/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.client_id, scope: '' });
+  assert.equal(empty.status, 200, empty.text);
+  assert.equal(empty.json.scope, 'todo_api:read');
+  tokens.refresh_token = empty.json.refresh_token;
   const ok = await refresh({ mcpOrigin: origin, client, refreshToken: tokens.refresh_token, scope: 'todo_api:read' });
   assert.equal(ok.status, 200);
   assert.equal(ok.body.scope, 'todo_api:read');

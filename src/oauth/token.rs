@@ -16,10 +16,11 @@ use serde_json::json;
 const MIN_GRANT_LIFE: u64 = 60;
 
 /// The scopes a new access token carries: the grant's, or the subset the
-/// request's `scope` names. Asking for more than was granted is an error, never
-/// a silent widening (RFC 6749 §6).
+/// request's `scope` names. Any scope the grant lacks (unknown, or known but
+/// not granted) makes the request `invalid_scope`, never a silent widening or
+/// an empty token (RFC 6749 §5.2, §6); an empty `scope` is no `scope`.
 fn narrowed_scope(granted: &[String], asked: Option<&str>) -> Result<Vec<String>, OAuthError> {
-    let Some(asked) = asked else { return Ok(granted.to_vec()) };
+    let Some(asked) = asked.filter(|a| !a.trim().is_empty()) else { return Ok(granted.to_vec()) };
     let mut out: Vec<String> = Vec::new();
     for s in asked.split_whitespace() {
         if !granted.iter().any(|g| g == s) {

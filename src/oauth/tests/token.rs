@@ -406,6 +406,48 @@ fn refresh_may_narrow_scope_but_not_broaden_it() {
 }
 
 #[test]
+fn code_exchange_scope_naming_scopes_the_grant_lacks_is_invalid_scope_and_keeps_the_code() {
+    let w = World::new();
+    let c = w.public_client();
+    let (code, pkce) = w.code_for(&c, "alice", &[("scope", "todo_api:read")]);
+    let with_scope = |scope: &str| {
+        w.token(
+            &c,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &c.redirect),
+                ("code_verifier", &pkce.verifier),
+                ("scope", scope),
+            ],
+        )
+    };
+    // Only scopes the grant lacks (known but not granted, or unknown), or a mixture.
+    for lacking in ["todo_api:write", "admin", "todo_api:write admin", "todo_api:read todo_api:write"] {
+        let res = with_scope(lacking);
+        assert_error(&res, 400, "invalid_scope");
+        assert!(json_of(&res)["error_description"].as_str().unwrap().contains("was not granted"), "{lacking}");
+    }
+    let g = w.grant_of(&code).unwrap();
+    assert!(g.get("authCodeWrappedKey").is_some(), "refused before the code was used");
+    assert_eq!(g["scope"], json!(["todo_api:read"]));
+    // An empty scope is no scope: the whole grant, which is not emptied.
+    let t = json_of(&with_scope(" "));
+    assert_eq!(t["scope"], "todo_api:read");
+    assert_eq!(w.grant_of(&code).unwrap()["scope"], json!(["todo_api:read"]));
+}
+
+#[test]
+fn refresh_with_an_empty_scope_gets_the_whole_grant() {
+    let w = World::new();
+    let c = w.public_client();
+    let t = w.tokens(&c, "alice");
+    let again = json_of(&w.refresh(&c, s(&t["refresh_token"]), &[("scope", "")]));
+    assert_eq!(again["scope"], "todo_api:read todo_api:write");
+    assert_eq!(w.bearer(s(&again["access_token"])).unwrap().scopes, vec!["todo_api:read", "todo_api:write"]);
+}
+
+#[test]
 fn refresh_resource_is_pinned_and_checked_before_rotation() {
     let w = World::new();
     let c = w.public_client();
