@@ -71,7 +71,7 @@ async function startFakeIdp() {
         const back = new URL(q.get('redirect_uri'));
         if (mode === 'deny') {
           back.searchParams.set('error', 'access_denied');
-          back.searchParams.set('error_description', '<script>alert("idp")</script> The user said no');
+          back.searchParams.set('error_description', '<script>alert("idp")</script> The user said \u202Eon\u202C');
         } else {
           const code = randomBytes(16).toString('base64url');
           codes.set(code, { nonce: q.get('nonce'), challenge: q.get('code_challenge'), redirectUri: q.get('redirect_uri'), resource: q.get('resource'), scope: q.get('scope') });
@@ -370,6 +370,9 @@ test('an IdP error is shown to the person and offered back to the client', async
   assert.match(body, /access_denied/);
   assert.match(body, /&lt;script&gt;alert\(&quot;idp&quot;\)&lt;\/script&gt;/);
   assert.doesNotMatch(body, /<script>/);
+  // The bidirectional override in PingOne's text is shown as a replacement character, not obeyed.
+  assert.match(body, /The user said \uFFFDon\uFFFD/);
+  assert.doesNotMatch(body, /[\u202E\u202C]/);
   const href = body.match(/href="([^"]+)"/)[1].replace(/&amp;/g, '&');
   const back = new URL(href);
   assert.equal(`${back.origin}${back.pathname}`, CLIENT_REDIRECT);
@@ -436,4 +439,30 @@ test('a client name carrying <script> is rendered harmless', async () => {
   assert.doesNotMatch(html, /<script>alert/);
   assert.doesNotMatch(html, /<img/);
   assert.match(html, /&lt;script&gt;alert\(&quot;pwned&quot;\)&lt;\/script&gt;/);
+});
+
+test('client metadata with bidirectional or invisible formatting characters is refused at registration', async () => {
+  const hidden = ['\u202E', '\u202D', '\u200E', '\u200F', '\u2066', '\u2067', '\u2068', '\u2069', '\u061C', '\u200B', '\uFEFF'];
+  for (const c of hidden) {
+    for (const [field, value] of [
+      ['client_name', `Login test client${c}exe.txt`],
+      ['client_uri', `https://client.example/${c}`],
+      ['contacts', [`ops${c}@client.example`]],
+      ['redirect_uris', [`${CLIENT_REDIRECT}${c}`]],
+    ]) {
+      const res = await fetch(`${stack.mcpOrigin}/register`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ client_name: 'x', redirect_uris: [CLIENT_REDIRECT], token_endpoint_auth_method: 'none', [field]: value }),
+      });
+      const body = await res.json();
+      const name = `U+${c.codePointAt(0).toString(16).toUpperCase()} in ${field}`;
+      assert.equal(res.status, 400, name);
+      assert.equal(body.error, field === 'redirect_uris' ? 'invalid_redirect_uri' : 'invalid_client_metadata', name);
+      assert.match(body.error_description, /formatting/, name);
+    }
+  }
+  // Right-to-left scripts themselves are names like any other, shown as registered.
+  const rtl = await registerClient(stack.mcpOrigin, { client_name: 'לקוח בדיקה حاسبة', redirect_uris: [CLIENT_REDIRECT] });
+  const { html } = await consent(new CookieJar(), { c: rtl });
+  assert.match(html, /<strong>לקוח בדיקה حاسبة<\/strong> wants to connect/);
 });

@@ -95,7 +95,8 @@ pub fn consent_csp(view: &ConsentView<'_>) -> String {
 /// The full consent page response (200).
 pub fn render(view: &ConsentView<'_>) -> http::Response<Vec<u8>> {
     let client = view.client;
-    let name = escape(client.client_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&client.client_id));
+    let display_name = client.display_name();
+    let name = escape(&display_name);
     let named = match safe_link(client.client_uri.as_deref()) {
         Some(href) => format!("<a href=\"{href}\" rel=\"noopener noreferrer\">{name}</a>"),
         None => name.clone(),
@@ -131,17 +132,12 @@ pub fn render(view: &ConsentView<'_>) -> http::Response<Vec<u8>> {
          <p class=\"muted\">Only approve applications you trust. You can revoke access later.</p>",
         title = escape(SERVER_TITLE),
         desc = escape(SERVER_DESCRIPTION),
-        client_id = escape(&client.client_id),
+        client_id = escape(&crate::util::text::neutralise(&client.client_id)),
         host = escape(&redirect_display(&view.request.redirect_uri)),
         pending = escape(view.pending_id),
         csrf = escape(view.csrf_token),
     );
-    html(
-        &format!("Connect {} to {SERVER_TITLE}", client.client_name.as_deref().unwrap_or("an application")),
-        &body,
-        view.style_nonce,
-        &consent_csp(view),
-    )
+    html(&format!("Connect {display_name} to {SERVER_TITLE}"), &body, view.style_nonce, &consent_csp(view))
 }
 
 #[cfg(test)]
@@ -195,6 +191,25 @@ mod tests {
         assert!(!body.contains("data:text"));
         assert!(body.contains("href=\"https://client.example/tos?a=1&amp;b=%222%22\""));
         assert!(body.contains("&lt;b&gt;scope&lt;/b&gt;"));
+    }
+
+    #[test]
+    fn bidirectional_and_format_controls_in_a_stored_name_are_neutralised() {
+        // A record registered elsewhere (or before registration refused them).
+        let client = ClientInfo {
+            client_id: "client\u{200B}-1".into(),
+            client_name: Some("Good App\u{202E}exe.lanretni\u{202C} \u{2067}x\u{2069}\u{200F}\u{061C}".into()),
+            ..Default::default()
+        };
+        let (body, _) = page(&client, &request("https://client.example/cb"));
+        for c in ['\u{202E}', '\u{202C}', '\u{2067}', '\u{2069}', '\u{200F}', '\u{061C}', '\u{200B}'] {
+            assert!(!body.contains(c), "U+{:04X} reached the page", c as u32);
+        }
+        assert!(
+            body.contains("<strong>Good App\u{FFFD}exe.lanretni\u{FFFD} \u{FFFD}x\u{FFFD}\u{FFFD}\u{FFFD}</strong>")
+        );
+        assert!(body.contains("<title>Connect Good App\u{FFFD}exe"));
+        assert!(body.contains("<code>client\u{FFFD}-1</code>"));
     }
 
     #[test]

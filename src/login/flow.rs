@@ -16,6 +16,7 @@ use super::upstream;
 use crate::store::{KvStore, StoreError};
 use crate::util::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::util::html::escape;
+use crate::util::text::neutralise;
 use http::{Method, Request, Response};
 use std::rc::Rc;
 use url::Url;
@@ -399,8 +400,8 @@ impl Login<'_> {
     /// The client's registered name, or its id.
     async fn client_name(&self, request: &AuthRequest) -> String {
         match self.auth.lookup_client(&request.client_id).await {
-            Ok(Some(c)) => c.client_name.filter(|n| !n.trim().is_empty()).unwrap_or(c.client_id),
-            _ => request.client_id.clone(),
+            Ok(Some(c)) => c.display_name(),
+            _ => neutralise(&request.client_id),
         }
     }
 
@@ -427,12 +428,12 @@ impl Login<'_> {
         let back =
             self.auth.error_redirect(origin, request, to_client, "Sign-in at the identity provider did not complete");
         let client_name = self.client_name(request).await;
-        let detail: String = description.unwrap_or_default().chars().take(300).collect();
+        let detail = neutralise(&description.unwrap_or_default().chars().take(300).collect::<String>());
         let nonce = random_token(22);
         let body = format!(
             "<h1>Sign-in was not completed</h1><div class=\"card\"><p>PingOne answered <code>{}</code>.</p><p>{}</p></div>\
              <p>You can return to {} and try again.</p><p><a class=\"button\" href=\"{}\">Return to the application</a></p>",
-            escape(&error.chars().take(64).collect::<String>()),
+            escape(&neutralise(&error.chars().take(64).collect::<String>())),
             escape(&detail),
             escape(&client_name),
             escape(&back),

@@ -76,6 +76,14 @@ impl ClientInfo {
     pub fn allows_grant(&self, grant_type: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant_type)
     }
+    /// The name to show people: the registered name (or the id when there is
+    /// none), with bidirectional, format and other control characters
+    /// neutralised — records written before registration refused them, or by
+    /// another implementation, may hold them. Still needs HTML escaping.
+    pub fn display_name(&self) -> String {
+        let name = self.client_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&self.client_id);
+        crate::util::text::neutralise(name)
+    }
 }
 
 /// One or many resource indicators, as the original stores them.

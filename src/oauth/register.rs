@@ -5,6 +5,7 @@ use super::error::{json_response, OAuthError};
 use super::records::{client_key, ClientInfo};
 use super::{redirect, token_str, Provider};
 use crate::util::crypto::random_token;
+use crate::util::text::has_hidden_controls;
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
@@ -22,8 +23,10 @@ fn meta_err(d: impl Into<String>) -> OAuthError {
 fn opt_string(doc: &Map<String, Value>, name: &str, max: usize) -> Result<Option<String>, OAuthError> {
     match doc.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.len() <= max && !s.chars().any(char::is_control) => Ok(Some(s.clone())),
-        Some(Value::String(_)) => Err(meta_err(format!("{name} is too long or contains control characters"))),
+        Some(Value::String(s)) if s.len() <= max && !has_hidden_controls(s) => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(meta_err(format!(
+            "{name} is too long or contains control, bidirectional or other invisible formatting characters"
+        ))),
         Some(_) => Err(meta_err(format!("{name} must be a string"))),
     }
 }
@@ -94,7 +97,14 @@ pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
         client_uri: opt_http_uri(doc, "client_uri")?,
         policy_uri: opt_http_uri(doc, "policy_uri")?,
         tos_uri: opt_http_uri(doc, "tos_uri")?,
-        contacts: opt_string_list(doc, "contacts", 10)?,
+        contacts: match opt_string_list(doc, "contacts", 10)? {
+            Some(c) if c.iter().any(|s| has_hidden_controls(s)) => {
+                return Err(meta_err(
+                    "contacts contain control, bidirectional or other invisible formatting characters",
+                ))
+            }
+            other => other,
+        },
         grant_types,
         response_types,
         registration_date: 0,

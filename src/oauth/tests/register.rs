@@ -118,6 +118,8 @@ fn redirect_uri_rules() {
         "https://user:pw@app.example.com/cb",
         "https://app.example.com/c b",
         "https://app.example.com/c\nb",
+        "https://app.example.com/c\u{202E}b",
+        "com.example.app:/oauth\u{2066}",
         "ftp://app.example.com/cb",
     ] {
         let res = w.register(&doc(json!({"redirect_uris": ["https://ok.example.com/cb", bad]})));
@@ -139,6 +141,50 @@ fn redirect_uri_rules() {
     assert_error(&w.register(&doc(json!({"redirect_uris": many}))), 400, "invalid_client_metadata");
     // Nothing was stored for any refused registration.
     assert_eq!(w.keys("client:").len(), 6);
+}
+
+#[test]
+fn displayed_metadata_with_bidirectional_or_format_controls_is_refused() {
+    let w = World::new();
+    let hidden = [
+        '\u{202E}',
+        '\u{202D}',
+        '\u{200E}',
+        '\u{200F}',
+        '\u{2066}',
+        '\u{2067}',
+        '\u{2068}',
+        '\u{2069}',
+        '\u{061C}',
+        '\u{200B}',
+        '\u{FEFF}',
+        '\u{E0041}',
+        '\u{2028}',
+        '\u{0007}',
+        '\u{0085}',
+    ];
+    for c in hidden {
+        for (field, value) in [
+            ("client_name", json!(format!("Good App{c}exe.txt"))),
+            ("client_uri", json!(format!("https://app.example.com/{c}"))),
+            ("policy_uri", json!(format!("https://app.example.com/p{c}"))),
+            ("tos_uri", json!(format!("https://app.example.com/t{c}"))),
+            ("logo_uri", json!(format!("https://app.example.com/l{c}.png"))),
+            ("contacts", json!([format!("admin{c}@app.example.com")])),
+        ] {
+            let res = w.register(&doc(json!({ field: value })));
+            assert_error(&res, 400, "invalid_client_metadata");
+            let why = json_of(&res)["error_description"].as_str().unwrap().to_owned();
+            assert!(why.contains(field) && why.contains("formatting"), "U+{:04X} in {field}: {why}", c as u32);
+        }
+    }
+    assert!(w.keys("client:").is_empty(), "nothing stored");
+    // Other scripts, right-to-left included, and emoji are names like any other.
+    for name in ["Claude — Code", "מחשבון", "حاسبة", "日本語クライアント", "Todo 😀"] {
+        let res = w.register(&doc(json!({ "client_name": name })));
+        assert_eq!(res.status(), 201, "{name}");
+        assert_eq!(json_of(&res)["client_name"], name);
+    }
 }
 
 #[test]
