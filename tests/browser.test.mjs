@@ -146,6 +146,33 @@ test('Cancel returns access_denied with state and iss', async () => {
   }
 });
 
+test('a bad request is shown in the browser, never redirected; the person may take the error back', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const q = new URLSearchParams({
+      response_type: 'token', client_id: client.client_id, redirect_uri: callback.url, state: 'bad-state',
+      code_challenge: pkcePair().challenge, code_challenge_method: 'S256',
+    });
+    const response = await page.goto(`${stack.mcpOrigin}/authorize?${q}`);
+    assert.equal(response.status(), 400);
+    assert.ok(page.url().startsWith(`${stack.mcpOrigin}/authorize?`), `the browser stayed: ${page.url()}`);
+    const text = await page.textContent('body');
+    assert.match(text, /Browser test client sent a request this server cannot accept/);
+    assert.match(text, /unsupported_response_type/);
+    const arrived = callback.next();
+    await page.click('a.button');
+    const url = await within(page, arrived, 30_000, 'waiting for the person to return to the client');
+    assert.equal(url.searchParams.get('error'), 'unsupported_response_type');
+    assert.equal(url.searchParams.get('state'), 'bad-state');
+    assert.equal(url.searchParams.get('iss'), stack.mcpOrigin);
+    assert.equal(url.searchParams.get('code'), null);
+    await closeWithin(page);
+  } finally {
+    await closeWithin(context);
+  }
+});
+
 test('an approval covers only its redirect URI and its scopes (or fewer)', async () => {
   const context = await browser.newContext();
   const READ = 'todo_api:read';

@@ -104,17 +104,34 @@ async function authorizeRaw(url, accept = 'text/html') {
   return { status: res.status, location: res.headers.get('location'), body: await res.text() };
 }
 
-/** Asserts an error redirect to the client: error, state and iss, no code. */
-function assertErrorRedirect(r, redirectUri, error) {
-  assert.ok(r.status >= 300 && r.status < 400, `${r.status} ${r.body.slice(0, 300)}`);
-  assert.ok(r.location.startsWith(`${redirectUri}?`), r.location);
-  const q = new URL(r.location).searchParams;
-  assert.equal(q.get('error'), error, r.location);
+/**
+ * Asserts an error shown where the person is (never a redirect): an HTML page naming the client
+ * (`client_name`) with a link back to `redirectUri` carrying error, state and iss, no code.
+ * Returns the error_description the link carries.
+ */
+function assertShownWithLinkBack(r, redirectUri, error, clientName) {
+  assert.equal(r.status, 400, r.body.slice(0, 300));
+  assert.equal(r.location, null, 'not redirected');
+  assert.match(r.body, new RegExp(`<strong>${clientName}</strong> sent a request this server cannot accept`));
+  const href = r.body.match(/class="button" href="([^"]+)"/)?.[1]?.replace(/&amp;/g, '&');
+  assert.ok(href?.startsWith(`${redirectUri}?`), href);
+  const q = new URL(href).searchParams;
+  assert.equal(q.get('error'), error, href);
   assert.ok(q.get('error_description'));
   assert.equal(q.get('state'), 'st-1');
   assert.equal(q.get('iss'), origin);
   assert.equal(q.get('code'), null);
   return q.get('error_description');
+}
+
+/** The same request asking for JSON: the OAuth error as JSON, not redirected. */
+async function assertJsonError(url, error) {
+  const r = await authorizeRaw(url, 'application/json');
+  assert.equal(r.status, 400, r.body.slice(0, 300));
+  assert.equal(r.location, null);
+  const body = JSON.parse(r.body);
+  assert.equal(body.error, error);
+  return body.error_description;
 }
 
 /** Signs `user` in for `client` and returns the code and its verifier (not exchanged). */
@@ -210,18 +227,18 @@ test('a valid token reaches the MCP handler', async () => {
 // ---- authorization requests ------------------------------------------------------------------
 
 test('unknown client and unregistered redirect URI are answered locally, never redirected', async () => {
-  const client = await registerClient(origin);
+  const client = await registerClient(origin, { client_name: 'Local errors client' });
   const unknown = await authorizeRaw(authorizeUrl({ ...client, client_id: 'no-such-client' }));
   assert.equal(unknown.status, 400);
   assert.equal(unknown.location, null);
-  const json = await authorizeRaw(authorizeUrl({ ...client, client_id: 'no-such-client' }), 'application/json');
-  assert.equal(json.status, 400);
-  assert.equal(JSON.parse(json.body).error, 'invalid_request');
+  assert.match(await assertJsonError(authorizeUrl({ ...client, client_id: 'no-such-client' }), 'invalid_request'), /Invalid client_id/);
   for (const redirect of ['https://evil.example.com/callback', 'http://127.0.0.1:33418/other', 'http://localhost:33418/callback']) {
     const r = await authorizeRaw(authorizeUrl(client, { redirect_uri: redirect }));
     assert.equal(r.status, 400, redirect);
     assert.equal(r.location, null, redirect);
-    assert.doesNotMatch(r.body, /evil\.example\.com\/callback\?/);
+    assert.match(r.body, /<strong>Local errors client<\/strong> sent a request/, 'names the client');
+    assert.match(r.body, /Invalid redirect URI/);
+    assert.doesNotMatch(r.body, /href="https?:\/\/(evil|127|localhost)/, 'no link to an unregistered redirect');
   }
   // Everything else wrong as well: still not redirected.
   const r = await authorizeRaw(authorizeUrl(client, { redirect_uri: 'https://evil.example.com/cb', response_type: 'token', code_challenge: null }));
@@ -229,7 +246,25 @@ test('unknown client and unregistered redirect URI are answered locally, never r
   assert.equal(r.location, null);
 });
 
-test('PKCE missing, plain, omitted method or unknown method is redirected as invalid_request', async () => {
+test('open redirector (RFC 9700 §4.11.2): a client registered with any redirect URI is never redirected to on a bad request', async () => {
+  const evil = await registerClient(origin, { client_name: 'Evil redirector', redirect_uris: ['https://evil.example/x'] });
+  // The attack of the issue: a valid client and redirect, a nonsense response_type.
+  const cases = [
+    [{ response_type: 'x' }, 'unsupported_response_type'],
+    [{ response_type: null }, 'invalid_request'],
+    [{ code_challenge: null }, 'invalid_request'],
+    [{ resource: 'https://elsewhere.example/' }, 'invalid_target'],
+  ];
+  for (const [params, error] of cases) {
+    const url = authorizeUrl(evil, params);
+    const r = await authorizeRaw(url);
+    assert.equal(r.location, null, JSON.stringify(params));
+    assertShownWithLinkBack(r, 'https://evil.example/x', error, 'Evil redirector');
+    await assertJsonError(url, error);
+  }
+});
+
+test('PKCE missing, plain, omitted method or unknown method is invalid_request, shown with a link back', async () => {
   const client = await registerClient(origin);
   const cases = [
     [{ code_challenge: null, code_challenge_method: null }, /PKCE/],
@@ -239,18 +274,20 @@ test('PKCE missing, plain, omitted method or unknown method is redirected as inv
   ];
   for (const [params, description] of cases) {
     const r = await authorizeRaw(authorizeUrl(client, params));
-    assert.match(assertErrorRedirect(r, REDIRECT, 'invalid_request'), description, JSON.stringify(params));
+    assert.match(assertShownWithLinkBack(r, REDIRECT, 'invalid_request', 'Flow test client'), description, JSON.stringify(params));
+    assert.match(await assertJsonError(authorizeUrl(client, params), 'invalid_request'), description);
   }
-  assertErrorRedirect(await authorizeRaw(authorizeUrl(client, { response_type: 'token' })), REDIRECT, 'unsupported_response_type');
+  assertShownWithLinkBack(await authorizeRaw(authorizeUrl(client, { response_type: 'token' })), REDIRECT, 'unsupported_response_type', 'Flow test client');
 });
 
-test('resource indicators: canonical accepted, others invalid_target', async () => {
+test('resource indicators: canonical accepted, others invalid_target (shown, not redirected)', async () => {
   const client = await registerClient(origin);
   for (const resource of [`${origin}/mcp-other`, `${origin}/mcp#frag`, 'https://evil.example.com/mcp', `${origin}/other`]) {
-    assertErrorRedirect(await authorizeRaw(authorizeUrl(client, { resource })), REDIRECT, 'invalid_target');
+    assertShownWithLinkBack(await authorizeRaw(authorizeUrl(client, { resource })), REDIRECT, 'invalid_target', 'Flow test client');
   }
-  // The canonical resource and an omitted one both lead to the consent page (200), not an error.
-  for (const resource of [`${origin}/mcp`, null]) {
+  // The canonical resource, the origin (what the root metadata names) and an omitted one all
+  // lead to the consent page (200), not an error.
+  for (const resource of [`${origin}/mcp`, origin, null]) {
     const r = await authorizeRaw(authorizeUrl(client, { resource }));
     assert.equal(r.status, 200, r.body.slice(0, 300));
   }

@@ -86,7 +86,13 @@ pub mod fake {
     }
 
     fn local(error: &str, description: &str) -> AuthorizeError {
-        AuthorizeError::Local { status: 400, error: error.into(), description: description.into() }
+        AuthorizeError {
+            status: 400,
+            error: error.into(),
+            description: description.into(),
+            client_name: None,
+            back: None,
+        }
     }
 
     #[async_trait(?Send)]
@@ -116,9 +122,13 @@ pub mod fake {
                 resource: url.query_pairs().filter(|(k, _)| k == "resource").map(|(_, v)| v.into_owned()).collect(),
             };
             if req.code_challenge.is_none() || req.code_challenge_method.as_deref() != Some("S256") {
-                let url =
+                let back =
                     self.error_redirect(url.origin().ascii_serialization().as_str(), &req, "invalid_request", "PKCE");
-                return Err(AuthorizeError::Redirect { url });
+                return Err(AuthorizeError {
+                    client_name: Some(client.display_name()),
+                    back: Some(back),
+                    ..local("invalid_request", "PKCE")
+                });
             }
             Ok(req)
         }

@@ -83,22 +83,50 @@ fn cookie_header(req: &Request<Vec<u8>>) -> Option<&str> {
     req.headers().get(http::header::COOKIE).and_then(|v| v.to_str().ok())
 }
 
-/// An authorization-server error as a response: its page, or its redirect.
+/// An authorization-server error as a response: OAuth JSON for programs that
+/// asked for it, otherwise a page naming the client and, when the client and
+/// its redirect URI are known good, a link back to it carrying the error.
+/// Never a redirect: the person has not decided anything (RFC 9700 §4.11.2).
 fn authorize_error(e: AuthorizeError, wants_json: bool, extra_cookies: &[String]) -> Response<Vec<u8>> {
-    match e {
-        AuthorizeError::Redirect { url } => redirect(&url, extra_cookies),
-        AuthorizeError::Local { status, error, description } => {
-            let error: &'static str = match error.as_str() {
-                "invalid_client" => "invalid_client",
-                "unauthorized_client" => "unauthorized_client",
-                "invalid_target" => "invalid_target",
-                "server_error" => "server_error",
-                _ => "invalid_request",
-            };
-            let f = Failure::new(status, error, "The application's request is invalid", description, ADVICE_OPERATOR);
-            pages::add_cookies(f.respond(wants_json), extra_cookies)
-        }
+    let error: &'static str = match e.error.as_str() {
+        "invalid_client" => "invalid_client",
+        "unauthorized_client" => "unauthorized_client",
+        "unsupported_response_type" => "unsupported_response_type",
+        "invalid_scope" => "invalid_scope",
+        "invalid_target" => "invalid_target",
+        "temporarily_unavailable" => "temporarily_unavailable",
+        "server_error" => "server_error",
+        _ => "invalid_request",
+    };
+    let title = "The application's request is invalid";
+    if wants_json || (e.client_name.is_none() && e.back.is_none()) {
+        let f = Failure::new(e.status, error, title, e.description, ADVICE_OPERATOR);
+        return pages::add_cookies(f.respond(wants_json), extra_cookies);
     }
+    let client = escape(e.client_name.as_deref().unwrap_or("The application"));
+    let next = match &e.back {
+        Some(back) => format!(
+            "<p>Nothing was shared and you were not sent anywhere. You can return to <strong>{client}</strong>, \
+             which will be told the request failed.</p>\
+             <p><a class=\"button\" href=\"{}\" rel=\"noopener noreferrer\">Return to {client}</a></p>",
+            escape(back)
+        ),
+        None => format!(
+            "<p>Nothing was shared and you were not sent anywhere. {}</p>",
+            escape("Go back to the application you were connecting; if it keeps happening, its developer must fix it.")
+        ),
+    };
+    let body = format!(
+        "<h1>{}</h1><div class=\"card\"><p><strong>{client}</strong> sent a request this server cannot accept.</p>\
+         <p><code>{}</code> {}</p></div>{next}",
+        escape(title),
+        escape(error),
+        escape(&e.description),
+    );
+    let nonce = random_token(22);
+    let mut res = pages::html(title, &body, &nonce, &pages::csp(&nonce, &[]));
+    *res.status_mut() = http::StatusCode::from_u16(e.status).unwrap_or(http::StatusCode::BAD_REQUEST);
+    pages::add_cookies(res, extra_cookies)
 }
 
 impl Login<'_> {

@@ -732,26 +732,43 @@ fn pingone_refusing_the_code_is_reported() {
 }
 
 #[test]
-fn invalid_client_requests_are_answered_locally_or_redirected() {
+fn invalid_authorization_requests_are_answered_locally_never_redirected() {
     let w = World::new();
     let res = w.get(&authorize_url("s").replace("client-1", "nobody"), &mut Jar::default());
     assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
     assert!(body(&res).contains("Invalid client_id"));
     // Programs asking for JSON get OAuth JSON.
-    let req = http::Request::get(authorize_url("s").replace("client-1", "nobody"))
-        .header("accept", "application/json")
-        .body(Vec::new())
-        .unwrap();
-    let res = w.send(req, &mut Jar::default());
+    let json_get = |url: String| {
+        let req = http::Request::get(url).header("accept", "application/json").body(Vec::new()).unwrap();
+        w.send(req, &mut Jar::default())
+    };
+    let res = json_get(authorize_url("s").replace("client-1", "nobody"));
+    assert_eq!(res.status(), 400);
     let v: Value = serde_json::from_slice(res.body()).unwrap();
     assert_eq!(v["error"], "invalid_request");
-    // Errors after the redirect URI is known go back to the client.
-    let res = w.get(
-        &authorize_url("s").replace("code_challenge_method=S256", "code_challenge_method=plain"),
-        &mut Jar::default(),
-    );
-    assert_eq!(res.status(), 302);
-    assert!(location(&res).as_str().starts_with(CLIENT_REDIRECT));
+
+    // Errors after the client and its redirect URI checked out: still shown here
+    // (the person decided nothing), naming the client, with the way back to it.
+    let plain = authorize_url("s").replace("code_challenge_method=S256", "code_challenge_method=plain");
+    let res = w.get(&plain, &mut Jar::default());
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none(), "never redirected");
+    let html = body(&res);
+    assert!(html.contains("<strong>Test client</strong> sent a request this server cannot accept"), "{html}");
+    let href = html.split("class=\"button\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let back = Url::parse(&href).unwrap();
+    assert!(href.starts_with(CLIENT_REDIRECT), "{href}");
+    assert_eq!(query(&back, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(query(&back, "state").as_deref(), Some("s"));
+    assert_eq!(query(&back, "iss").as_deref(), Some(ORIGIN));
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    // The same as JSON, for a program that asked for it.
+    let res = json_get(plain);
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    let v: Value = serde_json::from_slice(res.body()).unwrap();
+    assert_eq!((v["error"].as_str(), v["error_description"].as_str()), (Some("invalid_request"), Some("PKCE")));
 }
 
 #[test]

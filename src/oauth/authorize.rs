@@ -1,8 +1,12 @@
 //! Authorization requests: validation of `/authorize` parameters and the
 //! completion of an authorization (grant + single-use code) once the user
-//! signed in. Until the client and its redirect URI are known to be good,
-//! errors are shown locally; afterwards they go back to the client (RFC 9207
-//! `iss` included).
+//! signed in. A request that fails validation is never redirected (RFC 9700
+//! §4.11.2: with open registration anyone can register a redirect URI, so a
+//! redirect on a bad request would make this server an open redirector); the
+//! error is shown where the person is, naming the client and, once the client
+//! and its redirect URI are known good, offering the way back to it with the
+//! error (RFC 9207 `iss` included). Only the user's own decision (Cancel,
+//! a denial at the identity provider) goes back to the client by itself.
 
 use super::records::{grant_key, ClientInfo, Grant, Resource};
 use super::{redirect, resource, seal, token_str, Provider};
@@ -27,13 +31,19 @@ pub struct AuthRequest {
     pub resource: Vec<String>,
 }
 
-/// Why an authorization request was refused.
+/// Why an authorization request was refused: shown to the person, never
+/// redirected.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AuthorizeError {
-    /// Show this to the person; never redirect (client or redirect URI unknown).
-    Local { status: u16, error: String, description: String },
-    /// Send the browser back to the client with the error.
-    Redirect { url: String },
+pub struct AuthorizeError {
+    pub status: u16,
+    pub error: String,
+    pub description: String,
+    /// The registered client's display name, once the client is known.
+    pub client_name: Option<String>,
+    /// The client's redirect URI carrying `error`, `error_description`,
+    /// `state` and `iss`, once that redirect URI is known to be registered:
+    /// offered as a link, never followed automatically.
+    pub back: Option<String>,
 }
 
 /// What sign-in hands over once the user is known.
@@ -48,7 +58,7 @@ pub struct CompleteAuthorization {
 }
 
 fn local(status: u16, error: &str, description: &str) -> AuthorizeError {
-    AuthorizeError::Local { status, error: error.into(), description: description.into() }
+    AuthorizeError { status, error: error.into(), description: description.into(), client_name: None, back: None }
 }
 
 fn storage(e: StoreError) -> AuthorizeError {
@@ -134,21 +144,27 @@ impl Provider<'_> {
         if req.redirect_uri.is_empty() && client.redirect_uris.len() == 1 {
             req.redirect_uri = client.redirect_uris[0].clone();
         }
+        let client_name = Some(client.display_name());
         if !redirect::matches_registered(&req.redirect_uri, &client.redirect_uris) {
-            return Err(local(
-                400,
-                "invalid_request",
-                "Invalid redirect URI: it does not match the client's registration.",
-            ));
+            return Err(AuthorizeError {
+                client_name,
+                ..local(400, "invalid_request", "Invalid redirect URI: it does not match the client's registration.")
+            });
         }
-        // From here on the client can be told.
-        let fail = |error: &str, description: &str| AuthorizeError::Redirect {
-            url: redirect_with(
-                &req.redirect_uri,
-                &[("error", error), ("error_description", description)],
-                &req.state,
-                origin,
-            ),
+        // From here on the person may take the error back to the client.
+        let fail = |error: &str, description: &str| {
+            let state = if req.state.len() > MAX_STATE_LEN { "" } else { req.state.as_str() };
+            AuthorizeError {
+                client_name: client_name.clone(),
+                back: Some(redirect_with(
+                    &req.redirect_uri,
+                    &[("error", error), ("error_description", description)],
+                    state,
+                    origin,
+                ))
+                .filter(|u| !u.is_empty()),
+                ..local(400, error, description)
+            }
         };
         if req.state.len() > MAX_STATE_LEN {
             return Err(fail("invalid_request", "state is too long"));

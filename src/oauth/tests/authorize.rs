@@ -4,23 +4,29 @@ use super::*;
 
 fn local_err(r: Result<AuthRequest, AuthorizeError>) -> (u16, String, String) {
     match r {
-        Err(AuthorizeError::Local { status, error, description }) => (status, error, description),
-        other => panic!("expected a local error, got {other:?}"),
+        Err(AuthorizeError { status, error, description, back: None, .. }) => (status, error, description),
+        other => panic!("expected a local error without a way back, got {other:?}"),
     }
 }
 
-/// The error redirect's parameters (asserting it goes to `redirect` with `state` and `iss`).
-fn redirected(r: Result<AuthRequest, AuthorizeError>, redirect: &str) -> (String, String) {
+/// An error found after the client and its redirect URI checked out: shown
+/// locally (never a redirect), naming the client, with a link back to
+/// `redirect` carrying the error, `state` and `iss`. Returns the error and
+/// its description.
+fn shown_with_link_back(r: Result<AuthRequest, AuthorizeError>, redirect: &str) -> (String, String) {
     match r {
-        Err(AuthorizeError::Redirect { url }) => {
+        Err(AuthorizeError { status, error, description, client_name, back: Some(url) }) => {
+            assert_eq!(status, 400);
+            assert_eq!(client_name.as_deref(), Some("Test client"));
             assert!(url.starts_with(&format!("{redirect}?")), "{url}");
             let q = query_of(&url);
             assert_eq!(q.get("state").map(String::as_str), Some("st-1"), "{url}");
             assert_eq!(q.get("iss").map(String::as_str), Some(ORIGIN), "{url}");
             assert!(!q.contains_key("code"));
-            (q["error"].clone(), q["error_description"].clone())
+            assert_eq!((&q["error"], &q["error_description"]), (&error, &description));
+            (error, description)
         }
-        other => panic!("expected an error redirect, got {other:?}"),
+        other => panic!("expected a local error with a link back, got {other:?}"),
     }
 }
 
@@ -52,7 +58,7 @@ fn a_good_request_is_parsed_and_defaults_to_the_canonical_resource() {
 }
 
 #[test]
-fn unknown_client_or_bad_redirect_is_shown_locally_never_redirected() {
+fn unknown_client_or_bad_redirect_is_shown_locally_never_shown_with_link_back() {
     let w = World::new();
     let c = w.public_client();
     let pkce = Pkce::new();
@@ -142,7 +148,7 @@ fn later_errors_are_redirected_with_error_state_and_iss() {
     let mut url = w.authorize_url(&c, Some(&pkce), &[]);
     let pairs: Vec<(String, String)> = url.query_pairs().into_owned().filter(|(k, _)| k != "response_type").collect();
     url.query_pairs_mut().clear().extend_pairs(&pairs);
-    assert_eq!(redirected(w.parse(&url), REDIRECT).0, "invalid_request", "missing response_type");
+    assert_eq!(shown_with_link_back(w.parse(&url), REDIRECT).0, "invalid_request", "missing response_type");
 
     let mut url = w.authorize_url(&c, Some(&pkce), &[]);
     let pairs: Vec<(String, String)> = url
@@ -151,7 +157,7 @@ fn later_errors_are_redirected_with_error_state_and_iss() {
         .map(|(k, v)| if k == "response_type" { (k, "token".into()) } else { (k, v) })
         .collect();
     url.query_pairs_mut().clear().extend_pairs(&pairs);
-    assert_eq!(redirected(w.parse(&url), REDIRECT).0, "unsupported_response_type");
+    assert_eq!(shown_with_link_back(w.parse(&url), REDIRECT).0, "unsupported_response_type");
 
     let long_state = "s".repeat(3000);
     match w.parse(
@@ -161,7 +167,10 @@ fn later_errors_are_redirected_with_error_state_and_iss() {
             .parse()
             .unwrap(),
     ) {
-        Err(AuthorizeError::Redirect { url }) => assert_eq!(query_of(&url)["error"], "invalid_request"),
+        Err(AuthorizeError { back: Some(url), .. }) => {
+            assert_eq!(query_of(&url)["error"], "invalid_request");
+            assert!(!url.contains(&long_state), "the over-long state is not echoed");
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -173,7 +182,7 @@ fn pkce_rules() {
     let confidential = w.confidential("client_secret_basic");
     let pkce = Pkce::new();
     // Public clients must use PKCE.
-    let (error, description) = redirected(w.parse(&w.authorize_url(&public, None, &[])), REDIRECT);
+    let (error, description) = shown_with_link_back(w.parse(&w.authorize_url(&public, None, &[])), REDIRECT);
     assert_eq!(error, "invalid_request");
     assert!(description.contains("PKCE"), "{description}");
     let with_method = |c: &Client, method: Option<&str>| {
@@ -185,23 +194,23 @@ fn pkce_rules() {
     };
     for c in [&public, &confidential] {
         // plain, and an omitted method (which means plain), are refused.
-        let (error, description) = redirected(with_method(c, Some("plain")), &c.redirect);
+        let (error, description) = shown_with_link_back(with_method(c, Some("plain")), &c.redirect);
         assert_eq!(error, "invalid_request");
         assert!(description.contains("plain PKCE method is not allowed"), "{description}");
-        let (_, description) = redirected(with_method(c, None), &c.redirect);
+        let (_, description) = shown_with_link_back(with_method(c, None), &c.redirect);
         assert!(description.contains("plain PKCE method is not allowed"), "{description}");
         // Unknown methods are never treated as plain.
         for m in ["S512", "s256", "RS256", ""] {
-            let (error, description) = redirected(with_method(c, Some(m)), &c.redirect);
+            let (error, description) = shown_with_link_back(with_method(c, Some(m)), &c.redirect);
             assert_eq!(error, "invalid_request");
             assert!(description.contains("Unsupported PKCE code_challenge_method"), "{m}: {description}");
         }
         // A method without a challenge.
         let url = w.authorize_url(c, None, &[("code_challenge_method", "S256")]);
-        assert_eq!(redirected(w.parse(&url), &c.redirect).0, "invalid_request");
+        assert_eq!(shown_with_link_back(w.parse(&url), &c.redirect).0, "invalid_request");
         // A malformed challenge.
         let url = w.authorize_url(c, None, &[("code_challenge", "short"), ("code_challenge_method", "S256")]);
-        assert_eq!(redirected(w.parse(&url), &c.redirect).0, "invalid_request");
+        assert_eq!(shown_with_link_back(w.parse(&url), &c.redirect).0, "invalid_request");
         assert!(w.parse(&w.authorize_url(c, Some(&pkce), &[])).is_ok());
     }
     // A confidential client may go without PKCE (it authenticates at the token endpoint).
@@ -227,12 +236,13 @@ fn resource_must_name_this_servers_mcp_endpoint() {
         "/mcp",
         "",
     ] {
-        let (error, _) = redirected(w.parse(&w.authorize_url(&c, Some(&pkce), &[("resource", bad)])), REDIRECT);
+        let (error, _) =
+            shown_with_link_back(w.parse(&w.authorize_url(&c, Some(&pkce), &[("resource", bad)])), REDIRECT);
         assert_eq!(error, "invalid_target", "{bad}");
     }
     // Every one of several must be good.
     let url = w.authorize_url(&c, Some(&pkce), &[("resource", MCP), ("resource", "https://evil.example.com/mcp")]);
-    assert_eq!(redirected(w.parse(&url), REDIRECT).0, "invalid_target");
+    assert_eq!(shown_with_link_back(w.parse(&url), REDIRECT).0, "invalid_target");
 }
 
 #[test]
@@ -326,18 +336,18 @@ fn completing_revalidates_and_refuses_bad_user_ids() {
     let req = w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[])).unwrap();
     for bad in ["", "a:b", &"u".repeat(300)] {
         match w.complete(req.clone(), bad, json!({})) {
-            Err(AuthorizeError::Local { status: 500, .. }) => {}
+            Err(AuthorizeError { status: 500, back: None, .. }) => {}
             other => panic!("{bad}: {other:?}"),
         }
     }
     // The client's registration went away meanwhile: nothing is stored.
     let mut gone = req.clone();
     gone.client_id = "deleted".into();
-    assert!(matches!(w.complete(gone, "u", json!({})), Err(AuthorizeError::Local { .. })));
+    assert!(matches!(w.complete(gone, "u", json!({})), Err(AuthorizeError { back: None, .. })));
     // A tampered request (redirect) is refused before anything is stored.
     let mut tampered = req;
     tampered.redirect_uri = "https://evil.example.com/cb".into();
-    assert!(matches!(w.complete(tampered, "u", json!({})), Err(AuthorizeError::Local { .. })));
+    assert!(matches!(w.complete(tampered, "u", json!({})), Err(AuthorizeError { back: None, .. })));
     assert!(w.keys("grant:").is_empty());
 }
 
