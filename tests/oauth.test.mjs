@@ -169,7 +169,8 @@ test('authorization server metadata (RFC 8414)', async () => {
 
 test('protected resource metadata (RFC 9728): bare and path-aware for /mcp and /sse', async () => {
   const as = await (await fetch(`${origin}/.well-known/oauth-authorization-server`)).json();
-  for (const [suffix, resource] of [['', `${origin}/mcp`], ['/mcp', `${origin}/mcp`], ['/sse', `${origin}/sse`]]) {
+  // The bare document describes the resource its URL names, the origin (RFC 9728 §3.3).
+  for (const [suffix, resource] of [['', origin], ['/mcp', `${origin}/mcp`], ['/sse', `${origin}/sse`]]) {
     const res = await fetch(`${origin}/.well-known/oauth-protected-resource${suffix}`);
     assert.equal(res.status, 200, suffix);
     const m = await res.json();
@@ -429,6 +430,25 @@ test('wrong audience: a token for /sse is refused at /mcp, and /mcp tokens stop 
   assert.match(r.www, /audience/);
   // /mcp-other is not a protected route of this resource at all.
   const other = await fetch(`${origin}/mcp-other`, { headers: { authorization: `Bearer ${early.access_token}` } });
+  assert.equal(other.status, 404);
+  await other.arrayBuffer();
+});
+
+test('the resource the root metadata names is one tokens are issued for and accepted at /mcp and /sse', async () => {
+  const named = (await (await fetch(`${origin}/.well-known/oauth-protected-resource`)).json()).resource;
+  assert.equal(named, origin);
+  const client = await registerClient(origin);
+  const { code, verifier } = await codeFor(client, { resource: named });
+  const tokens = await exchangeCode({ mcpOrigin: origin, client, code, verifier });
+  assert.equal(tokens.resource, named);
+  assertAuthenticated(await mcp(tokens.access_token));
+  const sse = new AbortController();
+  const res = await fetch(stack.sseUrl, { headers: { accept: 'text/event-stream', authorization: `Bearer ${tokens.access_token}` }, signal: sse.signal });
+  assert.equal(res.status, 200);
+  sse.abort();
+  await res.body?.cancel().catch(() => {});
+  // Still only this origin's protected routes.
+  const other = await fetch(`${origin}/mcp-other`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
   assert.equal(other.status, 404);
   await other.arrayBuffer();
 });

@@ -31,10 +31,12 @@ pub fn authorization_server(origin: &str, config: &Config) -> Value {
 }
 
 /// PRM for `suffix` (the path after the well-known prefix: "", "/mcp", "/sse", …);
-/// `None` when the suffix names nothing we protect.
+/// `None` when the suffix names nothing we protect. Each document describes
+/// the resource its URL names (RFC 9728 §3.3): the bare one the origin (a
+/// token for it is good at every protected path), the others their path.
 pub fn protected_resource(origin: &str, suffix: &str, config: &Config) -> Option<Value> {
     let resource = match suffix {
-        "" | "/" => resource::canonical_resource(origin),
+        "" | "/" => origin.to_owned(),
         s if resource::is_protected_path(s) => format!("{origin}{s}"),
         _ => return None,
     };

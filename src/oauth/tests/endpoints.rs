@@ -38,12 +38,50 @@ fn authorization_server_metadata() {
     assert_error(&res, 405, "invalid_request");
 }
 
+/// Every resource a PRM document names can be authorized, and its token is
+/// accepted at the URLs that resource covers (and nowhere else).
+#[test]
+fn every_resource_named_in_metadata_is_one_tokens_are_accepted_for() {
+    let w = World::new();
+    let c = w.public_client();
+    let cases: [(&str, &[&str], &[&str]); 3] = [
+        (
+            "",
+            &[
+                MCP,
+                "https://mcp.example.com/mcp/x",
+                "https://mcp.example.com/sse",
+                "https://mcp.example.com/sse/message?sessionId=1",
+            ],
+            &["https://other.example.com/mcp"],
+        ),
+        ("/mcp", &[MCP, "https://mcp.example.com/sse"], &["https://mcp.example.com/mcp-other"]),
+        ("/sse", &["https://mcp.example.com/sse", "https://mcp.example.com/sse/message"], &[MCP]),
+    ];
+    for (suffix, good, bad) in cases {
+        let named = json_of(&w.get(&format!("/.well-known/oauth-protected-resource{suffix}")))["resource"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (code, pkce) = w.code_for(&c, "alice", &[("resource", &named)]);
+        let t = json_of(&w.exchange(&c, &code, &pkce));
+        assert_eq!(t["resource"], named.as_str(), "{suffix}");
+        let token = t["access_token"].as_str().unwrap();
+        for url in good {
+            assert!(w.bearer_at(Some(token), url).is_ok(), "token for {named} refused at {url}");
+        }
+        for url in bad {
+            assert!(w.bearer_at(Some(token), url).is_err(), "token for {named} accepted at {url}");
+        }
+    }
+}
+
 #[test]
 fn protected_resource_metadata_bare_and_path_aware() {
     let w = World::new();
     for (path, resource) in [
-        ("/.well-known/oauth-protected-resource", MCP),
-        ("/.well-known/oauth-protected-resource/", MCP),
+        ("/.well-known/oauth-protected-resource", ORIGIN),
+        ("/.well-known/oauth-protected-resource/", ORIGIN),
         ("/.well-known/oauth-protected-resource/mcp", MCP),
         ("/.well-known/oauth-protected-resource/sse", "https://mcp.example.com/sse"),
     ] {
