@@ -4,11 +4,13 @@
 use worker::{Headers, Method, Request, RequestInit, Response, Result};
 
 /// Largest request body any endpoint reads (DCR and MCP limits are lower and
-/// enforced by their handlers); larger bodies are refused before reading.
+/// enforced by their handlers). A larger declared `Content-Length` is refused
+/// before reading; any body (chunked ones too) is read as a stream and
+/// refused as soon as it passes the cap.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Reads a Workers request into an `http::Request` with its whole body.
-/// Returns `Ok(None)` when the declared body is larger than `MAX_BODY_BYTES`.
+/// Returns `Ok(None)` when the body is larger than `MAX_BODY_BYTES`.
 pub async fn into_http(mut req: Request) -> Result<Option<http::Request<Vec<u8>>>> {
     let declared = req.headers().get("content-length")?.and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
     if declared > MAX_BODY_BYTES {
@@ -20,11 +22,12 @@ pub async fn into_http(mut req: Request) -> Result<Option<http::Request<Vec<u8>>
     }
     let body = match req.method() {
         worker::Method::Get | worker::Method::Head | worker::Method::Options => Vec::new(),
-        _ => req.bytes().await?,
+        _ if req.inner().body().is_none() => Vec::new(),
+        _ => match crate::util::body::collect_capped(req.stream()?, MAX_BODY_BYTES).await? {
+            Some(body) => body,
+            None => return Ok(None),
+        },
     };
-    if body.len() > MAX_BODY_BYTES {
-        return Ok(None);
-    }
     builder.body(body).map(Some).map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
