@@ -1,16 +1,22 @@
 // Hardening of the MCP worker in workerd (wrangler dev), black-box:
 //   - request bodies are capped while they are read: a chunked upload (no Content-Length) past
 //     the 4 MiB cap is refused with 413 as soon as it passes the cap, without waiting for its end;
+//   - a legacy SSE stream ends when the grant it was opened with is gone: found by the session's
+//     alarm (SSE_GRANT_CHECK_SECS, shortened here), or at once by a message sent under the
+//     client's new grant after a re-authorization replaced the old one.
+// (Expiry of a session, 30 days, is covered by the native tests of mcp::stream_watch.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { startTestStack } from './support/stack.mjs';
+import { CookieJar, authorize, exchangeCode, getMcpToken } from './support/flow.mjs';
 
+const CHECK_SECS = 20;
 const CAP = 4 * 1024 * 1024;
 
 let stack;
 before(async () => {
-  stack = await startTestStack({ todoApi: false });
+  stack = await startTestStack({ todoApi: false, mcpVars: { SSE_GRANT_CHECK_SECS: String(CHECK_SECS) } });
 });
 after(async () => {
   await stack?.stop();
@@ -55,6 +61,108 @@ test('a chunked body is read as it comes: a small one is served', async () => {
   const r = await chunkedPost('/register', { body, contentType: 'application/json' });
   assert.equal(r.status, 201, r.text);
   assert.ok(JSON.parse(r.text).client_id);
+});
+
+// ---- legacy SSE streams -----------------------------------------------------------------------
+
+/** Opens GET /sse with `token`; returns { endpoint, next(ms) → next event or 'closed' | 'timeout', close() }. */
+async function openSse(token) {
+  const ac = new AbortController();
+  const res = await fetch(stack.sseUrl, { headers: { accept: 'text/event-stream', authorization: `Bearer ${token}` }, signal: ac.signal });
+  assert.equal(res.status, 200);
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let closed = false;
+  const next = async (ms) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const frames = buffer.split('\n\n');
+      while (frames.length > 1) {
+        const frame = frames.shift();
+        buffer = frames.join('\n\n');
+        if (frame.startsWith(':')) continue; // keep-alive comment
+        const event = /^event: (.*)$/m.exec(frame)?.[1] ?? 'message';
+        const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+        return { event, data };
+      }
+      if (closed) return 'closed';
+      const left = deadline - Date.now();
+      if (left <= 0) return 'timeout';
+      const read = await Promise.race([reader.read(), new Promise((r) => setTimeout(() => r('timeout'), left))]);
+      if (read === 'timeout') return 'timeout';
+      if (read.done) closed = true;
+      else buffer += decoder.decode(read.value, { stream: true });
+    }
+  };
+  const first = await next(10_000);
+  assert.equal(first.event, 'endpoint');
+  return { endpoint: new URL(first.data, stack.mcpOrigin).toString(), next, close: () => ac.abort() };
+}
+
+function postMessage(endpoint, token, message) {
+  return fetch(endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(message),
+  });
+}
+
+const initialize = {
+  jsonrpc: '2.0', id: 1, method: 'initialize',
+  params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'hardening-test', version: '1' } },
+};
+
+/** Opens a stream and shows it works: initialize is answered on it. */
+async function liveStream(token) {
+  const sse = await openSse(token);
+  const res = await postMessage(sse.endpoint, token, initialize);
+  assert.equal(res.status, 202, await res.text());
+  const answer = await sse.next(10_000);
+  assert.equal(answer.event, 'message');
+  assert.equal(JSON.parse(answer.data).id, 1);
+  return sse;
+}
+
+test('an SSE stream ends once its grant is revoked (found by the session alarm)', async () => {
+  const { access_token: token, refresh_token: refresh, client } = await getMcpToken(stack, { user: 'bob' });
+  const sse = await liveStream(token);
+  try {
+    const revoked = await fetch(`${stack.mcpOrigin}/revoke`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: refresh, token_type_hint: 'refresh_token', client_id: client.client_id }),
+    });
+    assert.equal(revoked.status, 200);
+    const started = Date.now();
+    // Keep-alives would come every 20 s forever; the stream must end within one check interval.
+    const end = await sse.next((CHECK_SECS + 15) * 1000);
+    assert.equal(end, 'closed', `stream still open ${Date.now() - started} ms after the revocation`);
+  } finally {
+    sse.close();
+  }
+});
+
+test('an SSE stream ends at once when a message under the new grant shows its grant replaced', async () => {
+  const jar = new CookieJar();
+  const first = await getMcpToken(stack, { user: 'alice', jar });
+  const opened = Date.now();
+  const sse = await liveStream(first.access_token);
+  try {
+    // The same client signs in again: the new grant replaces (revokes) the one the stream was opened with.
+    const again = await authorize({ mcpOrigin: stack.mcpOrigin, client: first.client, jar, user: 'alice' });
+    assert.ok(again.code, again.redirect);
+    const second = await exchangeCode({ mcpOrigin: stack.mcpOrigin, client: first.client, code: again.code, verifier: again.pkce.verifier });
+    const ping = await postMessage(sse.endpoint, second.access_token, { jsonrpc: '2.0', id: 2, method: 'ping' });
+    // The answer has no stream to go to any more: 404, and the client starts a new session.
+    assert.equal(ping.status, 404, await ping.text());
+    assert.equal(await sse.next(5_000), 'closed');
+    assert.ok(Date.now() - opened < CHECK_SECS * 1000, 'closed by the message, not by the alarm');
+    // A new stream with the new token works.
+    const fresh = await liveStream(second.access_token);
+    fresh.close();
+  } finally {
+    sse.close();
+  }
 });
 
 // Last in the file: after an upload it was still forwarding is cut off, wrangler dev's local proxy

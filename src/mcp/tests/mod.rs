@@ -3,5 +3,6 @@
 //! a fake Todo API.
 
 mod fakes;
+mod stream_watch;
 mod tools;
 mod transport;

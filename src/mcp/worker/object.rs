@@ -1,6 +1,7 @@
 //! The session Durable Object: runs [`object::plan`] on each envelope and
 //! adds what needs the runtime — streamed answers, the legacy event stream
-//! with its keep-alives, tool calls over `fetch`, the expiry alarm.
+//! with its keep-alives (ended by [`stream_watch`] when its session or grant
+//! ends), tool calls over `fetch`, the expiry alarm.
 
 use super::storage::DoStorage;
 use crate::login::fetch::FetchClient;
@@ -9,8 +10,10 @@ use crate::mcp::envelope::{Envelope, Op};
 use crate::mcp::object::{self, Plan};
 use crate::mcp::session::Session;
 use crate::mcp::sse::{KEEPALIVE, KEEPALIVE_SECS};
+use crate::mcp::stream_watch::{self, KvGrants, StreamOwner, Verdict, GRANT_CHECK_SECS};
 use crate::mcp::tools::{self, ToolContext};
 use crate::platform::http::from_http;
+use crate::platform::kv::Kv;
 use crate::util::time::now_secs;
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_util::stream::{self, Stream, StreamExt};
@@ -22,8 +25,8 @@ use worker::{durable_object, DurableObject, Env, Headers, Request, Response, Res
 #[durable_object]
 pub struct McpSession {
     session: Session<DoStorage>,
-    /// The open legacy `/sse` stream, if any.
-    stream: RefCell<Option<UnboundedSender<Vec<u8>>>>,
+    /// The open legacy `/sse` stream, if any, and who opened it.
+    stream: RefCell<Option<(UnboundedSender<Vec<u8>>, StreamOwner)>>,
     state: State,
     env: Env,
 }
@@ -38,10 +41,51 @@ impl DurableObject for McpSession {
             return Response::error("Bad envelope", 400);
         };
         let now = now_secs();
-        if envelope.op == Op::SseMessage && !self.has_stream() {
-            return from_http(object::no_stream(&envelope));
+        // A request under another grant may show the stream's grant gone:
+        // then its answers have no stream to go to any more.
+        self.watch_stream(&envelope, now).await;
+        let res = self.handle(&envelope, now).await;
+        // The request may have erased the session (expired).
+        if self.has_stream() && matches!(self.session.state(now).await, Ok(None)) {
+            self.close_stream("the session ended");
         }
-        match object::plan(&self.session, &envelope, now).await {
+        res
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let now = now_secs();
+        let next = match self.stream_owner() {
+            Some(owner) => {
+                let kv = Kv(self.env.kv(KV_BINDING)?);
+                match stream_watch::at_alarm(&self.session, &owner, &KvGrants(&kv), now, self.grant_check_secs()).await
+                {
+                    Verdict::Close(why) => {
+                        self.close_stream(why);
+                        self.session.on_alarm(now).await
+                    }
+                    Verdict::Keep { next_check } => Ok(Some(next_check)),
+                }
+            }
+            None => self.session.on_alarm(now).await,
+        };
+        match next {
+            Ok(Some(at)) => self.set_alarm(at).await?,
+            Ok(None) => {}
+            Err(e) => worker::console_error!("mcp: session cleanup failed: {e}"),
+        }
+        Response::empty()
+    }
+}
+
+/// The authorization server's KV namespace (grant records).
+const KV_BINDING: &str = "OAUTH_KV";
+
+impl McpSession {
+    async fn handle(&self, envelope: &Envelope, now: u64) -> Result<Response> {
+        if envelope.op == Op::SseMessage && !self.has_stream() {
+            return from_http(object::no_stream(envelope));
+        }
+        match object::plan(&self.session, envelope, now).await {
             Plan::Done(res) => from_http(res),
             Plan::Run(ex) if ex.sse => {
                 // First byte now; the tool answers follow on the same stream.
@@ -57,38 +101,71 @@ impl DurableObject for McpSession {
                 let answers = tools::run(&self.tool_context(&envelope.caller, now), ex.calls.clone()).await;
                 from_http(ex.finish(answers))
             }
-            Plan::OpenStream(head) => self.open_stream(head),
+            Plan::OpenStream(head) => {
+                let res = self.open_stream(head, StreamOwner::of(&envelope.caller));
+                // Watch it: the alarm comes at least every GRANT_CHECK_SECS while it is open.
+                self.set_alarm(now + self.grant_check_secs()).await?;
+                res
+            }
             Plan::Deliver(ex) => {
                 let mut answers = ex.immediate.clone();
                 answers.extend(tools::run(&self.tool_context(&envelope.caller, now), ex.calls.clone()).await);
                 if !answers.is_empty() {
-                    let sent =
-                        self.stream.borrow().as_ref().is_some_and(|tx| tx.unbounded_send(ex.frames(&answers)).is_ok());
+                    let sent = self
+                        .stream
+                        .borrow()
+                        .as_ref()
+                        .is_some_and(|(tx, _)| tx.unbounded_send(ex.frames(&answers)).is_ok());
                     if !sent {
-                        return from_http(object::no_stream(&envelope));
+                        return from_http(object::no_stream(envelope));
                     }
                 }
-                from_http(object::accepted(&envelope))
+                from_http(object::accepted(envelope))
             }
         }
     }
 
-    async fn alarm(&self) -> Result<Response> {
-        match self.session.on_alarm(now_secs()).await {
-            Ok(Some(expires_at)) => {
-                let at = worker::js_sys::Date::new(&((expires_at as f64) * 1000.0).into());
-                self.state.storage().set_alarm(ScheduledTime::new(at)).await?;
-            }
-            Ok(None) => {}
-            Err(e) => worker::console_error!("mcp: session cleanup failed: {e}"),
+    /// Ends the open stream if the request shows its session or grant gone.
+    async fn watch_stream(&self, envelope: &Envelope, now: u64) {
+        let Some(owner) = self.stream_owner() else { return };
+        let Ok(kv) = self.env.kv(KV_BINDING).map(Kv) else { return };
+        if let Some(why) =
+            stream_watch::after_request(&self.session, &owner, &envelope.caller, &KvGrants(&kv), now).await
+        {
+            self.close_stream(why);
         }
-        Response::empty()
     }
-}
 
-impl McpSession {
     fn has_stream(&self) -> bool {
-        self.stream.borrow().as_ref().is_some_and(|tx| !tx.is_closed())
+        self.stream.borrow().as_ref().is_some_and(|(tx, _)| !tx.is_closed())
+    }
+
+    /// Who opened the stream, while it is open.
+    fn stream_owner(&self) -> Option<StreamOwner> {
+        self.stream.borrow().as_ref().filter(|(tx, _)| !tx.is_closed()).map(|(_, owner)| owner.clone())
+    }
+
+    /// Ends the open stream: the client sees its response end.
+    fn close_stream(&self, why: &str) {
+        if let Some((tx, _)) = self.stream.replace(None) {
+            worker::console_log!("mcp: legacy SSE stream closed: {why}");
+            tx.close_channel();
+        }
+    }
+
+    /// `SSE_GRANT_CHECK_SECS` (tests shorten it), else [`GRANT_CHECK_SECS`].
+    fn grant_check_secs(&self) -> u64 {
+        self.env
+            .var("SSE_GRANT_CHECK_SECS")
+            .ok()
+            .and_then(|v| v.to_string().parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .unwrap_or(GRANT_CHECK_SECS)
+    }
+
+    async fn set_alarm(&self, at: u64) -> Result<()> {
+        let at = worker::js_sys::Date::new(&((at as f64) * 1000.0).into());
+        self.state.storage().set_alarm(ScheduledTime::new(at)).await
     }
 
     fn tool_context(&self, caller: &Caller, now: u64) -> ToolContext {
@@ -106,9 +183,9 @@ impl McpSession {
     /// The legacy event stream: the endpoint event, then answers as they come
     /// and a keep-alive comment every [`KEEPALIVE_SECS`]. A new stream for the
     /// same session replaces the old one.
-    fn open_stream(&self, head: http::Response<Vec<u8>>) -> Result<Response> {
+    fn open_stream(&self, head: http::Response<Vec<u8>>, owner: StreamOwner) -> Result<Response> {
         let (tx, rx) = unbounded::<Vec<u8>>();
-        if let Some(old) = self.stream.replace(Some(tx.clone())) {
+        if let Some((old, _)) = self.stream.replace(Some((tx.clone(), owner))) {
             old.close_channel();
         }
         // Ends once the client is gone (sending fails) or the stream was replaced.

@@ -1,5 +1,5 @@
 //! Durable Object storage as [`SessionStorage`]: one JSON record, and an
-//! alarm at its expiry so abandoned sessions are erased.
+//! alarm at its expiry (or earlier) so abandoned sessions are erased.
 
 use crate::mcp::session::{SessionState, SessionStorage};
 use crate::store::StoreError;
@@ -25,7 +25,13 @@ impl SessionStorage for DoStorage {
     async fn save(&self, state: &SessionState) -> Result<(), StoreError> {
         let json = serde_json::to_string(state).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         self.0.put(KEY, json).await.map_err(unavailable)?;
-        let at = worker::js_sys::Date::new(&((state.expires_at as f64) * 1000.0).into());
+        // An earlier alarm stays (an open legacy stream is watched more often;
+        // the alarm handler always schedules the next one).
+        let expires_ms = (state.expires_at as i64).saturating_mul(1000);
+        if self.0.get_alarm().await.map_err(unavailable)?.is_some_and(|at| at <= expires_ms) {
+            return Ok(());
+        }
+        let at = worker::js_sys::Date::new(&(expires_ms as f64).into());
         self.0.set_alarm(ScheduledTime::new(at)).await.map_err(unavailable)
     }
 

@@ -1,0 +1,105 @@
+//! When the legacy SSE stream a session object holds open must end: the
+//! stream was opened with a token of one grant and lives on its own, so
+//! nothing else would stop it when its session or its grant ends.
+//!
+//! A request with a token of a revoked grant is refused before it reaches the
+//! object, so the object cannot wait to be told. It looks itself:
+//! - at the session's alarm, which fires at least every [`GRANT_CHECK_SECS`]
+//!   while a stream is open: the stream ends once the session has expired or
+//!   been erased, or once the grant it was opened with is gone from KV (one
+//!   KV read per open stream per check);
+//! - on every request reaching the object: the stream ends if the session is
+//!   gone, and a message sent under another grant than the stream's (a
+//!   re-authorization, which replaces the client's earlier grant) checks the
+//!   stream's grant at once.
+
+use super::caller::Caller;
+use super::session::{Session, SessionStorage};
+use crate::oauth::records::{grant_key, Grant};
+use crate::store::{KvStore, StoreError};
+use async_trait::async_trait;
+
+/// How often, at most, an open stream's grant is looked up while nothing else happens.
+pub const GRANT_CHECK_SECS: u64 = 60;
+
+/// Who opened the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamOwner {
+    pub user_id: String,
+    pub grant_id: String,
+}
+
+impl StreamOwner {
+    pub fn of(caller: &Caller) -> Self {
+        Self { user_id: caller.user_id.clone(), grant_id: caller.grant_id.clone() }
+    }
+}
+
+/// Whether a grant still exists, as the watcher sees it.
+#[async_trait(?Send)]
+pub trait Grants {
+    async fn alive(&self, user_id: &str, grant_id: &str, now: u64) -> Result<bool, StoreError>;
+}
+
+/// The authorization server's grant records in KV: alive while the record is
+/// there and not past its expiry.
+pub struct KvGrants<'a>(pub &'a dyn KvStore);
+
+#[async_trait(?Send)]
+impl Grants for KvGrants<'_> {
+    async fn alive(&self, user_id: &str, grant_id: &str, now: u64) -> Result<bool, StoreError> {
+        let Some(raw) = self.0.get(&grant_key(user_id, grant_id)).await? else { return Ok(false) };
+        // A record this version cannot read is not evidence that the grant ended.
+        Ok(serde_json::from_str::<Grant>(&raw).map_or(true, |g| g.expires_at.is_none_or(|e| e > now)))
+    }
+}
+
+/// What to do with the open stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// End it (the reason, for the log).
+    Close(&'static str),
+    /// Keep it; look again at this time (unix seconds) at the latest.
+    Keep { next_check: u64 },
+}
+
+/// At the session's alarm while a stream is open. Storage failures keep the
+/// stream and look again soon: only evidence ends it.
+pub async fn at_alarm<S: SessionStorage>(
+    session: &Session<S>,
+    owner: &StreamOwner,
+    grants: &dyn Grants,
+    now: u64,
+    every: u64,
+) -> Verdict {
+    let soon = now + every.max(1);
+    match session.state(now).await {
+        Ok(None) => Verdict::Close("the session ended"),
+        Err(_) => Verdict::Keep { next_check: soon },
+        Ok(Some(s)) => match grants.alive(&owner.user_id, &owner.grant_id, now).await {
+            Ok(false) => Verdict::Close("the grant it was opened with ended"),
+            _ => Verdict::Keep { next_check: s.expires_at.min(soon) },
+        },
+    }
+}
+
+/// After a request reached the object (`caller` is who sent it): `Some(reason)`
+/// when the stream must end.
+pub async fn after_request<S: SessionStorage>(
+    session: &Session<S>,
+    owner: &StreamOwner,
+    caller: &Caller,
+    grants: &dyn Grants,
+    now: u64,
+) -> Option<&'static str> {
+    if let Ok(None) = session.state(now).await {
+        return Some("the session ended");
+    }
+    if caller.user_id == owner.user_id && caller.grant_id == owner.grant_id {
+        return None;
+    }
+    match grants.alive(&owner.user_id, &owner.grant_id, now).await {
+        Ok(false) => Some("the grant it was opened with ended"),
+        _ => None,
+    }
+}
