@@ -259,7 +259,10 @@ impl Provider<'_> {
         };
         let raw =
             serde_json::to_string(&grant).map_err(|_| local(500, "server_error", "Could not store the grant."))?;
-        self.store.put(&grant_key(&c.user_id, &grant_id), &raw, Some(self.config.code_ttl)).await.map_err(storage)?;
+        // Kept past the code's life (see ENDED_GRANT_RETENTION_SECS): a code never
+        // exchanged still ends its grant through the purge, which tells the application.
+        let ttl = self.config.code_ttl + super::grants::ENDED_GRANT_RETENTION_SECS;
+        self.store.put(&grant_key(&c.user_id, &grant_id), &raw, Some(ttl)).await.map_err(storage)?;
         if c.revoke_existing_grants {
             // Best effort: a failure here leaves an older grant alive, nothing worse.
             let _ = self.revoke_client_grants(&c.user_id, &client.client_id, Some(&grant_id)).await;
