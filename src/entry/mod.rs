@@ -19,6 +19,7 @@ use crate::platform::kv::Kv;
 use crate::util::time::now_secs;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
+mod cimd;
 mod refresh;
 
 /// The KV namespace binding holding clients, grants, tokens and sign-in state.
@@ -45,7 +46,8 @@ fn provider<'a>(
     config: &'a Config,
     hooks: Option<&'a PingOneGrants<'a>>,
 ) -> Provider<'a> {
-    let provider = Provider::new(kv, config, now_secs());
+    // Client ID Metadata Documents are fetched with the Workers fetch.
+    let provider = Provider::new(kv, config, now_secs()).with_metadata_fetcher(&cimd::WorkersMetadataFetcher);
     match hooks {
         Some(h) => provider.with_hooks(h),
         None => provider,

@@ -46,6 +46,20 @@ pub struct AuthorizeError {
     pub back: Option<String>,
 }
 
+/// Why no client could be had for a `client_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientLookupError {
+    Store(StoreError),
+    /// A metadata document URL whose document could not be fetched or used.
+    Document(super::cimd::CimdError),
+}
+
+impl From<StoreError> for ClientLookupError {
+    fn from(e: StoreError) -> Self {
+        ClientLookupError::Store(e)
+    }
+}
+
 /// What sign-in hands over once the user is known.
 #[derive(Debug, Clone)]
 pub struct CompleteAuthorization {
@@ -90,7 +104,27 @@ fn redirect_with(redirect_uri: &str, params: &[(&str, &str)], state: &str, issue
 }
 
 impl Provider<'_> {
+    /// The client `client_id` names: a registration, or (with a metadata
+    /// fetcher) the metadata document a `client_id` URL names. A document
+    /// that cannot be had or used counts as no client here; [`Self::find_client`]
+    /// says why.
     pub async fn lookup_client(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError> {
+        match self.find_client(client_id).await {
+            Ok(c) => Ok(c),
+            Err(ClientLookupError::Store(e)) => Err(e),
+            Err(ClientLookupError::Document(_)) => Ok(None),
+        }
+    }
+
+    /// [`Self::lookup_client`], telling why a metadata document client could not be used.
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<ClientInfo>, ClientLookupError> {
+        if self.cimd.is_some() && super::cimd::is_metadata_url(client_id) {
+            return self.metadata_document_client(client_id).await.map(Some).map_err(ClientLookupError::Document);
+        }
+        Ok(self.registered_client(client_id).await?)
+    }
+
+    async fn registered_client(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError> {
         if client_id.is_empty() || client_id.len() > 256 {
             return Ok(None);
         }
@@ -134,7 +168,13 @@ impl Provider<'_> {
         origin: &str,
         mut req: AuthRequest,
     ) -> Result<(AuthRequest, ClientInfo), AuthorizeError> {
-        let client = self.lookup_client(&req.client_id).await.map_err(storage)?.ok_or_else(|| {
+        let client = match self.find_client(&req.client_id).await {
+            Ok(c) => c,
+            Err(ClientLookupError::Store(e)) => return Err(storage(e)),
+            // Shown where the person is, never redirected: nothing about the client can be trusted.
+            Err(ClientLookupError::Document(e)) => return Err(local(400, "invalid_client", &e.to_string())),
+        }
+        .ok_or_else(|| {
             local(
                 400,
                 "invalid_request",
@@ -265,7 +305,10 @@ impl Provider<'_> {
         self.store.put(&grant_key(&c.user_id, &grant_id), &raw, Some(ttl)).await.map_err(storage)?;
         if c.revoke_existing_grants {
             // Best effort: a failure here leaves an older grant alive, nothing worse.
-            let _ = self.revoke_client_grants(&c.user_id, &client.client_id, Some(&grant_id)).await;
+            // A metadata-document client id is shared by every installation of that
+            // application: only a grant made through the same redirect URI is replaced.
+            let same_redirect = super::cimd::is_metadata_url(&client.client_id).then_some(req.redirect_uri.as_str());
+            let _ = self.revoke_client_grants(&c.user_id, &client.client_id, Some(&grant_id), same_redirect).await;
         }
         Ok(redirect_with(&req.redirect_uri, &[("code", &code)], &req.state, origin))
     }

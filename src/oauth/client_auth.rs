@@ -110,7 +110,18 @@ impl Provider<'_> {
             }
         };
         let basic = presented == Presented::Basic;
-        let client = self.lookup_client(&client_id).await?.ok_or_else(|| OAuthError::invalid_client(basic))?;
+        let client = match self.find_client(&client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(OAuthError::invalid_client(basic)),
+            Err(super::ClientLookupError::Store(e)) => return Err(e.into()),
+            // The document host being down is worth a retry; a bad document is no client.
+            Err(super::ClientLookupError::Document(e)) if e.is_transient() => {
+                return Err(OAuthError::temporarily_unavailable(e.to_string()))
+            }
+            Err(super::ClientLookupError::Document(e)) => {
+                return Err(OAuthError { description: e.to_string(), ..OAuthError::invalid_client(basic) })
+            }
+        };
         let registered = client.token_endpoint_auth_method.as_str();
         let method_ok = registered == presented.method()
             || (!client.auth_method_explicit

@@ -18,6 +18,10 @@ pub struct Config {
     pub resource_name: String,
     /// Completing an authorization revokes the user's older grants for that client.
     pub revoke_existing_grants: bool,
+    /// Development only: Client ID Metadata Document URLs may point at
+    /// loopback addresses (`CIMD_ALLOW_LOOPBACK=true`), as a local test
+    /// server needs. Private and other special-use addresses stay refused.
+    pub cimd_allow_loopback: bool,
 }
 
 impl Default for Config {
@@ -30,6 +34,7 @@ impl Default for Config {
             scopes_supported: vec!["todo_api:read".into(), "todo_api:write".into()],
             resource_name: "PingOne Todo MCP server".into(),
             revoke_existing_grants: true,
+            cimd_allow_loopback: false,
         }
     }
 }
@@ -46,7 +51,8 @@ impl std::fmt::Display for ConfigError {
 
 impl Config {
     /// Reads the optional `OAUTH_ACCESS_TOKEN_TTL`, `OAUTH_REFRESH_TOKEN_TTL`,
-    /// `OAUTH_CLIENT_TTL` (seconds) and `MCP_SCOPES` (space-separated).
+    /// `OAUTH_CLIENT_TTL` (seconds), `MCP_SCOPES` (space-separated) and
+    /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, development only).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut c = Config::default();
         let secs = |name: &str, min: u64, default: u64| -> Result<u64, ConfigError> {
@@ -64,6 +70,11 @@ impl Config {
             return Err(ConfigError("OAUTH_REFRESH_TOKEN_TTL must be 0 (no refresh tokens) or at least 120".into()));
         }
         c.client_ttl = secs("OAUTH_CLIENT_TTL", 3600, c.client_ttl)?;
+        c.cimd_allow_loopback = match get("CIMD_ALLOW_LOOPBACK").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ConfigError("CIMD_ALLOW_LOOPBACK must be true or false".into())),
+        };
         if let Some(s) = get("MCP_SCOPES") {
             let mut scopes: Vec<String> = Vec::new();
             for scope in s.split_whitespace() {

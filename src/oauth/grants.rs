@@ -118,15 +118,20 @@ impl Provider<'_> {
             .collect())
     }
 
-    /// Revokes the user's grants for `client_id`, except `keep`.
+    /// Revokes the user's grants for `client_id`, except `keep`; with
+    /// `redirect_uri`, only those made through that redirect URI.
     pub async fn revoke_client_grants(
         &self,
         user_id: &str,
         client_id: &str,
         keep: Option<&str>,
+        redirect_uri: Option<&str>,
     ) -> Result<(), StoreError> {
         for g in self.list_grants(user_id).await? {
-            if g.client_id == client_id && Some(g.id.as_str()) != keep {
+            if g.client_id == client_id
+                && Some(g.id.as_str()) != keep
+                && redirect_uri.is_none_or(|r| g.redirect_uri.as_deref() == Some(r))
+            {
                 self.end_grant(&g).await?;
             }
         }

@@ -8,12 +8,13 @@ use serde_json::{json, Value};
 pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 
-pub fn authorization_server(origin: &str, config: &Config) -> Value {
+/// `cimd`: Client ID Metadata Documents are accepted (the server has a fetcher).
+pub fn authorization_server(origin: &str, config: &Config, cimd: bool) -> Value {
     let mut scopes = config.scopes_supported.clone();
     if !scopes.iter().any(|s| s == "offline_access") {
         scopes.push("offline_access".into());
     }
-    json!({
+    let mut doc = json!({
         "issuer": origin,
         "authorization_endpoint": format!("{origin}/authorize"),
         "token_endpoint": format!("{origin}/token"),
@@ -27,7 +28,11 @@ pub fn authorization_server(origin: &str, config: &Config) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scopes,
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if cimd {
+        doc["client_id_metadata_document_supported"] = Value::Bool(true);
+    }
+    doc
 }
 
 /// PRM for `suffix` (the path after the well-known prefix: "", "/mcp", "/sse", …);

@@ -13,6 +13,7 @@
 
 pub mod authorize;
 pub mod bearer;
+pub mod cimd;
 pub mod client_auth;
 pub mod config;
 pub mod cors;
@@ -32,8 +33,9 @@ pub mod token_str;
 
 mod router;
 
-pub use authorize::{AuthRequest, AuthorizeError, CompleteAuthorization};
+pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuthorization};
 pub use bearer::AuthContext;
+pub use cimd::{CimdError, FetchFailure, FetchedDocument, MetadataFetcher};
 pub use config::Config;
 pub use hooks::{Exchange, ExchangeError, ExchangeResult, GrantHooks, GrantType};
 pub use records::ClientInfo;
@@ -48,11 +50,21 @@ pub struct Provider<'a> {
     pub config: &'a Config,
     pub now: u64,
     pub hooks: &'a dyn GrantHooks,
+    /// Outbound HTTP for client metadata documents; without it `client_id`
+    /// URLs are not accepted (and not advertised).
+    pub cimd: Option<&'a dyn MetadataFetcher>,
+    /// Metadata-document clients resolved during this request.
+    cimd_memo: std::cell::RefCell<Vec<ClientInfo>>,
 }
 
 impl<'a> Provider<'a> {
     pub fn new(store: &'a dyn KvStore, config: &'a Config, now: u64) -> Self {
-        Self { store, config, now, hooks: &hooks::NoHooks }
+        Self { store, config, now, hooks: &hooks::NoHooks, cimd: None, cimd_memo: Default::default() }
+    }
+
+    /// The same server accepting Client ID Metadata Documents, fetched with `fetcher`.
+    pub fn with_metadata_fetcher(self, fetcher: &'a dyn MetadataFetcher) -> Self {
+        Self { cimd: Some(fetcher), ..self }
     }
 
     /// The same server with the application's token-exchange and grant-end hooks.

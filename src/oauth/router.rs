@@ -60,7 +60,9 @@ impl Provider<'_> {
             "/token" => self.token_endpoint(req).await,
             "/register" => self.registration_endpoint(req).await,
             "/revoke" => self.revocation_endpoint(req).await,
-            metadata::AS_METADATA_PATH => get_only(Some(metadata::authorization_server(&own, self.config))),
+            metadata::AS_METADATA_PATH => {
+                get_only(Some(metadata::authorization_server(&own, self.config, self.cimd.is_some())))
+            }
             _ => {
                 let suffix = path.strip_prefix(metadata::PRM_PATH).unwrap_or("");
                 get_only(metadata::protected_resource(&own, suffix, self.config))

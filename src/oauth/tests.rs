@@ -18,6 +18,7 @@ use url::Url;
 
 mod authorize;
 mod bearer;
+mod cimd;
 mod client_auth;
 mod compat;
 mod endpoints;

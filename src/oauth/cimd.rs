@@ -1,0 +1,461 @@
+//! Client ID Metadata Documents (MCP 2025-11-25 authorization,
+//! draft-ietf-oauth-client-id-metadata-document): a `client_id` that is an
+//! https URL names a JSON document describing the client, fetched by this
+//! server instead of a registration.
+//!
+//! - **URL rules** ([`check_url`]): https, canonical form (as the WHATWG
+//!   parser serializes it), a path other than `/`, no userinfo, fragment, dot
+//!   segments (also percent-encoded), whitespace, controls or backslash; the
+//!   host must be a public name or address: IP literals outside the public
+//!   unicast ranges, `localhost`, single-label names and special-use domains
+//!   are refused, loopback only allowed by the development setting
+//!   ([`Config::cimd_allow_loopback`](super::Config)).
+//! - **Fetch** through the application's [`MetadataFetcher`] (the Workers
+//!   fetch in production): GET, no redirects followed, only 200 accepted, at
+//!   most [`MAX_DOCUMENT_BYTES`] read, within [`FETCH_TIMEOUT_MS`].
+//! - **Document** ([`validate_document`]): strict UTF-8 JSON object whose
+//!   `client_id` equals the URL exactly, with a `client_name` and
+//!   `redirect_uris` (checked as at registration), no client secret or
+//!   private keys, `token_endpoint_auth_method` `none` (or absent).
+//! - **Cache** (KV, `cimd:{sha256(url)}`): only documents that validated, for
+//!   as long as their `Cache-Control` allows ([`cache_lifetime`]: `no-store`,
+//!   `no-cache` or `private` = not cached, `s-maxage`/`max-age` honoured up to
+//!   [`MAX_CACHE_SECS`], [`DEFAULT_CACHE_SECS`] without either); a stale entry
+//!   is fetched again (never served stale), and every entry is validated
+//!   again when read.
+
+use super::records::ClientInfo;
+use super::Provider;
+use crate::util::crypto::sha256_hex;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use url::{Host, Url};
+
+/// Largest document read (CIMD §6.6 suggests about 5 KB).
+pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
+/// The fetch, body included, must finish within this.
+pub const FETCH_TIMEOUT_MS: u32 = 5_000;
+/// Longest metadata URL accepted as a `client_id`.
+pub const MAX_URL_LEN: usize = 2048;
+/// Cache lifetime of a document whose response says nothing about caching.
+pub const DEFAULT_CACHE_SECS: u64 = 300;
+/// Longest a document is cached, whatever its `Cache-Control` says.
+pub const MAX_CACHE_SECS: u64 = 24 * 3600;
+
+const CACHE_PREFIX: &str = "cimd:";
+
+/// Whether `client_id` is meant as a metadata document URL (then it is held
+/// to [`check_url`], never looked up as a registration).
+pub fn is_metadata_url(client_id: &str) -> bool {
+    client_id.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
+/// What the application's fetch returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchedDocument {
+    pub status: u16,
+    /// The `Cache-Control` header, if any.
+    pub cache_control: Option<String>,
+    /// The body (not read for a status other than 200).
+    pub body: Vec<u8>,
+}
+
+/// Why the fetch produced no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchFailure {
+    /// No complete answer within the time limit.
+    Timeout,
+    /// The body passed the size limit.
+    TooLarge,
+    /// Connection refused, TLS or DNS failure and the like.
+    Unreachable(String),
+}
+
+/// Outbound HTTP for metadata documents, supplied by the platform.
+#[async_trait(?Send)]
+pub trait MetadataFetcher {
+    /// `GET url` with `Accept: application/json`, following no redirect
+    /// (a 3xx is returned as it is), reading at most `max_bytes` of body
+    /// (more is [`FetchFailure::TooLarge`]) and giving up after `timeout_ms`
+    /// (body included).
+    async fn get(&self, url: &Url, max_bytes: usize, timeout_ms: u32) -> Result<FetchedDocument, FetchFailure>;
+}
+
+/// Why a metadata document client could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CimdError {
+    /// The `client_id` as given (for display; neutralise before showing).
+    pub url: String,
+    pub kind: CimdErrorKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CimdErrorKind {
+    /// The URL breaks the rules (shape or address).
+    Url,
+    /// The document could not be had: timeout, network, non-200 status.
+    Fetch,
+    /// The document was had but is not acceptable.
+    Document,
+}
+
+impl CimdError {
+    fn new(url: &str, kind: CimdErrorKind, detail: impl Into<String>) -> Self {
+        Self { url: url.chars().take(200).collect(), kind, detail: detail.into() }
+    }
+    /// Worth trying again later (the document host may come back).
+    pub fn is_transient(&self) -> bool {
+        self.kind == CimdErrorKind::Fetch
+    }
+}
+
+impl fmt::Display for CimdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CIMD fetch failed for {}: {}", crate::util::text::neutralise(&self.url), self.detail)
+    }
+}
+
+fn is_dot_segment(segment: &str) -> bool {
+    let s = segment.to_ascii_lowercase().replace("%2e", ".");
+    s == "." || s == ".."
+}
+
+/// Public unicast IPv4 (not private, loopback, link-local, shared, reserved,
+/// documentation, benchmarking, multicast or broadcast: RFC 6890).
+fn ipv4_public(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0
+        || a == 10
+        || a == 127
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 0 && (c == 0 || c == 2))
+        || (a == 192 && b == 88 && c == 99)
+        || (a == 192 && b == 168)
+        || (a == 198 && (18..20).contains(&b))
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113)
+        || a >= 224)
+}
+
+/// Public unicast IPv6: global unicast 2000::/3 without the special-use
+/// blocks in it (IETF protocol assignments incl. Teredo 2001::/23,
+/// documentation 2001:db8::/32 and 3fff::/20, 6to4 2002::/16). Loopback,
+/// unspecified, IPv4-mapped and NAT64 forms, ULA, link-local and multicast
+/// are all outside 2000::/3.
+fn ipv6_public(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    (s[0] & 0xe000) == 0x2000
+        && !(s[0] == 0x2001 && s[1] < 0x0200)
+        && !(s[0] == 0x2001 && s[1] == 0x0db8)
+        && s[0] != 0x2002
+        && (s[0] & 0xfff0) != 0x3ff0
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    host == "localhost" || host.ends_with(".localhost")
+}
+
+/// Special-use and local-only domain suffixes (RFC 6761, RFC 6762, RFC 8375
+/// and the private-use `.internal`).
+const LOCAL_SUFFIXES: [&str; 8] =
+    [".local", ".localdomain", ".internal", ".home.arpa", ".test", ".invalid", ".example", ".onion"];
+
+/// Checks a metadata document URL; `allow_loopback` is the development
+/// setting that admits 127.0.0.0/8, `[::1]` and `localhost`.
+pub fn check_url(client_id: &str, allow_loopback: bool) -> Result<Url, CimdError> {
+    let err = |d: &str| CimdError::new(client_id, CimdErrorKind::Url, d);
+    if client_id.len() > MAX_URL_LEN {
+        return Err(err(&format!("the client_id URL is longer than {MAX_URL_LEN} characters")));
+    }
+    if client_id.chars().any(|c| c.is_whitespace() || crate::util::text::is_hidden_control(c)) {
+        return Err(err("the client_id URL contains whitespace or control characters"));
+    }
+    if client_id.contains('\\') {
+        return Err(err("the client_id URL contains a backslash"));
+    }
+    if client_id.contains('#') {
+        return Err(err("the client_id URL must not have a fragment"));
+    }
+    let after_scheme = client_id.get(8..).unwrap_or("");
+    let (authority, path) = match after_scheme.find(['/', '?']) {
+        Some(i) => after_scheme.split_at(i),
+        None => (after_scheme, ""),
+    };
+    if authority.contains('@') {
+        return Err(err("the client_id URL must not contain user information"));
+    }
+    let raw_path = path.split('?').next().unwrap_or("");
+    if raw_path.split('/').any(is_dot_segment) {
+        return Err(err("the client_id URL must not contain dot segments"));
+    }
+    let url = Url::parse(client_id).map_err(|_| err("the client_id is not a valid URL"))?;
+    if url.scheme() != "https" {
+        return Err(err("the client_id URL must use https"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(err("the client_id URL must not contain user information"));
+    }
+    if raw_path.is_empty() || raw_path == "/" {
+        return Err(err("the client_id URL must have a path"));
+    }
+    let loopback = "the client_id URL points at a loopback address, which is refused (CIMD_ALLOW_LOOPBACK=true \
+                    allows it for local development)";
+    match url.host() {
+        Some(Host::Ipv4(ip)) if ip.is_loopback() => {
+            if !allow_loopback {
+                return Err(err(loopback));
+            }
+        }
+        Some(Host::Ipv6(ip)) if ip.is_loopback() => {
+            if !allow_loopback {
+                return Err(err(loopback));
+            }
+        }
+        Some(Host::Ipv4(ip)) if !ipv4_public(ip) => {
+            return Err(err("the client_id URL points at a private or special-use address"))
+        }
+        Some(Host::Ipv6(ip)) if !ipv6_public(ip) => {
+            return Err(err("the client_id URL points at a private or special-use address"))
+        }
+        Some(Host::Ipv4(_) | Host::Ipv6(_)) => {}
+        Some(Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            if is_loopback_name(&d) {
+                if !allow_loopback {
+                    return Err(err(loopback));
+                }
+            } else if !d.contains('.') || d.ends_with('.') {
+                return Err(err("the client_id URL's host must be a fully qualified public name"));
+            } else if LOCAL_SUFFIXES.iter().any(|s| d.ends_with(s)) {
+                return Err(err("the client_id URL's host is a local or special-use name"));
+            }
+        }
+        None => return Err(err("the client_id URL has no host")),
+    }
+    // One spelling per document: the one the document's client_id must repeat.
+    if url.as_str() != client_id {
+        return Err(err(&format!("the client_id URL is not in canonical form (it would be {})", url.as_str())));
+    }
+    Ok(url)
+}
+
+/// How long a document fetched with `cache_control` may be cached, in
+/// seconds (0: not at all).
+pub fn cache_lifetime(cache_control: Option<&str>) -> u64 {
+    let Some(cc) = cache_control else { return DEFAULT_CACHE_SECS };
+    let mut max_age = None;
+    let mut s_maxage = None;
+    for directive in cc.split(',') {
+        let (name, value) = match directive.split_once('=') {
+            Some((n, v)) => (n.trim().to_ascii_lowercase(), Some(v.trim().trim_matches('"'))),
+            None => (directive.trim().to_ascii_lowercase(), None),
+        };
+        match name.as_str() {
+            "no-store" | "no-cache" | "private" => return 0,
+            // A malformed value means "stale" (RFC 9111 §4.2.1).
+            "max-age" => max_age = Some(value.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)),
+            "s-maxage" => s_maxage = Some(value.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)),
+            _ => {}
+        }
+    }
+    // This server is a shared cache: s-maxage wins (RFC 9111 §5.2.2.10).
+    s_maxage.or(max_age).unwrap_or(DEFAULT_CACHE_SECS).min(MAX_CACHE_SECS)
+}
+
+/// Grant and response types this server supports; others in a document are
+/// ignored (the document is written for many servers).
+const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+
+/// Checks a fetched document for `url` and turns it into the client it
+/// describes (public: `token_endpoint_auth_method` `none`).
+pub fn validate_document(url: &str, body: &[u8]) -> Result<ClientInfo, CimdError> {
+    let err = |d: String| CimdError::new(url, CimdErrorKind::Document, d);
+    let text = std::str::from_utf8(body).map_err(|_| err("the document is not valid UTF-8".into()))?;
+    let doc: Value = serde_json::from_str(text).map_err(|_| err("the document is not valid JSON".into()))?;
+    let Value::Object(mut doc) = doc else { return Err(err("the document is not a JSON object".into())) };
+    match doc.get("client_id") {
+        Some(Value::String(id)) if id == url => {}
+        Some(Value::String(id)) => {
+            return Err(err(format!(
+                "the document's client_id ({}) does not equal its URL",
+                crate::util::text::neutralise(&id.chars().take(200).collect::<String>())
+            )))
+        }
+        _ => return Err(err("the document has no client_id".into())),
+    }
+    if doc.contains_key("client_secret") || doc.contains_key("client_secret_expires_at") {
+        return Err(err("the document must not contain a client secret".into()));
+    }
+    match doc.get("token_endpoint_auth_method") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(m)) if m == "none" => {}
+        Some(_) => {
+            return Err(err(
+                "token_endpoint_auth_method must be none (this server supports only public metadata-document clients)"
+                    .into(),
+            ))
+        }
+    }
+    if let Some(keys) = doc.get("jwks").and_then(|j| j.get("keys")).and_then(Value::as_array) {
+        if keys.iter().any(|k| ["d", "p", "q", "k"].iter().any(|f| k.get(f).is_some())) {
+            return Err(err("the document's jwks contains private key material".into()));
+        }
+    }
+    match doc.get("client_name") {
+        Some(Value::String(n)) if !n.trim().is_empty() => {}
+        _ => return Err(err("the document has no client_name".into())),
+    }
+    // The types this server has no use for are dropped before the checks.
+    for (field, supported) in [("grant_types", &GRANT_TYPES[..]), ("response_types", &["code"][..])] {
+        if let Some(Value::Array(items)) = doc.get_mut(field) {
+            items.retain(|v| v.as_str().is_some_and(|s| supported.contains(&s)));
+        }
+    }
+    doc.remove("client_id");
+    doc.insert("token_endpoint_auth_method".into(), Value::String("none".into()));
+    let mut client = super::register::validate_metadata(&Value::Object(doc)).map_err(|e| err(e.description))?;
+    client.client_id = url.to_owned();
+    client.client_secret = None;
+    client.token_endpoint_auth_method = "none".into();
+    client.auth_method_explicit = true;
+    Ok(client)
+}
+
+/// A validated document as cached in KV: the document itself (validated
+/// again when read) and when it stops being fresh.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cached {
+    client_id: String,
+    document: String,
+    fetched_at: u64,
+    fresh_until: u64,
+}
+
+fn cache_key(url: &str) -> String {
+    format!("{CACHE_PREFIX}{}", sha256_hex(url))
+}
+
+impl Provider<'_> {
+    /// The client a metadata document URL describes: from the cache while
+    /// fresh, else fetched, validated and (when its headers allow) cached.
+    /// Without a fetcher the server does not support metadata documents.
+    pub async fn metadata_document_client(&self, client_id: &str) -> Result<ClientInfo, CimdError> {
+        let Some(fetcher) = self.cimd else {
+            return Err(CimdError::new(
+                client_id,
+                CimdErrorKind::Url,
+                "this server does not accept client metadata documents",
+            ));
+        };
+        let url = check_url(client_id, self.config.cimd_allow_loopback)?;
+        if let Some(c) = self.cimd_memo.borrow().iter().find(|c| c.client_id == client_id) {
+            return Ok(c.clone());
+        }
+        let key = cache_key(client_id);
+        // A cache that cannot be read is a miss, not a failure.
+        if let Ok(Some(raw)) = self.store.get(&key).await {
+            if let Ok(cached) = serde_json::from_str::<Cached>(&raw) {
+                if cached.client_id == client_id && cached.fresh_until > self.now {
+                    if let Ok(client) = validate_document(client_id, cached.document.as_bytes()) {
+                        self.cimd_memo.borrow_mut().push(client.clone());
+                        return Ok(client);
+                    }
+                }
+            }
+        }
+        let fetch_err = |d: String| CimdError::new(client_id, CimdErrorKind::Fetch, d);
+        let fetched = fetcher.get(&url, MAX_DOCUMENT_BYTES, FETCH_TIMEOUT_MS).await.map_err(|e| {
+            fetch_err(match e {
+                FetchFailure::Timeout => format!("no complete answer within {} s", FETCH_TIMEOUT_MS / 1000),
+                FetchFailure::TooLarge => format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"),
+                FetchFailure::Unreachable(why) => format!("the document could not be fetched ({why})"),
+            })
+        })?;
+        match fetched.status {
+            200 => {}
+            s @ 300..=399 => {
+                return Err(fetch_err(format!(
+                    "the document URL answered a redirect (HTTP {s}), which is not followed"
+                )))
+            }
+            s => return Err(fetch_err(format!("the document URL answered HTTP {s} (only 200 is accepted)"))),
+        }
+        if fetched.body.len() > MAX_DOCUMENT_BYTES {
+            return Err(fetch_err(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes")));
+        }
+        let client = validate_document(client_id, &fetched.body)?;
+        let lifetime = cache_lifetime(fetched.cache_control.as_deref());
+        if lifetime > 0 {
+            let cached = Cached {
+                client_id: client_id.to_owned(),
+                // Valid UTF-8: validate_document checked it.
+                document: String::from_utf8_lossy(&fetched.body).into_owned(),
+                fetched_at: self.now,
+                fresh_until: self.now + lifetime,
+            };
+            if let Ok(raw) = serde_json::to_string(&cached) {
+                // Best effort: without the entry the next request fetches again.
+                let _ = self.store.put(&key, &raw, Some(lifetime.max(crate::store::MIN_TTL_SECS))).await;
+            }
+        }
+        self.cimd_memo.borrow_mut().push(client.clone());
+        Ok(client)
+    }
+}
+
+#[cfg(test)]
+pub mod fake {
+    //! A scripted [`MetadataFetcher`]: answers by exact URL and counts calls.
+
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    pub struct FakeFetcher {
+        pub routes: RefCell<HashMap<String, Result<FetchedDocument, FetchFailure>>>,
+        pub calls: RefCell<Vec<String>>,
+    }
+
+    impl FakeFetcher {
+        pub fn serve(&self, url: &str, status: u16, cache_control: Option<&str>, body: &str) {
+            let doc = FetchedDocument {
+                status,
+                cache_control: cache_control.map(str::to_owned),
+                body: body.as_bytes().to_vec(),
+            };
+            self.routes.borrow_mut().insert(url.to_owned(), Ok(doc));
+        }
+        pub fn fail(&self, url: &str, why: FetchFailure) {
+            self.routes.borrow_mut().insert(url.to_owned(), Err(why));
+        }
+        pub fn calls_to(&self, url: &str) -> usize {
+            self.calls.borrow().iter().filter(|u| *u == url).count()
+        }
+    }
+
+    #[async_trait(?Send)]
+    impl MetadataFetcher for FakeFetcher {
+        async fn get(&self, url: &Url, max_bytes: usize, _timeout_ms: u32) -> Result<FetchedDocument, FetchFailure> {
+            self.calls.borrow_mut().push(url.to_string());
+            let answer = self
+                .routes
+                .borrow()
+                .get(url.as_str())
+                .cloned()
+                .unwrap_or(Err(FetchFailure::Unreachable("connection refused".into())));
+            // As the platform fetch does: a body past the limit is not returned.
+            match answer {
+                Ok(doc) if doc.body.len() > max_bytes => Err(FetchFailure::TooLarge),
+                other => other,
+            }
+        }
+    }
+}
