@@ -1,0 +1,298 @@
+// Client ID Metadata Documents in workerd: real clients identify themselves by the https URL of
+// a metadata document instead of registering, the document served by a local HTTPS server
+// (self-signed certificate, trusted by workerd through NODE_EXTRA_CA_CERTS, which miniflare
+// reads). The stack runs with CIMD_ALLOW_LOOPBACK=true (the development setting that lets a
+// document live on 127.0.0.1); one test starts a stack without it.
+//   - the TypeScript SDK's OAuth client (OAuthClientProvider.clientMetadataUrl) and mcp-remote
+//     (--client-metadata-url) sign in, the consent page names the client as its document does,
+//     and they call tools;
+//   - refusals, shown on the page (or as JSON), never redirected: mismatching client_id,
+//     unlisted redirect URI, oversized, slow, invalid and redirecting documents, private
+//     addresses, loopback without the development setting.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:https';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestStack } from './support/stack.mjs';
+import { CookieJar } from './support/flow.mjs';
+import { TestOAuthProvider, connectClient, followAuthorization } from './support/sdk-oauth.mjs';
+import { startMcpRemote } from './support/mcp-remote.mjs';
+
+const scratch = mkdtempSync(join(tmpdir(), 'cimd-'));
+let stack;
+let docs; // { origin, hits: Map<path, count>, mcpRemoteRedirect, close() }
+
+const SDK_NAME = 'CIMD Test Client (SDK)';
+const REMOTE_NAME = 'CIMD Test Client (mcp-remote)';
+const SDK_REDIRECT = 'http://127.0.0.1:33419/callback';
+const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+
+/** A self-signed certificate for 127.0.0.1 / localhost: { key, cert, certPath }. */
+function selfSigned() {
+  const key = join(scratch, 'key.pem');
+  const certPath = join(scratch, 'cert.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certPath, '-days', '2',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+  ], { stdio: 'ignore' });
+  return { key: readFileSync(key), cert: readFileSync(certPath), certPath };
+}
+
+/** The HTTPS server of metadata documents; each path is one kind of document. */
+async function startDocServer(tls) {
+  const hits = new Map();
+  const state = { hits, mcpRemoteRedirect: undefined, sockets: new Set() };
+  const server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+    const path = new URL(req.url, 'https://x').pathname;
+    hits.set(path, (hits.get(path) ?? 0) + 1);
+    const url = `${state.origin}${path}`;
+    const json = (doc, headers = {}) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300', ...headers });
+      res.end(JSON.stringify(doc));
+    };
+    const doc = (name, redirects) => ({
+      client_id: url, client_name: name, redirect_uris: redirects,
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    });
+    switch (path) {
+      case '/clients/sdk.json': return json(doc(SDK_NAME, [SDK_REDIRECT]));
+      case '/clients/mcp-remote.json': return json(doc(REMOTE_NAME, [state.mcpRemoteRedirect]));
+      case '/clients/mismatch.json':
+        return json({ ...doc('Mismatch', [SDK_REDIRECT]), client_id: `${state.origin}/clients/sdk.json` });
+      case '/clients/secret.json':
+        return json({ ...doc('Secretive', [SDK_REDIRECT]), token_endpoint_auth_method: 'client_secret_basic', client_secret: 'x' });
+      case '/clients/invalid.json':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end('{"client_id": "oops"');
+      case '/clients/redirect.json':
+        res.writeHead(302, { location: `${state.origin}/clients/sdk.json` });
+        return res.end();
+      case '/clients/big.json': {
+        // Chunked, no Content-Length: the cap must hold while reading.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const padded = { ...doc('Big', [SDK_REDIRECT]), padding: 'x'.repeat(8 * 1024) };
+        const body = JSON.stringify(padded);
+        for (let i = 0; i < body.length; i += 1024) res.write(body.slice(i, i + 1024));
+        return res.end();
+      }
+      case '/clients/slow.json':
+        // Headers at once, then the body never ends.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.write('{"client_id": ');
+      default:
+        res.writeHead(404);
+        return res.end();
+    }
+  });
+  server.on('connection', (s) => { state.sockets.add(s); s.on('close', () => state.sockets.delete(s)); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  state.origin = `https://127.0.0.1:${server.address().port}`;
+  state.close = async () => {
+    for (const s of state.sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  };
+  return state;
+}
+
+before(async () => {
+  const tls = selfSigned();
+  // Inherited by wrangler; miniflare adds it to the certificates workerd trusts.
+  process.env.NODE_EXTRA_CA_CERTS = tls.certPath;
+  docs = await startDocServer(tls);
+  stack = await startTestStack({ mcpVars: { CIMD_ALLOW_LOOPBACK: 'true' } });
+});
+
+after(async () => {
+  await stack?.stop();
+  await docs?.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** GET /authorize for `clientId` (PKCE S256); JSON when asked. Never follows a redirect. */
+async function authorize(base, clientId, { redirectUri = SDK_REDIRECT, json = false } = {}) {
+  const url = new URL(`${base}/authorize`);
+  for (const [k, v] of Object.entries({
+    response_type: 'code', client_id: clientId, redirect_uri: redirectUri, state: 'st-1',
+    code_challenge: CHALLENGE, code_challenge_method: 'S256',
+  })) url.searchParams.set(k, v);
+  const res = await fetch(url, { redirect: 'manual', headers: json ? { accept: 'application/json' } : {} });
+  return { status: res.status, location: res.headers.get('location'), body: await res.text() };
+}
+
+/** A refusal shown where the person is: 4xx, no Location, the reason in page and JSON. */
+async function assertRefusedLocally(clientId, pattern, opts = {}) {
+  const page = await authorize(stack.mcpOrigin, clientId, opts);
+  assert.equal(page.status, 400, page.body.slice(0, 400));
+  assert.equal(page.location, null, 'never redirected');
+  assert.match(page.body, /<html/i);
+  const asJson = await authorize(stack.mcpOrigin, clientId, { ...opts, json: true });
+  assert.equal(asJson.status, 400);
+  assert.equal(asJson.location, null);
+  const err = JSON.parse(asJson.body);
+  assert.match(err.error_description, pattern);
+  return { page, err };
+}
+
+test('authorization server metadata advertises client ID metadata documents', async () => {
+  const res = await fetch(`${stack.mcpOrigin}/.well-known/oauth-authorization-server`);
+  const meta = await res.json();
+  assert.equal(meta.client_id_metadata_document_supported, true);
+  assert.ok(meta.token_endpoint_auth_methods_supported.includes('none'));
+});
+
+test('the TypeScript SDK identifies itself by its metadata document URL, signs in and calls tools', async () => {
+  const docUrl = `${docs.origin}/clients/sdk.json`;
+  const paths = [];
+  class CimdProvider extends TestOAuthProvider {
+    get clientMetadataUrl() { return docUrl; }
+  }
+  const provider = new CimdProvider({ user: 'alice', redirectUrl: SDK_REDIRECT, clientName: 'must not be registered' });
+  const recordingFetch = provider.fetch;
+  provider.fetch = async (url, init) => { paths.push(new URL(url).pathname); return recordingFetch(url, init); };
+  const before = docs.hits.get('/clients/sdk.json') ?? 0;
+  const { client, signedIn } = await connectClient('http', stack.mcpUrl, provider);
+  try {
+    assert.equal(signedIn, true);
+    assert.equal(provider.clientInformation().client_id, docUrl, 'the client id is the document URL');
+    assert.ok(!paths.includes('/register'), `no dynamic registration: ${paths}`);
+    assert.ok((docs.hits.get('/clients/sdk.json') ?? 0) > before, 'the worker fetched the document');
+    const [trip] = provider.authorizations;
+    assert.equal(trip.consentShown, true);
+    assert.equal(new URL(trip.url).searchParams.get('client_id'), docUrl);
+    // The consent page (a fresh browser) names the client as its document does.
+    const consent = await fetch(trip.url, { redirect: 'manual' });
+    const html = await consent.text();
+    assert.equal(consent.status, 200);
+    assert.ok(html.includes(SDK_NAME), 'consent page shows the name from the document');
+    assert.ok(html.includes(docUrl), 'and the client id URL');
+
+    const tools = await client.listTools();
+    assert.ok(tools.tools.some((t) => t.name === 'who_am_I'));
+    const who = await client.callTool({ name: 'who_am_I', arguments: {} });
+    assert.notEqual(who.isError, true, JSON.stringify(who));
+    assert.equal(JSON.parse(who.content[0].text).user.preferred_username, 'alice');
+    const label = `via CIMD ${Date.now()}`;
+    const created = await client.callTool({ name: 'create_new_todo', arguments: { text: label } });
+    assert.ok(created.structuredContent.todos.some((t) => t.text === label));
+  } finally {
+    await client.close();
+  }
+
+  // Its refresh token works with the document URL as client id (no secret).
+  const refreshed = await fetch(`${stack.mcpOrigin}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: provider.tokens().refresh_token, client_id: docUrl }),
+  });
+  assert.equal(refreshed.status, 200, await refreshed.clone().text());
+  // A secret is refused: a metadata-document client has none.
+  const withSecret = await fetch(`${stack.mcpOrigin}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'refresh_token', refresh_token: (await refreshed.json()).refresh_token, client_id: docUrl, client_secret: 'guess',
+    }),
+  });
+  assert.equal(withSecret.status, 401);
+  assert.equal((await withSecret.json()).error, 'invalid_client');
+});
+
+test('mcp-remote with --client-metadata-url signs in without registering and calls tools', async () => {
+  const docUrl = `${docs.origin}/clients/mcp-remote.json`;
+  const remote = await startMcpRemote(stack.mcpUrl, join(scratch, 'mcp-remote'), ['--client-metadata-url', docUrl]);
+  try {
+    docs.mcpRemoteRedirect = `http://127.0.0.1:${remote.port}/oauth/callback`;
+    await remote.waitFor(() => remote.browserUrls().length > 0, 'the browser to be opened');
+    const [url] = remote.browserUrls();
+    const authorizeUrl = new URL(url);
+    assert.equal(authorizeUrl.searchParams.get('client_id'), docUrl, 'identified by its document, not registered');
+    assert.equal(authorizeUrl.searchParams.get('redirect_uri'), docs.mcpRemoteRedirect);
+
+    const consent = await fetch(url, { redirect: 'manual' });
+    assert.equal(consent.status, 200);
+    assert.ok((await consent.text()).includes(REMOTE_NAME), 'consent page shows the name from the document');
+
+    const trip = await followAuthorization(url, { jar: new CookieJar(), user: 'bob', redirectUri: docs.mcpRemoteRedirect });
+    assert.equal(trip.consentShown, true);
+    assert.equal(trip.idpLogin, true);
+    const landing = await fetch(trip.redirect);
+    assert.equal(landing.status, 200);
+    await landing.arrayBuffer();
+
+    await remote.waitFor(() => /Proxy established|Local STDIO server running/.test(remote.stderr), 'the proxy');
+    const init = await remote.request('initialize', {
+      protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'cimd-stand-in', version: '1.0.0' },
+    });
+    assert.equal(init.error, undefined, JSON.stringify(init.error));
+    remote.notify('notifications/initialized');
+    const who = await remote.request('tools/call', { name: 'who_am_I', arguments: {} });
+    assert.notEqual(who.result.isError, true, JSON.stringify(who.result));
+    assert.equal(JSON.parse(who.result.content[0].text).user.preferred_username, 'bob');
+    const listed = await remote.request('tools/call', { name: 'get_my_todo_list', arguments: {} });
+    assert.equal(listed.error, undefined, JSON.stringify(listed.error));
+  } finally {
+    await remote.close();
+  }
+});
+
+test('refused documents are shown locally with the reason, never redirected', async () => {
+  const u = (p) => `${docs.origin}/clients/${p}`;
+  let r = await assertRefusedLocally(u('mismatch.json'), /^CIMD fetch failed for .*mismatch\.json: .*client_id .* does not equal its URL/);
+  assert.match(r.page.body, /CIMD fetch failed/);
+  await assertRefusedLocally(u('secret.json'), /CIMD fetch failed.*(client secret|must be none)/);
+  await assertRefusedLocally(u('invalid.json'), /CIMD fetch failed.*not valid JSON/);
+  await assertRefusedLocally(u('redirect.json'), /CIMD fetch failed.*redirect \(HTTP 302\)/);
+  await assertRefusedLocally(u('missing.json'), /CIMD fetch failed.*HTTP 404/);
+  await assertRefusedLocally(u('big.json'), /CIMD fetch failed.*larger than 5120 bytes/);
+  // A redirect URI the document does not list.
+  r = await assertRefusedLocally(u('sdk.json'), /Invalid redirect URI/, { redirectUri: 'http://127.0.0.1:33419/elsewhere' });
+  // Private addresses are refused before any fetch, whatever the development setting.
+  await assertRefusedLocally('https://10.255.255.1/clients/sdk.json', /CIMD fetch failed.*private/);
+  await assertRefusedLocally('https://127.0.0.1/clients/../sdk.json', /CIMD fetch failed.*dot segments/);
+  // Failed documents are not cached: the token endpoint fetches again and refuses the client.
+  const before = docs.hits.get('/clients/mismatch.json');
+  const token = await fetch(`${stack.mcpOrigin}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: 'a:b:c', client_id: u('mismatch.json') }),
+  });
+  assert.equal(token.status, 401);
+  const err = await token.json();
+  assert.equal(err.error, 'invalid_client');
+  assert.match(err.error_description, /CIMD fetch failed/);
+  assert.equal(docs.hits.get('/clients/mismatch.json'), before + 1);
+});
+
+test('a document that never finishes is given up on within the time limit', async () => {
+  const started = Date.now();
+  await assertRefusedLocally(`${docs.origin}/clients/slow.json`, /CIMD fetch failed.*no complete answer within 5 s/);
+  // Two requests (page and JSON), each bounded by the 5 s limit.
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 9_000 && elapsed < 25_000, `took ${elapsed} ms`);
+});
+
+test('without CIMD_ALLOW_LOOPBACK a document on a loopback address is refused unfetched', async () => {
+  const strict = await startTestStack();
+  try {
+    const meta = await (await fetch(`${strict.mcpOrigin}/.well-known/oauth-authorization-server`)).json();
+    assert.equal(meta.client_id_metadata_document_supported, true);
+    const docUrl = `${docs.origin}/clients/sdk.json`;
+    const before = docs.hits.get('/clients/sdk.json') ?? 0;
+    for (const json of [false, true]) {
+      const res = await authorize(strict.mcpOrigin, docUrl, { json });
+      assert.equal(res.status, 400);
+      assert.equal(res.location, null);
+      assert.match(res.body, /CIMD fetch failed/);
+      assert.match(res.body, /loopback/);
+      assert.match(res.body, /CIMD_ALLOW_LOOPBACK/);
+    }
+    assert.equal(docs.hits.get('/clients/sdk.json') ?? 0, before, 'never fetched');
+  } finally {
+    await strict.stop();
+  }
+});
