@@ -62,6 +62,39 @@ export async function completeLoginAt(url, { user = 'alice', password = `${user}
   throw new Error(`sign-in did not finish within ${MAX_HOPS} redirects`);
 }
 
+/**
+ * Starts signing in at the IdP from `url` as `completeLoginAt` does, but presses the login
+ * page's Cancel instead of signing in; returns the URL the IdP finally redirects to (the
+ * client's redirect_uri with `error=access_denied`) without fetching it.
+ */
+export async function cancelLoginAt(url) {
+  const jar = new CookieJar();
+  const idpOrigin = new URL(url).origin;
+  let next = { url, init: {} };
+  let cancelled = false;
+  for (let hop = 0; hop < MAX_HOPS; hop++) {
+    const res = await jarFetch(jar, next.url, next.init);
+    if (res.status >= 300 && res.status < 400) {
+      await res.arrayBuffer();
+      const location = new URL(res.headers.get('location'), next.url);
+      if (location.origin !== idpOrigin) return location.toString();
+      next = { url: location.toString(), init: {} };
+      continue;
+    }
+    const body = await res.text();
+    const abort = res.status === 200 && !cancelled ? formOf(body, /\/abort$/) : null;
+    if (!abort) {
+      throw new Error(`IdP answered ${res.status} at ${new URL(next.url).pathname}: ${alertText(body) ?? body.slice(0, 300)}`);
+    }
+    cancelled = true;
+    next = {
+      url: new URL(abort, next.url).toString(),
+      init: { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'cancel=cancel' },
+    };
+  }
+  throw new Error(`cancelling did not finish within ${MAX_HOPS} redirects`);
+}
+
 export function basicAuth(clientId, clientSecret) {
   // RFC 6749 §2.3.1: form-urlencode each part before joining them.
   const enc = (s) => encodeURIComponent(s).replace(/%20/g, '+');
