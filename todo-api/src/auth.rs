@@ -26,6 +26,8 @@ pub const REALM: &str = "todo-api";
 pub struct Claims {
     pub sub: String,
     pub scopes: Vec<String>,
+    /// The token's `exp` (Unix seconds, rounded down).
+    pub expires_at: u64,
 }
 
 impl Claims {
@@ -236,7 +238,7 @@ pub fn verify(token: &str, keys: &JwkSet, config: &Config, now: u64) -> Result<C
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 1024 => s.clone(),
         _ => return Err(AuthError::MissingClaim("sub".into())),
     };
-    Ok(Claims { sub, scopes: scopes(&claims) })
+    Ok(Claims { sub, scopes: scopes(&claims), expires_at: exp.max(0.0) as u64 })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::jwks::{self, JwksCache};
 use crate::routes::{self, Reply, Route};
 use crate::todos::{self, Command, TodoList as List};
+use crate::verified::{self, VerifiedTokens};
 use futures_util::StreamExt;
 use jsonwebtoken::jwk::JwkSet;
 use std::cell::RefCell;
@@ -33,6 +34,8 @@ const JWKS_TIMEOUT_MS: u32 = 5_000;
 thread_local! {
     /// The issuer's keys, per isolate.
     static JWKS: RefCell<JwksCache> = const { RefCell::new(JwksCache::new()) };
+    /// Tokens verified with those keys, per isolate (emptied when they are fetched again).
+    static VERIFIED: RefCell<VerifiedTokens> = RefCell::new(VerifiedTokens::new());
 }
 
 fn now_ms() -> u64 {
@@ -118,8 +121,9 @@ async fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, Reply> {
     Ok(body)
 }
 
-/// Verifies the bearer token, fetching the issuer's keys first when the cache
-/// says so (first use, stale, or an unknown `kid` after the cooldown).
+/// Verifies the bearer token (or finds it verified already), fetching the
+/// issuer's keys first when the cache says so (first use, stale, or an unknown
+/// `kid` after the cooldown).
 async fn authenticate(authorization: Option<&str>, config: &Config) -> std::result::Result<Claims, Reply> {
     let token = auth::bearer_token(authorization).map_err(|e| Reply::auth(&e))?;
     let header = auth::inspect(token).map_err(|e| Reply::auth(&e))?;
@@ -134,13 +138,18 @@ async fn authenticate(authorization: Option<&str>, config: &Config) -> std::resu
     });
     if fetch_now {
         match fetch_jwks(&config.jwks_url()).await {
-            Ok(keys) => JWKS.with(|c| c.borrow_mut().store(keys, now_ms())),
+            Ok(keys) => {
+                JWKS.with(|c| c.borrow_mut().store(keys, now_ms()));
+                VERIFIED.with(|v| v.borrow_mut().clear());
+            }
             Err(e) => worker::console_error!("todo-api: fetching the issuer's JWKS failed: {e}"),
         }
     }
     JWKS.with(|c| match c.borrow().keys() {
         None => Err(Reply::keys_unavailable()),
-        Some(keys) => auth::verify(token, keys, config, now / 1000).map_err(|e| Reply::auth(&e)),
+        Some(keys) => VERIFIED
+            .with(|v| verified::verify_cached(&mut v.borrow_mut(), token, keys, config, now / 1000))
+            .map_err(|e| Reply::auth(&e)),
     })
 }
 

@@ -305,3 +305,45 @@ fn challenges_and_bodies() {
         assert_eq!(c.matches('"').count(), 6, "{c}");
     }
 }
+
+#[test]
+fn a_cached_verification_answers_until_exp_then_the_token_is_checked_again() {
+    use crate::verified::{verify_cached, VerifiedTokens};
+    let mut cache = VerifiedTokens::new();
+    let exp = NOW + 60;
+    let token = sign(&with(json!({"exp": exp})));
+    let first = verify_cached(&mut cache, &token, &issuer_jwks(), &config(), NOW).unwrap();
+    assert_eq!((first.sub.as_str(), first.expires_at), ("user-1", exp));
+    assert_eq!(cache.len(), 1);
+    // Answered from the cache: even with no keys at all.
+    let empty = jwks(vec![]);
+    assert_eq!(verify_cached(&mut cache, &token, &empty, &config(), exp - 1), Ok(first.clone()));
+    // At exp the cache no longer answers; the leeway is the verifier's to grant.
+    assert_eq!(verify_cached(&mut cache, &token, &empty, &config(), exp), Err(AuthError::UnknownKey));
+    assert_eq!(verify_cached(&mut cache, &token, &issuer_jwks(), &config(), exp + 1), Ok(first));
+    assert!(cache.is_empty(), "within the leeway past exp nothing is kept");
+    assert_eq!(
+        verify_cached(&mut cache, &token, &issuer_jwks(), &config(), exp + LEEWAY_SECS + 1),
+        Err(AuthError::Expired)
+    );
+}
+
+#[test]
+fn refused_tokens_are_never_cached() {
+    use crate::verified::{verify_cached, VerifiedTokens};
+    let mut cache = VerifiedTokens::new();
+    let forged = sign_with(&claims(), &keys().1, Some(KID));
+    for _ in 0..2 {
+        assert_eq!(verify_cached(&mut cache, &forged, &issuer_jwks(), &config(), NOW), Err(AuthError::BadSignature));
+    }
+    let other_aud = sign(&with(json!({"aud": "https://elsewhere.example"})));
+    assert_eq!(verify_cached(&mut cache, &other_aud, &issuer_jwks(), &config(), NOW), Err(AuthError::WrongAudience));
+    assert!(cache.is_empty());
+    // A token that differs from a cached one in its signature alone is not the cached one.
+    let good = sign(&claims());
+    verify_cached(&mut cache, &good, &issuer_jwks(), &config(), NOW).unwrap();
+    let tampered = format!("{}A", &good[..good.len() - 1]);
+    if tampered != good {
+        assert!(verify_cached(&mut cache, &tampered, &issuer_jwks(), &config(), NOW).is_err());
+    }
+}
