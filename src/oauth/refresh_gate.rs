@@ -142,6 +142,19 @@ mod tests {
         Response::new(body.as_bytes().to_vec())
     }
 
+    /// An answer that counts its runs in `runs`: `tokens #<run>`, with `status`.
+    fn counting(
+        runs: &Cell<u32>,
+        status: StatusCode,
+    ) -> impl Fn() -> std::future::Ready<Response<Vec<u8>>> + Copy + '_ {
+        move || {
+            runs.set(runs.get() + 1);
+            let mut res = ok(&format!("tokens #{}", runs.get()));
+            *res.status_mut() = status;
+            std::future::ready(res)
+        }
+    }
+
     #[test]
     fn refreshes_of_one_grant_share_a_key_and_nothing_else_is_serialized() {
         let a = grant_of(&refresh("user-1:grant-1:aaaa", "Basic x")).unwrap();
@@ -166,10 +179,7 @@ mod tests {
         let gate = RefreshGate::default();
         let runs = Cell::new(0);
         let req = refresh("u:g:t0", "Basic c");
-        let answer = || async {
-            runs.set(runs.get() + 1);
-            ok(&format!("tokens #{}", runs.get()))
-        };
+        let answer = counting(&runs, StatusCode::OK);
         let (first, second) = block_on(join(gate.run(&req, || 100, answer), gate.run(&req, || 101, answer)));
         assert_eq!(runs.get(), 1);
         assert_eq!(first.body(), b"tokens #1");
@@ -198,10 +208,7 @@ mod tests {
     fn a_kept_answer_is_only_for_the_same_request_within_the_grace_window() {
         let gate = RefreshGate::default();
         let runs = Cell::new(0);
-        let answer = || async {
-            runs.set(runs.get() + 1);
-            ok("tokens")
-        };
+        let answer = counting(&runs, StatusCode::OK);
         block_on(gate.run(&refresh("u:g:t0", "Basic c"), || 100, answer));
         // Other client credentials: answered afresh.
         block_on(gate.run(&refresh("u:g:t0", "Basic other"), || 100, answer));
@@ -216,10 +223,7 @@ mod tests {
     fn once_the_grant_moved_on_an_older_request_is_answered_afresh() {
         let gate = RefreshGate::default();
         let runs = Cell::new(0);
-        let answer = || async {
-            runs.set(runs.get() + 1);
-            ok("tokens")
-        };
+        let answer = counting(&runs, StatusCode::OK);
         block_on(gate.run(&refresh("u:g:t0", "Basic c"), || 100, answer));
         block_on(gate.run(&refresh("u:g:t1", "Basic c"), || 101, answer));
         // The authorization server decides about t0 now (it has been rotated twice: refused).
@@ -231,12 +235,7 @@ mod tests {
     fn failures_are_not_kept() {
         let gate = RefreshGate::default();
         let runs = Cell::new(0);
-        let answer = || async {
-            runs.set(runs.get() + 1);
-            let mut res = ok(r#"{"error":"temporarily_unavailable"}"#);
-            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            res
-        };
+        let answer = counting(&runs, StatusCode::SERVICE_UNAVAILABLE);
         let req = refresh("u:g:t0", "Basic c");
         block_on(gate.run(&req, || 1, answer));
         block_on(gate.run(&req, || 2, answer));
