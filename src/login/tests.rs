@@ -1096,7 +1096,7 @@ fn a_stored_request_rebuilds_to_the_same_request() {
 fn grants_of_the_original_worker_live_as_long_as_their_pingone_token() {
     use crate::oauth::{Exchange, ExchangeError, GrantHooks, GrantType};
     let w = World::new();
-    let hooks = super::upstream::PingOneGrants { settings: &w.settings, http: &w.http, cache: &w.cache };
+    let hooks = w.hooks();
     let original = |exp: u64| {
         let jwt = format!("{}.{}.sig", b64url(r#"{"alg":"RS256"}"#), b64url(format!(r#"{{"exp":{exp}}}"#)));
         json!({"sub": "user-1", "preferred_username": "alice",
