@@ -138,6 +138,22 @@ function runBuild(logFile) {
 }
 
 /**
+ * A copy of the wrangler config at `path` (worker `name`), written to `dir`, for `wrangler dev` to run the worker
+ * already built: `main` made absolute and no build step (so no rebuild and reload when sources
+ * change under a running stack); with `services: false`, also without its service bindings.
+ */
+function prebuiltConfig(name, path, dir, { services = true } = {}) {
+  let text = readFileSync(path, 'utf8');
+  text = text.replace(/^main = "(.*)"$/m, (_, main) => `main = ${JSON.stringify(resolve(dirname(path), main))}`);
+  text = text.replace(/^\[build\]\n(?:(?!\[).*\n)*/m, '');
+  if (!services) text = text.replace(/^\[\[services\]\]\n(?:(?!\[).*\n)*/gm, '');
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, `${name}.${services ? '' : 'no-service-bindings.'}wrangler.toml`);
+  writeFileSync(out, text);
+  return out;
+}
+
+/**
  * Starts the stack. Options (all optional):
  *   ports: { idp, todoApi, mcp, todoApiInspector, mcpInspector }
  *   stateDir: where KV/DO state, IdP keys and generated env files live
@@ -151,6 +167,8 @@ function runBuild(logFile) {
  *     `vars` may be a function of the stack (e.g. its mcpOrigin); `persistWith: 'mcp'` gives it
  *     the MCP worker's --persist-to directory, so both share its local KV (same namespace id).
  *     Each one's URL is in `stack.workerUrls[name]`.
+ *   configs: { mcp, todoApi } wrangler configs to run instead of the repository's (the benchmark
+ *     runs a baseline build next to this one)
  *   downstream: true or { testHooks, verifyTokens } to start the downstream MCP server (local/downstream-mcp.mjs,
  *     on ports.downstream) and run the MCP worker as its identity gateway: DOWNSTREAM_MCP_URL and
  *     DOWNSTREAM_SSE_URL name it, and PingOne tokens are for it (API_IDENTIFIER = its origin, which
@@ -255,13 +273,28 @@ export async function startStack(opts = {}) {
         'dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port),
         '--inspector-port', String(inspector), '--persist-to', join(stateDir, persistAs),
         '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'info',
-      ], { logFile: join(logsDir, `${name}.log`), env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' } });
+      ], {
+        logFile: join(logsDir, `${name}.log`),
+        // This stack's own dev registry: service bindings resolve to its workers, never to a
+        // worker of the same name in another stack on the machine.
+        env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', WRANGLER_REGISTRY_PATH: join(stateDir, 'registry') },
+      });
       stack.children.push(child);
       await waitForHttp(`http://127.0.0.1:${port}/`, { child, name, logLine: new RegExp(`Ready on http://127\\.0\\.0\\.1:${port}(?=\\s)`) });
     };
+    // With `build: false` the workers are run as built (no rebuild when sources change). The
+    // MCP worker reaches this stack's Todo API through its TODO_API service binding; when its
+    // calls go elsewhere (a fake, a recorder in front of the real one, no local Todo API), it
+    // runs without the binding, so they go to API_URL.
+    const prebuilt = opts.build === false;
+    const viaBinding = want.todoApi && mcpVars.API_URL === todoApiOrigin;
+    const todoApiConfig = opts.configs?.todoApi ??
+      (prebuilt ? prebuiltConfig('todo-api', join(ROOT, 'todo-api', 'wrangler.toml'), stateDir) : join(ROOT, 'todo-api', 'wrangler.toml'));
+    const mcpConfig = opts.configs?.mcp ??
+      (prebuilt || !viaBinding ? prebuiltConfig('mcp', join(ROOT, 'wrangler.toml'), stateDir, { services: viaBinding }) : join(ROOT, 'wrangler.toml'));
     await Promise.all([
-      want.todoApi && wrangler('todo-api', join(ROOT, 'todo-api', 'wrangler.toml'), ports.todoApi, ports.todoApiInspector, todoApiVars),
-      want.mcp && wrangler('mcp', join(ROOT, 'wrangler.toml'), ports.mcp, ports.mcpInspector, mcpVars),
+      want.todoApi && wrangler('todo-api', todoApiConfig, ports.todoApi, ports.todoApiInspector, todoApiVars),
+      want.mcp && wrangler('mcp', mcpConfig, ports.mcp, ports.mcpInspector, mcpVars),
     ]);
     for (const w of opts.extraWorkers ?? []) {
       const port = w.port ?? await freePort();

@@ -3,6 +3,7 @@
 //! object.
 
 mod object;
+mod service;
 mod storage;
 
 pub use object::McpSession;

@@ -4,7 +4,6 @@
 //! ends), tool calls over `fetch`, the expiry alarm.
 
 use super::storage::DoStorage;
-use crate::login::fetch::FetchClient;
 use crate::mcp::caller::Caller;
 use crate::mcp::envelope::{Envelope, Op};
 use crate::mcp::object::{self, Plan};
@@ -18,7 +17,6 @@ use crate::util::time::now_secs;
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_util::stream::{self, Stream, StreamExt};
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Headers, Request, Response, Result, ScheduledTime, State};
 
@@ -172,9 +170,12 @@ impl McpSession {
         let var = |name: &str| {
             self.env.var(name).map(|v| v.to_string()).or_else(|_| self.env.secret(name).map(|v| v.to_string())).ok()
         };
+        // The TODO_API service binding when there is one, else fetch to API_URL.
+        let (http, bound) = super::service::todo_api_client(&self.env);
+        let api_url = var("API_URL").filter(|u| !u.is_empty());
         ToolContext {
-            http: Rc::new(FetchClient),
-            api_url: var("API_URL").unwrap_or_default(),
+            http,
+            api_url: api_url.or_else(|| bound.then(|| super::service::BOUND_URL.to_owned())).unwrap_or_default(),
             caller: caller.clone(),
             now,
         }
