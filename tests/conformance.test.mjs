@@ -256,8 +256,9 @@ async function runAuthorizationScenarios(t, { issuer, method }) {
   const failures = checks.filter((c) => c.status === 'FAILURE');
   assert.deepEqual(failures, [], `failed checks:\n${describeChecks(failures)}\n\nrunner output:\n${run.stdout}`);
   assert.equal(run.code, 0, `runner exit ${run.code}:\n${run.stdout}\n${run.stderr}`);
-  assert.match(summary, /^Total: 2 passed, 0 failed$/);
-  for (const id of ['authorization-server-metadata', 'authorization-code-grant']) {
+  // Three checks: the metadata, its client_id_metadata_document_supported, the code grant.
+  assert.match(summary, /^Total: 3 passed, 0 failed$/);
+  for (const id of ['authorization-server-metadata', 'authorization-server-metadata-cimd', 'authorization-code-grant']) {
     assert.equal(checks.find((c) => c.id === id)?.status, 'SUCCESS', `${id}:\n${describeChecks(checks)}`);
   }
   const grant = checks.find((c) => c.id === 'authorization-code-grant');
@@ -282,11 +283,14 @@ test('the runner is the pinned version and runs on Node 22', async () => {
 
 test('authorization server scenarios, public client (none)', async (t) => {
   const checks = await runAuthorizationScenarios(t, { issuer: stack.mcpOrigin, method: 'none' });
-  // The worker's own metadata, unmodified; the only remark is that it does not do CIMD.
+  // The worker's own metadata, unmodified, without remarks: it advertises Client ID Metadata
+  // Documents (tests/cimd.test.mjs signs clients in that way).
   const metadata = checks.find((c) => c.id === 'authorization-server-metadata');
   assert.deepEqual(metadata.details.body.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'none']);
+  assert.equal(metadata.details.body.client_id_metadata_document_supported, true);
+  assert.equal(checks.find((c) => c.id === 'authorization-server-metadata-cimd')?.status, 'SUCCESS', describeChecks(checks));
   const warnings = checks.filter((c) => c.status === 'WARNING').map((c) => c.id);
-  assert.deepEqual(warnings, ['authorization-server-metadata-cimd']);
+  assert.deepEqual(warnings, []);
 });
 
 test('authorization server scenarios, confidential client (client_secret_basic)', async (t) => {
