@@ -9,6 +9,9 @@
 //   echo       {text} → text
 //   countdown  {steps, intervalMs} → one log notification per step, spaced out in time, then
 //              the result (SSE streaming end to end)
+//   notify_later {delayMs, text} → answers at once; delayMs later the server sends a log
+//              notification tied to no request, which Streamable HTTP delivers only on the
+//              client's standalone GET stream (server-initiated messages)
 //
 //   node local/downstream-mcp.mjs
 //     DOWNSTREAM_HOST / DOWNSTREAM_PORT   where to listen (127.0.0.1:9100)
@@ -17,7 +20,9 @@
 //                                         OAuth resource server
 //     DOWNSTREAM_AUDIENCE                 the audience tokens must carry
 //     DOWNSTREAM_TEST_HOOKS=1             test-only endpoints: GET /__requests (headers of
-//                                         recent requests, tokens shown as fingerprints) and
+//                                         recent requests, tokens shown as fingerprints, and how
+//                                         each ended: `ended` = "finished" when the whole answer
+//                                         was sent, "aborted" when the connection closed first) and
 //                                         POST /__fault {"mode": "none"|"hang"|"garbage"|"reset"|
 //                                         "unauthorized"} to misbehave on /mcp, /sse, /messages
 import { createServer } from 'node:http';
@@ -98,6 +103,18 @@ function newServer(transportName) {
       return { content: [{ type: 'text', text: JSON.stringify({ done: true, sentAt, answeredAt: Date.now() }) }] };
     },
   );
+  server.registerTool(
+    'notify_later',
+    { description: 'Answers now; sends a server-initiated log notification later', inputSchema: { delayMs: z.number().int().min(0).max(10000), text: z.string() } },
+    async ({ delayMs, text }) => {
+      setTimeout(() => {
+        // No related request: Streamable HTTP sends it on the standalone GET stream (or drops
+        // it when none is open); legacy SSE on its one stream.
+        server.server.sendLoggingMessage({ level: 'info', data: { text, at: Date.now() } }).catch(() => {});
+      }, delayMs);
+      return { content: [{ type: 'text', text: JSON.stringify({ scheduled: true }) }] };
+    },
+  );
   return server;
 }
 
@@ -138,11 +155,18 @@ async function handle(req, res) {
   }
   if (url.pathname === '/health') return json(res, 200, { status: 'ok' });
 
-  recent.push({
-    method: req.method, path: url.pathname, at: Date.now(),
+  const entry = {
+    method: req.method, path: url.pathname, at: Date.now(), ended: null,
     headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, k === 'authorization' ? `${String(v).split(' ')[0]} ${fingerprint(String(v).split(' ')[1] ?? '')}` : v])),
+  };
+  recent.push(entry);
+  if (recent.length > 1000) recent.shift();
+  // How the exchange ended: the whole answer sent, or the connection closed under it (the
+  // gateway's client went away and the gateway cancelled this request).
+  res.on('close', () => {
+    entry.ended = res.writableFinished ? 'finished' : 'aborted';
+    entry.endedAt = Date.now();
   });
-  if (recent.length > 200) recent.shift();
 
   if (fault === 'hang') return; // never answers
   if (fault === 'reset') return req.socket.destroy();

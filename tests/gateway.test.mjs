@@ -17,7 +17,7 @@ import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
 import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
 
 const TIMEOUT_SECS = 3;
-const TOOLS = ['countdown', 'echo', 'whoami'];
+const TOOLS = ['countdown', 'echo', 'notify_later', 'whoami'];
 const INSPECTOR_DIR = join(ROOT, 'node_modules', '@modelcontextprotocol', 'inspector-cli', 'build');
 const scratch = mkdtempSync(join(tmpdir(), 'gateway-'));
 
@@ -89,6 +89,17 @@ async function rawSession(tokens) {
   assert.equal(ack.status, 202);
   await ack.arrayBuffer();
   return sid;
+}
+
+/** Polls `check` every 100 ms until it returns something truthy, for at most `ms`. */
+async function eventually(check, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const got = await check();
+    if (got) return got;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 function whoami(result) {
@@ -165,6 +176,29 @@ test('the SDK client over legacy SSE: endpoint rewritten to the gateway, identit
     await client.callTool({ name: 'countdown', arguments: { steps: 2, intervalMs: 400 } });
     assert.equal(arrived.length, 2);
     assert.ok(Date.now() - arrived[0] >= 600, 'the first notification came well before the result');
+  } finally {
+    await client.close();
+  }
+});
+
+test('the standalone GET /mcp stream carries server-initiated notifications through the gateway', async () => {
+  const provider = new TestOAuthProvider({ user: 'alice' });
+  const before = (await downstreamRequests()).length;
+  const { client } = await connectClient('http', stack.mcpUrl, provider);
+  try {
+    const arrived = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => arrived.push({ at: Date.now(), data: n.params.data }));
+    // The SDK client opens its GET stream right after `initialized`; wait until the downstream has it.
+    await eventually(async () => (await downstreamRequests()).slice(before).some((r) => r.method === 'GET' && r.path === '/mcp' && r.ended === null),
+      'the client\'s GET /mcp stream to be open at the downstream');
+    const result = await client.callTool({ name: 'notify_later', arguments: { delayMs: 500, text: 'unprompted' } });
+    const answeredAt = Date.now();
+    assert.deepEqual(JSON.parse(result.content[0].text), { scheduled: true });
+    assert.equal(arrived.length, 0, 'nothing before the downstream sends it');
+    await eventually(() => arrived.length > 0, 'the server-initiated notification');
+    assert.equal(arrived[0].data.text, 'unprompted');
+    // Sent after the POST's answer was complete: it can only have come on the GET stream.
+    assert.ok(arrived[0].at - answeredAt >= 300, `arrived ${arrived[0].at - answeredAt} ms after the result`);
   } finally {
     await client.close();
   }
@@ -284,6 +318,33 @@ test('mcp-remote (what Claude Desktop runs) through the gateway', async () => {
     const report = JSON.parse(who.result.content[0].text);
     assert.equal(report.bearer.verified, true);
     assert.equal(report.identityHeaders['x-user-username'], 'alice');
+  } finally {
+    await remote.close();
+  }
+});
+
+test('mcp-remote over legacy SSE (--transport sse-only) through the gateway', async () => {
+  const before = (await downstreamRequests()).length;
+  const remote = await startMcpRemote(stack.sseUrl, join(scratch, 'mcp-remote-sse'), ['--transport', 'sse-only']);
+  try {
+    await signInThroughBrowser(remote, 'alice');
+    await remote.waitFor(() => /Proxy established|Local STDIO server running/.test(remote.stderr), 'the proxy');
+    const init = await remote.request('initialize', {
+      protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'claude-desktop-stand-in', version: '1' },
+    });
+    assert.equal(init.error, undefined, JSON.stringify(init.error));
+    assert.equal(init.result.serverInfo.name, 'downstream-test-mcp');
+    remote.notify('notifications/initialized');
+    const listed = await remote.request('tools/list');
+    assert.deepEqual(listed.result.tools.map((t) => t.name).sort(), TOOLS);
+    const who = await remote.request('tools/call', { name: 'whoami', arguments: {} });
+    const report = JSON.parse(who.result.content[0].text);
+    assert.equal(report.transport, 'sse', 'the downstream\'s legacy transport served it');
+    assert.equal(report.bearer.verified, true);
+    assert.equal(report.identityHeaders['x-user-username'], 'alice');
+    const seen = (await downstreamRequests()).slice(before);
+    assert.ok(seen.some((r) => r.method === 'GET' && r.path === '/sse'), 'an event stream was opened downstream');
+    assert.ok(!seen.some((r) => r.path === '/mcp'), 'mcp-remote never fell back to Streamable HTTP');
   } finally {
     await remote.close();
   }
