@@ -17,6 +17,7 @@ import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
 import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
 
 const TIMEOUT_SECS = 3;
+const KEEPALIVE_SECS = 2;
 const TOOLS = ['countdown', 'echo', 'notify_later', 'whoami'];
 const INSPECTOR_DIR = join(ROOT, 'node_modules', '@modelcontextprotocol', 'inspector-cli', 'build');
 const scratch = mkdtempSync(join(tmpdir(), 'gateway-'));
@@ -29,7 +30,7 @@ before(async () => {
   stack = await startTestStack({
     todoApi: false,
     downstream: { testHooks: true },
-    mcpVars: { DOWNSTREAM_TIMEOUT_SECS: String(TIMEOUT_SECS) },
+    mcpVars: { DOWNSTREAM_TIMEOUT_SECS: String(TIMEOUT_SECS), DOWNSTREAM_KEEPALIVE_SECS: String(KEEPALIVE_SECS) },
   });
   alice = await getMcpToken(stack, { user: 'alice' });
   bob = await getMcpToken(stack, { user: 'bob' });
@@ -100,6 +101,25 @@ async function eventually(check, what, ms = 10_000) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Reads `reader` until the text read so far matches `pattern` (bounded by `ms`). */
+async function readUntil(reader, pattern, ms = 10_000) {
+  const decoder = new TextDecoder();
+  let text = '';
+  const deadline = Date.now() + ms;
+  while (!pattern.test(text)) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`no ${pattern} within ${ms} ms; got ${JSON.stringify(text)}`);
+    let timer;
+    const { value, done } = await Promise.race([
+      reader.read(),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no ${pattern} within ${ms} ms; got ${JSON.stringify(text)}`)), left); }),
+    ]).finally(() => clearTimeout(timer));
+    if (done) throw new Error(`stream ended before ${pattern}; got ${JSON.stringify(text)}`);
+    text += decoder.decode(value, { stream: true });
+  }
+  return text;
 }
 
 function whoami(result) {
@@ -202,6 +222,107 @@ test('the standalone GET /mcp stream carries server-initiated notifications thro
   } finally {
     await client.close();
   }
+});
+
+test('a client going away mid-stream cancels the downstream request (Streamable HTTP and legacy SSE)', async () => {
+  const sid = await rawSession(alice);
+  const before = (await downstreamRequests()).length;
+  const steps = 10;
+  const intervalMs = 400;
+  const abort = new AbortController();
+  const res = await fetch(stack.mcpUrl, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${alice.access_token}`, 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'countdown', arguments: { steps, intervalMs } } }),
+    signal: abort.signal,
+  });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /text\/event-stream/);
+  const reader = res.body.getReader();
+  await readUntil(reader, /notifications\/message/);
+  const startedAt = Date.now();
+  abort.abort();
+  await reader.cancel().catch(() => {});
+  const call = await eventually(async () => {
+    const r = (await downstreamRequests()).slice(before).find((x) => x.method === 'POST' && x.path === '/mcp');
+    return r?.ended ? r : undefined;
+  }, 'the downstream request to end', 8_000);
+  assert.equal(call.ended, 'aborted', 'the downstream saw its connection closed, not its answer finished');
+  // Left running, the countdown would have taken (steps + 1) * intervalMs.
+  assert.ok(call.endedAt - startedAt < (steps - 2) * intervalMs, `ended ${call.endedAt - startedAt} ms after the client left`);
+
+  // A legacy event stream: closed by the client, gone at the downstream too.
+  const beforeSse = (await downstreamRequests()).length;
+  const sseAbort = new AbortController();
+  const sse = await fetch(stack.sseUrl, {
+    headers: { authorization: `Bearer ${alice.access_token}`, accept: 'text/event-stream' }, signal: sseAbort.signal,
+  });
+  assert.equal(sse.status, 200);
+  const sseReader = sse.body.getReader();
+  await readUntil(sseReader, /event: endpoint\ndata: \/sse\/message\?sessionId=g1\.[^\n]+\n\n/);
+  const open = (await downstreamRequests()).slice(beforeSse).find((x) => x.method === 'GET' && x.path === '/sse');
+  assert.equal(open?.ended, null, 'the downstream stream is open while the client reads');
+  const leftAt = Date.now();
+  sseAbort.abort();
+  await sseReader.cancel().catch(() => {});
+  const closed = await eventually(async () => {
+    const r = (await downstreamRequests()).slice(beforeSse).find((x) => x.method === 'GET' && x.path === '/sse');
+    return r?.ended ? r : undefined;
+  }, 'the downstream SSE stream to close', KEEPALIVE_SECS * 1000 * 4);
+  assert.equal(closed.ended, 'aborted');
+  // The downstream sends nothing more on its own: workerd notices the client is gone when the
+  // relayed stream next yields, so the gateway's keep-alives bound how long it lingers (about two).
+  assert.ok(closed.endedAt - leftAt < KEEPALIVE_SECS * 1000 * 2 + 1500, `closed ${closed.endedAt - leftAt} ms after the client left`);
+});
+
+test('idle event streams get keep-alive comments from the gateway, never inside an event', async () => {
+  const auth = { authorization: `Bearer ${alice.access_token}`, accept: 'text/event-stream' };
+  // The legacy stream: the downstream sends its endpoint event, then nothing.
+  const sseAbort = new AbortController();
+  const sse = await fetch(stack.sseUrl, { headers: auth, signal: sseAbort.signal });
+  assert.equal(sse.status, 200);
+  const reader = sse.body.getReader();
+  try {
+    const started = Date.now();
+    const text = await readUntil(reader, /(: keep-alive\n[^]*){2}/, KEEPALIVE_SECS * 1000 * 4);
+    const took = Date.now() - started;
+    assert.match(text, /^event: endpoint\ndata: \/sse\/message\?sessionId=g1\.[^\n]+\n\n: keep-alive\n: keep-alive\n/);
+    assert.ok(took >= KEEPALIVE_SECS * 1000 * 1.5, `two keep-alives after ${took} ms, not before ${KEEPALIVE_SECS} s of silence each`);
+  } finally {
+    sseAbort.abort();
+    await reader.cancel().catch(() => {});
+  }
+
+  // The standalone GET /mcp stream of a Streamable HTTP session.
+  const sid = await rawSession(alice);
+  const getAbort = new AbortController();
+  const get = await fetch(stack.mcpUrl, {
+    headers: { ...auth, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' }, signal: getAbort.signal,
+  });
+  assert.equal(get.status, 200);
+  const getReader = get.body.getReader();
+  try {
+    assert.match(await readUntil(getReader, /: keep-alive\n/, KEEPALIVE_SECS * 1000 * 3), /^: keep-alive\n$/);
+  } finally {
+    getAbort.abort();
+    await getReader.cancel().catch(() => {});
+  }
+
+  // A tool call whose answer streams slower than the keep-alive interval: comments between the
+  // events, every event intact.
+  const res = await post(alice.access_token,
+    { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'countdown', arguments: { steps: 2, intervalMs: KEEPALIVE_SECS * 1000 + 700 } } },
+    { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.ok((text.match(/^: keep-alive$/gm) ?? []).length >= 2, text);
+  const events = text.split(/\n\n/).filter((e) => e.split('\n').some((l) => l.startsWith('data:')));
+  const msgs = events.map((e) => JSON.parse(e.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5)).join('\n')));
+  assert.deepEqual(msgs.map((m) => m.method ?? 'result'), ['notifications/message', 'notifications/message', 'result']);
+  assert.equal(JSON.parse(msgs[2].result.content[0].text).done, true);
 });
 
 test('spoofed identity headers, cookies and the MCP token never reach the downstream', async () => {

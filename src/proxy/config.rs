@@ -10,6 +10,9 @@ use url::Url;
 /// How long the downstream server has to start answering (headers) by default.
 pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
 const MAX_TIMEOUT_SECS: u32 = 300;
+/// Seconds of downstream silence on an event stream before a keep-alive
+/// comment is sent, by default (what the built-in server sends at).
+pub const DEFAULT_KEEPALIVE_SECS: u32 = 20;
 /// Claim holding the user's group names when `GROUPS_CLAIM` is not set.
 pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
 
@@ -23,6 +26,9 @@ pub struct Downstream {
     /// Milliseconds the downstream has to send response headers (and, on
     /// `/sse`, its `endpoint` event).
     pub timeout_ms: u32,
+    /// Milliseconds of silence on an event stream after which the gateway
+    /// sends a keep-alive comment (`DOWNSTREAM_KEEPALIVE_SECS`; `None` = never).
+    pub keepalive_ms: Option<u32>,
     /// `GROUPS_CLAIM`: the claim with the user's group names.
     pub groups_claim: String,
     /// Seals downstream session ids (derived from `COOKIE_ENCRYPTION_KEY`).
@@ -35,6 +41,7 @@ impl fmt::Debug for Downstream {
             .field("mcp_url", &self.mcp_url.as_str())
             .field("sse_url", &self.sse_url.as_ref().map(Url::as_str))
             .field("timeout_ms", &self.timeout_ms)
+            .field("keepalive_ms", &self.keepalive_ms)
             .field("groups_claim", &self.groups_claim)
             .finish_non_exhaustive()
     }
@@ -106,6 +113,13 @@ impl Downstream {
                 .filter(|s| (1..=MAX_TIMEOUT_SECS).contains(s))
                 .ok_or(err("DOWNSTREAM_TIMEOUT_SECS", "must be a whole number of seconds from 1 to 300"))?,
         };
+        let keepalive_secs = match set("DOWNSTREAM_KEEPALIVE_SECS") {
+            None => DEFAULT_KEEPALIVE_SECS,
+            Some(v) => v.trim().parse::<u32>().ok().filter(|s| *s <= MAX_TIMEOUT_SECS).ok_or(err(
+                "DOWNSTREAM_KEEPALIVE_SECS",
+                "must be a whole number of seconds from 0 (no keep-alives) to 300",
+            ))?,
+        };
         let cookie_key = set("COOKIE_ENCRYPTION_KEY").ok_or(err("COOKIE_ENCRYPTION_KEY", "is missing"))?;
         if cookie_key.len() < 32 {
             return Err(err("COOKIE_ENCRYPTION_KEY", "is too short (use at least 32 random characters)"));
@@ -114,6 +128,7 @@ impl Downstream {
             mcp_url,
             sse_url,
             timeout_ms: timeout_secs * 1000,
+            keepalive_ms: (keepalive_secs > 0).then_some(keepalive_secs * 1000),
             groups_claim: set("GROUPS_CLAIM").map(|g| g.trim().to_owned()).unwrap_or(DEFAULT_GROUPS_CLAIM.into()),
             session_key: session_key(cookie_key.as_bytes()),
         }))
@@ -125,6 +140,7 @@ impl Downstream {
             mcp_url: Url::parse(mcp_url).expect("test URL"),
             sse_url: sse_url.map(|u| Url::parse(u).expect("test URL")),
             timeout_ms: 5000,
+            keepalive_ms: Some(DEFAULT_KEEPALIVE_SECS * 1000),
             groups_claim: DEFAULT_GROUPS_CLAIM.into(),
             session_key: random_bytes::<32>(),
         }
@@ -154,15 +170,18 @@ mod tests {
         let d = load(&[KEY, ("DOWNSTREAM_MCP_URL", "https://mcp.example.com/mcp")]).unwrap().unwrap();
         assert_eq!(d.mcp_url.as_str(), "https://mcp.example.com/mcp");
         assert_eq!((d.sse_url, d.timeout_ms, d.groups_claim.as_str()), (None, 30_000, "groups"));
+        assert_eq!(d.keepalive_ms, Some(20_000));
         let d = load(&[
             KEY,
             ("DOWNSTREAM_MCP_URL", "http://127.0.0.1:9100/mcp"),
             ("DOWNSTREAM_SSE_URL", "http://localhost:9100/sse"),
             ("DOWNSTREAM_TIMEOUT_SECS", "7"),
+            ("DOWNSTREAM_KEEPALIVE_SECS", "0"),
             ("GROUPS_CLAIM", "memberOfGroupNames"),
         ])
         .unwrap()
         .unwrap();
+        assert_eq!(d.keepalive_ms, None, "0 switches keep-alives off");
         assert_eq!(d.sse_url.unwrap().as_str(), "http://localhost:9100/sse");
         assert_eq!((d.timeout_ms, d.groups_claim.as_str()), (7000, "memberOfGroupNames"));
     }
@@ -179,6 +198,9 @@ mod tests {
         assert_eq!(bad(&[KEY, ok_mcp, ("DOWNSTREAM_SSE_URL", "ftp://x/sse")]).name, "DOWNSTREAM_SSE_URL");
         assert_eq!(bad(&[KEY, ok_mcp, ("DOWNSTREAM_TIMEOUT_SECS", "0")]).name, "DOWNSTREAM_TIMEOUT_SECS");
         assert_eq!(bad(&[KEY, ok_mcp, ("DOWNSTREAM_TIMEOUT_SECS", "soon")]).name, "DOWNSTREAM_TIMEOUT_SECS");
+        for v in ["-1", "301", "often"] {
+            assert_eq!(bad(&[KEY, ok_mcp, ("DOWNSTREAM_KEEPALIVE_SECS", v)]).name, "DOWNSTREAM_KEEPALIVE_SECS");
+        }
         assert_eq!(bad(&[ok_mcp]).name, "COOKIE_ENCRYPTION_KEY");
         let short = bad(&[ok_mcp, ("COOKIE_ENCRYPTION_KEY", "short-secret")]);
         assert_eq!(short.name, "COOKIE_ENCRYPTION_KEY");

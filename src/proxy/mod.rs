@@ -8,7 +8,7 @@
 //! `worker` is plain Rust over `http` types, tested natively:
 //!
 //! - [`config`]: the settings (`DOWNSTREAM_MCP_URL`, `DOWNSTREAM_SSE_URL`,
-//!   `DOWNSTREAM_TIMEOUT_SECS`);
+//!   `DOWNSTREAM_TIMEOUT_SECS`, `DOWNSTREAM_KEEPALIVE_SECS`);
 //! - [`identity`]: which client headers go through (an allowlist) and the
 //!   identity the downstream server gets (`Authorization: Bearer <PingOne
 //!   token>`, `X-User-*`), never the client's bearer token or cookies;
@@ -18,11 +18,14 @@
 //!   including every error a client can act on (404, 502, 504);
 //! - [`sse`]: the legacy transport's `endpoint` event, rewritten to point at
 //!   this worker with a sealed session id;
-//! - `worker` (Wasm only): fetch with a timeout, bodies streamed through.
+//! - [`keepalive`]: comments sent on event streams the downstream leaves idle;
+//! - `worker` (Wasm only): fetch with a timeout, bodies streamed through, the
+//!   downstream request cancelled when the client goes away.
 
 pub mod config;
 pub mod forward;
 pub mod identity;
+pub mod keepalive;
 pub mod session;
 pub mod sse;
 #[cfg(target_arch = "wasm32")]

@@ -1,16 +1,25 @@
 //! Workers glue of the identity gateway (Wasm only): sends the planned
-//! request with a deadline for the response head, then streams the body back
-//! untouched (the runtime carries backpressure and client disconnects), except
-//! for the first event of a legacy `/sse` stream, which is rewritten.
+//! request with a deadline for the response head, then streams the body back.
+//! JSON and other bodies go through untouched (the runtime carries
+//! backpressure and client disconnects). Event streams pass through a relay
+//! here, which rewrites the first event of a legacy `/sse` stream, adds
+//! keep-alive comments while the downstream is silent. A client going away is
+//! noticed by workerd when such a stream next yields, so an idle relayed stream
+//! (whose downstream request then gets cancelled) outlives its client by at
+//! most about two keep-alive intervals; `request.signal` does not fire once the
+//! handler has returned, so it cannot make this sooner.
 
 use super::config::{ConfigError, Downstream};
 use super::forward::{self, Kind, Outbound, Plan};
+use super::keepalive::LineState;
 use super::session::{Bound, Sessions};
 use super::sse::{endpoint_event, EndpointScan, Scan};
 use super::User;
 use crate::platform::http::from_http;
+use futures_util::future;
 use futures_util::future::{select, Either};
 use futures_util::stream::{self, StreamExt};
+use futures_util::Stream;
 use std::time::Duration;
 use worker::{
     AbortController, ByteStream, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
@@ -62,21 +71,92 @@ pub async fn serve(req: &http::Request<Vec<u8>>, user: &User, ds: &Downstream) -
             return from_http(refusal);
         }
     };
+    let headers = head_headers(&head)?;
+    if out.kind == Kind::SseOpen && status.is_success() {
+        return sse_open(&mut res, status.as_u16(), headers, &out, user, ds).await;
+    }
+    if matches!(status.as_u16(), 204 | 205 | 304) {
+        return Ok(Response::builder().with_status(status.as_u16()).with_headers(headers).empty());
+    }
+    let event_stream = head
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream")));
+    // Without keep-alives an answer passes untouched (the runtime then notices a
+    // client going away at once, even on an idle stream).
+    if event_stream && ds.keepalive_ms.is_some() {
+        if let Ok(body) = res.stream() {
+            let stream = relay(None, body, ds.keepalive_ms);
+            return Ok(Response::from_stream(stream)?.with_status(status.as_u16()).with_headers(headers));
+        }
+    }
+    let (_, body) = res.into_parts();
+    Ok(Response::builder().with_status(status.as_u16()).with_headers(headers).body(body))
+}
+
+fn head_headers(head: &http::HeaderMap) -> Result<Headers> {
     let headers = Headers::new();
     for (name, value) in head.iter() {
         if let Ok(v) = value.to_str() {
             headers.append(name.as_str(), v)?;
         }
     }
-    if out.kind == Kind::SseOpen && status.is_success() {
-        return sse_open(&mut res, status.as_u16(), headers, &out, user, ds).await;
-    }
-    let builder = Response::builder().with_status(status.as_u16()).with_headers(headers);
-    if matches!(status.as_u16(), 204 | 205 | 304) {
-        return Ok(builder.empty());
-    }
-    let (_, body) = res.into_parts();
-    Ok(builder.body(body))
+    Ok(headers)
+}
+
+enum Next {
+    Chunk(Option<Result<Vec<u8>>>),
+    Quiet,
+}
+
+struct Relay {
+    first: Option<Vec<u8>>,
+    body: ByteStream,
+    lines: LineState,
+    keepalive_ms: Option<u32>,
+}
+
+/// An event stream from the downstream to the client: `first` (the rewritten
+/// endpoint event), then the downstream's bytes as they come, and a keep-alive
+/// comment after every `keepalive_ms` of silence. When the client has gone
+/// away, the runtime cancels this stream once it next yields (a chunk or a
+/// keep-alive); dropping `body` then cancels the downstream request.
+fn relay(first: Option<Vec<u8>>, body: ByteStream, keepalive_ms: Option<u32>) -> impl Stream<Item = Result<Vec<u8>>> {
+    let state = Relay { first, body, lines: LineState::default(), keepalive_ms };
+    stream::unfold(Some(state), |state| async move {
+        let mut s = state?;
+        if let Some(first) = s.first.take() {
+            s.lines.saw(&first);
+            return Some((Ok(first), Some(s)));
+        }
+        loop {
+            let quiet = match s.keepalive_ms {
+                Some(ms) => future::Either::Left(Delay::from(Duration::from_millis(u64::from(ms)))),
+                None => future::Either::Right(future::pending::<()>()),
+            };
+            let next = match select(s.body.next(), Box::pin(quiet)).await {
+                Either::Left((chunk, _)) => Next::Chunk(chunk),
+                Either::Right(_) => Next::Quiet,
+            };
+            match next {
+                Next::Chunk(Some(Ok(chunk))) => {
+                    s.lines.saw(&chunk);
+                    return Some((Ok(chunk), Some(s)));
+                }
+                Next::Chunk(None) => return None,
+                Next::Chunk(Some(Err(e))) => {
+                    worker::console_error!("proxy: the downstream stream failed: {e}");
+                    return Some((Err(e), None));
+                }
+                Next::Quiet => {
+                    if let Some(comment) = s.lines.comment() {
+                        s.lines.saw(comment);
+                        return Some((Ok(comment.to_vec()), Some(s)));
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// Sends `req` without following redirects; gives up when no response head
@@ -168,6 +248,6 @@ async fn sse_open(
     };
     let mut first = endpoint_event(&sealed);
     first.extend(rest);
-    let stream = stream::once(async move { Ok::<Vec<u8>, worker::Error>(first) }).chain(body);
+    let stream = relay(Some(first), body, ds.keepalive_ms);
     Ok(Response::from_stream(stream)?.with_status(status).with_headers(headers))
 }
