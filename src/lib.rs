@@ -8,6 +8,7 @@ pub mod grant_props;
 pub mod login;
 pub mod mcp;
 pub mod oauth;
+pub mod outbound;
 pub mod proxy;
 pub mod store;
 pub mod util;

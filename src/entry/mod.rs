@@ -9,11 +9,11 @@
 //!   object, one at a time per grant
 
 use crate::grant_props::Props;
-use crate::login::fetch::FetchClient;
 use crate::login::upstream::PingOneGrants;
 use crate::mcp::caller::Caller;
 use crate::oauth::bearer::BearerError;
 use crate::oauth::{self, AuthContext, Config, Provider};
+use crate::platform::fetch::FetchClient;
 use crate::platform::http::{from_http, into_http};
 use crate::platform::kv::Kv;
 use crate::util::time::now_secs;

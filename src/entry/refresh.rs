@@ -4,11 +4,11 @@
 //! the other and identical ones get one answer.
 
 use super::{oauth_config, provider, KV_BINDING};
-use crate::login::fetch::FetchClient;
 use crate::login::upstream::PingOneGrants;
 use crate::oauth::error::OAuthError;
 use crate::oauth::refresh_gate::RefreshGate;
 use crate::oauth::{cors, Provider};
+use crate::platform::fetch::FetchClient;
 use crate::platform::http::{from_http, into_http, to_worker};
 use crate::platform::kv::Kv;
 use crate::store::{ReadYourWrites, Written};

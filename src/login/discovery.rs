@@ -1,8 +1,8 @@
 //! OpenID Connect discovery and the provider's signing keys, fetched from
 //! `{issuer}/.well-known/openid-configuration` and cached per isolate.
 
-use super::outbound::{get_json_request, HttpClient, OutboundError};
 use super::settings::is_secure_or_loopback;
+use crate::outbound::{get_json_request, HttpClient, OutboundError};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
@@ -202,7 +202,7 @@ impl OidcCache {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::login::outbound::fake::FakeHttp;
+    use crate::outbound::fake::FakeHttp;
     use futures::executor::block_on;
     use serde_json::json;
 

@@ -11,8 +11,6 @@ pub mod authz;
 pub mod consent;
 pub mod cookies;
 pub mod discovery;
-#[cfg(target_arch = "wasm32")]
-pub mod fetch;
 pub mod flow;
 pub mod id_token;
 pub mod oidc;

@@ -4,10 +4,11 @@
 
 use super::discovery::{Discovery, DiscoveryError, OidcCache};
 use super::id_token::{self, Expected, IdTokenError};
-use super::outbound::{get_json_request, HttpClient, OAuth2Http, OutboundError};
+use super::outbound::OAuth2Http;
 use super::pages::{Failure, ADVICE_LATER, ADVICE_OPERATOR, ADVICE_RESTART};
 use super::records::StateRecord;
 use super::settings::Settings;
+use crate::outbound::{get_json_request, HttpClient, OutboundError};
 use crate::util::crypto::{b64url_decode, random_token};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -10,11 +10,11 @@
 
 use super::discovery::{Discovery, OidcCache};
 use super::oidc::{self, RefreshError};
-use super::outbound::HttpClient;
 use super::settings::Settings;
 use crate::grant_props::Props;
 use crate::oauth::records::Grant;
 use crate::oauth::{Exchange, ExchangeError, ExchangeResult, GrantHooks, GrantType};
+use crate::outbound::HttpClient;
 use crate::util::crypto::{b64url, b64url_decode, random_bytes};
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};

@@ -3,10 +3,10 @@
 
 use super::authz::AuthServer;
 use super::discovery::OidcCache;
-use super::fetch::FetchClient;
 use super::flow::{config_failure, Login};
 use super::pages::{wants_json, Failure, ADVICE_RESTART};
 use super::settings::Settings;
+use crate::platform::fetch::FetchClient;
 use crate::platform::http::{from_http, into_http};
 use crate::store::KvStore;
 use std::rc::Rc;

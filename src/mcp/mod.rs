@@ -14,7 +14,7 @@
 //! 2. `session` (in the Durable Object named after the session id): checks the
 //!    session exists and belongs to the caller, runs the lifecycle and answers.
 //! 3. `tools`: the five tools, calling the Todo API with the caller's PingOne
-//!    access token through [`crate::login::outbound::HttpClient`].
+//!    access token through [`crate::outbound::HttpClient`].
 
 pub mod caller;
 pub mod envelope;

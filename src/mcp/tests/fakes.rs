@@ -2,13 +2,13 @@
 //! scopes, per-user lists) with failure injection, and a `World` that plays
 //! the Worker and the Durable Objects.
 
-use crate::login::outbound::{HttpClient, OutboundError};
 use crate::mcp::caller::Caller;
 use crate::mcp::envelope::Envelope;
 use crate::mcp::gateway::{self, Route};
 use crate::mcp::object::{self, Plan};
 use crate::mcp::session::{Session, SessionState, SessionStorage};
 use crate::mcp::tools::{self, ToolContext};
+use crate::outbound::{HttpClient, OutboundError};
 use crate::store::StoreError;
 use async_trait::async_trait;
 use futures::executor::block_on;

@@ -8,7 +8,7 @@ pub mod who_am_i;
 
 use super::caller::{Caller, Props};
 use super::jsonrpc;
-use crate::login::outbound::HttpClient;
+use crate::outbound::HttpClient;
 use serde_json::{json, Value};
 use std::rc::Rc;
 use todo_api::{Op, TodoApi};

@@ -1,7 +1,7 @@
 //! Client of the Todo API (`/api/todos`), authenticated with the user's
 //! PingOne access token, and the messages its failures turn into.
 
-use crate::login::outbound::{HttpClient, OutboundError, TIMEOUT_MS};
+use crate::outbound::{HttpClient, OutboundError, TIMEOUT_MS};
 use serde_json::{json, Value};
 
 pub const READ_SCOPE: &str = "todo_api:read";

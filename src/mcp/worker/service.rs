@@ -1,10 +1,10 @@
 //! How the session object reaches the Todo API: through the `TODO_API`
 //! service binding when the Worker has one (the call stays inside Cloudflare,
 //! no public round trip), else by `fetch` to `API_URL`. Both give up after
-//! [`TIMEOUT_MS`] and refuse bodies over [`MAX_RESPONSE_BYTES`].
+//! [`TIMEOUT_MS`] and refuse bodies over [`MAX_RESPONSE_BYTES`](crate::outbound::MAX_RESPONSE_BYTES).
 
-use crate::login::fetch::FetchClient;
-use crate::login::outbound::{HttpClient, OutboundError, MAX_RESPONSE_BYTES, TIMEOUT_MS};
+use crate::outbound::{HttpClient, OutboundError, TIMEOUT_MS};
+use crate::platform::fetch::{read_whole, FetchClient};
 use crate::platform::http::to_worker;
 use async_trait::async_trait;
 use futures_util::future::{select, Either};
@@ -39,16 +39,8 @@ impl HttpClient for ServiceClient {
     async fn send(&self, req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OutboundError> {
         let request = to_worker(&req).map_err(unreachable)?;
         let call = async {
-            let mut res = self.0.fetch_request(request).await.map_err(unreachable)?;
-            let bytes = res.bytes().await.map_err(unreachable)?;
-            if bytes.len() > MAX_RESPONSE_BYTES {
-                return Err(unreachable("response too large"));
-            }
-            let mut out = http::Response::builder().status(res.status_code());
-            for (name, value) in res.headers().entries() {
-                out = out.header(name, value);
-            }
-            out.body(bytes).map_err(unreachable)
+            let res = self.0.fetch_request(request).await.map_err(unreachable)?;
+            read_whole(res, unreachable).await
         };
         let deadline = Delay::from(Duration::from_millis(u64::from(TIMEOUT_MS)));
         match select(Box::pin(call), Box::pin(deadline)).await {

@@ -1,7 +1,7 @@
 //! [`HttpClient`] over the Workers fetch API, bounded by a timeout
 //! (`AbortSignal.timeout`) and a response size limit. Wasm only.
 
-use super::outbound::{HttpClient, OutboundError, MAX_RESPONSE_BYTES, TIMEOUT_MS};
+use crate::outbound::{HttpClient, OutboundError, MAX_RESPONSE_BYTES, TIMEOUT_MS};
 use async_trait::async_trait;
 use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit};
 
@@ -31,20 +31,29 @@ impl HttpClient for FetchClient {
         let signal = AbortSignal::from(worker::web_sys::AbortSignal::timeout_with_u32(TIMEOUT_MS));
         let classify = |e: worker::Error| if signal.aborted() { OutboundError::Timeout } else { unreachable(e) };
 
-        let mut res = Fetch::Request(request).send_with_signal(&signal).await.map_err(classify)?;
-        let declared =
-            res.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-        if declared > MAX_RESPONSE_BYTES {
-            return Err(unreachable("response too large"));
-        }
-        let bytes = res.bytes().await.map_err(classify)?;
-        if bytes.len() > MAX_RESPONSE_BYTES {
-            return Err(unreachable("response too large"));
-        }
-        let mut out = http::Response::builder().status(res.status_code());
-        for (name, value) in res.headers().entries() {
-            out = out.header(name, value);
-        }
-        out.body(bytes).map_err(unreachable)
+        let res = Fetch::Request(request).send_with_signal(&signal).await.map_err(classify)?;
+        read_whole(res, classify).await
     }
+}
+
+/// A Workers response read whole into an `http::Response`, refusing bodies
+/// over [`MAX_RESPONSE_BYTES`]; `classify` names what a read error means.
+pub async fn read_whole(
+    mut res: worker::Response,
+    classify: impl Fn(worker::Error) -> OutboundError,
+) -> Result<http::Response<Vec<u8>>, OutboundError> {
+    let declared =
+        res.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    if declared > MAX_RESPONSE_BYTES {
+        return Err(unreachable("response too large"));
+    }
+    let bytes = res.bytes().await.map_err(classify)?;
+    if bytes.len() > MAX_RESPONSE_BYTES {
+        return Err(unreachable("response too large"));
+    }
+    let mut out = http::Response::builder().status(res.status_code());
+    for (name, value) in res.headers().entries() {
+        out = out.header(name, value);
+    }
+    out.body(bytes).map_err(unreachable)
 }
