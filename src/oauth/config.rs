@@ -1,5 +1,11 @@
-//! Lifetimes and scopes of the authorization server. Every lifetime has the
-//! original provider's default and can be changed with a variable.
+//! Lifetimes, scopes and registration policy of the authorization server.
+//! Every lifetime has the original provider's default and can be changed with
+//! a variable; [`Config::validate`] refuses lifetimes KV cannot honour.
+
+use crate::store::MIN_TTL_SECS;
+
+/// Longest lifetime accepted for any setting (10 years).
+pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 
 /// Settings of the authorization server.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,32 +55,33 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Result<bool, ConfigError> {
+    match get(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(ConfigError(format!("{name} must be true or false"))),
+    }
+}
+
 impl Config {
     /// Reads the optional `OAUTH_ACCESS_TOKEN_TTL`, `OAUTH_REFRESH_TOKEN_TTL`,
-    /// `OAUTH_CLIENT_TTL` (seconds), `MCP_SCOPES` (space-separated) and
-    /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, development only).
+    /// `OAUTH_CLIENT_TTL` (seconds), `MCP_SCOPES` (space-separated),
+    /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, development only), then
+    /// [validates](Self::validate) them.
+    /// Errors name the setting, never its value.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut c = Config::default();
-        let secs = |name: &str, min: u64, default: u64| -> Result<u64, ConfigError> {
+        let secs = |name: &str, default: u64| -> Result<u64, ConfigError> {
             match get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
                 None => Ok(default),
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if n >= min && n <= 10 * 365 * 24 * 3600 => Ok(n),
-                    _ => Err(ConfigError(format!("{name} must be a number of seconds, at least {min}"))),
-                },
+                Some(v) => v.parse::<u64>().map_err(|_| ConfigError(format!("{name} must be a number of seconds"))),
             }
         };
-        c.access_token_ttl = secs("OAUTH_ACCESS_TOKEN_TTL", 60, c.access_token_ttl)?;
-        c.refresh_token_ttl = secs("OAUTH_REFRESH_TOKEN_TTL", 0, c.refresh_token_ttl)?;
-        if c.refresh_token_ttl > 0 && c.refresh_token_ttl < 120 {
-            return Err(ConfigError("OAUTH_REFRESH_TOKEN_TTL must be 0 (no refresh tokens) or at least 120".into()));
-        }
-        c.client_ttl = secs("OAUTH_CLIENT_TTL", 3600, c.client_ttl)?;
-        c.cimd_allow_loopback = match get("CIMD_ALLOW_LOOPBACK").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("") | Some("false") => false,
-            Some("true") => true,
-            Some(_) => return Err(ConfigError("CIMD_ALLOW_LOOPBACK must be true or false".into())),
-        };
+        c.access_token_ttl = secs("OAUTH_ACCESS_TOKEN_TTL", c.access_token_ttl)?;
+        c.refresh_token_ttl = secs("OAUTH_REFRESH_TOKEN_TTL", c.refresh_token_ttl)?;
+        c.client_ttl = secs("OAUTH_CLIENT_TTL", c.client_ttl)?;
+        c.cimd_allow_loopback = flag(&get, "CIMD_ALLOW_LOOPBACK", false)?;
         if let Some(s) = get("MCP_SCOPES") {
             let mut scopes: Vec<String> = Vec::new();
             for scope in s.split_whitespace() {
@@ -89,6 +96,43 @@ impl Config {
             }
             c.scopes_supported = scopes;
         }
+        c.validate()?;
         Ok(c)
+    }
+
+    /// Checks settings built in code as [`Self::from_lookup`] checks
+    /// variables: no lifetime under KV's 60 s minimum expiry (refresh tokens:
+    /// 0 = none, else also at least 120 s, since a refresh needs 60 s of grant
+    /// life left), refresh tokens outliving access tokens, nothing over 10
+    /// years.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let range = |name: &str, v: u64, min: u64| {
+            if v < min || v > MAX_TTL_SECS {
+                Err(ConfigError(format!("{name} must be a number of seconds between {min} and {MAX_TTL_SECS}")))
+            } else {
+                Ok(())
+            }
+        };
+        range("OAUTH_ACCESS_TOKEN_TTL", self.access_token_ttl, MIN_TTL_SECS)?;
+        if self.refresh_token_ttl != 0 {
+            range("OAUTH_REFRESH_TOKEN_TTL", self.refresh_token_ttl, 2 * MIN_TTL_SECS).map_err(|_| {
+                ConfigError(format!(
+                    "OAUTH_REFRESH_TOKEN_TTL must be 0 (no refresh tokens) or between {} and {MAX_TTL_SECS} seconds",
+                    2 * MIN_TTL_SECS
+                ))
+            })?;
+            if self.refresh_token_ttl < self.access_token_ttl {
+                return Err(ConfigError(
+                    "OAUTH_REFRESH_TOKEN_TTL must be at least OAUTH_ACCESS_TOKEN_TTL (or 0 for no refresh tokens)"
+                        .into(),
+                ));
+            }
+        }
+        range("OAUTH_CLIENT_TTL", self.client_ttl, 3600)?;
+        range("authorization code lifetime (code_ttl)", self.code_ttl, MIN_TTL_SECS)?;
+        if self.scopes_supported.is_empty() {
+            return Err(ConfigError("MCP_SCOPES must name at least one scope".into()));
+        }
+        Ok(())
     }
 }

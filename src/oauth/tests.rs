@@ -23,6 +23,7 @@ mod client_auth;
 mod compat;
 mod endpoints;
 mod hooks;
+mod policy;
 mod register;
 mod revoke;
 mod token;
