@@ -52,6 +52,9 @@ pub enum ClientLookupError {
     Store(StoreError),
     /// A metadata document URL whose document could not be fetched or used.
     Document(super::cimd::CimdError),
+    /// A public client (`token_endpoint_auth_method=none`, or a metadata
+    /// document client) while [`Config::allow_public_clients`](super::Config) is off.
+    PublicClientsDisabled,
 }
 
 impl From<StoreError> for ClientLookupError {
@@ -112,16 +115,26 @@ impl Provider<'_> {
         match self.find_client(client_id).await {
             Ok(c) => Ok(c),
             Err(ClientLookupError::Store(e)) => Err(e),
-            Err(ClientLookupError::Document(_)) => Ok(None),
+            Err(ClientLookupError::Document(_) | ClientLookupError::PublicClientsDisabled) => Ok(None),
         }
     }
 
     /// [`Self::lookup_client`], telling why a metadata document client could not be used.
     pub async fn find_client(&self, client_id: &str) -> Result<Option<ClientInfo>, ClientLookupError> {
         if self.cimd.is_some() && super::cimd::is_metadata_url(client_id) {
+            // Metadata document clients are public: not even fetched when those are off.
+            if !self.config.allow_public_clients {
+                return Err(ClientLookupError::PublicClientsDisabled);
+            }
             return self.metadata_document_client(client_id).await.map(Some).map_err(ClientLookupError::Document);
         }
-        Ok(self.registered_client(client_id).await?)
+        match self.registered_client(client_id).await? {
+            // Registered before public clients were switched off.
+            Some(c) if c.is_public() && !self.config.allow_public_clients => {
+                Err(ClientLookupError::PublicClientsDisabled)
+            }
+            c => Ok(c),
+        }
     }
 
     async fn registered_client(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError> {
@@ -173,6 +186,14 @@ impl Provider<'_> {
             Err(ClientLookupError::Store(e)) => return Err(storage(e)),
             // Shown where the person is, never redirected: nothing about the client can be trusted.
             Err(ClientLookupError::Document(e)) => return Err(local(400, "invalid_client", &e.to_string())),
+            Err(ClientLookupError::PublicClientsDisabled) => {
+                return Err(local(
+                    400,
+                    "unauthorized_client",
+                    "This server does not accept public clients (no client secret, or a client_id URL); \
+                     ask its operator for a registered client.",
+                ))
+            }
         }
         .ok_or_else(|| {
             local(

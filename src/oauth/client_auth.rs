@@ -121,6 +121,12 @@ impl Provider<'_> {
             Err(super::ClientLookupError::Document(e)) => {
                 return Err(OAuthError { description: e.to_string(), ..OAuthError::invalid_client(basic) })
             }
+            Err(super::ClientLookupError::PublicClientsDisabled) => {
+                return Err(OAuthError {
+                    description: "This server does not accept public clients".into(),
+                    ..OAuthError::invalid_client(basic)
+                })
+            }
         };
         let registered = client.token_endpoint_auth_method.as_str();
         let method_ok = registered == presented.method()

@@ -28,6 +28,14 @@ pub struct Config {
     /// loopback addresses (`CIMD_ALLOW_LOOPBACK=true`), as a local test
     /// server needs. Private and other special-use addresses stay refused.
     pub cimd_allow_loopback: bool,
+    /// `POST /register` (RFC 7591) is open (`OAUTH_DYNAMIC_REGISTRATION`,
+    /// default on). Off: it answers 403 and the metadata omits
+    /// `registration_endpoint`.
+    pub dynamic_registration: bool,
+    /// Public clients (`token_endpoint_auth_method=none`, and Client ID
+    /// Metadata Document clients, which are always public) may register and
+    /// be used (`OAUTH_ALLOW_PUBLIC_CLIENTS`, default on).
+    pub allow_public_clients: bool,
 }
 
 impl Default for Config {
@@ -41,6 +49,8 @@ impl Default for Config {
             resource_name: "PingOne Todo MCP server".into(),
             revoke_existing_grants: true,
             cimd_allow_loopback: false,
+            dynamic_registration: true,
+            allow_public_clients: true,
         }
     }
 }
@@ -67,7 +77,8 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Res
 impl Config {
     /// Reads the optional `OAUTH_ACCESS_TOKEN_TTL`, `OAUTH_REFRESH_TOKEN_TTL`,
     /// `OAUTH_CLIENT_TTL` (seconds), `MCP_SCOPES` (space-separated),
-    /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, development only), then
+    /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`,
+    /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only), then
     /// [validates](Self::validate) them.
     /// Errors name the setting, never its value.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -82,6 +93,8 @@ impl Config {
         c.refresh_token_ttl = secs("OAUTH_REFRESH_TOKEN_TTL", c.refresh_token_ttl)?;
         c.client_ttl = secs("OAUTH_CLIENT_TTL", c.client_ttl)?;
         c.cimd_allow_loopback = flag(&get, "CIMD_ALLOW_LOOPBACK", false)?;
+        c.dynamic_registration = flag(&get, "OAUTH_DYNAMIC_REGISTRATION", true)?;
+        c.allow_public_clients = flag(&get, "OAUTH_ALLOW_PUBLIC_CLIENTS", true)?;
         if let Some(s) = get("MCP_SCOPES") {
             let mut scopes: Vec<String> = Vec::new();
             for scope in s.split_whitespace() {

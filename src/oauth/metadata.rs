@@ -8,12 +8,20 @@ use serde_json::{json, Value};
 pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 
-/// `cimd`: Client ID Metadata Documents are accepted (the server has a fetcher).
+/// `cimd`: Client ID Metadata Documents are accepted (the server has a
+/// fetcher; they are public clients, so also only when those are allowed).
+/// `registration_endpoint` only with dynamic registration on; auth method
+/// `none` only with public clients allowed.
 pub fn authorization_server(origin: &str, config: &Config, cimd: bool) -> Value {
     let mut scopes = config.scopes_supported.clone();
     if !scopes.iter().any(|s| s == "offline_access") {
         scopes.push("offline_access".into());
     }
+    let auth_methods: &[&str] = if config.allow_public_clients {
+        &["client_secret_basic", "client_secret_post", "none"]
+    } else {
+        &["client_secret_basic", "client_secret_post"]
+    };
     let mut doc = json!({
         "issuer": origin,
         "authorization_endpoint": format!("{origin}/authorize"),
@@ -23,13 +31,16 @@ pub fn authorization_server(origin: &str, config: &Config, cimd: bool) -> Value 
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scopes,
         "authorization_response_iss_parameter_supported": true,
     });
-    if cimd {
+    if !config.dynamic_registration {
+        doc.as_object_mut().expect("object").remove("registration_endpoint");
+    }
+    if cimd && config.allow_public_clients {
         doc["client_id_metadata_document_supported"] = Value::Bool(true);
     }
     doc

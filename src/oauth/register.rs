@@ -114,12 +114,30 @@ pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
 }
 
 impl Provider<'_> {
+    /// The server's registration policy: public clients only when allowed.
+    fn check_policy(&self, client: &ClientInfo) -> Result<(), OAuthError> {
+        if client.is_public() && !self.config.allow_public_clients {
+            return Err(meta_err(
+                "token_endpoint_auth_method 'none' (public client) is not accepted by this server; \
+                 register a confidential client (client_secret_basic or client_secret_post)",
+            ));
+        }
+        Ok(())
+    }
+
     /// `POST /register`.
     pub async fn registration_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         self.register_inner(req).await.unwrap_or_else(OAuthError::into_response)
     }
 
     async fn register_inner(&self, req: &Request<Vec<u8>>) -> Result<Response<Vec<u8>>, OAuthError> {
+        if !self.config.dynamic_registration {
+            return Err(OAuthError::new(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "Dynamic client registration is disabled on this server; ask its operator for a registered client",
+            ));
+        }
         if req.method() != Method::POST {
             return Err(OAuthError::method_not_allowed());
         }
@@ -133,6 +151,7 @@ impl Provider<'_> {
         let doc: Value = serde_json::from_slice(req.body())
             .map_err(|_| OAuthError::invalid_request("The body must be a JSON object"))?;
         let mut client = validate_metadata(&doc)?;
+        self.check_policy(&client)?;
         client.client_id = random_token(token_str::ID_LEN);
         client.registration_date = self.now;
         let secret = (!client.is_public()).then(|| random_token(token_str::SECRET_LEN));
