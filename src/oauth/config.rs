@@ -6,6 +6,28 @@ use crate::store::MIN_TTL_SECS;
 
 /// Longest lifetime accepted for any setting (10 years).
 pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+/// Shortest admin token accepted (`OAUTH_ADMIN_TOKEN`).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself; compare it with [`crate::util::crypto::constant_time_eq`].
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
 
 /// Settings of the authorization server.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,12 +52,17 @@ pub struct Config {
     pub cimd_allow_loopback: bool,
     /// `POST /register` (RFC 7591) is open (`OAUTH_DYNAMIC_REGISTRATION`,
     /// default on). Off: it answers 403 and the metadata omits
-    /// `registration_endpoint`.
+    /// `registration_endpoint`; clients are then created with
+    /// [`Provider::register_client_admin`](super::Provider::register_client_admin).
     pub dynamic_registration: bool,
     /// Public clients (`token_endpoint_auth_method=none`, and Client ID
     /// Metadata Document clients, which are always public) may register and
     /// be used (`OAUTH_ALLOW_PUBLIC_CLIENTS`, default on).
     pub allow_public_clients: bool,
+    /// Bearer token of the admin endpoint `POST /admin/clients`
+    /// (`OAUTH_ADMIN_TOKEN`, a secret of at least 32 characters); unset, the
+    /// endpoint does not exist.
+    pub admin_token: Option<Secret>,
 }
 
 impl Default for Config {
@@ -51,6 +78,7 @@ impl Default for Config {
             cimd_allow_loopback: false,
             dynamic_registration: true,
             allow_public_clients: true,
+            admin_token: None,
         }
     }
 }
@@ -78,8 +106,8 @@ impl Config {
     /// Reads the optional `OAUTH_ACCESS_TOKEN_TTL`, `OAUTH_REFRESH_TOKEN_TTL`,
     /// `OAUTH_CLIENT_TTL` (seconds), `MCP_SCOPES` (space-separated),
     /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`,
-    /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only), then
-    /// [validates](Self::validate) them.
+    /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only) and
+    /// `OAUTH_ADMIN_TOKEN` (secret), then [validates](Self::validate) them.
     /// Errors name the setting, never its value.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut c = Config::default();
@@ -109,6 +137,7 @@ impl Config {
             }
             c.scopes_supported = scopes;
         }
+        c.admin_token = get("OAUTH_ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).map(Secret);
         c.validate()?;
         Ok(c)
     }
@@ -117,7 +146,7 @@ impl Config {
     /// variables: no lifetime under KV's 60 s minimum expiry (refresh tokens:
     /// 0 = none, else also at least 120 s, since a refresh needs 60 s of grant
     /// life left), refresh tokens outliving access tokens, nothing over 10
-    /// years.
+    /// years, and an admin token long enough to resist guessing.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let range = |name: &str, v: u64, min: u64| {
             if v < min || v > MAX_TTL_SECS {
@@ -145,6 +174,9 @@ impl Config {
         range("authorization code lifetime (code_ttl)", self.code_ttl, MIN_TTL_SECS)?;
         if self.scopes_supported.is_empty() {
             return Err(ConfigError("MCP_SCOPES must name at least one scope".into()));
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.0.len() < MIN_ADMIN_TOKEN_LEN) {
+            return Err(ConfigError(format!("OAUTH_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LEN} characters")));
         }
         Ok(())
     }

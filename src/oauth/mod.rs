@@ -11,6 +11,7 @@
 //! (see `records` and `seal`), so a deployment of the original keeps its
 //! clients and grants.
 
+pub mod admin;
 pub mod authorize;
 pub mod bearer;
 pub mod cimd;

@@ -115,7 +115,7 @@ pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
 
 impl Provider<'_> {
     /// The server's registration policy: public clients only when allowed.
-    fn check_policy(&self, client: &ClientInfo) -> Result<(), OAuthError> {
+    pub(crate) fn check_policy(&self, client: &ClientInfo) -> Result<(), OAuthError> {
         if client.is_public() && !self.config.allow_public_clients {
             return Err(meta_err(
                 "token_endpoint_auth_method 'none' (public client) is not accepted by this server; \
@@ -150,43 +150,60 @@ impl Provider<'_> {
         }
         let doc: Value = serde_json::from_slice(req.body())
             .map_err(|_| OAuthError::invalid_request("The body must be a JSON object"))?;
-        let mut client = validate_metadata(&doc)?;
+        let (client, secret) = self.create_client(&doc, Some(self.config.client_ttl)).await?;
+        let body = registration_body(&client, secret.as_deref(), Some(self.now + self.config.client_ttl));
+        Ok(json_response(StatusCode::CREATED, &body))
+    }
+
+    /// Validates `doc`, applies the policy and stores a new client for
+    /// `ttl` seconds (`None`: until deleted); the secret, shown only now.
+    pub(crate) async fn create_client(
+        &self,
+        doc: &Value,
+        ttl: Option<u64>,
+    ) -> Result<(ClientInfo, Option<String>), OAuthError> {
+        let mut client = validate_metadata(doc)?;
         self.check_policy(&client)?;
         client.client_id = random_token(token_str::ID_LEN);
         client.registration_date = self.now;
         let secret = (!client.is_public()).then(|| random_token(token_str::SECRET_LEN));
         client.client_secret = secret.as_deref().map(token_str::hash);
         let raw = serde_json::to_string(&client).map_err(|_| OAuthError::invalid_request("registration"))?;
-        self.store.put(&client_key(&client.client_id), &raw, Some(self.config.client_ttl)).await?;
-
-        let mut body = json!({
-            "client_id": client.client_id,
-            "client_id_issued_at": self.now,
-            "redirect_uris": client.redirect_uris,
-            "grant_types": client.grant_types,
-            "response_types": client.response_types,
-            "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        });
-        let fields = [
-            ("client_name", &client.client_name),
-            ("logo_uri", &client.logo_uri),
-            ("client_uri", &client.client_uri),
-            ("policy_uri", &client.policy_uri),
-            ("tos_uri", &client.tos_uri),
-        ];
-        for (name, value) in fields {
-            if let Some(v) = value {
-                body[name] = json!(v);
-            }
-        }
-        if let Some(c) = &client.contacts {
-            body["contacts"] = json!(c);
-        }
-        if let Some(s) = secret {
-            body["client_secret"] = json!(s);
-            body["client_secret_issued_at"] = json!(self.now);
-            body["client_secret_expires_at"] = json!(self.now + self.config.client_ttl);
-        }
-        Ok(json_response(StatusCode::CREATED, &body))
+        self.store.put(&client_key(&client.client_id), &raw, ttl).await?;
+        Ok((client, secret))
     }
+}
+
+/// The RFC 7591 §3.2.1 answer for a new client; `secret_expires_at` `None`
+/// is written as 0 (the secret does not expire).
+pub fn registration_body(client: &ClientInfo, secret: Option<&str>, secret_expires_at: Option<u64>) -> Value {
+    let mut body = json!({
+        "client_id": client.client_id,
+        "client_id_issued_at": client.registration_date,
+        "redirect_uris": client.redirect_uris,
+        "grant_types": client.grant_types,
+        "response_types": client.response_types,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+    });
+    let fields = [
+        ("client_name", &client.client_name),
+        ("logo_uri", &client.logo_uri),
+        ("client_uri", &client.client_uri),
+        ("policy_uri", &client.policy_uri),
+        ("tos_uri", &client.tos_uri),
+    ];
+    for (name, value) in fields {
+        if let Some(v) = value {
+            body[name] = json!(v);
+        }
+    }
+    if let Some(c) = &client.contacts {
+        body["contacts"] = json!(c);
+    }
+    if let Some(s) = secret {
+        body["client_secret"] = json!(s);
+        body["client_secret_issued_at"] = json!(client.registration_date);
+        body["client_secret_expires_at"] = json!(secret_expires_at.unwrap_or(0));
+    }
+    body
 }

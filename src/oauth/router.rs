@@ -3,14 +3,14 @@
 
 use super::bearer::{challenge, AuthContext};
 use super::error::{json_response, OAuthError};
-use super::{cors, metadata, resource, Provider};
+use super::{admin, cors, metadata, resource, Provider};
 use http::header::{HeaderValue, CACHE_CONTROL};
 use http::{Method, Request, Response, StatusCode};
 use url::Url;
 
 /// Endpoints served by [`Provider::handle`].
 pub fn is_endpoint(path: &str) -> bool {
-    matches!(path, "/token" | "/register" | "/revoke" | metadata::AS_METADATA_PATH)
+    matches!(path, "/token" | "/register" | "/revoke" | metadata::AS_METADATA_PATH | admin::ADMIN_CLIENTS_PATH)
         || resource::path_within(path, metadata::PRM_PATH)
 }
 
@@ -26,6 +26,10 @@ pub fn request_url(req: &Request<Vec<u8>>) -> Option<Url> {
 impl Provider<'_> {
     /// Answers an authorization server endpoint (see [`is_endpoint`]).
     pub async fn handle(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+        // Not for browsers: no preflight, no CORS headers.
+        if req.uri().path() == admin::ADMIN_CLIENTS_PATH {
+            return self.admin_endpoint(req).await;
+        }
         let origin = origin_header(req);
         if req.method() == Method::OPTIONS {
             return cors::preflight(origin);

@@ -167,3 +167,109 @@ fn with_public_clients_off_metadata_document_clients_are_refused_without_a_fetch
     let p = w.p().with_metadata_fetcher(&f);
     assert!(block_on(p.parse_auth_request(&w.authorize_url(&client, Some(&Pkce::new()), &[]))).is_ok());
 }
+
+const ADMIN: &str = "an-admin-token-of-at-least-32-characters";
+
+fn admin_world(dcr: bool) -> World {
+    World::with_config(Config {
+        dynamic_registration: dcr,
+        admin_token: Some(crate::oauth::config::Secret::new(ADMIN)),
+        ..Config::default()
+    })
+}
+
+fn admin_post(w: &World, auth: Option<&str>, body: &Value) -> Response<Vec<u8>> {
+    let mut h = vec![("content-type", "application/json")];
+    if let Some(a) = auth {
+        h.push(("authorization", a));
+    }
+    w.post("/admin/clients", &body.to_string(), &h)
+}
+
+#[test]
+fn the_admin_token_is_read_checked_and_never_shown() {
+    let c = Config::from_lookup(vars(&[("OAUTH_ADMIN_TOKEN", ADMIN)])).unwrap();
+    assert_eq!(c.admin_token.as_ref().map(|t| t.expose()), Some(ADMIN));
+    assert!(!format!("{c:?}").contains(ADMIN), "Debug output redacts it");
+    assert!(Config::from_lookup(vars(&[("OAUTH_ADMIN_TOKEN", "  ")])).unwrap().admin_token.is_none());
+    let err = config_err(&[("OAUTH_ADMIN_TOKEN", "short-token")]);
+    assert_eq!(err, "OAUTH_ADMIN_TOKEN must be at least 32 characters");
+}
+
+#[test]
+fn register_client_admin_returns_the_secret_once_and_works_with_registration_off() {
+    let w = admin_world(false);
+    let (client, secret) = block_on(w.p().register_client_admin(&json!({
+        "client_name": "Pre-registered",
+        "redirect_uris": [WEB_REDIRECT],
+    })))
+    .unwrap();
+    let secret = secret.expect("a confidential client gets a secret");
+    assert_eq!(client.token_endpoint_auth_method, "client_secret_basic");
+    assert!(client.auth_method_explicit, "Basic and post are not interchangeable for it");
+    let raw = w.store.raw(&format!("client:{}", client.client_id)).unwrap();
+    assert!(!raw.contains(&secret), "only the hash is stored");
+    assert!(w.store.ttls_requested.borrow().is_empty(), "a pre-registered client does not expire");
+    // It signs in and refreshes end to end.
+    let c = Client {
+        id: client.client_id,
+        secret: Some(secret),
+        method: "client_secret_basic".into(),
+        redirect: WEB_REDIRECT.into(),
+    };
+    let t = w.tokens(&c, "alice");
+    assert!(w.bearer(t["access_token"].as_str().unwrap()).is_ok());
+    assert_eq!(w.refresh(&c, t["refresh_token"].as_str().unwrap(), &[]).status(), 200);
+    // Bad metadata is refused as /register refuses it.
+    let e = block_on(w.p().register_client_admin(&json!({"redirect_uris": ["javascript:alert(1)"]}))).unwrap_err();
+    assert_eq!(e.error, "invalid_redirect_uri");
+    // Public clients follow the switch.
+    let w = World::with_config(Config { allow_public_clients: false, ..Config::default() });
+    let e = block_on(
+        w.p().register_client_admin(&json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"})),
+    )
+    .unwrap_err();
+    assert_eq!(e.error, "invalid_client_metadata");
+}
+
+#[test]
+fn the_admin_endpoint_needs_the_token_and_answers_the_secret() {
+    let doc = json!({"client_name": "Ops client", "redirect_uris": [WEB_REDIRECT], "token_endpoint_auth_method": "client_secret_post"});
+    // Off unless the token is set: no such endpoint.
+    let w = World::with_config(Config { dynamic_registration: false, ..Config::default() });
+    assert_error(&admin_post(&w, Some(&format!("Bearer {ADMIN}")), &doc), 404, "not_found");
+    let w = admin_world(false);
+    for auth in [None, Some("Bearer wrong"), Some(&format!("Basic {ADMIN}")[..]), Some(&format!("Bearer {ADMIN}x")[..])]
+    {
+        let res = admin_post(&w, auth, &doc);
+        assert_error(&res, 401, "invalid_token");
+        assert_eq!(header(&res, "www-authenticate"), Some("Bearer realm=\"admin\""));
+        assert!(!String::from_utf8_lossy(res.body()).contains(ADMIN));
+    }
+    assert!(w.keys("client:").is_empty(), "nothing created without the token");
+    let bearer = format!("Bearer {ADMIN}");
+    let mut req = Request::get(format!("{ORIGIN}/admin/clients")).header("authorization", &bearer);
+    req = req.header("origin", "https://evil.example");
+    let res = w.send(req.body(Vec::new()).unwrap());
+    assert_error(&res, 405, "invalid_request");
+    assert!(header(&res, "access-control-allow-origin").is_none(), "no CORS on the admin endpoint");
+    assert_error(&admin_post(&w, Some(&bearer), &json!({"redirect_uris": []})), 400, "invalid_redirect_uri");
+    assert_error(&w.post("/admin/clients", "{", &[("authorization", &bearer)]), 400, "invalid_request");
+
+    let res = admin_post(&w, Some(&bearer), &doc);
+    assert_eq!(res.status(), 201, "{}", String::from_utf8_lossy(res.body()));
+    assert_eq!(header(&res, "cache-control"), Some("no-store"));
+    let body = json_of(&res);
+    assert_eq!(body["client_secret_expires_at"], 0, "never expires");
+    assert_eq!(body["token_endpoint_auth_method"], "client_secret_post");
+    let c = Client {
+        id: body["client_id"].as_str().unwrap().into(),
+        secret: Some(body["client_secret"].as_str().unwrap().into()),
+        method: "client_secret_post".into(),
+        redirect: WEB_REDIRECT.into(),
+    };
+    let t = w.tokens(&c, "alice");
+    assert!(w.bearer(t["access_token"].as_str().unwrap()).is_ok());
+    // The registration stays closed to everyone else.
+    assert_error(&w.register(&doc), 403, "access_denied");
+}
