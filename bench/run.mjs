@@ -19,7 +19,8 @@
 // tools, ping, refresh, metadata, scaling, creates, cold, bundles, gateway; default all;
 // profile, only when named: each worker's CPU with the chain cut short at each stage),
 // BENCH_SCALING (todo counts, default 10,100,500), BENCH_BASELINE_DIR (a tree with built
-// workers; what BENCH_BASELINE makes).
+// workers; what BENCH_BASELINE makes), BENCH_WITHOUT_BINDING=1 (also this build calling the
+// Todo API at API_URL rather than through its service binding).
 //
 // Locally it then starts the stack in gateway mode (proxy to local/downstream-mcp.mjs, which
 // here does not check tokens, so both paths do the same work downstream) and measures the same
@@ -181,7 +182,7 @@ function bundleSizes(configs = { mcp: 'wrangler.toml', todoApi: 'todo-api/wrangl
  * nothing rebuilt or reloaded while the benchmark runs (others editing the sources, a build of
  * this checkout) changes what is measured.
  */
-function frozenConfigs(dir, label) {
+function frozenConfigs(dir, label, { services = true } = {}) {
   const outDir = join(ROOT, 'bench-output', `workers-${label}`);
   rmSync(outDir, { recursive: true, force: true });
   const gen = (workerDir, name) => {
@@ -189,6 +190,7 @@ function frozenConfigs(dir, label) {
     let text = readFileSync(join(workerDir, 'wrangler.toml'), 'utf8');
     text = text.replace(/^main = .*$/m, `main = ${JSON.stringify(join(outDir, name, 'build', 'worker', 'shim.mjs'))}`);
     text = text.replace(/^\[build\]\n(?:(?!\[).*\n)*/m, '');
+    if (!services) text = text.replace(/^\[\[services\]\]\n(?:(?!\[).*\n)*/gm, '');
     const out = join(outDir, name, 'wrangler.toml');
     writeFileSync(out, text);
     return out;
@@ -422,6 +424,11 @@ async function main() {
   const floorWorker = { name: 'floor', config: join(ROOT, 'bench', 'floor', 'wrangler.toml') };
   try {
     variants.push(await startVariant('this build', frozenConfigs(process.env.BENCH_THIS_DIR ? resolve(process.env.BENCH_THIS_DIR) : ROOT, 'this'), [floorWorker]));
+    if (process.env.BENCH_WITHOUT_BINDING) {
+      // The same build with the MCP worker calling the Todo API at API_URL instead of through
+      // its service binding.
+      variants.push(await startVariant('API_URL', frozenConfigs(process.env.BENCH_THIS_DIR ? resolve(process.env.BENCH_THIS_DIR) : ROOT, 'api-url', { services: false })));
+    }
     if (BASELINE_DIR) {
       variants.push(await startVariant('baseline', frozenConfigs(BASELINE_DIR, 'baseline')));
       results.baseline = { dir: BASELINE_DIR, revision: readFileSync(join(BASELINE_DIR, '.revision'), 'utf8').trim() };
