@@ -20,7 +20,8 @@
 // profile, only when named: each worker's CPU with the chain cut short at each stage),
 // BENCH_SCALING (todo counts, default 10,100,500), BENCH_BASELINE_DIR (a tree with built
 // workers; what BENCH_BASELINE makes), BENCH_WITHOUT_BINDING=1 (also this build calling the
-// Todo API at API_URL rather than through its service binding).
+// Todo API at API_URL rather than through its service binding), BENCH_FLOOR_EACH=1 (a floor
+// before each main measurement, its rows counted in that floor rather than the run's median).
 //
 // Locally it then starts the stack in gateway mode (proxy to local/downstream-mcp.mjs, which
 // here does not check tokens, so both paths do the same work downstream) and measures the same
@@ -43,6 +44,7 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 2);
 const SCALING = (process.env.BENCH_SCALING ?? '10,100,500').split(',').map(Number);
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const want = (what) => !ONLY || ONLY.has(what);
+const FLOOR_EACH = process.env.BENCH_FLOOR_EACH === '1';
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR ? resolve(process.env.BENCH_BASELINE_DIR) : null;
 const PROTOCOL = '2025-06-18';
 
@@ -346,8 +348,9 @@ function summarizeRun(results) {
   const groups = {};
   for (const r of results.rows) {
     if (!r.cpu || !r.variant) continue;
-    r.cpu.floors = round(r.cpu.workers_ms / floor.median, 2);
-    r.cpu.worker_floors = Object.fromEntries(Object.entries(r.cpu.workers).map(([k, v]) => [k, round(v / floor.median, 2)]));
+    const unit = r.floor_ms ?? floor.median;
+    r.cpu.floors = round(r.cpu.workers_ms / unit, 2);
+    r.cpu.worker_floors = Object.fromEntries(Object.entries(r.cpu.workers).map(([k, v]) => [k, round(v / unit, 2)]));
     const key = `${r.name}@${r.concurrency}`;
     ((groups[key] ??= {})[r.variant] ??= []).push(r);
   }
@@ -435,11 +438,15 @@ async function main() {
     }
     const floorStack = variants[0].stack;
     const floorUrl = floorStack.workerUrls.floor;
-    const measureFloor = async () => results.floors.push(await load('floor: trivial JS worker', 8, () => async () => {
-      const res = await fetch(floorUrl);
-      await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`${res.status}`);
-    }, floorStack, ['floor']));
+    const measureFloor = async () => {
+      const row = await load('floor: trivial JS worker', 8, () => async () => {
+        const res = await fetch(floorUrl);
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`${res.status}`);
+      }, floorStack, ['floor']);
+      results.floors.push(row);
+      return row;
+    };
 
     for (const v of variants) {
       const alice = await signIn(v.origin, 'alice');
@@ -455,7 +462,10 @@ async function main() {
       // Side by side: each measurement on every variant in turn, the order alternating by round.
       const order = r % 2 ? [...variants].reverse() : variants;
       for (const [, name, c, loop] of list) {
-        for (const v of order) results.rows.push({ variant: v.label, round: r, ...await load(name, c, loop(v), v.stack) });
+        // With BENCH_FLOOR_EACH=1, a floor right before each measurement, which its rows are
+        // counted in: the machine's load drifts within a round.
+        const floor = FLOOR_EACH ? (await measureFloor()).cpu.workers_ms : undefined;
+        for (const v of order) results.rows.push({ variant: v.label, round: r, floor_ms: floor, ...await load(name, c, loop(v), v.stack) });
       }
     }
     if (ONLY?.has('profile')) {
