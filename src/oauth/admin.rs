@@ -9,11 +9,11 @@
 
 use super::error::{json_response, OAuthError};
 use super::records::ClientInfo;
-use super::register::{registration_body, MAX_REGISTRATION_BYTES};
+use super::register::{registration_body, registration_document};
 use super::Provider;
 use crate::util::crypto::{constant_time_eq, sha256};
 use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use serde_json::Value;
 
 /// Path of the admin endpoint.
@@ -64,18 +64,7 @@ impl Provider<'_> {
             res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"admin\""));
             return Ok(res);
         }
-        if req.method() != Method::POST {
-            return Err(OAuthError::method_not_allowed());
-        }
-        if req.body().len() > MAX_REGISTRATION_BYTES {
-            return Err(OAuthError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                "The registration document is too large",
-            ));
-        }
-        let doc: Value = serde_json::from_slice(req.body())
-            .map_err(|_| OAuthError::invalid_request("The body must be a JSON object"))?;
+        let doc = registration_document(req)?;
         let (client, secret) = self.register_client_admin(&doc).await?;
         Ok(json_response(StatusCode::CREATED, &registration_body(&client, secret.as_deref(), None)))
     }

@@ -138,18 +138,7 @@ impl Provider<'_> {
                 "Dynamic client registration is disabled on this server; ask its operator for a registered client",
             ));
         }
-        if req.method() != Method::POST {
-            return Err(OAuthError::method_not_allowed());
-        }
-        if req.body().len() > MAX_REGISTRATION_BYTES {
-            return Err(OAuthError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                "The registration document is too large",
-            ));
-        }
-        let doc: Value = serde_json::from_slice(req.body())
-            .map_err(|_| OAuthError::invalid_request("The body must be a JSON object"))?;
+        let doc = registration_document(req)?;
         let (client, secret) = self.create_client(&doc, Some(self.config.client_ttl)).await?;
         let body = registration_body(&client, secret.as_deref(), Some(self.now + self.config.client_ttl));
         Ok(json_response(StatusCode::CREATED, &body))
@@ -206,4 +195,20 @@ pub fn registration_body(client: &ClientInfo, secret: Option<&str>, secret_expir
         body["client_secret_expires_at"] = json!(secret_expires_at.unwrap_or(0));
     }
     body
+}
+
+/// The client metadata a registration request carries (`POST`, JSON, at most
+/// [`MAX_REGISTRATION_BYTES`]); shared by `/register` and the admin endpoint.
+pub(super) fn registration_document(req: &Request<Vec<u8>>) -> Result<Value, OAuthError> {
+    if req.method() != Method::POST {
+        return Err(OAuthError::method_not_allowed());
+    }
+    if req.body().len() > MAX_REGISTRATION_BYTES {
+        return Err(OAuthError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "The registration document is too large",
+        ));
+    }
+    serde_json::from_slice(req.body()).map_err(|_| OAuthError::invalid_request("The body must be a JSON object"))
 }
