@@ -7,11 +7,13 @@
 pub mod grant_props;
 pub mod login;
 pub mod mcp;
-pub mod oauth;
 pub mod outbound;
 pub mod proxy;
-pub mod store;
 pub mod util;
+
+/// The OAuth 2.1 authorization server (crates/oauth-provider) and the
+/// key-value store trait it and the sign-in flow keep records in.
+pub use oauth_provider::{self as oauth, store};
 
 #[cfg(target_arch = "wasm32")]
 mod entry;

@@ -2,8 +2,9 @@
 //! constant-time comparison, HTML escaping, displayable text. Nothing here knows about Workers.
 
 pub mod body;
-pub mod crypto;
 pub mod html;
 pub mod origin;
-pub mod text;
 pub mod time;
+
+// Hashing, randomness and displayable text are shared with the OAuth server.
+pub use oauth_provider::{crypto, text};

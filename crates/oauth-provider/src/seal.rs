@@ -29,7 +29,7 @@ pub struct SealError;
 
 /// A fresh random props key.
 pub fn new_key() -> PropsKey {
-    crate::util::crypto::random_bytes::<32>()
+    crate::crypto::random_bytes::<32>()
 }
 
 /// Encrypts `props` (as JSON) under `key`; base64 of ciphertext + tag.

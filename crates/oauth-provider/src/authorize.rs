@@ -10,8 +10,8 @@
 
 use super::records::{grant_key, ClientInfo, Grant, Resource};
 use super::{redirect, resource, seal, token_str, Provider};
+use crate::crypto::random_token;
 use crate::store::StoreError;
-use crate::util::crypto::random_token;
 use serde::{Deserialize, Serialize};
 use url::Url;
 

@@ -6,7 +6,7 @@
 //!
 //! It knows nothing of PingOne or MCP: sign-in calls [`Provider::parse_auth_request`]
 //! and [`Provider::complete_authorization`]; the MCP routes call
-//! [`Provider::authenticate`]. Records live in a [`KvStore`](crate::store::KvStore)
+//! [`Provider::authenticate`]. Records live in a [`KvStore`](store::KvStore)
 //! with the key layout and encryption of `@cloudflare/workers-oauth-provider`
 //! (see `records` and `seal`), so a deployment of the original keeps its
 //! clients and grants.
@@ -18,6 +18,7 @@ pub mod cimd;
 pub mod client_auth;
 pub mod config;
 pub mod cors;
+pub mod crypto;
 pub mod error;
 pub mod grants;
 pub mod hooks;
@@ -29,6 +30,8 @@ pub mod register;
 pub mod resource;
 pub mod revoke;
 pub mod seal;
+pub mod store;
+pub mod text;
 pub mod token;
 pub mod token_str;
 

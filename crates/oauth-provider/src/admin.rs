@@ -11,7 +11,7 @@ use super::error::{json_response, OAuthError};
 use super::records::ClientInfo;
 use super::register::{registration_body, registration_document};
 use super::Provider;
-use crate::util::crypto::{constant_time_eq, sha256};
+use crate::crypto::{constant_time_eq, sha256};
 use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use serde_json::Value;

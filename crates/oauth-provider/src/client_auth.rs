@@ -5,7 +5,7 @@
 use super::error::OAuthError;
 use super::records::ClientInfo;
 use super::Provider;
-use crate::util::crypto::constant_time_eq;
+use crate::crypto::constant_time_eq;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};

@@ -2,7 +2,7 @@
 //! workers-oauth-provider. The user and grant ids name the KV records; only
 //! the SHA-256 of the whole string is stored.
 
-use crate::util::crypto::{random_token, sha256_hex};
+use crate::crypto::{random_token, sha256_hex};
 
 /// Length of grant and client ids.
 pub const ID_LEN: usize = 16;

@@ -8,7 +8,7 @@ use super::error::{json_response, OAuthError};
 use super::hooks::{Exchange, ExchangeError, GrantType};
 use super::records::{token_key, AccessToken, ClientInfo, Grant, Resource, TokenGrant};
 use super::{redirect, resource, seal, token_str, Provider};
-use crate::util::crypto::{b64url, constant_time_eq, sha256};
+use crate::crypto::{b64url, constant_time_eq, sha256};
 use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
 

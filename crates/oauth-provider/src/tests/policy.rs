@@ -132,7 +132,7 @@ fn a_public_client_registered_before_the_switch_is_refused_everywhere() {
 
 #[test]
 fn with_public_clients_off_metadata_document_clients_are_refused_without_a_fetch() {
-    use crate::oauth::cimd::fake::FakeFetcher;
+    use crate::cimd::fake::FakeFetcher;
     let url = "https://client.example.com/oauth/client.json";
     let f = FakeFetcher::default();
     f.serve(
@@ -173,7 +173,7 @@ const ADMIN: &str = "an-admin-token-of-at-least-32-characters";
 fn admin_world(dcr: bool) -> World {
     World::with_config(Config {
         dynamic_registration: dcr,
-        admin_token: Some(crate::oauth::config::Secret::new(ADMIN)),
+        admin_token: Some(crate::config::Secret::new(ADMIN)),
         ..Config::default()
     })
 }

@@ -4,7 +4,7 @@
 
 use super::records::{token_key, AccessToken, Resource};
 use super::{seal, token_str, Provider};
-use crate::util::crypto::constant_time_eq;
+use crate::crypto::constant_time_eq;
 use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, Response, StatusCode};
 use url::Url;

@@ -280,7 +280,7 @@ fn completing_stores_a_grant_and_redirects_with_code_state_iss() {
     assert_eq!(w.keys("grant:"), vec![key.clone()]);
     assert_eq!(
         *w.store.ttls_requested.borrow().last().unwrap(),
-        600 + crate::oauth::grants::ENDED_GRANT_RETENTION_SECS,
+        600 + crate::grants::ENDED_GRANT_RETENTION_SECS,
         "grant TTL: the code lifetime, then kept for the purge"
     );
     let raw = w.store.raw(&key).unwrap();
@@ -291,7 +291,7 @@ fn completing_stores_a_grant_and_redirects_with_code_state_iss() {
     assert_eq!(g["userId"], "user-1");
     assert_eq!(g["scope"], json!(["todo_api:read"]));
     assert_eq!(g["metadata"], json!({"label": "user-1"}));
-    assert_eq!(g["authCodeId"], crate::util::crypto::sha256_hex(code));
+    assert_eq!(g["authCodeId"], crate::crypto::sha256_hex(code));
     assert_eq!(g["codeChallenge"], pkce.challenge);
     assert_eq!(g["codeChallengeMethod"], "S256");
     assert_eq!(g["resource"], MCP);

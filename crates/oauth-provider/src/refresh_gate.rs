@@ -16,7 +16,7 @@
 
 use super::client_auth::Form;
 use super::token_str;
-use crate::util::crypto::sha256;
+use crate::crypto::sha256;
 use futures_util::lock::Mutex;
 use http::{HeaderMap, Request, Response, StatusCode};
 use std::future::Future;

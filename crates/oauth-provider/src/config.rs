@@ -17,7 +17,7 @@ impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
         Self(s.into())
     }
-    /// The secret itself; compare it with [`crate::util::crypto::constant_time_eq`].
+    /// The secret itself; compare it with [`crate::crypto::constant_time_eq`].
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -4,8 +4,8 @@
 use super::error::{json_response, OAuthError};
 use super::records::{client_key, ClientInfo};
 use super::{redirect, token_str, Provider};
-use crate::util::crypto::random_token;
-use crate::util::text::has_hidden_controls;
+use crate::crypto::random_token;
+use crate::text::has_hidden_controls;
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{json, Map, Value};
 

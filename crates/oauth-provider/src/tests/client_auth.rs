@@ -1,7 +1,7 @@
 //! Client authentication and the form body rules of the token endpoint.
 
 use super::*;
-use crate::oauth::records::ClientInfo;
+use crate::records::ClientInfo;
 
 /// Code exchange parameters for a confidential client without PKCE.
 fn code_params(w: &World, c: &Client) -> Vec<(&'static str, String)> {

@@ -2,8 +2,8 @@
 //! use) and refresh (rotation with one retry, narrowing, resource pinning).
 
 use super::*;
-use crate::oauth::grants::ENDED_GRANT_RETENTION_SECS;
-use crate::util::crypto::sha256_hex;
+use crate::crypto::sha256_hex;
+use crate::grants::ENDED_GRANT_RETENTION_SECS;
 
 const DAY: u64 = 24 * 3600;
 

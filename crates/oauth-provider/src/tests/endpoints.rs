@@ -1,7 +1,7 @@
 //! Discovery documents, routing, CORS, grant listing and the scheduled purge.
 
 use super::*;
-use crate::oauth::is_endpoint;
+use crate::is_endpoint;
 
 const DAY: u64 = 24 * 3600;
 

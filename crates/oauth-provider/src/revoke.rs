@@ -6,7 +6,7 @@ use super::client_auth::Form;
 use super::error::OAuthError;
 use super::records::{token_key, AccessToken, ClientInfo};
 use super::{token_str, Provider};
-use crate::util::crypto::constant_time_eq;
+use crate::crypto::constant_time_eq;
 use http::{Method, Request, Response, StatusCode};
 
 impl Provider<'_> {

@@ -4,8 +4,8 @@
 //! sign-in module, whose real PingOne refresh is tested in `login` and in workerd.
 
 use super::*;
-use crate::oauth::hooks::{Exchange, ExchangeError, ExchangeResult, GrantType};
-use crate::oauth::records::Grant;
+use crate::hooks::{Exchange, ExchangeError, ExchangeResult, GrantType};
+use crate::records::Grant;
 use async_trait::async_trait;
 use std::cell::RefCell;
 use std::rc::Rc;

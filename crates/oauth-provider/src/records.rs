@@ -82,7 +82,7 @@ impl ClientInfo {
     /// another implementation, may hold them. Still needs HTML escaping.
     pub fn display_name(&self) -> String {
         let name = self.client_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&self.client_id);
-        crate::util::text::neutralise(name)
+        crate::text::neutralise(name)
     }
 }
 

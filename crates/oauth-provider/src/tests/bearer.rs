@@ -1,7 +1,7 @@
 //! Bearer validation of the protected routes and the 401 challenges.
 
 use super::*;
-use crate::oauth::bearer::challenge;
+use crate::bearer::challenge;
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap()
@@ -150,8 +150,8 @@ fn audience_is_checked_on_path_boundaries_and_origin() {
 
 #[test]
 fn tokens_without_audience_are_good_on_the_protected_routes_only() {
-    use crate::oauth::bearer::audience_ok;
-    use crate::oauth::records::Resource;
+    use crate::bearer::audience_ok;
+    use crate::records::Resource;
     let u = |s: &str| Url::parse(s).unwrap();
     for ok in ["https://h/mcp", "https://h/mcp/x", "https://h/sse", "https://h/sse/message"] {
         assert!(audience_ok(None, &u(ok)), "{ok}");
@@ -179,7 +179,7 @@ fn challenges_carry_cors_headers_and_storage_errors_are_not_401() {
 
 #[test]
 fn challenges_below_a_transport_name_that_transports_metadata() {
-    use crate::oauth::bearer::resource_metadata_url;
+    use crate::bearer::resource_metadata_url;
     let u = |s: &str| url::Url::parse(s).unwrap();
     let prm = "https://h/.well-known/oauth-protected-resource";
     assert_eq!(resource_metadata_url(&u("https://h/sse/message?sessionId=1")), format!("{prm}/sse"));

@@ -14,7 +14,7 @@ pub fn check_registrable(uri: &str) -> Result<Url, String> {
     if uri.len() > MAX_REDIRECT_URI_LEN {
         return Err("redirect URI is too long".into());
     }
-    if uri.chars().any(|c| crate::util::text::is_hidden_control(c) || c.is_whitespace()) {
+    if uri.chars().any(|c| crate::text::is_hidden_control(c) || c.is_whitespace()) {
         return Err("redirect URI contains control or formatting characters or spaces".into());
     }
     let url = Url::parse(uri).map_err(|_| "redirect URI must be an absolute URI".to_string())?;

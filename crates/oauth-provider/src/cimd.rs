@@ -26,7 +26,7 @@
 
 use super::records::ClientInfo;
 use super::Provider;
-use crate::util::crypto::sha256_hex;
+use crate::crypto::sha256_hex;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -115,7 +115,7 @@ impl CimdError {
 
 impl fmt::Display for CimdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CIMD fetch failed for {}: {}", crate::util::text::neutralise(&self.url), self.detail)
+        write!(f, "CIMD fetch failed for {}: {}", crate::text::neutralise(&self.url), self.detail)
     }
 }
 
@@ -173,7 +173,7 @@ pub fn check_url(client_id: &str, allow_loopback: bool) -> Result<Url, CimdError
     if client_id.len() > MAX_URL_LEN {
         return Err(err(&format!("the client_id URL is longer than {MAX_URL_LEN} characters")));
     }
-    if client_id.chars().any(|c| c.is_whitespace() || crate::util::text::is_hidden_control(c)) {
+    if client_id.chars().any(|c| c.is_whitespace() || crate::text::is_hidden_control(c)) {
         return Err(err("the client_id URL contains whitespace or control characters"));
     }
     if client_id.contains('\\') {
@@ -284,7 +284,7 @@ pub fn validate_document(url: &str, body: &[u8]) -> Result<ClientInfo, CimdError
         Some(Value::String(id)) => {
             return Err(err(format!(
                 "the document's client_id ({}) does not equal its URL",
-                crate::util::text::neutralise(&id.chars().take(200).collect::<String>())
+                crate::text::neutralise(&id.chars().take(200).collect::<String>())
             )))
         }
         _ => return Err(err("the document has no client_id".into())),

@@ -1,9 +1,9 @@
 //! Dynamic client registration (RFC 7591).
 
 use super::*;
-use crate::oauth::records::ClientInfo;
-use crate::oauth::register::MAX_REGISTRATION_BYTES;
-use crate::util::crypto::sha256_hex;
+use crate::crypto::sha256_hex;
+use crate::records::ClientInfo;
+use crate::register::MAX_REGISTRATION_BYTES;
 
 fn doc(extra: Value) -> Value {
     let mut d = json!({"client_name": "App", "redirect_uris": [REDIRECT]});

@@ -3,8 +3,8 @@
 //! with a `client_id` URL and a scripted fetcher.
 
 use super::*;
-use crate::oauth::cimd::fake::FakeFetcher;
-use crate::oauth::cimd::{
+use crate::cimd::fake::FakeFetcher;
+use crate::cimd::{
     cache_lifetime, check_url, validate_document, CimdErrorKind, FetchFailure, DEFAULT_CACHE_SECS, MAX_CACHE_SECS,
     MAX_DOCUMENT_BYTES,
 };
@@ -332,7 +332,7 @@ fn unlisted_redirects_and_failed_fetches_are_shown_locally_never_redirected() {
         let why = attempt(&t);
         assert!(why.starts_with(&format!("CIMD fetch failed for {other}: ")) && why.contains(want), "{want}: {why}");
     }
-    let only_the_good_one = vec![format!("cimd:{}", crate::util::crypto::sha256_hex(DOC_URL))];
+    let only_the_good_one = vec![format!("cimd:{}", crate::crypto::sha256_hex(DOC_URL))];
     assert_eq!(t.w.keys("cimd:"), only_the_good_one, "no failed document was cached");
     // The same failures at the token endpoint: a bad document is no client,
     // an unreachable one is worth a retry.
