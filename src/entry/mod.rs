@@ -19,7 +19,6 @@ use crate::platform::kv::Kv;
 use crate::util::time::now_secs;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
-mod cimd;
 mod refresh;
 
 /// The KV namespace binding holding clients, grants, tokens and sign-in state.
@@ -47,7 +46,7 @@ fn provider<'a>(
     hooks: Option<&'a PingOneGrants<'a>>,
 ) -> Provider<'a> {
     // Client ID Metadata Documents are fetched with the Workers fetch.
-    let provider = Provider::new(kv, config, now_secs()).with_metadata_fetcher(&cimd::WorkersMetadataFetcher);
+    let provider = Provider::new(kv, config, now_secs()).with_metadata_fetcher(&oauth::workers::WorkersMetadataFetcher);
     match hooks {
         Some(h) => provider.with_hooks(h),
         None => provider,

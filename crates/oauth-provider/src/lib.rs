@@ -6,7 +6,7 @@
 //!
 //! It knows nothing of PingOne or MCP: sign-in calls [`Provider::parse_auth_request`]
 //! and [`Provider::complete_authorization`]; the MCP routes call
-//! [`Provider::authenticate`]. Records live in a [`KvStore`](store::KvStore)
+//! [`Provider::authenticate`]. Records live in a [`store::KvStore`]
 //! with the key layout and encryption of `@cloudflare/workers-oauth-provider`
 //! (see `records` and `seal`), so a deployment of the original keeps its
 //! clients and grants.
@@ -35,7 +35,11 @@ pub mod text;
 pub mod token;
 pub mod token_str;
 
+mod body;
 mod router;
+
+#[cfg(feature = "workers")]
+pub mod workers;
 
 pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuthorization};
 pub use bearer::AuthContext;

@@ -1,9 +1,9 @@
-//! The Workers fetch behind `oauth::cimd`: GET a client metadata document
+//! The Workers fetch behind [`crate::cimd`]: GET a client metadata document
 //! without following redirects, reading the body as a stream and stopping as
 //! soon as it passes the size limit, the whole exchange (body included)
 //! bounded by a timer that aborts the request.
 
-use crate::oauth::cimd::{FetchFailure, FetchedDocument, MetadataFetcher};
+use crate::cimd::{FetchFailure, FetchedDocument, MetadataFetcher};
 use async_trait::async_trait;
 use futures_util::future::{select, Either};
 use std::time::Duration;
@@ -32,7 +32,7 @@ async fn fetch(url: &Url, max_bytes: usize, controller: &AbortController) -> Res
     if declared.is_some_and(|n| n > max_bytes) {
         return Err(FetchFailure::TooLarge);
     }
-    match crate::util::body::collect_capped(res.stream().map_err(unreachable)?, max_bytes).await {
+    match crate::body::collect_capped(res.stream().map_err(unreachable)?, max_bytes).await {
         Ok(Some(body)) => Ok(FetchedDocument { status, cache_control, body }),
         Ok(None) => Err(FetchFailure::TooLarge),
         Err(e) => Err(unreachable(e)),

@@ -1,4 +1,4 @@
-//! Reading a request body with a size cap enforced while it is read: a body
+//! Reading a body with a size cap enforced while it is read: a body
 //! sent without `Content-Length` (chunked) is refused as soon as it passes
 //! the cap, never buffered whole first.
 
@@ -7,6 +7,8 @@ use futures_util::stream::{Stream, StreamExt};
 /// Collects `chunks` into one body, or `Ok(None)` as soon as more than `cap`
 /// bytes have arrived (the rest is never read). A chunk that fails ends the
 /// read with its error.
+// Used by the `workers` glue; tested natively either way.
+#[cfg_attr(not(feature = "workers"), allow(dead_code))]
 pub async fn collect_capped<S, E>(chunks: S, cap: usize) -> Result<Option<Vec<u8>>, E>
 where
     S: Stream<Item = Result<Vec<u8>, E>>,
