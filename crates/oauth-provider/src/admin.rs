@@ -7,7 +7,7 @@
 //! token as `Authorization: Bearer …`, compared in constant time, and never
 //! logs or echoes it. It has no CORS headers: it is not for browsers.
 
-use super::error::{json_response, OAuthError};
+use super::error::{json_response, OAuthError, Reason};
 use super::records::ClientInfo;
 use super::register::{registration_body, registration_document};
 use super::Provider;
@@ -47,7 +47,8 @@ impl Provider<'_> {
 
     async fn admin_inner(&self, req: &Request<Vec<u8>>) -> Result<Response<Vec<u8>>, OAuthError> {
         let Some(expected) = self.config.admin_token.as_ref() else {
-            return Err(OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint"));
+            return Err(OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint")
+                .because(Reason::new("admin", "disabled")));
         };
         let presented = req
             .headers()
@@ -59,8 +60,9 @@ impl Provider<'_> {
         // Hashes compared, so neither the length nor a prefix of the token leaks through timing.
         let ok = presented.is_some_and(|t| constant_time_eq(sha256(t), sha256(expected.expose())));
         if !ok {
-            let mut res =
-                OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_token", "Admin token required").into_response();
+            let mut res = OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_token", "Admin token required")
+                .because(Reason::new("admin", "token_mismatch"))
+                .into_response();
             res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"admin\""));
             return Ok(res);
         }

@@ -2,7 +2,7 @@
 //! authentication (RFC 6749 §2.3): HTTP Basic, `client_secret_post`, or none
 //! for public clients — exactly the method the client registered.
 
-use super::error::OAuthError;
+use super::error::{OAuthError, Reason};
 use super::records::ClientInfo;
 use super::Provider;
 use crate::crypto::constant_time_eq;
@@ -33,17 +33,20 @@ impl Form {
             .and_then(|v| v.split(';').next())
             .map(|v| v.trim().to_ascii_lowercase());
         if media_type.as_deref() != Some("application/x-www-form-urlencoded") {
-            return Err(OAuthError::invalid_request("Content-Type must be application/x-www-form-urlencoded"));
+            return Err(OAuthError::invalid_request("Content-Type must be application/x-www-form-urlencoded")
+                .because(Reason::new("request", "content_type")));
         }
         if std::str::from_utf8(req.body()).is_err() {
-            return Err(OAuthError::invalid_request("The request body is not valid UTF-8"));
+            return Err(OAuthError::invalid_request("The request body is not valid UTF-8")
+                .because(Reason::new("request", "body_not_utf8")));
         }
         let mut form = Form::default();
         for (k, v) in url::form_urlencoded::parse(req.body()) {
             if k == "resource" {
                 form.resources.push(v.into_owned());
             } else if form.params.insert(k.clone().into_owned(), v.into_owned()).is_some() {
-                return Err(OAuthError::invalid_request(format!("Parameter '{k}' is repeated")));
+                return Err(OAuthError::invalid_request(format!("Parameter '{k}' is repeated"))
+                    .because(Reason::new("request", "repeated_parameter")));
             }
         }
         Ok(form)
@@ -88,21 +91,23 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
 impl Provider<'_> {
     /// Authenticates the client of a token or revocation request.
     pub async fn authenticate_client(&self, req: &Request<Vec<u8>>, form: &Form) -> Result<ClientInfo, OAuthError> {
+        let refused = |basic: bool, check: &'static str| OAuthError::invalid_client(basic).because(reason(check));
         let auth_header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let (presented, client_id, secret) = match auth_header {
             Some(h) if h.trim_start().to_ascii_lowercase().starts_with("basic") => {
-                let (id, secret) = basic_credentials(h).ok_or_else(|| OAuthError::invalid_client(true))?;
+                let (id, secret) = basic_credentials(h).ok_or_else(|| refused(true, "basic_malformed"))?;
                 if form.get("client_secret").is_some() {
-                    return Err(OAuthError::invalid_request("Use one client authentication method, not two"));
+                    return Err(OAuthError::invalid_request("Use one client authentication method, not two")
+                        .because(reason("multiple_methods")));
                 }
                 if form.get("client_id").is_some_and(|f| f != id) {
-                    return Err(OAuthError::invalid_client(true));
+                    return Err(refused(true, "client_id_mismatch"));
                 }
                 (Presented::Basic, id, Some(secret))
             }
-            Some(_) => return Err(OAuthError::invalid_client(false)),
+            Some(_) => return Err(refused(false, "unsupported_scheme")),
             None => {
-                let id = form.get("client_id").ok_or_else(|| OAuthError::invalid_client(false))?.to_owned();
+                let id = form.get("client_id").ok_or_else(|| refused(false, "client_id_missing"))?.to_owned();
                 match form.get("client_secret") {
                     Some(s) => (Presented::Post, id, Some(s.to_owned())),
                     None => (Presented::None, id, None),
@@ -112,19 +117,19 @@ impl Provider<'_> {
         let basic = presented == Presented::Basic;
         let client = match self.find_client(&client_id).await {
             Ok(Some(c)) => c,
-            Ok(None) => return Err(OAuthError::invalid_client(basic)),
+            Ok(None) => return Err(refused(basic, "client_not_found")),
             Err(super::ClientLookupError::Store(e)) => return Err(e.into()),
             // The document host being down is worth a retry; a bad document is no client.
             Err(super::ClientLookupError::Document(e)) if e.is_transient() => {
-                return Err(OAuthError::temporarily_unavailable(e.to_string()))
+                return Err(OAuthError::temporarily_unavailable(e.to_string()).because(reason("document_unavailable")))
             }
             Err(super::ClientLookupError::Document(e)) => {
-                return Err(OAuthError { description: e.to_string(), ..OAuthError::invalid_client(basic) })
+                return Err(OAuthError { description: e.to_string(), ..refused(basic, "document_invalid") })
             }
             Err(super::ClientLookupError::PublicClientsDisabled) => {
                 return Err(OAuthError {
                     description: "This server does not accept public clients".into(),
-                    ..OAuthError::invalid_client(basic)
+                    ..refused(basic, "public_clients_disabled")
                 })
             }
         };
@@ -136,16 +141,23 @@ impl Provider<'_> {
                     ("client_secret_basic", Presented::Post) | ("client_secret_post", Presented::Basic)
                 ));
         if !method_ok {
-            return Err(OAuthError::invalid_client(basic));
+            return Err(refused(basic, "method_mismatch"));
         }
         if let Some(secret) = secret {
-            let Some(stored) = client.client_secret.as_deref() else { return Err(OAuthError::invalid_client(basic)) };
+            let Some(stored) = client.client_secret.as_deref() else {
+                return Err(refused(basic, "no_secret_registered"));
+            };
             if !constant_time_eq(super::token_str::hash(&secret), stored) {
-                return Err(OAuthError::invalid_client(basic));
+                return Err(refused(basic, "secret_mismatch"));
             }
         }
         Ok(client)
     }
+}
+
+/// A refusal of client authentication (category `client_auth`).
+const fn reason(check: &'static str) -> Reason {
+    Reason::new("client_auth", check)
 }
 
 #[cfg(test)]

@@ -1,25 +1,104 @@
 //! OAuth error responses (RFC 6749 §5.2): JSON `{error, error_description}`,
-//! never cached, with the status each error calls for.
+//! never cached, with the status each error calls for, and the internal
+//! [`Reason`] of every refusal.
+//!
+//! The wire answer stays generic on purpose (a client learns `invalid_grant`,
+//! not which of a dozen checks failed); the reason names the exact check for
+//! logs and metrics. Every response built from an [`OAuthError`] carries its
+//! reason in the response's extensions, which are never sent: read it back
+//! with [`Reason::of`].
+//!
+//! ```
+//! use oauth_provider::error::{OAuthError, Reason};
+//!
+//! const PKCE_MISMATCH: Reason = Reason::new("authorization_code", "pkce_mismatch");
+//! let res = OAuthError::invalid_grant("PKCE verification failed").because(PKCE_MISMATCH).into_response();
+//! assert_eq!(res.status(), 400);
+//! assert_eq!(Reason::of(&res), Some(PKCE_MISMATCH));
+//! assert_eq!(PKCE_MISMATCH.to_string(), "authorization_code.pkce_mismatch");
+//! ```
 
 use crate::store::StoreError;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
+
+/// Why a request was refused, for the logs: the subsystem (`category`) and
+/// the check that failed (`check`), both stable `snake_case` slugs (treat new
+/// ones like new enum members). Never sent to the client, and never holding a
+/// secret, a token or a user-supplied value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Reason {
+    /// The subsystem: `authorize`, `client_auth`, `token`, `authorization_code`,
+    /// `refresh_token`, `register`, `revoke`, `bearer`, `external_token`, `request`, `storage`…
+    pub category: &'static str,
+    /// The check that failed, e.g. `pkce_mismatch`.
+    pub check: &'static str,
+}
+
+impl Reason {
+    pub const fn new(category: &'static str, check: &'static str) -> Self {
+        Self { category, check }
+    }
+
+    /// What an error built without a reason carries. The server's own
+    /// refusals never do (the tests check each one); it marks an error built
+    /// by other code that did not say why.
+    pub const UNSPECIFIED: Reason = Reason::new("oauth", "unspecified");
+    /// The store refused for too many requests.
+    pub const STORAGE_RATE_LIMITED: Reason = Reason::new("storage", "rate_limited");
+    /// The store failed.
+    pub const STORAGE_UNAVAILABLE: Reason = Reason::new("storage", "unavailable");
+
+    /// The reason a response built by this crate was refused for (`None` for
+    /// a success, or a response built elsewhere). It travels in the response's
+    /// extensions, never on the wire.
+    pub fn of<B>(res: &Response<B>) -> Option<Reason> {
+        res.extensions().get::<Reason>().copied()
+    }
+
+    /// Attaches the reason to `res` (see [`Reason::of`]).
+    pub fn attach<B>(self, res: &mut Response<B>) {
+        res.extensions_mut().insert(self);
+    }
+}
+
+impl std::fmt::Display for Reason {
+    /// `category.check`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.category, self.check)
+    }
+}
 
 /// An error the token, registration or revocation endpoint answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
     pub status: StatusCode,
     pub error: &'static str,
+    /// What the client is told (`error_description`).
     pub description: String,
     /// `WWW-Authenticate: Basic` (client tried HTTP Basic and failed).
     pub basic_challenge: bool,
     /// `Retry-After` seconds (the store is rate limiting us).
     pub retry_after: Option<u32>,
+    /// Why, for the logs only ([`Reason::UNSPECIFIED`] unless set with [`Self::because`]).
+    pub reason: Reason,
 }
 
 impl OAuthError {
     pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self { status, error, description: description.into(), basic_challenge: false, retry_after: None }
+        Self {
+            status,
+            error,
+            description: description.into(),
+            basic_challenge: false,
+            retry_after: None,
+            reason: Reason::UNSPECIFIED,
+        }
+    }
+    /// The same error, with the internal reason it is refused for.
+    #[must_use]
+    pub fn because(self, reason: Reason) -> Self {
+        Self { reason, ..self }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
@@ -53,6 +132,7 @@ impl OAuthError {
     }
     pub fn method_not_allowed() -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
+            .because(Reason::new("request", "method_not_allowed"))
     }
 
     pub fn into_response(self) -> Response<Vec<u8>> {
@@ -65,6 +145,7 @@ impl OAuthError {
         if let Some(s) = self.retry_after {
             h.insert(RETRY_AFTER, HeaderValue::from(s));
         }
+        self.reason.attach(&mut res);
         res
     }
 }
@@ -75,6 +156,7 @@ impl From<StoreError> for OAuthError {
             StoreError::RateLimited => Self {
                 retry_after: Some(30),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", "Too many requests; retry later")
+                    .because(Reason::STORAGE_RATE_LIMITED)
             },
             StoreError::Unavailable(_) => Self {
                 retry_after: Some(5),
@@ -83,6 +165,7 @@ impl From<StoreError> for OAuthError {
                     "temporarily_unavailable",
                     "Storage is unavailable; retry later",
                 )
+                .because(Reason::STORAGE_UNAVAILABLE)
             },
         }
     }

@@ -1,7 +1,7 @@
 //! Dynamic client registration (RFC 7591). Every field is checked; what is
 //! stored is what the response echoes, and the secret is kept only as a hash.
 
-use super::error::{json_response, OAuthError};
+use super::error::{json_response, OAuthError, Reason};
 use super::records::{client_key, ClientInfo};
 use super::{redirect, token_str, Provider};
 use crate::crypto::random_token;
@@ -16,8 +16,13 @@ const MAX_TEXT: usize = 256;
 const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 
+/// A refusal of a registration (category `register`).
+const fn reason(check: &'static str) -> Reason {
+    Reason::new("register", check)
+}
+
 fn meta_err(d: impl Into<String>) -> OAuthError {
-    OAuthError::invalid_client_metadata(d)
+    OAuthError::invalid_client_metadata(d).because(reason("metadata_invalid"))
 }
 
 fn opt_string(doc: &Map<String, Value>, name: &str, max: usize) -> Result<Option<String>, OAuthError> {
@@ -59,6 +64,7 @@ pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
     let redirect_uris =
         opt_string_list(doc, "redirect_uris", MAX_REDIRECT_URIS)?.filter(|l| !l.is_empty()).ok_or_else(|| {
             OAuthError::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", "redirect_uris must list at least one URI")
+                .because(reason("redirect_uris_missing"))
         })?;
     for uri in &redirect_uris {
         redirect::check_registrable(uri).map_err(|why| {
@@ -67,6 +73,7 @@ pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
                 "invalid_redirect_uri",
                 format!("{why}: {}", uri.chars().take(100).collect::<String>()),
             )
+            .because(reason("redirect_uri_invalid"))
         })?;
     }
     let method = opt_string(doc, "token_endpoint_auth_method", 64)?.unwrap_or_else(|| "client_secret_basic".into());
@@ -120,7 +127,8 @@ impl Provider<'_> {
             return Err(meta_err(
                 "token_endpoint_auth_method 'none' (public client) is not accepted by this server; \
                  register a confidential client (client_secret_basic or client_secret_post)",
-            ));
+            )
+            .because(reason("public_client_refused")));
         }
         Ok(())
     }
@@ -136,7 +144,8 @@ impl Provider<'_> {
                 StatusCode::FORBIDDEN,
                 "access_denied",
                 "Dynamic client registration is disabled on this server; ask its operator for a registered client",
-            ));
+            )
+            .because(reason("disabled")));
         }
         let doc = registration_document(req)?;
         let (client, secret) = self.create_client(&doc, Some(self.config.client_ttl)).await?;
@@ -157,7 +166,8 @@ impl Provider<'_> {
         client.registration_date = self.now;
         let secret = (!client.is_public()).then(|| random_token(token_str::SECRET_LEN));
         client.client_secret = secret.as_deref().map(token_str::hash);
-        let raw = serde_json::to_string(&client).map_err(|_| OAuthError::invalid_request("registration"))?;
+        let raw = serde_json::to_string(&client)
+            .map_err(|_| OAuthError::invalid_request("registration").because(reason("record_unserializable")))?;
         self.store.put(&client_key(&client.client_id), &raw, ttl).await?;
         Ok((client, secret))
     }
@@ -208,7 +218,9 @@ pub(super) fn registration_document(req: &Request<Vec<u8>>) -> Result<Value, OAu
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request",
             "The registration document is too large",
-        ));
+        )
+        .because(reason("payload_too_large")));
     }
-    serde_json::from_slice(req.body()).map_err(|_| OAuthError::invalid_request("The body must be a JSON object"))
+    serde_json::from_slice(req.body())
+        .map_err(|_| OAuthError::invalid_request("The body must be a JSON object").because(reason("json_malformed")))
 }

@@ -3,7 +3,7 @@
 //! are ignored, and the answer is 200 either way.
 
 use super::client_auth::Form;
-use super::error::OAuthError;
+use super::error::{OAuthError, Reason};
 use super::records::{token_key, AccessToken, ClientInfo};
 use super::{token_str, Provider};
 use crate::crypto::constant_time_eq;
@@ -24,7 +24,9 @@ impl Provider<'_> {
     }
 
     pub(super) async fn revoke_with(&self, client: &ClientInfo, form: &Form) -> Result<Response<Vec<u8>>, OAuthError> {
-        let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let token = form.get("token").ok_or_else(|| {
+            OAuthError::invalid_request("token is required").because(Reason::new("revoke", "token_missing"))
+        })?;
         if let Some(parts) = token_str::parse(token) {
             let hash = token_str::hash(token);
             let refresh_first = form.get("token_type_hint") == Some("refresh_token");

@@ -4,7 +4,7 @@
 
 use super::authorize::pkce_syntax_ok;
 use super::client_auth::Form;
-use super::error::{json_response, OAuthError};
+use super::error::{json_response, OAuthError, Reason};
 use super::hooks::{Exchange, ExchangeError, GrantType};
 use super::records::{token_key, AccessToken, ClientInfo, Grant, Resource, TokenGrant};
 use super::{redirect, resource, seal, token_str, Provider};
@@ -14,6 +14,16 @@ use serde_json::json;
 
 /// A grant must have at least this long to live to be refreshed or exchanged.
 const MIN_GRANT_LIFE: u64 = 60;
+
+/// A refusal of an authorization code exchange.
+const fn code_reason(check: &'static str) -> Reason {
+    Reason::new("authorization_code", check)
+}
+
+/// A refusal of a refresh.
+const fn refresh_reason(check: &'static str) -> Reason {
+    Reason::new("refresh_token", check)
+}
 
 /// The scopes a new access token carries: the grant's, or the subset the
 /// request's `scope` names. Any scope the grant lacks (unknown, or known but
@@ -26,7 +36,8 @@ fn narrowed_scope(granted: &[String], asked: Option<&str>) -> Result<Vec<String>
         if !granted.iter().any(|g| g == s) {
             return Err(OAuthError::invalid_scope(format!(
                 "Scope '{s}' was not granted; a token may only narrow scope"
-            )));
+            ))
+            .because(Reason::new("token", "scope_not_granted")));
         }
         if !out.iter().any(|o| o == s) {
             out.push(s.to_owned());
@@ -52,12 +63,14 @@ impl Provider<'_> {
             Some("refresh_token") => self.refresh(&client, &form).await,
             // The original serves revocation at its token endpoint.
             None if form.get("token").is_some() => self.revoke_with(&client, &form).await,
-            None => Err(OAuthError::invalid_request("grant_type is required")),
+            None => Err(OAuthError::invalid_request("grant_type is required")
+                .because(Reason::new("token", "grant_type_missing"))),
             Some(_) => Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 "Supported grant types: authorization_code, refresh_token",
-            )),
+            )
+            .because(Reason::new("token", "grant_type_unsupported"))),
         }
     }
 
@@ -65,57 +78,75 @@ impl Provider<'_> {
         if !client.allows_grant("authorization_code") {
             return Err(OAuthError::unauthorized_client(
                 "This client is not registered for the authorization_code grant",
-            ));
+            )
+            .because(code_reason("grant_type_not_registered")));
         }
-        let code = form.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-        let bad_code = || OAuthError::invalid_grant("The authorization code is invalid, expired or already used");
-        let parts = token_str::parse(code).ok_or_else(bad_code)?;
-        let mut grant = self.get_grant(parts.user_id, parts.grant_id).await?.ok_or_else(bad_code)?;
+        let code = form
+            .get("code")
+            .ok_or_else(|| OAuthError::invalid_request("code is required").because(code_reason("code_missing")))?;
+        let bad_code = |check| {
+            OAuthError::invalid_grant("The authorization code is invalid, expired or already used")
+                .because(code_reason(check))
+        };
+        let parts = token_str::parse(code).ok_or_else(|| bad_code("code_malformed"))?;
+        let mut grant =
+            self.get_grant(parts.user_id, parts.grant_id).await?.ok_or_else(|| bad_code("grant_not_found"))?;
         let code_hash = token_str::hash(code);
-        if !grant.auth_code_id.as_deref().is_some_and(|id| constant_time_eq(id, &code_hash))
-            || grant.client_id != client.client_id
-        {
-            return Err(bad_code());
+        if !grant.auth_code_id.as_deref().is_some_and(|id| constant_time_eq(id, &code_hash)) {
+            return Err(bad_code("code_mismatch"));
+        }
+        if grant.client_id != client.client_id {
+            return Err(bad_code("client_mismatch"));
         }
         let Some(wrapped) = grant.auth_code_wrapped_key.clone() else {
             // Replay: the code was exchanged before, so its tokens may be in the wrong hands.
             self.end_grant(&grant).await?;
-            return Err(bad_code());
+            return Err(bad_code("code_replayed"));
         };
         if self.now >= grant.created_at + self.config.code_ttl {
-            return Err(bad_code());
+            return Err(bad_code("code_expired"));
         }
         match (form.get("redirect_uri"), grant.redirect_uri.as_deref()) {
             (Some(sent), Some(granted)) if sent != granted => {
-                return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+                return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request")
+                    .because(code_reason("redirect_uri_mismatch")));
             }
             // A grant from before the redirect was recorded: at least a registered one.
             (Some(sent), None) if !redirect::matches_registered(sent, &client.redirect_uris) => {
-                return Err(OAuthError::invalid_grant("redirect_uri is not registered for this client"));
+                return Err(OAuthError::invalid_grant("redirect_uri is not registered for this client")
+                    .because(code_reason("redirect_uri_not_registered")));
             }
             (None, _) if grant.code_challenge.is_none() => {
-                return Err(OAuthError::invalid_request("redirect_uri is required"));
+                return Err(OAuthError::invalid_request("redirect_uri is required")
+                    .because(code_reason("redirect_uri_missing")));
             }
             _ => {}
         }
         match (&grant.code_challenge, form.get("code_verifier")) {
-            (Some(_), None) => return Err(OAuthError::invalid_request("code_verifier is required (PKCE)")),
+            (Some(_), None) => {
+                return Err(OAuthError::invalid_request("code_verifier is required (PKCE)")
+                    .because(code_reason("code_verifier_missing")))
+            }
             (None, Some(_)) => {
-                return Err(OAuthError::invalid_request("code_verifier sent but the authorization used no PKCE"))
+                return Err(OAuthError::invalid_request("code_verifier sent but the authorization used no PKCE")
+                    .because(code_reason("code_verifier_unexpected")))
             }
             (Some(challenge), Some(verifier)) => {
                 if grant.code_challenge_method.as_deref() != Some("S256") {
-                    return Err(OAuthError::invalid_grant("Unsupported PKCE method on this grant"));
+                    return Err(OAuthError::invalid_grant("Unsupported PKCE method on this grant")
+                        .because(code_reason("pkce_method_unsupported")));
                 }
                 if !pkce_syntax_ok(verifier) || !constant_time_eq(b64url(sha256(verifier)), challenge) {
-                    return Err(OAuthError::invalid_grant("PKCE verification failed"));
+                    return Err(
+                        OAuthError::invalid_grant("PKCE verification failed").because(code_reason("pkce_mismatch"))
+                    );
                 }
             }
             (None, None) => {}
         }
         let audience = self.token_audience(&grant, &form.resources)?;
         let scope = narrowed_scope(&grant.scope, form.get("scope"))?;
-        let key = seal::unwrap_key(&wrapped, code).map_err(|_| bad_code())?;
+        let key = seal::unwrap_key(&wrapped, code).map_err(|_| bad_code("key_unwrap_failed"))?;
         // Refresh tokens only for clients registered for that grant. Without one
         // the grant ends with its access token, so it is never kept forever.
         let with_refresh = self.config.refresh_token_ttl > 0 && client.allows_grant("refresh_token");
@@ -134,15 +165,19 @@ impl Provider<'_> {
 
     async fn refresh(&self, client: &ClientInfo, form: &Form) -> Result<Response<Vec<u8>>, OAuthError> {
         if !client.allows_grant("refresh_token") {
-            return Err(OAuthError::unauthorized_client("This client is not registered for the refresh_token grant"));
+            return Err(OAuthError::unauthorized_client("This client is not registered for the refresh_token grant")
+                .because(refresh_reason("grant_type_not_registered")));
         }
-        let token =
-            form.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-        let bad = || OAuthError::invalid_grant("The refresh token is invalid, expired or revoked");
-        let parts = token_str::parse(token).ok_or_else(bad)?;
-        let mut grant = self.get_grant(parts.user_id, parts.grant_id).await?.ok_or_else(bad)?;
+        let token = form.get("refresh_token").ok_or_else(|| {
+            OAuthError::invalid_request("refresh_token is required").because(refresh_reason("refresh_token_missing"))
+        })?;
+        let bad = |check| {
+            OAuthError::invalid_grant("The refresh token is invalid, expired or revoked").because(refresh_reason(check))
+        };
+        let parts = token_str::parse(token).ok_or_else(|| bad("refresh_token_malformed"))?;
+        let mut grant = self.get_grant(parts.user_id, parts.grant_id).await?.ok_or_else(|| bad("grant_not_found"))?;
         if grant.client_id != client.client_id {
-            return Err(bad());
+            return Err(bad("client_mismatch"));
         }
         let hash = token_str::hash(token);
         let same = |id: &Option<String>| id.as_deref().is_some_and(|id| constant_time_eq(id, &hash));
@@ -153,14 +188,15 @@ impl Provider<'_> {
         } else {
             None
         }
-        .ok_or_else(bad)?;
+        .ok_or_else(|| bad("refresh_token_mismatch"))?;
         let remaining = grant.expires_at.map(|e| e.saturating_sub(self.now));
         if remaining.is_some_and(|r| r < MIN_GRANT_LIFE) {
-            return Err(OAuthError::invalid_grant("The grant has expired; sign in again"));
+            return Err(OAuthError::invalid_grant("The grant has expired; sign in again")
+                .because(refresh_reason("grant_expired")));
         }
         let scope = narrowed_scope(&grant.scope, form.get("scope"))?;
         let audience = self.token_audience(&grant, &form.resources)?;
-        let key = seal::unwrap_key(&wrapped, token).map_err(|_| bad())?;
+        let key = seal::unwrap_key(&wrapped, token).map_err(|_| bad("key_unwrap_failed"))?;
         let rekeyed_from = grant.encrypted_props.clone();
         let (key, cap) = self.run_exchange(&mut grant, key, GrantType::RefreshToken, &scope).await?;
         if grant.encrypted_props != rekeyed_from {
@@ -168,7 +204,7 @@ impl Provider<'_> {
             // meanwhile must stay revoked, and the fresh upstream tokens with it.
             if self.get_grant(&grant.user_id, &grant.id).await?.is_none() {
                 self.hooks.grant_ended(&grant).await;
-                return Err(bad());
+                return Err(bad("grant_revoked_meanwhile"));
             }
         }
         grant.previous_refresh_token_id = Some(hash);
@@ -193,8 +229,10 @@ impl Provider<'_> {
         grant_type: GrantType,
         token_scope: &[String],
     ) -> Result<(seal::PropsKey, Option<u64>), OAuthError> {
-        let props = seal::decrypt_props(&key, &grant.encrypted_props)
-            .map_err(|_| OAuthError::invalid_grant("The grant's data cannot be read; sign in again"))?;
+        let props = seal::decrypt_props(&key, &grant.encrypted_props).map_err(|_| {
+            OAuthError::invalid_grant("The grant's data cannot be read; sign in again")
+                .because(Reason::new("token", "props_unreadable"))
+        })?;
         let exchange = Exchange {
             grant_type,
             client_id: &grant.client_id,
@@ -211,9 +249,13 @@ impl Provider<'_> {
             Ok(r) => r,
             Err(ExchangeError::GrantDead(why)) => {
                 self.end_grant(grant).await?;
-                return Err(OAuthError::invalid_grant(why));
+                return Err(OAuthError::invalid_grant(why).because(Reason::new("token_exchange_hook", "grant_dead")));
             }
-            Err(ExchangeError::Unavailable(why)) => return Err(OAuthError::temporarily_unavailable(why)),
+            Err(ExchangeError::Unavailable(why)) => {
+                return Err(
+                    OAuthError::temporarily_unavailable(why).because(Reason::new("token_exchange_hook", "unavailable"))
+                )
+            }
         };
         let key = match result.props {
             Some(p) => {
@@ -238,7 +280,8 @@ impl Provider<'_> {
                 u.fragment().is_none() && granted.iter().any(|g| g == r || resource::audience_allows(g, &u))
             });
             if !covered {
-                return Err(OAuthError::invalid_target(format!("resource '{r}' was not part of this authorization")));
+                return Err(OAuthError::invalid_target(format!("resource '{r}' was not part of this authorization"))
+                    .because(Reason::new("token", "resource_not_granted")));
             }
         }
         Ok(if explicit.is_empty() { granted } else { explicit.to_vec() })
@@ -279,7 +322,9 @@ impl Provider<'_> {
                 encrypted_props: grant.encrypted_props.clone(),
             },
         };
-        let raw = serde_json::to_string(&record).map_err(|_| OAuthError::invalid_request("token record"))?;
+        let raw = serde_json::to_string(&record).map_err(|_| {
+            OAuthError::invalid_request("token record").because(Reason::new("token", "record_unserializable"))
+        })?;
         self.save_grant(&grant).await?;
         self.store.put(&token_key(&grant.user_id, &grant.id, &access_hash), &raw, Some(access_ttl)).await?;
         let mut body = json!({
