@@ -5,6 +5,7 @@
 //! `entry` is the thin Workers glue compiled only for Wasm.
 
 pub mod grant_props;
+pub mod grant_watch;
 pub mod login;
 pub mod mcp;
 pub mod outbound;

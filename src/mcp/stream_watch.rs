@@ -4,7 +4,8 @@
 //!
 //! A request with a token of a revoked grant is refused before it reaches the
 //! object, so the object cannot wait to be told. It looks itself:
-//! - at the session's alarm, which fires at least every [`GRANT_CHECK_SECS`]
+//! - at the session's alarm, which fires at least every
+//!   [`GRANT_CHECK_SECS`](crate::grant_watch::GRANT_CHECK_SECS)
 //!   while a stream is open: the stream ends once the session has expired or
 //!   been erased, or once the grant it was opened with is gone from KV (one
 //!   KV read per open stream per check);
@@ -15,12 +16,7 @@
 
 use super::caller::Caller;
 use super::session::{Session, SessionStorage};
-use crate::oauth::records::{grant_key, Grant};
-use crate::store::{KvStore, StoreError};
-use async_trait::async_trait;
-
-/// How often, at most, an open stream's grant is looked up while nothing else happens.
-pub const GRANT_CHECK_SECS: u64 = 60;
+use crate::grant_watch::Grants;
 
 /// Who opened the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,25 +28,6 @@ pub struct StreamOwner {
 impl StreamOwner {
     pub fn of(caller: &Caller) -> Self {
         Self { user_id: caller.user_id.clone(), grant_id: caller.grant_id.clone() }
-    }
-}
-
-/// Whether a grant still exists, as the watcher sees it.
-#[async_trait(?Send)]
-pub trait Grants {
-    async fn alive(&self, user_id: &str, grant_id: &str, now: u64) -> Result<bool, StoreError>;
-}
-
-/// The authorization server's grant records in KV: alive while the record is
-/// there and not past its expiry.
-pub struct KvGrants<'a>(pub &'a dyn KvStore);
-
-#[async_trait(?Send)]
-impl Grants for KvGrants<'_> {
-    async fn alive(&self, user_id: &str, grant_id: &str, now: u64) -> Result<bool, StoreError> {
-        let Some(raw) = self.0.get(&grant_key(user_id, grant_id)).await? else { return Ok(false) };
-        // A record this version cannot read is not evidence that the grant ended.
-        Ok(serde_json::from_str::<Grant>(&raw).map_or(true, |g| g.expires_at.is_none_or(|e| e > now)))
     }
 }
 

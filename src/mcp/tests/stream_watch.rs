@@ -2,8 +2,9 @@
 //! grant it was opened with gone (at the alarm, or shown by a request).
 
 use super::fakes::*;
+use crate::grant_watch::{Grants, KvGrants};
 use crate::mcp::session::{Session, SessionState, Transport, SESSION_TTL_SECS};
-use crate::mcp::stream_watch::{after_request, at_alarm, Grants, KvGrants, StreamOwner, Verdict};
+use crate::mcp::stream_watch::{after_request, at_alarm, StreamOwner, Verdict};
 use crate::store::{KvStore, MemoryStore, StoreError};
 use async_trait::async_trait;
 use futures::executor::block_on;

@@ -4,12 +4,13 @@
 //! ends), tool calls over `fetch`, the expiry alarm.
 
 use super::storage::DoStorage;
+use crate::grant_watch::{self, KvGrants};
 use crate::mcp::caller::Caller;
 use crate::mcp::envelope::{Envelope, Op};
 use crate::mcp::object::{self, Plan};
 use crate::mcp::session::Session;
 use crate::mcp::sse::{KEEPALIVE, KEEPALIVE_SECS};
-use crate::mcp::stream_watch::{self, KvGrants, StreamOwner, Verdict, GRANT_CHECK_SECS};
+use crate::mcp::stream_watch::{self, StreamOwner, Verdict};
 use crate::mcp::tools::{self, ToolContext};
 use crate::platform::http::from_http;
 use crate::platform::kv::Kv;
@@ -151,14 +152,9 @@ impl McpSession {
         }
     }
 
-    /// `SSE_GRANT_CHECK_SECS` (tests shorten it), else [`GRANT_CHECK_SECS`].
+    /// `SSE_GRANT_CHECK_SECS` (tests shorten it), else the default.
     fn grant_check_secs(&self) -> u64 {
-        self.env
-            .var("SSE_GRANT_CHECK_SECS")
-            .ok()
-            .and_then(|v| v.to_string().parse::<u64>().ok())
-            .filter(|s| *s > 0)
-            .unwrap_or(GRANT_CHECK_SECS)
+        grant_watch::check_secs(self.env.var("SSE_GRANT_CHECK_SECS").ok().map(|v| v.to_string()).as_deref())
     }
 
     async fn set_alarm(&self, at: u64) -> Result<()> {
