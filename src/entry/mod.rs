@@ -4,7 +4,8 @@
 //! - authorization server endpoints (metadata, `/register`, `/token`, `/revoke`) → `oauth`
 //! - `/authorize`, `/callback` (consent and PingOne sign-in) → `login`
 //! - `/mcp`, `/sse…` (after bearer validation) → `mcp`, one Durable Object per session,
-//!   or with `DOWNSTREAM_MCP_URL` set → `proxy`, forwarded to that MCP server
+//!   or with `DOWNSTREAM_MCP_URL` or the `DOWNSTREAM_MCP` binding set → `proxy`,
+//!   forwarded to that MCP server
 //! - refresh-token requests at `/token` → `oauth` inside the grant's `GrantRefresh`
 //!   object, one at a time per grant
 
@@ -75,6 +76,7 @@ fn proxy_user(ctx: AuthContext, url: &url::Url) -> crate::proxy::User {
         props: Props::from_value(&ctx.props),
         user_id: ctx.user_id,
         client_id: ctx.client_id,
+        grant_id: ctx.grant_id,
         resource_metadata: oauth::bearer::resource_metadata_url(url),
     }
 }
@@ -147,10 +149,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             from_http(res)
         }
         Ok(ctx) => {
-            // Proxy mode (DOWNSTREAM_MCP_URL): forwarded to another MCP server.
+            // Proxy mode (DOWNSTREAM_MCP_URL or DOWNSTREAM_MCP): forwarded to another MCP server.
             match crate::proxy::worker::downstream(&env) {
                 Ok(Some(downstream)) => {
-                    return crate::proxy::worker::serve(&http_req, &proxy_user(ctx, &url), &downstream).await
+                    let user = proxy_user(ctx, &url);
+                    let grants = Kv(env.kv(KV_BINDING)?);
+                    return crate::proxy::worker::serve(&http_req, &user, &downstream, &env, grants).await;
                 }
                 Ok(None) => {}
                 Err(e) => {

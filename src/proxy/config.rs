@@ -1,6 +1,13 @@
-//! Settings of the identity gateway. Unset `DOWNSTREAM_MCP_URL` means the
-//! built-in Todo tools serve `/mcp`; set, every MCP request is forwarded.
+//! Settings of the identity gateway. With neither `DOWNSTREAM_MCP_URL` nor
+//! the `DOWNSTREAM_MCP` service binding, the built-in Todo tools serve `/mcp`;
+//! with either, every MCP request is forwarded.
+//!
+//! The binding wins when both are there (as `TODO_API` does over `API_URL`):
+//! requests then stay inside Cloudflare, and `DOWNSTREAM_MCP_URL` (default
+//! [`BOUND_URL`]) only names the URL they carry, i.e. the path, query and
+//! `Host` the bound Worker sees.
 
+use crate::grant_watch;
 use crate::util::crypto::random_bytes;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -13,12 +20,18 @@ const MAX_TIMEOUT_SECS: u32 = 300;
 /// Seconds of downstream silence on an event stream before a keep-alive
 /// comment is sent, by default (what the built-in server sends at).
 pub const DEFAULT_KEEPALIVE_SECS: u32 = 20;
+/// The service binding to a downstream Worker on the same account.
+pub const BINDING: &str = "DOWNSTREAM_MCP";
+/// The URL of requests sent through [`BINDING`] when `DOWNSTREAM_MCP_URL` is unset.
+pub const BOUND_URL: &str = "https://downstream-mcp.internal/mcp";
 /// Claim holding the user's group names when `GROUPS_CLAIM` is not set.
 pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
 
 /// Where and how requests are forwarded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Downstream {
+    /// Requests go through the [`BINDING`] service binding, not out to the URL.
+    pub bound: bool,
     /// The downstream's Streamable HTTP endpoint (`DOWNSTREAM_MCP_URL`).
     pub mcp_url: Url,
     /// Its legacy SSE endpoint (`DOWNSTREAM_SSE_URL`), if it has one.
@@ -29,6 +42,9 @@ pub struct Downstream {
     /// Milliseconds of silence on an event stream after which the gateway
     /// sends a keep-alive comment (`DOWNSTREAM_KEEPALIVE_SECS`; `None` = never).
     pub keepalive_ms: Option<u32>,
+    /// Milliseconds between lookups of the grant behind an open event stream
+    /// (`SSE_GRANT_CHECK_SECS`), which ends once the grant is gone.
+    pub grant_check_ms: u32,
     /// `GROUPS_CLAIM`: the claim with the user's group names.
     pub groups_claim: String,
     /// Seals downstream session ids (derived from `COOKIE_ENCRYPTION_KEY`).
@@ -38,10 +54,12 @@ pub struct Downstream {
 impl fmt::Debug for Downstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Downstream")
+            .field("bound", &self.bound)
             .field("mcp_url", &self.mcp_url.as_str())
             .field("sse_url", &self.sse_url.as_ref().map(Url::as_str))
             .field("timeout_ms", &self.timeout_ms)
             .field("keepalive_ms", &self.keepalive_ms)
+            .field("grant_check_ms", &self.grant_check_ms)
             .field("groups_claim", &self.groups_claim)
             .finish_non_exhaustive()
     }
@@ -76,10 +94,11 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 /// An https URL (http only for loopback: the user's PingOne token travels
-/// with every request), without credentials or a fragment.
-fn endpoint_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
+/// with every request), without credentials or a fragment. Through a service
+/// binding the request never leaves Cloudflare, so http is fine for any host.
+fn endpoint_url(name: &'static str, raw: &str, bound: bool) -> Result<Url, ConfigError> {
     let url = Url::parse(raw.trim()).map_err(|_| err(name, "is not a URL"))?;
-    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && (bound || is_loopback(&url)));
     if !scheme_ok || url.host().is_none() {
         return Err(err(name, "must be an https URL (http only for 127.0.0.1 or localhost)"));
     }
@@ -98,12 +117,16 @@ pub fn session_key(cookie_key: &[u8]) -> [u8; 32] {
 }
 
 impl Downstream {
-    /// `Ok(None)` when `DOWNSTREAM_MCP_URL` is unset or empty (built-in tools).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+    /// `Ok(None)` when `DOWNSTREAM_MCP_URL` is unset or empty and there is no
+    /// [`BINDING`] (`bound`): the built-in tools.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, bound: bool) -> Result<Option<Self>, ConfigError> {
         let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let Some(mcp) = set("DOWNSTREAM_MCP_URL") else { return Ok(None) };
-        let mcp_url = endpoint_url("DOWNSTREAM_MCP_URL", &mcp)?;
-        let sse_url = set("DOWNSTREAM_SSE_URL").map(|v| endpoint_url("DOWNSTREAM_SSE_URL", &v)).transpose()?;
+        let mcp_url = match set("DOWNSTREAM_MCP_URL") {
+            Some(mcp) => endpoint_url("DOWNSTREAM_MCP_URL", &mcp, bound)?,
+            None if bound => Url::parse(BOUND_URL).expect("a valid URL"),
+            None => return Ok(None),
+        };
+        let sse_url = set("DOWNSTREAM_SSE_URL").map(|v| endpoint_url("DOWNSTREAM_SSE_URL", &v, bound)).transpose()?;
         let timeout_secs = match set("DOWNSTREAM_TIMEOUT_SECS") {
             None => DEFAULT_TIMEOUT_SECS,
             Some(v) => v
@@ -124,11 +147,14 @@ impl Downstream {
         if cookie_key.len() < 32 {
             return Err(err("COOKIE_ENCRYPTION_KEY", "is too short (use at least 32 random characters)"));
         }
+        let grant_check_secs = grant_watch::check_secs(get("SSE_GRANT_CHECK_SECS").as_deref());
         Ok(Some(Self {
+            bound,
             mcp_url,
             sse_url,
             timeout_ms: timeout_secs * 1000,
             keepalive_ms: (keepalive_secs > 0).then_some(keepalive_secs * 1000),
+            grant_check_ms: u32::try_from(grant_check_secs.saturating_mul(1000)).unwrap_or(u32::MAX),
             groups_claim: set("GROUPS_CLAIM").map(|g| g.trim().to_owned()).unwrap_or(DEFAULT_GROUPS_CLAIM.into()),
             session_key: session_key(cookie_key.as_bytes()),
         }))
@@ -137,10 +163,12 @@ impl Downstream {
     /// A configuration for tests: the given URLs, a random key, 5 s timeout.
     pub fn for_tests(mcp_url: &str, sse_url: Option<&str>) -> Self {
         Self {
+            bound: false,
             mcp_url: Url::parse(mcp_url).expect("test URL"),
             sse_url: sse_url.map(|u| Url::parse(u).expect("test URL")),
             timeout_ms: 5000,
             keepalive_ms: Some(DEFAULT_KEEPALIVE_SECS * 1000),
+            grant_check_ms: 60_000,
             groups_claim: DEFAULT_GROUPS_CLAIM.into(),
             session_key: random_bytes::<32>(),
         }
@@ -154,7 +182,12 @@ mod tests {
 
     fn load(pairs: &[(&str, &str)]) -> Result<Option<Downstream>, ConfigError> {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-        Downstream::from_lookup(|k| m.get(k).cloned())
+        Downstream::from_lookup(|k| m.get(k).cloned(), false)
+    }
+
+    fn load_bound(pairs: &[(&str, &str)]) -> Result<Option<Downstream>, ConfigError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        Downstream::from_lookup(|k| m.get(k).cloned(), true)
     }
 
     const KEY: (&str, &str) = ("COOKIE_ENCRYPTION_KEY", "0123456789abcdef0123456789abcdef");
@@ -170,7 +203,7 @@ mod tests {
         let d = load(&[KEY, ("DOWNSTREAM_MCP_URL", "https://mcp.example.com/mcp")]).unwrap().unwrap();
         assert_eq!(d.mcp_url.as_str(), "https://mcp.example.com/mcp");
         assert_eq!((d.sse_url, d.timeout_ms, d.groups_claim.as_str()), (None, 30_000, "groups"));
-        assert_eq!(d.keepalive_ms, Some(20_000));
+        assert_eq!((d.keepalive_ms, d.grant_check_ms, d.bound), (Some(20_000), 60_000, false));
         let d = load(&[
             KEY,
             ("DOWNSTREAM_MCP_URL", "http://127.0.0.1:9100/mcp"),
@@ -178,12 +211,34 @@ mod tests {
             ("DOWNSTREAM_TIMEOUT_SECS", "7"),
             ("DOWNSTREAM_KEEPALIVE_SECS", "0"),
             ("GROUPS_CLAIM", "memberOfGroupNames"),
+            ("SSE_GRANT_CHECK_SECS", "2"),
         ])
         .unwrap()
         .unwrap();
+        assert_eq!(d.grant_check_ms, 2000);
         assert_eq!(d.keepalive_ms, None, "0 switches keep-alives off");
         assert_eq!(d.sse_url.unwrap().as_str(), "http://localhost:9100/sse");
         assert_eq!((d.timeout_ms, d.groups_claim.as_str()), (7000, "memberOfGroupNames"));
+    }
+
+    #[test]
+    fn the_service_binding_switches_proxy_mode_on_and_the_url_names_its_requests() {
+        let d = load_bound(&[KEY]).unwrap().expect("the binding alone switches the gateway on");
+        assert!(d.bound);
+        assert_eq!((d.mcp_url.as_str(), d.sse_url), (BOUND_URL, None));
+        // The URL gives path, query and Host through the binding; it never leaves
+        // Cloudflare, so plain http to any host is fine there (not without it).
+        let pairs = [
+            KEY,
+            ("DOWNSTREAM_MCP_URL", "http://tools.internal/v2/mcp?tenant=a"),
+            ("DOWNSTREAM_SSE_URL", "http://tools.internal/v2/sse"),
+        ];
+        let d = load_bound(&pairs).unwrap().unwrap();
+        assert_eq!(d.mcp_url.as_str(), "http://tools.internal/v2/mcp?tenant=a");
+        assert_eq!(d.sse_url.unwrap().as_str(), "http://tools.internal/v2/sse");
+        assert_eq!(load(&pairs).unwrap_err().name, "DOWNSTREAM_MCP_URL");
+        assert_eq!(load_bound(&[KEY, ("DOWNSTREAM_MCP_URL", "ftp://x/mcp")]).unwrap_err().name, "DOWNSTREAM_MCP_URL");
+        assert_eq!(load_bound(&[]).unwrap_err().name, "COOKIE_ENCRYPTION_KEY");
     }
 
     #[test]

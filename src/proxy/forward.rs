@@ -309,6 +309,7 @@ mod tests {
         User {
             user_id: id.into(),
             client_id: "client-1".into(),
+            grant_id: "grant-1".into(),
             props: Props::from_value(&json!({"subjectToken": format!("pingone-token-of-{id}"), "claims": {"sub": id}})),
             resource_metadata: "https://gw.example.com/.well-known/oauth-protected-resource/mcp".into(),
         }

@@ -117,6 +117,7 @@ mod tests {
         User {
             user_id: "user-1".into(),
             client_id: "client-1".into(),
+            grant_id: "grant-1".into(),
             props: Props::from_value(&json!({"subjectToken": "pingone-access-token", "claims": claims})),
             resource_metadata: String::new(),
         }

@@ -1,4 +1,5 @@
-//! The identity gateway (proxy mode): with `DOWNSTREAM_MCP_URL` set, `/mcp`
+//! The identity gateway (proxy mode): with `DOWNSTREAM_MCP_URL` or the
+//! `DOWNSTREAM_MCP` service binding set, `/mcp`
 //! (Streamable HTTP) and `/sse` + `/sse/message` (legacy HTTP+SSE) are
 //! forwarded to another MCP server instead of the built-in Todo tools.
 //!
@@ -7,8 +8,9 @@
 //! module takes over once the bearer token was verified. Everything except
 //! `worker` is plain Rust over `http` types, tested natively:
 //!
-//! - [`config`]: the settings (`DOWNSTREAM_MCP_URL`, `DOWNSTREAM_SSE_URL`,
-//!   `DOWNSTREAM_TIMEOUT_SECS`, `DOWNSTREAM_KEEPALIVE_SECS`);
+//! - [`config`]: the settings (the `DOWNSTREAM_MCP` service binding,
+//!   `DOWNSTREAM_MCP_URL`, `DOWNSTREAM_SSE_URL`, `DOWNSTREAM_TIMEOUT_SECS`,
+//!   `DOWNSTREAM_KEEPALIVE_SECS`, `SSE_GRANT_CHECK_SECS`);
 //! - [`identity`]: which client headers go through (an allowlist) and the
 //!   identity the downstream server gets (`Authorization: Bearer <PingOne
 //!   token>`, `X-User-*`), never the client's bearer token or cookies;
@@ -19,13 +21,21 @@
 //! - [`sse`]: the legacy transport's `endpoint` event, rewritten to point at
 //!   this worker with a sealed session id;
 //! - [`keepalive`]: comments sent on event streams the downstream leaves idle;
-//! - `worker` (Wasm only): fetch with a timeout, bodies streamed through, the
-//!   downstream request cancelled when the client goes away.
+//! - [`clock`]: when a relayed event stream next needs a keep-alive or a look
+//!   at its grant;
+//! - `relay` (Wasm only): event streams to the client, with keep-alives, ended
+//!   once their grant is gone (`SSE_GRANT_CHECK_SECS`, as the built-in server);
+//! - `worker` (Wasm only): fetch (or the service binding) with a timeout,
+//!   bodies streamed through, the downstream request cancelled when the client
+//!   goes away or the grant behind an event stream ends.
 
+pub mod clock;
 pub mod config;
 pub mod forward;
 pub mod identity;
 pub mod keepalive;
+#[cfg(target_arch = "wasm32")]
+pub mod relay;
 pub mod session;
 pub mod sse;
 #[cfg(target_arch = "wasm32")]
@@ -41,6 +51,8 @@ pub struct User {
     pub user_id: String,
     /// The MCP client the token was issued to.
     pub client_id: String,
+    /// The grant behind the token: event streams end once it is gone.
+    pub grant_id: String,
     /// The grant's props: the PingOne access token and the user's claims.
     pub props: Props,
     /// This worker's protected-resource metadata URL for the request, put

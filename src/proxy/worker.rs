@@ -1,36 +1,35 @@
 //! Workers glue of the identity gateway (Wasm only): sends the planned
-//! request with a deadline for the response head, then streams the body back.
-//! JSON and other bodies go through untouched (the runtime carries
-//! backpressure and client disconnects). Event streams pass through a relay
-//! here, which rewrites the first event of a legacy `/sse` stream, adds
-//! keep-alive comments while the downstream is silent. A client going away is
-//! noticed by workerd when such a stream next yields, so an idle relayed stream
-//! (whose downstream request then gets cancelled) outlives its client by at
-//! most about two keep-alive intervals; `request.signal` does not fire once the
-//! handler has returned, so it cannot make this sooner.
+//! request (by fetch, or through the `DOWNSTREAM_MCP` service binding) with a
+//! deadline for the response head, then streams the body back. JSON and other
+//! bodies go through untouched (the runtime carries backpressure and client
+//! disconnects). Event streams pass through [`relay`](super::relay), which
+//! rewrites the first event of a legacy `/sse` stream, adds keep-alive
+//! comments while the downstream is silent and ends the stream once its grant
+//! is gone; the long-lived ones (`GET /mcp`, `/sse`) always do, SSE answers to
+//! `POST /mcp` only when keep-alives are on.
 
-use super::config::{ConfigError, Downstream};
+use super::config::{ConfigError, Downstream, BINDING};
 use super::forward::{self, Kind, Outbound, Plan};
-use super::keepalive::LineState;
+use super::relay::{relay, Watch};
 use super::session::{Bound, Sessions};
 use super::sse::{endpoint_event, EndpointScan, Scan};
 use super::User;
 use crate::platform::http::from_http;
-use futures_util::future;
+use crate::platform::kv::Kv;
 use futures_util::future::{select, Either};
-use futures_util::stream::{self, StreamExt};
-use futures_util::Stream;
+use futures_util::stream::StreamExt;
 use std::time::Duration;
 use worker::{
-    AbortController, ByteStream, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
-    Result,
+    AbortController, ByteStream, Delay, Env, Fetch, Fetcher, Headers, Method, Request, RequestInit, RequestRedirect,
+    Response, Result,
 };
 
-/// The gateway's settings; `Ok(None)` when `DOWNSTREAM_MCP_URL` is unset.
+/// The gateway's settings; `Ok(None)` with neither `DOWNSTREAM_MCP_URL` nor
+/// the `DOWNSTREAM_MCP` service binding.
 pub fn downstream(env: &Env) -> std::result::Result<Option<Downstream>, ConfigError> {
-    Downstream::from_lookup(|name| {
-        env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok()
-    })
+    let lookup =
+        |name: &str| env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok();
+    Downstream::from_lookup(lookup, env.service(BINDING).is_ok())
 }
 
 enum Failure {
@@ -38,14 +37,29 @@ enum Failure {
     Unreachable(String),
 }
 
-/// Forwards an authenticated `/mcp` or `/sse…` request for `user`.
-pub async fn serve(req: &http::Request<Vec<u8>>, user: &User, ds: &Downstream) -> Result<Response> {
+/// Forwards an authenticated `/mcp` or `/sse…` request for `user`; `env`
+/// gives the service binding (when `ds.bound`), `grants` the KV namespace of
+/// the grant records (event streams end once the user's grant is gone).
+pub async fn serve(
+    req: &http::Request<Vec<u8>>,
+    user: &User,
+    ds: &Downstream,
+    env: &Env,
+    grants: Kv,
+) -> Result<Response> {
     let out = match forward::plan(req, user, ds) {
         Plan::Respond(res) => return from_http(res),
         Plan::Send(out) => out,
     };
     let origin = out.origin.as_deref();
-    let mut res = match send(&out.request, ds.timeout_ms).await {
+    let binding = if ds.bound { Some(env.service(BINDING)?) } else { None };
+    let watch = Watch {
+        kv: grants,
+        user_id: user.user_id.clone(),
+        grant_id: user.grant_id.clone(),
+        every_ms: ds.grant_check_ms,
+    };
+    let mut res = match send(&out.request, ds.timeout_ms, binding.as_ref()).await {
         Ok(res) => res,
         Err(Failure::Timeout) => {
             worker::console_warn!("proxy: the downstream MCP server did not answer in time");
@@ -73,7 +87,7 @@ pub async fn serve(req: &http::Request<Vec<u8>>, user: &User, ds: &Downstream) -
     };
     let headers = head_headers(&head)?;
     if out.kind == Kind::SseOpen && status.is_success() {
-        return sse_open(&mut res, status.as_u16(), headers, &out, user, ds).await;
+        return sse_open(&mut res, status.as_u16(), headers, &out, user, ds, watch).await;
     }
     if matches!(status.as_u16(), 204 | 205 | 304) {
         return Ok(Response::builder().with_status(status.as_u16()).with_headers(headers).empty());
@@ -82,11 +96,13 @@ pub async fn serve(req: &http::Request<Vec<u8>>, user: &User, ds: &Downstream) -
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream")));
-    // Without keep-alives an answer passes untouched (the runtime then notices a
-    // client going away at once, even on an idle stream).
-    if event_stream && ds.keepalive_ms.is_some() {
+    // The standalone GET stream may last for hours: it is always relayed, so it
+    // ends with its grant. Without keep-alives an SSE answer passes untouched
+    // (the runtime then notices a client going away at once, even when idle).
+    let long_lived = out.kind == Kind::Streamable && out.request.method() == http::Method::GET;
+    if event_stream && (ds.keepalive_ms.is_some() || long_lived) {
         if let Ok(body) = res.stream() {
-            let stream = relay(None, body, ds.keepalive_ms);
+            let stream = relay(None, body, ds.keepalive_ms, Some(watch));
             return Ok(Response::from_stream(stream)?.with_status(status.as_u16()).with_headers(headers));
         }
     }
@@ -104,64 +120,16 @@ fn head_headers(head: &http::HeaderMap) -> Result<Headers> {
     Ok(headers)
 }
 
-enum Next {
-    Chunk(Option<Result<Vec<u8>>>),
-    Quiet,
-}
-
-struct Relay {
-    first: Option<Vec<u8>>,
-    body: ByteStream,
-    lines: LineState,
-    keepalive_ms: Option<u32>,
-}
-
-/// An event stream from the downstream to the client: `first` (the rewritten
-/// endpoint event), then the downstream's bytes as they come, and a keep-alive
-/// comment after every `keepalive_ms` of silence. When the client has gone
-/// away, the runtime cancels this stream once it next yields (a chunk or a
-/// keep-alive); dropping `body` then cancels the downstream request.
-fn relay(first: Option<Vec<u8>>, body: ByteStream, keepalive_ms: Option<u32>) -> impl Stream<Item = Result<Vec<u8>>> {
-    let state = Relay { first, body, lines: LineState::default(), keepalive_ms };
-    stream::unfold(Some(state), |state| async move {
-        let mut s = state?;
-        if let Some(first) = s.first.take() {
-            s.lines.saw(&first);
-            return Some((Ok(first), Some(s)));
-        }
-        loop {
-            let quiet = match s.keepalive_ms {
-                Some(ms) => future::Either::Left(Delay::from(Duration::from_millis(u64::from(ms)))),
-                None => future::Either::Right(future::pending::<()>()),
-            };
-            let next = match select(s.body.next(), Box::pin(quiet)).await {
-                Either::Left((chunk, _)) => Next::Chunk(chunk),
-                Either::Right(_) => Next::Quiet,
-            };
-            match next {
-                Next::Chunk(Some(Ok(chunk))) => {
-                    s.lines.saw(&chunk);
-                    return Some((Ok(chunk), Some(s)));
-                }
-                Next::Chunk(None) => return None,
-                Next::Chunk(Some(Err(e))) => {
-                    worker::console_error!("proxy: the downstream stream failed: {e}");
-                    return Some((Err(e), None));
-                }
-                Next::Quiet => {
-                    if let Some(comment) = s.lines.comment() {
-                        s.lines.saw(comment);
-                        return Some((Ok(comment.to_vec()), Some(s)));
-                    }
-                }
-            }
-        }
-    })
-}
-
-/// Sends `req` without following redirects; gives up when no response head
-/// has arrived after `timeout_ms` (the body is not bounded: streams may last).
-async fn send(req: &http::Request<Vec<u8>>, timeout_ms: u32) -> std::result::Result<Response, Failure> {
+/// Sends `req` (through `binding` when there is one) without following
+/// redirects; gives up when no response head has arrived after `timeout_ms`
+/// (the body is not bounded: streams may last).
+async fn send(
+    req: &http::Request<Vec<u8>>,
+    timeout_ms: u32,
+    binding: Option<&Fetcher>,
+) -> std::result::Result<Response, Failure> {
+    let controller = AbortController::default();
+    let signal = controller.signal();
     let build = || -> Result<Request> {
         let headers = Headers::new();
         for (name, value) in req.headers() {
@@ -176,13 +144,17 @@ async fn send(req: &http::Request<Vec<u8>>, timeout_ms: u32) -> std::result::Res
         if !req.body().is_empty() {
             init.with_body(Some(worker::js_sys::Uint8Array::from(req.body().as_slice()).into()));
         }
-        Request::new_with_init(&req.uri().to_string(), &init)
+        // The signal rides on the request itself, which a service binding honours too.
+        let init = worker::web_sys::RequestInit::from(&init);
+        init.set_signal(Some(&signal));
+        Ok(worker::web_sys::Request::new_with_str_and_init(&req.uri().to_string(), &init)?.into())
     };
     let request = build().map_err(|e| Failure::Unreachable(e.to_string()))?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let sending = Box::pin(fetch.send_with_signal(&signal));
+    let sending = match binding {
+        Some(fetcher) => Either::Left(fetcher.fetch_request(request)),
+        None => Either::Right(async { Fetch::Request(request).send_with_signal(&signal).await }),
+    };
+    let sending = Box::pin(sending);
     let timer = Box::pin(Delay::from(Duration::from_millis(u64::from(timeout_ms))));
     let outcome = match select(sending, timer).await {
         Either::Left((Ok(res), _)) => Ok(res),
@@ -206,6 +178,7 @@ async fn sse_open(
     out: &Outbound,
     user: &User,
     ds: &Downstream,
+    watch: Watch,
 ) -> Result<Response> {
     let origin = out.origin.as_deref();
     let mut body: ByteStream = res.stream()?;
@@ -248,6 +221,6 @@ async fn sse_open(
     };
     let mut first = endpoint_event(&sealed);
     first.extend(rest);
-    let stream = relay(Some(first), body, ds.keepalive_ms);
+    let stream = relay(Some(first), body, ds.keepalive_ms, Some(watch));
     Ok(Response::from_stream(stream)?.with_status(status).with_headers(headers))
 }
