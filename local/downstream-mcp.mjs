@@ -1,17 +1,8 @@
 // A real MCP server built with the official TypeScript SDK (McpServer over Streamable HTTP and
 // the legacy HTTP+SSE transport), standing for "the team's own MCP server" behind the worker in
-// proxy mode (DOWNSTREAM_MCP_URL). Its tools echo the identity each request arrived with, so the
-// local stack and the tests can see what the gateway forwards:
-//
-//   whoami     the bearer token's claims (verified against the IdP's JWKS when
-//              DOWNSTREAM_ISSUER is set: signature, issuer, audience, expiry), the X-User-*
-//              headers and the names of every header the request carried
-//   echo       {text} → text
-//   countdown  {steps, intervalMs} → one log notification per step, spaced out in time, then
-//              the result (SSE streaming end to end)
-//   notify_later {delayMs, text} → answers at once; delayMs later the server sends a log
-//              notification tied to no request, which Streamable HTTP delivers only on the
-//              client's standalone GET stream (server-initiated messages)
+// proxy mode (DOWNSTREAM_MCP_URL). Its tools (local/downstream-tools.mjs: whoami, echo, countdown,
+// notify_later) echo the identity each request arrived with, so the local stack and the tests
+// can see what the gateway forwards.
 //
 //   node local/downstream-mcp.mjs
 //     DOWNSTREAM_HOST / DOWNSTREAM_PORT   where to listen (127.0.0.1:9100)
@@ -26,12 +17,10 @@
 //                                         POST /__fault {"mode": "none"|"hang"|"garbage"|"reset"|
 //                                         "unauthorized"} to misbehave on /mcp, /sse, /messages
 import { createServer } from 'node:http';
-import { createHash, randomUUID } from 'node:crypto';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { randomUUID } from 'node:crypto';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { createRemoteJWKSet, jwtVerify, decodeJwt } from 'jose';
-import { z } from 'zod';
+import { fingerprint, newServer as serverWith, tokenChecker } from './downstream-tools.mjs';
 
 const HOST = process.env.DOWNSTREAM_HOST ?? '127.0.0.1';
 const PORT = Number(process.env.DOWNSTREAM_PORT ?? 9100);
@@ -40,83 +29,8 @@ const AUDIENCE = process.env.DOWNSTREAM_AUDIENCE || undefined;
 const TEST_HOOKS = process.env.DOWNSTREAM_TEST_HOOKS === '1';
 const ORIGIN = `http://${HOST}:${PORT}`;
 
-const fingerprint = (s) => `sha256:${createHash('sha256').update(s).digest('hex').slice(0, 16)}`;
-
-let jwks;
-async function keys() {
-  if (!jwks) {
-    const meta = await (await fetch(`${ISSUER}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5000) })).json();
-    jwks = createRemoteJWKSet(new URL(meta.jwks_uri));
-  }
-  return jwks;
-}
-
-/** What the bearer token says: verified when an issuer is configured. */
-async function bearerOf(headers) {
-  const auth = headers.authorization;
-  if (!auth) return { present: false };
-  const token = /^Bearer (.+)$/i.exec(auth)?.[1];
-  if (!token) return { present: true, scheme: auth.split(' ')[0], verified: false, error: 'not a bearer token' };
-  const base = { present: true, scheme: 'Bearer', fingerprint: fingerprint(token) };
-  if (!ISSUER) {
-    try { return { ...base, verified: false, claims: decodeJwt(token) }; } catch { return { ...base, verified: false, error: 'not a JWT' }; }
-  }
-  try {
-    const { payload } = await jwtVerify(token, await keys(), { issuer: ISSUER, audience: AUDIENCE });
-    return { ...base, verified: true, claims: payload };
-  } catch (e) {
-    return { ...base, verified: false, error: e.code ?? e.message };
-  }
-}
-
-function identityHeaders(headers) {
-  return Object.fromEntries(Object.entries(headers).filter(([k]) => k.startsWith('x-user-')));
-}
-
-function newServer(transportName) {
-  const server = new McpServer({ name: 'downstream-test-mcp', version: '1.0.0' }, { capabilities: { logging: {} } });
-  server.registerTool('whoami', { description: 'The identity this request arrived with' }, async (extra) => {
-    const headers = extra.requestInfo?.headers ?? {};
-    const report = {
-      transport: transportName,
-      sessionId: extra.sessionId ?? null,
-      bearer: await bearerOf(headers),
-      identityHeaders: identityHeaders(headers),
-      headerNames: Object.keys(headers).sort(),
-    };
-    return { content: [{ type: 'text', text: JSON.stringify(report) }] };
-  });
-  server.registerTool('echo', { description: 'Echoes text', inputSchema: { text: z.string() } }, async ({ text }) => ({
-    content: [{ type: 'text', text }],
-  }));
-  server.registerTool(
-    'countdown',
-    { description: 'Logs one message per step, then answers', inputSchema: { steps: z.number().int().min(1).max(50), intervalMs: z.number().int().min(0).max(5000) } },
-    async ({ steps, intervalMs }, extra) => {
-      const sentAt = [];
-      for (let i = steps; i >= 1; i--) {
-        await new Promise((r) => setTimeout(r, intervalMs));
-        sentAt.push(Date.now());
-        await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: { step: i, at: Date.now() } } });
-      }
-      await new Promise((r) => setTimeout(r, intervalMs));
-      return { content: [{ type: 'text', text: JSON.stringify({ done: true, sentAt, answeredAt: Date.now() }) }] };
-    },
-  );
-  server.registerTool(
-    'notify_later',
-    { description: 'Answers now; sends a server-initiated log notification later', inputSchema: { delayMs: z.number().int().min(0).max(10000), text: z.string() } },
-    async ({ delayMs, text }) => {
-      setTimeout(() => {
-        // No related request: Streamable HTTP sends it on the standalone GET stream (or drops
-        // it when none is open); legacy SSE on its one stream.
-        server.server.sendLoggingMessage({ level: 'info', data: { text, at: Date.now() } }).catch(() => {});
-      }, delayMs);
-      return { content: [{ type: 'text', text: JSON.stringify({ scheduled: true }) }] };
-    },
-  );
-  return server;
-}
+const bearerOf = tokenChecker({ issuer: ISSUER, audience: AUDIENCE });
+const newServer = (transportName) => serverWith(transportName, bearerOf);
 
 const streamable = new Map(); // Mcp-Session-Id → transport
 const legacy = new Map(); // sessionId → SSEServerTransport
@@ -157,7 +71,7 @@ async function handle(req, res) {
 
   const entry = {
     method: req.method, path: url.pathname, at: Date.now(), ended: null,
-    headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, k === 'authorization' ? `${String(v).split(' ')[0]} ${fingerprint(String(v).split(' ')[1] ?? '')}` : v])),
+    headers: Object.fromEntries(await Promise.all(Object.entries(req.headers).map(async ([k, v]) => [k, k === 'authorization' ? `${String(v).split(' ')[0]} ${await fingerprint(String(v).split(' ')[1] ?? '')}` : v]))),
   };
   recent.push(entry);
   if (recent.length > 1000) recent.shift();

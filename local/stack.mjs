@@ -4,6 +4,8 @@
 //   node local/stack.mjs          start, print the MCP URL, stop on Ctrl-C
 //   node local/stack.mjs gateway  the MCP worker as identity gateway in front of a real
 //                                 downstream MCP server (local/downstream-mcp.mjs), no Todo API
+//   node local/stack.mjs gateway-binding  the same with the downstream as a Worker
+//                                 (tests/downstream-worker/) behind the DOWNSTREAM_MCP service binding
 //   node local/stack.mjs stop     stop a stack started from another terminal
 //
 // Tests import `startStack` with free ports and a throw-away state directory.
@@ -140,18 +142,26 @@ function runBuild(logFile) {
 /**
  * A copy of the wrangler config at `path` (worker `name`), written to `dir`, for `wrangler dev` to run the worker
  * already built: `main` made absolute and no build step (so no rebuild and reload when sources
- * change under a running stack); with `services: false`, also without its service bindings.
+ * change under a running stack); with `services: false`, also without its service bindings;
+ * `addServices` ({ binding: service }) adds service bindings.
  */
-function prebuiltConfig(name, path, dir, { services = true } = {}) {
+function prebuiltConfig(name, path, dir, { services = true, addServices = {} } = {}) {
   let text = readFileSync(path, 'utf8');
   text = text.replace(/^main = "(.*)"$/m, (_, main) => `main = ${JSON.stringify(resolve(dirname(path), main))}`);
   text = text.replace(/^\[build\]\n(?:(?!\[).*\n)*/m, '');
   if (!services) text = text.replace(/^\[\[services\]\]\n(?:(?!\[).*\n)*/gm, '');
+  for (const [binding, service] of Object.entries(addServices)) {
+    text += `\n[[services]]\nbinding = ${JSON.stringify(binding)}\nservice = ${JSON.stringify(service)}\n`;
+  }
   mkdirSync(dir, { recursive: true });
-  const out = join(dir, `${name}.${services ? '' : 'no-service-bindings.'}wrangler.toml`);
+  const added = Object.keys(addServices).map((b) => `${b}.`).join('');
+  const out = join(dir, `${name}.${services ? '' : 'no-service-bindings.'}${added}wrangler.toml`);
   writeFileSync(out, text);
   return out;
 }
+
+/** The downstream test MCP server as a Worker (tests/downstream-worker/), and its name. */
+const DOWNSTREAM_WORKER = { config: join(ROOT, 'tests', 'downstream-worker', 'wrangler.toml'), service: 'downstream-mcp-worker' };
 
 /**
  * Starts the stack. Options (all optional):
@@ -175,11 +185,15 @@ function prebuiltConfig(name, path, dir, { services = true } = {}) {
  *     it verifies as the audience). `testHooks` enables its /__requests and /__fault endpoints;
  *     `verifyTokens: false` makes it accept requests without checking their token (the benchmark
  *     compares calls through the gateway with calls straight to it).
+ *     { worker: true, url } runs it as a Worker instead (tests/downstream-worker/, Streamable HTTP
+ *     only, /__requests always on) under `wrangler dev` on ports.downstream, and the MCP worker
+ *     reaches it through its DOWNSTREAM_MCP service binding; `url` (optional) becomes
+ *     DOWNSTREAM_MCP_URL, the URL its forwarded requests carry.
  */
 export async function startStack(opts = {}) {
   const ports = {
     idp: 9000, todoApi: 8788, mcp: 8787, todoApiInspector: 9230, mcpInspector: 9229, downstream: 9100,
-    ...opts.ports,
+    downstreamInspector: 9231, ...opts.ports,
   };
   const stateDir = resolve(opts.stateDir ?? join(ROOT, '.state', 'dev'));
   const logsDir = resolve(opts.logsDir ?? join(stateDir, 'logs'));
@@ -205,7 +219,8 @@ export async function startStack(opts = {}) {
     COOKIE_ENCRYPTION_KEY: STANDIN.cookieKey,
     ...userVars,
     ...(usePingOne ? {} : { PINGONE_ISSUER: issuer }),
-    ...(opts.downstream ? { DOWNSTREAM_MCP_URL: `${downstreamOrigin}/mcp`, DOWNSTREAM_SSE_URL: `${downstreamOrigin}/sse` } : {}),
+    ...(opts.downstream && !opts.downstream.worker ? { DOWNSTREAM_MCP_URL: `${downstreamOrigin}/mcp`, DOWNSTREAM_SSE_URL: `${downstreamOrigin}/sse` } : {}),
+    ...(opts.downstream?.worker && opts.downstream.url ? { DOWNSTREAM_MCP_URL: opts.downstream.url } : {}),
     ...opts.mcpVars,
   };
   if (!usePingOne) mcpVars.API_URL = opts.mcpVars?.API_URL ?? todoApiOrigin;
@@ -251,7 +266,7 @@ export async function startStack(opts = {}) {
       });
     }
 
-    if (opts.downstream) {
+    if (opts.downstream && !opts.downstream.worker) {
       const child = startProcess('downstream', process.execPath, [join(ROOT, 'local', 'downstream-mcp.mjs')], {
         logFile: join(logsDir, 'downstream.log'),
         env: {
@@ -288,10 +303,19 @@ export async function startStack(opts = {}) {
     // runs without the binding, so they go to API_URL.
     const prebuilt = opts.build === false;
     const viaBinding = want.todoApi && mcpVars.API_URL === todoApiOrigin;
+    const downstreamWorker = Boolean(opts.downstream?.worker);
+    if (downstreamWorker) {
+      await wrangler('downstream', DOWNSTREAM_WORKER.config, ports.downstream, ports.downstreamInspector, {
+        DOWNSTREAM_ISSUER: issuer, DOWNSTREAM_AUDIENCE: apiIdentifier,
+      });
+    }
+    const addServices = downstreamWorker ? { DOWNSTREAM_MCP: DOWNSTREAM_WORKER.service } : {};
     const todoApiConfig = opts.configs?.todoApi ??
       (prebuilt ? prebuiltConfig('todo-api', join(ROOT, 'todo-api', 'wrangler.toml'), stateDir) : join(ROOT, 'todo-api', 'wrangler.toml'));
     const mcpConfig = opts.configs?.mcp ??
-      (prebuilt || !viaBinding ? prebuiltConfig('mcp', join(ROOT, 'wrangler.toml'), stateDir, { services: viaBinding }) : join(ROOT, 'wrangler.toml'));
+      (prebuilt || !viaBinding || downstreamWorker
+        ? prebuiltConfig('mcp', join(ROOT, 'wrangler.toml'), stateDir, { services: viaBinding, addServices })
+        : join(ROOT, 'wrangler.toml'));
     await Promise.all([
       want.todoApi && wrangler('todo-api', todoApiConfig, ports.todoApi, ports.todoApiInspector, todoApiVars),
       want.mcp && wrangler('mcp', mcpConfig, ports.mcp, ports.mcpInspector, mcpVars),
@@ -319,7 +343,7 @@ export async function startTestStack(opts = {}) {
     const ports = {
       idp: await freePort(), todoApi: await freePort(), mcp: await freePort(),
       todoApiInspector: await freePort(), mcpInspector: await freePort(), downstream: await freePort(),
-      ...opts.ports,
+      downstreamInspector: await freePort(), ...opts.ports,
     };
     const stateDir = opts.stateDir ?? join(ROOT, 'test-output', 'state', `${Date.now()}-${ports.mcp}`);
     try {
@@ -359,9 +383,10 @@ async function main(argv) {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
-  const gateway = argv[0] === 'gateway';
+  const gateway = argv[0] === 'gateway' || argv[0] === 'gateway-binding';
+  const downstream = argv[0] === 'gateway-binding' ? { worker: true } : true;
   try {
-    stack = await startStack(gateway ? { downstream: true, todoApi: false } : {});
+    stack = await startStack(gateway ? { downstream, todoApi: false } : {});
   } catch (err) {
     console.error(`The local stack did not start: ${err.message}`);
     rmSync(PID_FILE, { force: true });
@@ -372,7 +397,9 @@ async function main(argv) {
   MCP server URL (paste into MCP Inspector):  ${stack.mcpUrl}
   Legacy SSE URL:                             ${stack.sseUrl}
   Identity provider:  ${stack.usePingOne ? `PingOne (${stack.issuer})` : `local stand-in at ${stack.issuer} (users alice / alice-password, bob / bob-password)`}
-  ${gateway ? `Gateway for:        the downstream MCP server at ${stack.downstreamUrl}/mcp (and /sse)` : `Todo API:           ${stack.todoApiUrl}`}
+  ${!gateway ? `Todo API:           ${stack.todoApiUrl}` : downstream.worker
+    ? `Gateway for:        the downstream MCP Worker (${stack.downstreamUrl}/mcp), through the DOWNSTREAM_MCP service binding`
+    : `Gateway for:        the downstream MCP server at ${stack.downstreamUrl}/mcp (and /sse)`}
   Logs:               ${stack.logsDir}
   Stop with Ctrl-C, or \`node local/stack.mjs stop\` from another terminal.
 ${line}`);

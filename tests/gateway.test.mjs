@@ -18,6 +18,7 @@ import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
 
 const TIMEOUT_SECS = 3;
 const KEEPALIVE_SECS = 2;
+const GRANT_CHECK_SECS = 1;
 const TOOLS = ['countdown', 'echo', 'notify_later', 'whoami'];
 const INSPECTOR_DIR = join(ROOT, 'node_modules', '@modelcontextprotocol', 'inspector-cli', 'build');
 const scratch = mkdtempSync(join(tmpdir(), 'gateway-'));
@@ -30,7 +31,10 @@ before(async () => {
   stack = await startTestStack({
     todoApi: false,
     downstream: { testHooks: true },
-    mcpVars: { DOWNSTREAM_TIMEOUT_SECS: String(TIMEOUT_SECS), DOWNSTREAM_KEEPALIVE_SECS: String(KEEPALIVE_SECS) },
+    mcpVars: {
+      DOWNSTREAM_TIMEOUT_SECS: String(TIMEOUT_SECS), DOWNSTREAM_KEEPALIVE_SECS: String(KEEPALIVE_SECS),
+      SSE_GRANT_CHECK_SECS: String(GRANT_CHECK_SECS),
+    },
   });
   alice = await getMcpToken(stack, { user: 'alice' });
   bob = await getMcpToken(stack, { user: 'bob' });
@@ -323,6 +327,61 @@ test('idle event streams get keep-alive comments from the gateway, never inside 
   const msgs = events.map((e) => JSON.parse(e.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5)).join('\n')));
   assert.deepEqual(msgs.map((m) => m.method ?? 'result'), ['notifications/message', 'notifications/message', 'result']);
   assert.equal(JSON.parse(msgs[2].result.content[0].text).done, true);
+});
+
+test('event streams end once their grant is revoked: the SDK client\'s GET /mcp stream and a legacy /sse stream, downstream requests cancelled', async () => {
+  const provider = new TestOAuthProvider({ user: 'alice' });
+  const before = (await downstreamRequests()).length;
+  const { client } = await connectClient('http', stack.mcpUrl, provider);
+  const sseAbort = new AbortController();
+  try {
+    const openGet = await eventually(async () => (await downstreamRequests()).slice(before)
+      .find((r) => r.method === 'GET' && r.path === '/mcp' && r.ended === null), 'the client\'s GET /mcp stream to be open downstream');
+    // A legacy stream under the same grant.
+    const sse = await fetch(stack.sseUrl, {
+      headers: { authorization: `Bearer ${provider.tokens().access_token}`, accept: 'text/event-stream' }, signal: sseAbort.signal,
+    });
+    assert.equal(sse.status, 200);
+    const reader = sse.body.getReader();
+    await readUntil(reader, /event: endpoint\n/);
+    // Both outlive several grant checks while the grant is there.
+    await new Promise((r) => setTimeout(r, GRANT_CHECK_SECS * 2500));
+    const open = (await downstreamRequests()).slice(before).filter((r) => r.method === 'GET' && r.ended === null);
+    assert.deepEqual(open.map((r) => r.path).sort(), ['/mcp', '/sse'], 'both streams open while the grant lasts');
+
+    const revoked = await fetch(`${stack.mcpOrigin}/revoke`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: provider.tokens().refresh_token, token_type_hint: 'refresh_token', client_id: provider.clientInformation().client_id }),
+    });
+    assert.equal(revoked.status, 200);
+    const revokedAt = Date.now();
+    const bound = GRANT_CHECK_SECS * 1000 + 2500;
+    // The client's legacy stream ends (keep-alives would otherwise come every KEEPALIVE_SECS forever).
+    for (;;) {
+      let timer;
+      const { done } = await Promise.race([
+        reader.read(),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`/sse still open ${Date.now() - revokedAt} ms after the revocation`)), bound); }),
+      ]).finally(() => clearTimeout(timer));
+      if (done) break;
+    }
+    assert.ok(Date.now() - revokedAt < bound, `the /sse stream ended ${Date.now() - revokedAt} ms after the revocation`);
+    // At the downstream, both streams' requests were cancelled, not finished.
+    const ended = await eventually(async () => {
+      const seen = (await downstreamRequests()).slice(before);
+      const get = seen.find((r) => r.at === openGet.at && r.method === 'GET' && r.path === '/mcp');
+      const legacy = seen.find((r) => r.method === 'GET' && r.path === '/sse');
+      return get?.ended && legacy?.ended ? { get, legacy } : undefined;
+    }, 'both downstream streams to end', bound);
+    assert.equal(ended.get.ended, 'aborted');
+    assert.equal(ended.legacy.ended, 'aborted');
+    for (const r of [ended.get, ended.legacy]) {
+      assert.ok(r.endedAt - revokedAt < bound, `${r.path} ended ${r.endedAt - revokedAt} ms after the revocation`);
+    }
+  } finally {
+    sseAbort.abort();
+    await client.close().catch(() => {});
+  }
 });
 
 test('spoofed identity headers, cookies and the MCP token never reach the downstream', async () => {
