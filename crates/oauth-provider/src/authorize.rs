@@ -8,7 +8,7 @@
 //! error (RFC 9207 `iss` included). Only the user's own decision (Cancel,
 //! a denial at the identity provider) goes back to the client by itself.
 
-use super::records::{grant_key, ClientInfo, Grant, Resource};
+use super::records::{ClientInfo, Grant, Resource};
 use super::{redirect, resource, seal, token_str, Provider};
 use crate::crypto::random_token;
 use crate::store::StoreError;
@@ -318,18 +318,13 @@ impl Provider<'_> {
             redirect_uri: Some(req.redirect_uri.clone()),
             ..Default::default()
         };
-        let raw =
-            serde_json::to_string(&grant).map_err(|_| local(500, "server_error", "Could not store the grant."))?;
         // Kept past the code's life (see ENDED_GRANT_RETENTION_SECS): a code never
         // exchanged still ends its grant through the purge, which tells the application.
         let ttl = self.config.code_ttl + super::grants::ENDED_GRANT_RETENTION_SECS;
-        self.store.put(&grant_key(&c.user_id, &grant_id), &raw, Some(ttl)).await.map_err(storage)?;
+        self.put_grant(&grant, Some(ttl)).await.map_err(storage)?;
         if c.revoke_existing_grants {
             // Best effort: a failure here leaves an older grant alive, nothing worse.
-            // A metadata-document client id is shared by every installation of that
-            // application: only a grant made through the same redirect URI is replaced.
-            let same_redirect = super::cimd::is_metadata_url(&client.client_id).then_some(req.redirect_uri.as_str());
-            let _ = self.revoke_client_grants(&c.user_id, &client.client_id, Some(&grant_id), same_redirect).await;
+            let _ = self.replace_older_grants(&grant, &resource::canonical_resource(origin)).await;
         }
         Ok(redirect_with(&req.redirect_uri, &[("code", &code)], &req.state, origin))
     }

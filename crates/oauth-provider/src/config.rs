@@ -63,6 +63,24 @@ pub struct Config {
     /// (`OAUTH_ADMIN_TOKEN`, a secret of at least 32 characters); unset, the
     /// endpoint does not exist.
     pub admin_token: Option<Secret>,
+
+    // --- Grant and client lifecycle (grants.rs, token.rs, register.rs) ---
+    /// Sliding expiry (`OAUTH_REFRESH_TOKEN_IDLE_TTL`, seconds; default unset,
+    /// or 0: a grant ends `refresh_token_ttl` after the code exchange however
+    /// often it is refreshed). Set, each refresh moves the grant's end (and
+    /// its record's KV expiry) to this many seconds after that refresh, so a
+    /// grant lives while it is used and ends once idle. As in
+    /// workers-oauth-provider 1.x (`refreshTokenIdleTTL`) there is no absolute
+    /// maximum. At least 120 s and the access token lifetime.
+    pub refresh_token_idle_ttl: Option<u64>,
+    /// Dynamically registered clients are renewed while in use
+    /// (`OAUTH_CLIENT_RENEWAL`, default off): once less than half of
+    /// `client_ttl` is left, a successful token request extends the
+    /// registration to a full `client_ttl` again (one KV write per client per
+    /// half TTL), so a client that keeps refreshing never loses its
+    /// `client_id`. Only registrations stamped with their expiry
+    /// (`registrationExpiresAt`, written by this version and by 1.x) qualify.
+    pub renew_clients_in_use: bool,
 }
 
 impl Default for Config {
@@ -79,6 +97,8 @@ impl Default for Config {
             dynamic_registration: true,
             allow_public_clients: true,
             admin_token: None,
+            refresh_token_idle_ttl: None,
+            renew_clients_in_use: false,
         }
     }
 }
@@ -106,7 +126,9 @@ impl Config {
     /// Reads the optional `OAUTH_ACCESS_TOKEN_TTL`, `OAUTH_REFRESH_TOKEN_TTL`,
     /// `OAUTH_CLIENT_TTL` (seconds), `MCP_SCOPES` (space-separated),
     /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`,
-    /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only) and
+    /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only),
+    /// `OAUTH_REFRESH_TOKEN_IDLE_TTL` (seconds, sliding expiry),
+    /// `OAUTH_CLIENT_RENEWAL` (`true`/`false`) and
     /// `OAUTH_ADMIN_TOKEN` (secret), then [validates](Self::validate) them.
     /// Errors name the setting, never its value.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -137,6 +159,8 @@ impl Config {
             }
             c.scopes_supported = scopes;
         }
+        c.refresh_token_idle_ttl = Some(secs("OAUTH_REFRESH_TOKEN_IDLE_TTL", 0)?).filter(|&t| t != 0);
+        c.renew_clients_in_use = flag(&get, "OAUTH_CLIENT_RENEWAL", false)?;
         c.admin_token = get("OAUTH_ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).map(Secret);
         c.validate()?;
         Ok(c)
@@ -168,6 +192,17 @@ impl Config {
                     "OAUTH_REFRESH_TOKEN_TTL must be at least OAUTH_ACCESS_TOKEN_TTL (or 0 for no refresh tokens)"
                         .into(),
                 ));
+            }
+        }
+        if let Some(idle) = self.refresh_token_idle_ttl {
+            if self.refresh_token_ttl == 0 {
+                return Err(ConfigError(
+                    "OAUTH_REFRESH_TOKEN_IDLE_TTL needs refresh tokens (OAUTH_REFRESH_TOKEN_TTL is 0)".into(),
+                ));
+            }
+            range("OAUTH_REFRESH_TOKEN_IDLE_TTL", idle, 2 * MIN_TTL_SECS)?;
+            if idle < self.access_token_ttl {
+                return Err(ConfigError("OAUTH_REFRESH_TOKEN_IDLE_TTL must be at least OAUTH_ACCESS_TOKEN_TTL".into()));
             }
         }
         range("OAUTH_CLIENT_TTL", self.client_ttl, 3600)?;

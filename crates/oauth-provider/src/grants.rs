@@ -1,9 +1,38 @@
 //! Reading, saving, listing and revoking grants, and the scheduled purge of
 //! what KV's own expiry missed.
 
-use super::records::{grant_key, grant_prefix, token_prefix, Grant};
+use super::records::{grant_key, grant_prefix, parse_grant_key, token_prefix, Grant, GrantKeyMetadata};
 use super::Provider;
 use crate::store::{StoreError, MIN_TTL_SECS};
+
+/// Grants checked per batch of [`Provider::purge_expired_batch`] by default
+/// (as workers-oauth-provider 1.x).
+pub const PURGE_BATCH: usize = 50;
+
+/// Where a batch of the purge got to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeProgress {
+    /// Grant keys looked at in this batch.
+    pub checked: usize,
+    /// Grants ended in this batch.
+    pub purged: usize,
+    /// Pass to the next batch to go on; `None` once the sweep has covered
+    /// every grant (the next batch then starts a new sweep). Same format as
+    /// workers-oauth-provider 1.x's `purgeExpiredData` cursor (`grants:…`).
+    pub cursor: Option<String>,
+}
+
+/// The KV cursor inside a purge cursor. A 1.x cursor past its grant phase
+/// (`tokens:…`), or anything unreadable, starts a new sweep.
+fn kv_cursor(cursor: Option<&str>) -> Option<&str> {
+    cursor.and_then(|c| c.strip_prefix("grants:")).filter(|c| !c.is_empty())
+}
+
+/// Two resource indicators name the same resource (scheme and host compared
+/// case-insensitively, as URLs; otherwise exactly).
+fn same_resource(a: &str, b: &str) -> bool {
+    a == b || matches!((url::Url::parse(a), url::Url::parse(b)), (Ok(x), Ok(y)) if x == y)
+}
 
 /// A grant as listed to its user (no secrets, no props).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -28,11 +57,19 @@ impl Provider<'_> {
         Ok(self.store.get(&grant_key(user_id, grant_id)).await?.and_then(|raw| serde_json::from_str(&raw).ok()))
     }
 
+    /// Writes a grant's record for `ttl_secs` (`None`: no KV expiry) with the
+    /// key metadata 1.x writes ([`Grant::key_metadata`]). Every grant write
+    /// goes through here, so the metadata never drifts from the record.
+    pub async fn put_grant(&self, grant: &Grant, ttl_secs: Option<u64>) -> Result<(), StoreError> {
+        let raw = serde_json::to_string(grant).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let key = grant_key(&grant.user_id, &grant.id);
+        self.store.put_with_metadata(&key, &raw, ttl_secs, grant.key_metadata().as_ref()).await
+    }
+
     /// Saves a grant that has been exchanged: it lives until `expires_at`.
     pub async fn save_grant(&self, grant: &Grant) -> Result<(), StoreError> {
-        let raw = serde_json::to_string(grant).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let ttl = grant.expires_at.map(|e| e.saturating_sub(self.now).max(MIN_TTL_SECS) + ENDED_GRANT_RETENTION_SECS);
-        self.store.put(&grant_key(&grant.user_id, &grant.id), &raw, ttl).await
+        self.put_grant(grant, ttl).await
     }
 
     /// Ends a grant: its record goes first, so nothing can use or refresh it
@@ -118,6 +155,45 @@ impl Provider<'_> {
             .collect())
     }
 
+    /// Ids of the user's grants whose key metadata satisfies `matches`. Keys
+    /// carrying 1.x key metadata are judged from the listing alone; others
+    /// (written by 0.x, or whose metadata would not fit) are read.
+    pub async fn find_grants(
+        &self,
+        user_id: &str,
+        matches: impl Fn(&GrantKeyMetadata) -> bool,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.store.list_keys(&grant_prefix(user_id), cursor.as_deref(), None).await?;
+            for key in &page.keys {
+                let Some((owner, grant_id)) = parse_grant_key(&key.name) else { continue };
+                if owner != user_id {
+                    continue;
+                }
+                let meta = match GrantKeyMetadata::parse(key.metadata.as_ref()) {
+                    Some(m) => m,
+                    None => match self.store.get(&key.name).await? {
+                        Some(raw) => match serde_json::from_str::<Grant>(&raw) {
+                            Ok(g) => GrantKeyMetadata::of(&g),
+                            Err(_) => continue,
+                        },
+                        None => continue,
+                    },
+                };
+                if matches(&meta) {
+                    out.push(grant_id.to_owned());
+                }
+            }
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Revokes the user's grants for `client_id`, except `keep`; with
     /// `redirect_uri`, only those made through that redirect URI.
     pub async fn revoke_client_grants(
@@ -127,46 +203,107 @@ impl Provider<'_> {
         keep: Option<&str>,
         redirect_uri: Option<&str>,
     ) -> Result<(), StoreError> {
-        for g in self.list_grants(user_id).await? {
-            if g.client_id == client_id
-                && Some(g.id.as_str()) != keep
-                && redirect_uri.is_none_or(|r| g.redirect_uri.as_deref() == Some(r))
-            {
-                self.end_grant(&g).await?;
-            }
+        let ids = self
+            .find_grants(user_id, |g| {
+                g.client_id == client_id && redirect_uri.is_none_or(|r| g.redirect_uri.as_deref() == Some(r))
+            })
+            .await?;
+        for id in ids.iter().filter(|id| Some(id.as_str()) != keep) {
+            self.revoke_grant(user_id, id).await?;
         }
         Ok(())
     }
 
-    /// Revokes grants whose lifetime is over but whose records are still in
-    /// the store (KV expiry is lazy and best effort). Returns how many.
+    /// One grant per user, client and resource: ends the user's other grants
+    /// for `grant`'s client that share a resource with it (a grant recorded
+    /// without a resource, from before resource indicators, counts as
+    /// `legacy_resource`). A Client ID Metadata Document client's id is shared
+    /// by every installation of it, so for one only grants made through the
+    /// same redirect URI are replaced. Returns how many were ended; tries
+    /// them all and returns the first storage error.
+    pub async fn replace_older_grants(&self, grant: &Grant, legacy_resource: &str) -> Result<usize, StoreError> {
+        let cimd = super::cimd::is_metadata_url(&grant.client_id);
+        let mut new_resources = grant.resources();
+        if new_resources.is_empty() {
+            new_resources.push(legacy_resource.to_owned());
+        }
+        let ids = self
+            .find_grants(&grant.user_id, |old| {
+                let old_resources = match &old.resource {
+                    Some(r) => r.to_list(),
+                    None => vec![legacy_resource.to_owned()],
+                };
+                old.client_id == grant.client_id
+                    && (!cimd || old.redirect_uri.is_some() && old.redirect_uri == grant.redirect_uri)
+                    && old_resources.iter().any(|o| new_resources.iter().any(|n| same_resource(o, n)))
+            })
+            .await?;
+        let mut ended = 0;
+        let mut first_error = None;
+        for id in ids.iter().filter(|id| **id != grant.id) {
+            match self.revoke_grant(&grant.user_id, id).await {
+                Ok(()) => ended += 1,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(ended), Err)
+    }
+
+    /// Whether a grant is over: past its end, or never exchanged and its code long gone.
+    fn is_over(&self, g: &Grant) -> bool {
+        match g.expires_at {
+            Some(e) => e <= self.now,
+            None => g.auth_code_wrapped_key.is_some() && g.created_at + self.config.code_ttl + MIN_TTL_SECS <= self.now,
+        }
+    }
+
+    /// One batch of the purge: looks at up to `batch` grant keys from
+    /// `cursor` (`None`: from the first) and ends the grants whose lifetime
+    /// is over but whose records are still in the store (KV expiry is lazy
+    /// and best effort), through [`Self::end_grant`], so the application
+    /// hears of each end. Costs one `list` and one read per grant, plus the
+    /// deletions of what it ends. A long namespace is covered over several
+    /// batches by passing each [`PurgeProgress::cursor`] to the next.
+    pub async fn purge_expired_batch(&self, cursor: Option<&str>, batch: usize) -> Result<PurgeProgress, StoreError> {
+        let batch = batch.max(1);
+        let mut progress = PurgeProgress::default();
+        let mut kv = kv_cursor(cursor).map(str::to_owned);
+        while progress.checked < batch {
+            let page = self.store.list_keys("grant:", kv.as_deref(), Some(batch - progress.checked)).await?;
+            for key in &page.keys {
+                progress.checked += 1;
+                let Some(raw) = self.store.get(&key.name).await? else { continue };
+                let Ok(g) = serde_json::from_str::<Grant>(&raw) else { continue };
+                // The key, not the record, says whose grant it is.
+                if self.is_over(&g) && key.name == grant_key(&g.user_id, &g.id) {
+                    self.end_grant(&g).await?;
+                    progress.purged += 1;
+                }
+            }
+            match page.cursor {
+                Some(c) => kv = Some(c),
+                None => return Ok(progress),
+            }
+        }
+        progress.cursor = kv.map(|c| format!("grants:{c}"));
+        Ok(progress)
+    }
+
+    /// The whole purge in one go (see [`Self::purge_expired_batch`]); for a
+    /// large namespace, run batches from a stored cursor instead. Returns how
+    /// many grants were ended.
     pub async fn purge_expired(&self) -> Result<usize, StoreError> {
         let mut purged = 0;
         let mut cursor: Option<String> = None;
         loop {
-            let page = self.store.list("grant:", cursor.as_deref()).await?;
-            for key in &page.keys {
-                let Some(raw) = self.store.get(key).await? else { continue };
-                let Ok(g) = serde_json::from_str::<Grant>(&raw) else { continue };
-                let expired = match g.expires_at {
-                    Some(e) => e <= self.now,
-                    // Never exchanged: the code is long gone.
-                    None => {
-                        g.auth_code_wrapped_key.is_some()
-                            && g.created_at + self.config.code_ttl + MIN_TTL_SECS <= self.now
-                    }
-                };
-                // The key, not the record, says whose grant it is.
-                if expired && key == &super::records::grant_key(&g.user_id, &g.id) {
-                    self.end_grant(&g).await?;
-                    purged += 1;
-                }
-            }
-            match page.cursor {
+            let p = self.purge_expired_batch(cursor.as_deref(), PURGE_BATCH).await?;
+            purged += p.purged;
+            match p.cursor {
                 Some(c) => cursor = Some(c),
-                None => break,
+                None => return Ok(purged),
             }
         }
-        Ok(purged)
     }
 }

@@ -54,6 +54,11 @@ pub struct ClientInfo {
     /// `client_secret_post` are not interchangeable.
     #[serde(default, skip_serializing_if = "is_false")]
     pub auth_method_explicit: bool,
+    /// When a dynamic registration expires (seconds since the epoch), as 1.x
+    /// stamps it: only a stamped registration is renewed while in use.
+    /// Pre-registered clients and records from 0.x have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_expires_at: Option<u64>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -150,6 +155,56 @@ impl Grant {
     pub fn resources(&self) -> Vec<String> {
         self.resource.as_ref().map(Resource::to_list).unwrap_or_default()
     }
+
+    /// The KV key metadata workers-oauth-provider 1.x writes with every grant
+    /// (`{clientId, resource?, redirectUri?}`), so the grants to replace at a
+    /// new authorization are found from a `list` without reading each one.
+    /// `None` when it would exceed KV's 1024-byte limit; the grant is then
+    /// read when scanned, like a grant written by 0.x.
+    pub fn key_metadata(&self) -> Option<Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("clientId".into(), Value::String(self.client_id.clone()));
+        if let Some(r) = &self.resource {
+            m.insert("resource".into(), serde_json::to_value(r).ok()?);
+        }
+        if let Some(r) = &self.redirect_uri {
+            m.insert("redirectUri".into(), Value::String(r.clone()));
+        }
+        let m = Value::Object(m);
+        (m.to_string().len() <= crate::store::MAX_METADATA_BYTES).then_some(m)
+    }
+}
+
+/// Grant key metadata as listed: what a grant can be matched on without
+/// reading it. Metadata of another shape is ignored (the grant is read).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantKeyMetadata {
+    pub client_id: String,
+    #[serde(default)]
+    pub resource: Option<Resource>,
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+}
+
+impl GrantKeyMetadata {
+    pub fn of(grant: &Grant) -> Self {
+        Self {
+            client_id: grant.client_id.clone(),
+            resource: grant.resource.clone(),
+            redirect_uri: grant.redirect_uri.clone(),
+        }
+    }
+    /// Parsed from listed metadata, when it has the shape 1.x writes.
+    pub fn parse(metadata: Option<&Value>) -> Option<Self> {
+        serde_json::from_value(metadata?.clone()).ok()
+    }
+}
+
+/// Splits `grant:{userId}:{grantId}` (grant ids never contain `:`).
+pub fn parse_grant_key(key: &str) -> Option<(&str, &str)> {
+    let (user, grant) = key.strip_prefix("grant:")?.rsplit_once(':')?;
+    (!user.is_empty() && !grant.is_empty()).then_some((user, grant))
 }
 
 /// The grant fields copied into each access token record, so bearer

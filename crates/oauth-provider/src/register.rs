@@ -117,6 +117,7 @@ pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
         registration_date: 0,
         token_endpoint_auth_method: method,
         auth_method_explicit: doc.contains_key("token_endpoint_auth_method"),
+        registration_expires_at: None,
     })
 }
 
@@ -166,10 +167,38 @@ impl Provider<'_> {
         client.registration_date = self.now;
         let secret = (!client.is_public()).then(|| random_token(token_str::SECRET_LEN));
         client.client_secret = secret.as_deref().map(token_str::hash);
+        client.registration_expires_at = ttl.map(|t| self.now + t);
         let raw = serde_json::to_string(&client)
             .map_err(|_| OAuthError::invalid_request("registration").because(reason("record_unserializable")))?;
         self.store.put(&client_key(&client.client_id), &raw, ttl).await?;
         Ok((client, secret))
+    }
+}
+
+impl Provider<'_> {
+    /// Renews a dynamic registration that is in use (after a successful token
+    /// request) once less than half of [`Config::client_ttl`](crate::Config)
+    /// is left, when [`Config::renew_clients_in_use`](crate::Config) is on:
+    /// the stored record is rewritten, fields this version does not know
+    /// included, with a new `registrationExpiresAt` and KV expiry a full TTL
+    /// away. One write per client per half TTL; best effort (the token answer
+    /// is already made), and a client deleted meanwhile stays deleted unless
+    /// the delete lands between the read and the write (KV has no
+    /// compare-and-set).
+    pub async fn renew_client_if_due(&self, client: &ClientInfo) {
+        let ttl = self.config.client_ttl;
+        let Some(expires_at) = client.registration_expires_at else { return };
+        if !self.config.renew_clients_in_use || expires_at.saturating_sub(self.now) > ttl / 2 {
+            return;
+        }
+        let key = client_key(&client.client_id);
+        let Ok(Some(raw)) = self.store.get(&key).await else { return };
+        let Ok(Value::Object(mut record)) = serde_json::from_str::<Value>(&raw) else { return };
+        if !record.contains_key("registrationExpiresAt") {
+            return;
+        }
+        record.insert("registrationExpiresAt".into(), json!(self.now + ttl));
+        let _ = self.store.put(&key, &Value::Object(record).to_string(), Some(ttl)).await;
     }
 }
 

@@ -35,8 +35,33 @@ pub struct KeyPage {
     pub cursor: Option<String>,
 }
 
+/// KV rejects key metadata larger than this (serialized as JSON).
+pub const MAX_METADATA_BYTES: usize = 1024;
+
+/// A key listed by [`KvStore::list_keys`], with the metadata it was written with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListedKey {
+    pub name: String,
+    /// The key metadata given to [`KvStore::put_with_metadata`]; `None` for
+    /// keys written without any (or by a store that does not keep it).
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// One page of keys with their metadata, from [`KvStore::list_keys`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListedPage {
+    pub keys: Vec<ListedKey>,
+    /// Pass back to `list_keys` for the next page; `None` when this was the last.
+    pub cursor: Option<String>,
+}
+
 /// The subset of Workers KV this project uses. Futures are not `Send`
 /// because Workers' JavaScript promises are not.
+///
+/// Key metadata ([`put_with_metadata`](Self::put_with_metadata),
+/// [`list_keys`](Self::list_keys)) has default methods that drop it and
+/// list without it, so a store written before it existed still works: the
+/// server then reads each record it would have matched from its metadata.
 #[async_trait(?Send)]
 pub trait KvStore {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
@@ -45,6 +70,98 @@ pub trait KvStore {
     async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> Result<(), StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError>;
+
+    /// [`put`](Self::put) with key metadata (at most [`MAX_METADATA_BYTES`] as
+    /// JSON), which [`list_keys`](Self::list_keys) returns without reading the
+    /// value. A put without metadata leaves the key without any. The default
+    /// drops the metadata.
+    async fn put_with_metadata(
+        &self,
+        key: &str,
+        value: &str,
+        ttl_secs: Option<u64>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let _ = metadata;
+        self.put(key, value, ttl_secs).await
+    }
+
+    /// Keys starting with `prefix`, in key order, with their metadata; at most
+    /// `limit` of them when the store honours the limit (Workers KV and
+    /// [`MemoryStore`] do; KV's own maximum is 1000). The default lists with
+    /// [`list`](Self::list) and has no metadata.
+    async fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ListedPage, StoreError> {
+        let _ = limit;
+        let page = self.list(prefix, cursor).await?;
+        Ok(ListedPage {
+            keys: page.keys.into_iter().map(|name| ListedKey { name, metadata: None }).collect(),
+            cursor: page.cursor,
+        })
+    }
+}
+
+/// A store that counts the operations made through it, to stay within a
+/// budget (a Worker invocation may make at most 1000 KV operations).
+pub struct Counting<'a> {
+    pub inner: &'a dyn KvStore,
+    ops: std::cell::Cell<usize>,
+}
+
+impl<'a> Counting<'a> {
+    pub fn new(inner: &'a dyn KvStore) -> Self {
+        Self { inner, ops: Default::default() }
+    }
+    /// Operations made so far (successful or not).
+    pub fn ops(&self) -> usize {
+        self.ops.get()
+    }
+    fn count(&self) {
+        self.ops.set(self.ops.get() + 1);
+    }
+}
+
+#[async_trait(?Send)]
+impl KvStore for Counting<'_> {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.count();
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> Result<(), StoreError> {
+        self.count();
+        self.inner.put(key, value, ttl_secs).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.count();
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError> {
+        self.count();
+        self.inner.list(prefix, cursor).await
+    }
+    async fn put_with_metadata(
+        &self,
+        key: &str,
+        value: &str,
+        ttl_secs: Option<u64>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        self.count();
+        self.inner.put_with_metadata(key, value, ttl_secs, metadata).await
+    }
+    async fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ListedPage, StoreError> {
+        self.count();
+        self.inner.list_keys(prefix, cursor, limit).await
+    }
 }
 
 /// How long a value this store wrote is preferred over a different one read
@@ -82,7 +199,19 @@ impl KvStore for ReadYourWrites<'_> {
         })
     }
     async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> Result<(), StoreError> {
-        self.inner.put(key, value, ttl_secs).await?;
+        self.put_with_metadata(key, value, ttl_secs, None).await
+    }
+    async fn put_with_metadata(
+        &self,
+        key: &str,
+        value: &str,
+        ttl_secs: Option<u64>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        match metadata {
+            Some(_) => self.inner.put_with_metadata(key, value, ttl_secs, metadata).await?,
+            None => self.inner.put(key, value, ttl_secs).await?,
+        }
         let mut written = self.written.0.borrow_mut();
         written.retain(|(k, _, _)| k != key);
         if written.len() >= READ_YOUR_WRITES_MAX {
@@ -98,6 +227,14 @@ impl KvStore for ReadYourWrites<'_> {
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError> {
         self.inner.list(prefix, cursor).await
     }
+    async fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ListedPage, StoreError> {
+        self.inner.list_keys(prefix, cursor, limit).await
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -109,11 +246,17 @@ mod memory {
     use std::cell::RefCell;
     use std::collections::BTreeMap;
 
+    struct Entry {
+        value: String,
+        expires: Option<u64>,
+        metadata: Option<serde_json::Value>,
+    }
+
     /// An in-memory [`KvStore`] for native tests, with expiry driven by a
     /// clock the test controls (`set_now`).
     #[derive(Default)]
     pub struct MemoryStore {
-        entries: RefCell<BTreeMap<String, (String, Option<u64>)>>,
+        entries: RefCell<BTreeMap<String, Entry>>,
         now: RefCell<u64>,
         /// Every TTL that was requested, so tests can assert none is under 60 s.
         pub ttls_requested: RefCell<Vec<u64>>,
@@ -148,14 +291,28 @@ mod memory {
             self.entries
                 .borrow()
                 .iter()
-                .filter(|(_, (_, exp))| exp.is_none_or(|e| e > now))
+                .filter(|(_, e)| e.expires.is_none_or(|x| x > now))
                 .map(|(k, _)| k.clone())
                 .collect()
         }
         /// The raw stored value, for assertions about what is (not) stored.
         pub fn raw(&self, key: &str) -> Option<String> {
             let now = self.now();
-            self.entries.borrow().get(key).filter(|(_, exp)| exp.is_none_or(|e| e > now)).map(|(v, _)| v.clone())
+            self.entries.borrow().get(key).filter(|e| e.expires.is_none_or(|x| x > now)).map(|e| e.value.clone())
+        }
+        /// The key metadata of a live key, for assertions.
+        pub fn metadata(&self, key: &str) -> Option<serde_json::Value> {
+            let now = self.now();
+            self.entries
+                .borrow()
+                .get(key)
+                .filter(|e| e.expires.is_none_or(|x| x > now))
+                .and_then(|e| e.metadata.clone())
+        }
+        /// When a live key expires (seconds since the epoch), for assertions.
+        pub fn expires_at(&self, key: &str) -> Option<u64> {
+            let now = self.now();
+            self.entries.borrow().get(key).filter(|e| e.expires.is_none_or(|x| x > now)).and_then(|e| e.expires)
         }
     }
 
@@ -165,11 +322,24 @@ mod memory {
             Ok(self.raw(key))
         }
         async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+            self.put_with_metadata(key, value, ttl, None).await
+        }
+        async fn put_with_metadata(
+            &self,
+            key: &str,
+            value: &str,
+            ttl: Option<u64>,
+            metadata: Option<&serde_json::Value>,
+        ) -> Result<(), StoreError> {
             if let Some(t) = ttl {
                 self.ttls_requested.borrow_mut().push(t);
             }
-            let exp = ttl.map(|t| self.now() + t.max(MIN_TTL_SECS));
-            self.entries.borrow_mut().insert(key.to_owned(), (value.to_owned(), exp));
+            if metadata.is_some_and(|m| m.to_string().len() > MAX_METADATA_BYTES) {
+                return Err(StoreError::Unavailable("metadata too large".into()));
+            }
+            let expires = ttl.map(|t| self.now() + t.max(MIN_TTL_SECS));
+            let entry = Entry { value: value.to_owned(), expires, metadata: metadata.cloned() };
+            self.entries.borrow_mut().insert(key.to_owned(), entry);
             Ok(())
         }
         async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -182,6 +352,27 @@ mod memory {
         async fn list(&self, prefix: &str, _cursor: Option<&str>) -> Result<KeyPage, StoreError> {
             let keys = self.keys().into_iter().filter(|k| k.starts_with(prefix)).collect();
             Ok(KeyPage { keys, cursor: None })
+        }
+        /// Pages of at most `limit` keys (1000 by default, as KV); the cursor
+        /// is the last key of the page.
+        async fn list_keys(
+            &self,
+            prefix: &str,
+            cursor: Option<&str>,
+            limit: Option<usize>,
+        ) -> Result<ListedPage, StoreError> {
+            let limit = limit.unwrap_or(1000).clamp(1, 1000);
+            let mut keys: Vec<ListedKey> = self
+                .keys()
+                .into_iter()
+                .filter(|k| k.starts_with(prefix) && cursor.is_none_or(|c| k.as_str() > c))
+                .take(limit + 1)
+                .map(|name| ListedKey { metadata: self.metadata(&name), name })
+                .collect();
+            let more = keys.len() > limit;
+            keys.truncate(limit);
+            let cursor = if more { keys.last().map(|k| k.name.clone()) } else { None };
+            Ok(ListedPage { keys, cursor })
         }
     }
 }

@@ -23,6 +23,7 @@ mod client_auth;
 mod compat;
 mod endpoints;
 mod hooks;
+mod lifecycle;
 mod policy;
 mod register;
 mod revoke;

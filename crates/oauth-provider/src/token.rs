@@ -59,8 +59,16 @@ impl Provider<'_> {
         let form = Form::parse(req)?;
         let client = self.authenticate_client(req, &form).await?;
         match form.get("grant_type") {
-            Some("authorization_code") => self.exchange_code(&client, &form).await,
-            Some("refresh_token") => self.refresh(&client, &form).await,
+            Some("authorization_code") => {
+                let res = self.exchange_code(&client, &form).await?;
+                self.renew_client_if_due(&client).await;
+                Ok(res)
+            }
+            Some("refresh_token") => {
+                let res = self.refresh(&client, &form).await?;
+                self.renew_client_if_due(&client).await;
+                Ok(res)
+            }
             // The original serves revocation at its token endpoint.
             None if form.get("token").is_some() => self.revoke_with(&client, &form).await,
             None => Err(OAuthError::invalid_request("grant_type is required")
@@ -211,6 +219,13 @@ impl Provider<'_> {
         // The presented token stays good until the new one is used (a client
         // that lost the answer retries with it), for the props as they are now.
         grant.previous_refresh_token_wrapped_key = Some(seal::wrap_key(&key, token));
+        // Sliding expiry: the grant now ends the idle lifetime after this refresh
+        // (committed by the grant write that rotates the refresh token).
+        let mut remaining = remaining;
+        if let Some(idle) = self.config.refresh_token_idle_ttl {
+            grant.expires_at = Some(self.now + idle);
+            remaining = Some(idle);
+        }
         let mut max_ttl = remaining.unwrap_or(u64::MAX);
         if let Some(c) = cap {
             max_ttl = max_ttl.min(c);
