@@ -6,6 +6,7 @@ use crate::store::StoreError;
 use async_trait::async_trait;
 use url::Url;
 
+pub use crate::oauth::authorize::ErrorRedirect;
 pub use crate::oauth::{AuthRequest, AuthorizeError, ClientInfo, CompleteAuthorization};
 
 #[async_trait(?Send)]
@@ -15,8 +16,9 @@ pub trait AuthServer {
     async fn lookup_client(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError>;
     /// Stores the grant and returns the redirect (with `code`, `state`, `iss`) to the client.
     async fn complete_authorization(&self, origin: &str, c: CompleteAuthorization) -> Result<String, AuthorizeError>;
-    /// The client redirect carrying `error` (with `state` and `iss`).
-    fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> String;
+    /// The error response for the client (`error` with `state` and `iss`);
+    /// [`ErrorRedirect::to_url`] renders it.
+    fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> ErrorRedirect;
 }
 
 #[async_trait(?Send)]
@@ -30,7 +32,7 @@ impl AuthServer for crate::oauth::Provider<'_> {
     async fn complete_authorization(&self, origin: &str, c: CompleteAuthorization) -> Result<String, AuthorizeError> {
         crate::oauth::Provider::complete_authorization(self, origin, c).await
     }
-    fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> String {
+    fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> ErrorRedirect {
         crate::oauth::Provider::error_redirect(self, origin, req, error, description)
     }
 }

@@ -88,6 +88,9 @@ fn cookie_header(req: &Request<Vec<u8>>) -> Option<&str> {
 /// its redirect URI are known good, a link back to it carrying the error.
 /// Never a redirect: the person has not decided anything (RFC 9700 §4.11.2).
 fn authorize_error(e: AuthorizeError, wants_json: bool, extra_cookies: &[String]) -> Response<Vec<u8>> {
+    // The check that failed, for the operator; the person and the client see only the generic error.
+    log(&format!("authorization request refused: {} ({} {})", e.reason, e.status, neutralise(&e.error)));
+    let back = e.back_url();
     let error: &'static str = match e.error.as_str() {
         "invalid_client" => "invalid_client",
         "unauthorized_client" => "unauthorized_client",
@@ -99,12 +102,12 @@ fn authorize_error(e: AuthorizeError, wants_json: bool, extra_cookies: &[String]
         _ => "invalid_request",
     };
     let title = "The application's request is invalid";
-    if wants_json || (e.client_name.is_none() && e.back.is_none()) {
+    if wants_json || (e.client_name.is_none() && back.is_none()) {
         let f = Failure::new(e.status, error, title, e.description, ADVICE_OPERATOR);
         return pages::add_cookies(f.respond(wants_json), extra_cookies);
     }
     let client = escape(e.client_name.as_deref().unwrap_or("The application"));
-    let next = match &e.back {
+    let next = match &back {
         Some(back) => format!(
             "<p>Nothing was shared and you were not sent anywhere. You can return to <strong>{client}</strong>, \
              which will be told the request failed.</p>\
@@ -267,8 +270,9 @@ impl Login<'_> {
 
         match action.as_deref() {
             Some("cancel") => {
+                log("consent: the user declined (authorize.user_declined)");
                 let to = self.auth.error_redirect(&origin, &request, "access_denied", "The user declined the request");
-                Ok(redirect(&to, &clear))
+                Ok(redirect(&to.to_url(), &clear))
             }
             Some("approve") => {
                 let discovery = self.discovery().await.map_err(err)?;
@@ -415,12 +419,10 @@ impl Login<'_> {
                 log(&format!("access denied: revoking the PingOne refresh token failed: {why}"));
             }
         }
-        let back = self.auth.error_redirect(
-            origin,
-            request,
-            "access_denied",
-            "The signed-in user is not allowed to use this server",
-        );
+        let back = self
+            .auth
+            .error_redirect(origin, request, "access_denied", "The signed-in user is not allowed to use this server")
+            .to_url();
         let client_name = self.client_name(request).await;
         pages::add_cookies(access::denied_page(who, &client_name, &back), &clear)
     }
@@ -453,8 +455,10 @@ impl Login<'_> {
             "identity provider returned error {}",
             error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect::<String>()
         ));
-        let back =
-            self.auth.error_redirect(origin, request, to_client, "Sign-in at the identity provider did not complete");
+        let back = self
+            .auth
+            .error_redirect(origin, request, to_client, "Sign-in at the identity provider did not complete")
+            .to_url();
         let client_name = self.client_name(request).await;
         let detail = neutralise(&description.unwrap_or_default().chars().take(300).collect::<String>());
         let nonce = random_token(22);

@@ -11,6 +11,7 @@
 use super::records::{ClientInfo, Grant, Resource};
 use super::{redirect, resource, seal, token_str, Provider};
 use crate::crypto::random_token;
+use crate::error::Reason;
 use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -35,15 +36,75 @@ pub struct AuthRequest {
 /// redirected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthorizeError {
+    /// The HTTP status of the page (or JSON) showing the error.
     pub status: u16,
     pub error: String,
     pub description: String,
     /// The registered client's display name, once the client is known.
     pub client_name: Option<String>,
-    /// The client's redirect URI carrying `error`, `error_description`,
-    /// `state` and `iss`, once that redirect URI is known to be registered:
-    /// offered as a link, never followed automatically.
-    pub back: Option<String>,
+    /// The error response for the client (its redirect URI with `error`,
+    /// `error_description`, `state` and `iss`), once that redirect URI is
+    /// known to be registered: offered as a link ([`ErrorRedirect::to_url`]),
+    /// never followed automatically.
+    pub back: Option<Box<ErrorRedirect>>,
+    /// Which check failed, for the logs; never shown (see [`Reason`]).
+    pub reason: Reason,
+}
+
+impl AuthorizeError {
+    /// The URL of the way back to the client, when there is one.
+    pub fn back_url(&self) -> Option<String> {
+        self.back.as_ref().map(|b| b.to_url()).filter(|u| !u.is_empty())
+    }
+}
+
+/// An authorization error response for the client (RFC 6749 §4.1.2.1, with
+/// RFC 9207 `iss`), as data: where it goes and what it says. Built by the
+/// server once the redirect URI is known to be registered for the client
+/// ([`AuthorizeError::back`], [`Provider::error_redirect`]); [`Self::to_url`]
+/// renders it.
+///
+/// ```
+/// use oauth_provider::authorize::ErrorRedirect;
+///
+/// let back = ErrorRedirect {
+///     redirect_uri: "https://app.example/cb".into(),
+///     error: "access_denied".into(),
+///     description: "The user declined the request".into(),
+///     state: Some("xyz".into()),
+///     iss: "https://mcp.example.com".into(),
+/// };
+/// assert_eq!(
+///     back.to_url(),
+///     "https://app.example/cb?error=access_denied&error_description=The+user+declined+the+request\
+///      &state=xyz&iss=https%3A%2F%2Fmcp.example.com"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRedirect {
+    /// The client's registered redirect URI the error goes back to.
+    pub redirect_uri: String,
+    /// The OAuth error code (`access_denied`, `invalid_request`, …).
+    pub error: String,
+    /// `error_description`.
+    pub description: String,
+    /// The client's `state`, echoed when it sent one.
+    pub state: Option<String>,
+    /// This authorization server's issuer (RFC 9207).
+    pub iss: String,
+}
+
+impl ErrorRedirect {
+    /// The redirect URI with `error`, `error_description`, `state` (when set)
+    /// and `iss` added to its query; empty if the redirect URI is not a URL.
+    pub fn to_url(&self) -> String {
+        redirect_with(
+            &self.redirect_uri,
+            &[("error", &self.error), ("error_description", &self.description)],
+            self.state.as_deref().unwrap_or(""),
+            &self.iss,
+        )
+    }
 }
 
 /// Why no client could be had for a `client_id`.
@@ -74,14 +135,33 @@ pub struct CompleteAuthorization {
     pub revoke_existing_grants: bool,
 }
 
-fn local(status: u16, error: &str, description: &str) -> AuthorizeError {
-    AuthorizeError { status, error: error.into(), description: description.into(), client_name: None, back: None }
+/// A refusal of an authorization request (category `authorize`).
+const fn reason(check: &'static str) -> Reason {
+    Reason::new("authorize", check)
+}
+
+fn local(status: u16, error: &str, description: &str, reason: Reason) -> AuthorizeError {
+    AuthorizeError {
+        status,
+        error: error.into(),
+        description: description.into(),
+        client_name: None,
+        back: None,
+        reason,
+    }
 }
 
 fn storage(e: StoreError) -> AuthorizeError {
     match e {
-        StoreError::RateLimited => local(429, "temporarily_unavailable", "Too many requests; try again in a minute."),
-        StoreError::Unavailable(_) => local(503, "temporarily_unavailable", "Storage is unavailable; try again."),
+        StoreError::RateLimited => local(
+            429,
+            "temporarily_unavailable",
+            "Too many requests; try again in a minute.",
+            Reason::STORAGE_RATE_LIMITED,
+        ),
+        StoreError::Unavailable(_) => {
+            local(503, "temporarily_unavailable", "Storage is unavailable; try again.", Reason::STORAGE_UNAVAILABLE)
+        }
     }
 }
 
@@ -156,7 +236,12 @@ impl Provider<'_> {
             if k == "resource" {
                 resources.push(v.into_owned());
             } else if single.insert(k.clone().into_owned(), v.into_owned()).is_some() {
-                return Err(local(400, "invalid_request", &format!("Parameter '{k}' is repeated")));
+                return Err(local(
+                    400,
+                    "invalid_request",
+                    &format!("Parameter '{k}' is repeated"),
+                    reason("repeated_parameter"),
+                ));
             }
         }
         let get = |k: &str| single.get(k).cloned();
@@ -185,13 +270,21 @@ impl Provider<'_> {
             Ok(c) => c,
             Err(ClientLookupError::Store(e)) => return Err(storage(e)),
             // Shown where the person is, never redirected: nothing about the client can be trusted.
-            Err(ClientLookupError::Document(e)) => return Err(local(400, "invalid_client", &e.to_string())),
+            Err(ClientLookupError::Document(e)) => {
+                let check = match e.kind {
+                    super::cimd::CimdErrorKind::Url => "client_document_url_refused",
+                    super::cimd::CimdErrorKind::Fetch => "client_document_fetch_failed",
+                    super::cimd::CimdErrorKind::Document => "client_document_invalid",
+                };
+                return Err(local(400, "invalid_client", &e.to_string(), reason(check)));
+            }
             Err(ClientLookupError::PublicClientsDisabled) => {
                 return Err(local(
                     400,
                     "unauthorized_client",
                     "This server does not accept public clients (no client secret, or a client_id URL); \
                      ask its operator for a registered client.",
+                    reason("public_clients_disabled"),
                 ))
             }
         }
@@ -200,6 +293,7 @@ impl Provider<'_> {
                 400,
                 "invalid_request",
                 "Invalid client_id: this client is not registered (or its registration expired).",
+                reason("client_not_found"),
             )
         })?;
         if req.redirect_uri.is_empty() && client.redirect_uris.len() == 1 {
@@ -209,30 +303,37 @@ impl Provider<'_> {
         if !redirect::matches_registered(&req.redirect_uri, &client.redirect_uris) {
             return Err(AuthorizeError {
                 client_name,
-                ..local(400, "invalid_request", "Invalid redirect URI: it does not match the client's registration.")
+                ..local(
+                    400,
+                    "invalid_request",
+                    "Invalid redirect URI: it does not match the client's registration.",
+                    reason("redirect_uri_not_registered"),
+                )
             });
         }
         // From here on the person may take the error back to the client.
-        let fail = |error: &str, description: &str| {
-            let state = if req.state.len() > MAX_STATE_LEN { "" } else { req.state.as_str() };
+        let fail = |error: &str, description: &str, check: &'static str| {
+            let state = (!req.state.is_empty() && req.state.len() <= MAX_STATE_LEN).then(|| req.state.clone());
             AuthorizeError {
                 client_name: client_name.clone(),
-                back: Some(redirect_with(
-                    &req.redirect_uri,
-                    &[("error", error), ("error_description", description)],
-                    state,
-                    origin,
-                ))
-                .filter(|u| !u.is_empty()),
-                ..local(400, error, description)
+                back: Url::parse(&req.redirect_uri).is_ok().then(|| {
+                    Box::new(ErrorRedirect {
+                        redirect_uri: req.redirect_uri.clone(),
+                        error: error.into(),
+                        description: description.into(),
+                        state,
+                        iss: origin.into(),
+                    })
+                }),
+                ..local(400, error, description, reason(check))
             }
         };
         if req.state.len() > MAX_STATE_LEN {
-            return Err(fail("invalid_request", "state is too long"));
+            return Err(fail("invalid_request", "state is too long", "state_too_long"));
         }
         for r in &req.resource {
             if let Err(why) = resource::check_requested(r, origin) {
-                return Err(fail("invalid_target", why));
+                return Err(fail("invalid_target", why, "resource_refused"));
             }
         }
         if req.resource.is_empty() {
@@ -251,36 +352,68 @@ impl Provider<'_> {
             req.scope.extend(self.config.scopes_supported.iter().cloned());
         }
         match req.response_type.as_str() {
-            "" => return Err(fail("invalid_request", "response_type is required")),
+            "" => return Err(fail("invalid_request", "response_type is required", "response_type_missing")),
             "code" => {}
-            _ => return Err(fail("unsupported_response_type", "Only response_type=code is supported")),
+            _ => {
+                return Err(fail(
+                    "unsupported_response_type",
+                    "Only response_type=code is supported",
+                    "response_type_unsupported",
+                ))
+            }
         }
         if !client.response_types.iter().any(|t| t == "code") || !client.allows_grant("authorization_code") {
-            return Err(fail("unauthorized_client", "This client is not registered for the authorization code flow"));
+            return Err(fail(
+                "unauthorized_client",
+                "This client is not registered for the authorization code flow",
+                "code_flow_not_registered",
+            ));
         }
         match (&req.code_challenge, req.code_challenge_method.as_deref()) {
             (Some(c), Some("S256")) if pkce_syntax_ok(c) => {}
-            (Some(_), Some("S256")) => return Err(fail("invalid_request", "PKCE code_challenge is malformed")),
+            (Some(_), Some("S256")) => {
+                return Err(fail("invalid_request", "PKCE code_challenge is malformed", "pkce_challenge_malformed"))
+            }
             (Some(_), None | Some("plain")) => {
-                return Err(fail("invalid_request", "plain PKCE method is not allowed; use S256"));
+                return Err(fail("invalid_request", "plain PKCE method is not allowed; use S256", "pkce_plain"));
             }
             (Some(_), Some(_)) => {
-                return Err(fail("invalid_request", "Unsupported PKCE code_challenge_method; use S256"))
+                return Err(fail(
+                    "invalid_request",
+                    "Unsupported PKCE code_challenge_method; use S256",
+                    "pkce_method_unsupported",
+                ))
             }
             (None, Some(_)) => {
-                return Err(fail("invalid_request", "PKCE code_challenge_method without code_challenge"))
+                return Err(fail(
+                    "invalid_request",
+                    "PKCE code_challenge_method without code_challenge",
+                    "pkce_method_without_challenge",
+                ))
             }
             (None, None) if client.is_public() => {
-                return Err(fail("invalid_request", "PKCE (code_challenge with S256) is required for public clients"));
+                return Err(fail(
+                    "invalid_request",
+                    "PKCE (code_challenge with S256) is required for public clients",
+                    "pkce_required",
+                ));
             }
             (None, None) => {}
         }
         Ok((req, client))
     }
 
-    /// The client redirect carrying `error` (with `state` and `iss`).
-    pub fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> String {
-        redirect_with(&req.redirect_uri, &[("error", error), ("error_description", description)], &req.state, origin)
+    /// The error response for the client of a validated request, once the
+    /// person has decided (Cancel, a denial upstream): `error` with `state`
+    /// and `iss` (this server's `origin`). Render it with [`ErrorRedirect::to_url`].
+    pub fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> ErrorRedirect {
+        ErrorRedirect {
+            redirect_uri: req.redirect_uri.clone(),
+            error: error.into(),
+            description: description.into(),
+            state: (!req.state.is_empty()).then(|| req.state.clone()),
+            iss: origin.into(),
+        }
     }
 
     /// Stores the grant and returns the client redirect with `code`, `state` and `iss`.
@@ -294,6 +427,7 @@ impl Provider<'_> {
                 500,
                 "server_error",
                 "The signed-in user id cannot be used (empty, too long or contains ':').",
+                reason("user_id_unusable"),
             ));
         }
         let (req, client) = self.validate(origin, c.request).await?;

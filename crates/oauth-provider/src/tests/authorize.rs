@@ -15,7 +15,13 @@ fn local_err(r: Result<AuthRequest, AuthorizeError>) -> (u16, String, String) {
 /// its description.
 fn shown_with_link_back(r: Result<AuthRequest, AuthorizeError>, redirect: &str) -> (String, String) {
     match r {
-        Err(AuthorizeError { status, error, description, client_name, back: Some(url) }) => {
+        Err(e @ AuthorizeError { back: Some(_), .. }) => {
+            let AuthorizeError { status, ref error, ref description, ref client_name, .. } = e;
+            let (error, description) = (error.clone(), description.clone());
+            let url = e.back_url().expect("a URL");
+            let back = e.back.as_ref().unwrap();
+            assert_eq!((&back.error, &back.description, back.iss.as_str()), (&error, &description, ORIGIN));
+            assert_eq!(back.state.as_deref(), Some("st-1"));
             assert_eq!(status, 400);
             assert_eq!(client_name.as_deref(), Some("Test client"));
             assert!(url.starts_with(&format!("{redirect}?")), "{url}");
@@ -167,7 +173,10 @@ fn later_errors_are_redirected_with_error_state_and_iss() {
             .parse()
             .unwrap(),
     ) {
-        Err(AuthorizeError { back: Some(url), .. }) => {
+        Err(e @ AuthorizeError { back: Some(_), .. }) => {
+            assert_eq!(e.back.as_ref().unwrap().state, None, "the over-long state is dropped");
+            assert_eq!(e.reason.to_string(), "authorize.state_too_long");
+            let url = e.back_url().unwrap();
             assert_eq!(query_of(&url)["error"], "invalid_request");
             assert!(!url.contains(&long_state), "the over-long state is not echoed");
         }
@@ -382,8 +391,77 @@ fn error_redirect_helper_carries_state_and_iss() {
     let w = World::new();
     let c = w.public_client();
     let req = w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[])).unwrap();
-    let to = w.p().error_redirect(ORIGIN, &req, "access_denied", "The user said no");
+    let back = w.p().error_redirect(ORIGIN, &req, "access_denied", "The user said no");
+    assert_eq!(
+        (back.error.as_str(), back.description.as_str(), back.state.as_deref(), back.iss.as_str()),
+        ("access_denied", "The user said no", Some("st-1"), ORIGIN)
+    );
+    assert_eq!(back.redirect_uri, REDIRECT);
+    let to = back.to_url();
     let q = query_of(&to);
     assert_eq!((q["error"].as_str(), q["state"].as_str(), q["iss"].as_str()), ("access_denied", "st-1", ORIGIN));
     assert!(to.starts_with(REDIRECT));
+}
+
+/// Every way an authorization request is refused names its own check in
+/// `reason` (for the logs), while what the person and the client see is the
+/// same generic error as before.
+#[test]
+fn each_refusal_carries_its_own_reason() {
+    let w = World::new();
+    let c = w.public_client();
+    let pkce = Pkce::new();
+    let good = |extra: &[(&str, &str)]| w.authorize_url(&c, Some(&pkce), extra);
+    let replace = |from: &str, to: &str| -> Url { good(&[]).as_str().replace(from, to).parse().unwrap() };
+    let no_pkce = w.authorize_url(&c, None, &[]);
+    let cases: Vec<(Url, &str)> = vec![
+        (good(&[("state", "again")]), "repeated_parameter"),
+        (replace(&format!("client_id={}", c.id), "client_id=nobody"), "client_not_found"),
+        (replace("%2Fcallback", "%2Fother"), "redirect_uri_not_registered"),
+        (replace("state=st-1", &format!("state={}", "s".repeat(3000))), "state_too_long"),
+        (good(&[("resource", "https://elsewhere.example/mcp")]), "resource_refused"),
+        (replace("response_type=code", "response_type="), "response_type_missing"),
+        (replace("response_type=code", "response_type=token"), "response_type_unsupported"),
+        (replace(&format!("code_challenge={}", pkce.challenge), "code_challenge=short"), "pkce_challenge_malformed"),
+        (replace("code_challenge_method=S256", "code_challenge_method=plain"), "pkce_plain"),
+        (replace("code_challenge_method=S256", "code_challenge_method=S512"), "pkce_method_unsupported"),
+        (w.authorize_url(&c, None, &[("code_challenge_method", "S256")]), "pkce_method_without_challenge"),
+        (no_pkce, "pkce_required"),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for (url, check) in cases {
+        let e = w.parse(&url).expect_err(check);
+        assert_eq!(e.reason, crate::error::Reason::new("authorize", check), "{url}: {e:?}");
+        assert!(seen.insert(e.reason), "{check} twice");
+        // The reason never reaches the page, the JSON or the way back.
+        assert!(!e.description.contains(check), "{check}: {}", e.description);
+        assert!(!e.back_url().unwrap_or_default().contains(check));
+    }
+    // A user id sign-in cannot use, at completion.
+    let req = w.parse(&good(&[])).unwrap();
+    let e = w.complete(req, "a:b", json!({})).unwrap_err();
+    assert_eq!(e.reason.to_string(), "authorize.user_id_unusable");
+    // The store failing is the store's reason.
+    let down = Down;
+    let e = block_on(Provider::new(&down, &w.config, NOW).parse_auth_request(&good(&[]))).unwrap_err();
+    assert_eq!((e.status, e.reason), (503, crate::error::Reason::STORAGE_UNAVAILABLE));
+}
+
+/// A store that is down.
+struct Down;
+
+#[async_trait::async_trait(?Send)]
+impl crate::store::KvStore for Down {
+    async fn get(&self, _: &str) -> Result<Option<String>, crate::store::StoreError> {
+        Err(crate::store::StoreError::Unavailable("down".into()))
+    }
+    async fn put(&self, _: &str, _: &str, _: Option<u64>) -> Result<(), crate::store::StoreError> {
+        Err(crate::store::StoreError::Unavailable("down".into()))
+    }
+    async fn delete(&self, _: &str) -> Result<(), crate::store::StoreError> {
+        Err(crate::store::StoreError::Unavailable("down".into()))
+    }
+    async fn list(&self, _: &str, _: Option<&str>) -> Result<crate::store::KeyPage, crate::store::StoreError> {
+        Err(crate::store::StoreError::Unavailable("down".into()))
+    }
 }
