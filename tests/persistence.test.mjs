@@ -89,8 +89,10 @@ test('the scheduled purge, run in workerd, ends a grant whose lifetime is over (
   // OAUTH_ACCESS_TOKEN_TTL=60: a client registered without the refresh_token grant gets a grant
   // that lives exactly as long as its access token, 60 s. Its record stays in KV for two days
   // more, so the daily purge sees it: that is what ends it and tells PingOne.
+  // PURGE_GRANTS_PER_RUN=1: each run looks at one grant and leaves a cursor in KV for the next,
+  // so bob's grant is reached only by a run that goes on from where the one before stopped.
   const stack = await startTestStack({
-    mcpVars: { OAUTH_ACCESS_TOKEN_TTL: '60' },
+    mcpVars: { OAUTH_ACCESS_TOKEN_TTL: '60', PURGE_GRANTS_PER_RUN: '1' },
     idpEnv: { IDP_ADMIN_API: '1' },
   });
   let client;
@@ -124,6 +126,8 @@ test('the scheduled purge, run in workerd, ends a grant whose lifetime is over (
   assert.equal(short.refresh_token, undefined);
   const expiring = tokenParts(short.access_token);
 
+  // Keys are listed in order: alice's grant comes first, so the first run looks at it alone.
+  assert.ok(`grant:${live.userId}:` < `grant:${expiring.userId}:`, 'the test expects alice\'s grant key first');
   // A purge now finds nothing due: bob's token still opens a session.
   await cron();
   const init = await fetch(stack.mcpUrl, {
@@ -156,6 +160,8 @@ test('the scheduled purge, run in workerd, ends a grant whose lifetime is over (
   const ofGrant = (p) => kv.filter((r) => r.key.includes(`:${p.userId}:${p.grantId}`)).map((r) => r.key);
   assert.deepEqual(ofGrant(expiring), [], 'records of the ended grant are still in KV');
   assert.ok(ofGrant(live).includes(`grant:${live.userId}:${live.grantId}`), `the live grant is gone: ${JSON.stringify(kv.map((r) => r.key))}`);
+  // The second run finished the sweep, so no cursor is left for the next.
+  assert.ok(!kv.some((r) => r.key === 'purge-cursor'), 'a finished sweep left its cursor in KV');
 
   // Control: alice's PingOne refresh token was never revoked (this also shows the count above
   // counts live tokens). The IdP is started again for the question.
