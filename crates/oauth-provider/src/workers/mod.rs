@@ -6,6 +6,8 @@
 
 mod cimd;
 mod convert;
+mod kv;
 
 pub use cimd::WorkersMetadataFetcher;
 pub use convert::{from_http, into_http, MAX_BODY_BYTES};
+pub use kv::Kv;
