@@ -173,6 +173,26 @@ async function tsApi(version, token) {
   return { status: res.status, body: await res.json() };
 }
 
+/** The grant record of a `user:grant:secret` token and the key metadata KV lists for it, read
+ *  through the compat worker's own KV binding (the namespace both workers share). */
+async function kvGrant(token) {
+  const [userId, grantId] = token.split(':');
+  const key = `grant:${userId}:${grantId}`;
+  const res = await fetch(`${stack.workerUrls['oauth-provider-compat']}/kv-grant?key=${encodeURIComponent(key)}`, { signal: AbortSignal.timeout(20_000) });
+  assert.equal(res.status, 200);
+  const got = await res.json();
+  assert.ok(got.listed && got.record, `${key} is not in KV`);
+  return got;
+}
+
+/** The key metadata workers-oauth-provider 1.x writes with a grant record (grantKeyMetadata). */
+function metadataFor(record) {
+  const m = { clientId: record.clientId };
+  if (record.resource !== undefined) m.resource = record.resource;
+  if (record.redirectUri !== undefined) m.redirectUri = record.redirectUri;
+  return m;
+}
+
 for (const version of VERSIONS) {
   test(`${version} → this worker: a grant and tokens of the TypeScript provider are served, refreshed and revoked here`, async (t) => {
     const client = await tsRegister(version);
@@ -183,6 +203,9 @@ for (const version of VERSIONS) {
     const stored = await tsApi(version, tokens.access_token);
     assert.equal(stored.status, 200, `its own API route: ${JSON.stringify(stored.body)}`);
     assert.deepEqual(stored.body.props, ORIGINAL_PROPS);
+    // The key metadata of its grant: none from 0.1.0; from 1.2.3, the rule metadataFor follows.
+    const written = await kvGrant(tokens.refresh_token);
+    assert.deepEqual(written.metadata, version === '0.1.0' ? null : metadataFor(written.record));
 
     await t.test('the access token opens an MCP session at our /mcp (SDK initialize + tools/list)', async () => {
       const c = await mcp(tokens.access_token);
@@ -247,6 +270,9 @@ for (const version of VERSIONS) {
       assert.match(r.body.access_token, new RegExp(`^${SUB}:`));
       refreshed = r.body;
       assert.equal(await mcpStatus(refreshed.access_token), 200);
+      // Our rewrite carries the key metadata 1.x writes (a 0.1.0 grant gains it), derived from the record.
+      const { metadata, record } = await kvGrant(refreshed.refresh_token);
+      assert.deepEqual(metadata, metadataFor(record));
       // The grant we rewrote is still the TypeScript provider's to read: its API gets the props.
       const seen = await tsApi(version, refreshed.access_token);
       assert.equal(seen.status, 200, JSON.stringify(seen.body));
@@ -320,8 +346,14 @@ for (const version of VERSIONS) {
     }
 
     await t.test('its /token refreshes our refresh token; the new tokens work at both workers', async () => {
+      const ours0 = await kvGrant(tokens.refresh_token);
+      assert.deepEqual(ours0.metadata, { clientId: client.client_id, resource, redirectUri: REDIRECT }, 'our grant\'s key metadata');
       const r = await form(`${ts(version)}/token`, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.client_id });
       assert.equal(r.status, 200, JSON.stringify(r.body));
+      if (version !== '0.1.0') {
+        // 1.2.3 rewrote our grant with its own key metadata: exactly what we had written.
+        assert.deepEqual((await kvGrant(r.body.refresh_token)).metadata, ours0.metadata);
+      }
       const seen = await tsApi(version, r.body.access_token);
       assert.equal(seen.status, 200, JSON.stringify(seen.body));
       assert.equal(seen.body.props.claims.sub, SUB);

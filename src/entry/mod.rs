@@ -1,9 +1,11 @@
 //! Workers entry points: routes each request to the module that owns it, and
 //! runs the scheduled purge of expired grants.
 //!
-//! - authorization server endpoints (metadata, `/register`, `/token`, `/revoke`) → `oauth`
+//! - authorization server endpoints (metadata, `/register`, `/token`, `/revoke`,
+//!   the internal validation endpoint; paths per `oauth::Config::endpoints`) → `oauth`
 //! - `/authorize`, `/callback` (consent and PingOne sign-in) → `login`
-//! - `/mcp`, `/sse…` (after bearer validation) → `mcp`, one Durable Object per session,
+//! - the paths the resource registry protects, `/mcp`, `/sse…` by default (after
+//!   bearer validation) → `mcp`, one Durable Object per session,
 //!   or with `DOWNSTREAM_MCP_URL` or the `DOWNSTREAM_MCP` binding set → `proxy`,
 //!   forwarded to that MCP server
 //! - refresh-token requests at `/token` → `oauth` inside the grant's `GrantRefresh`
@@ -71,13 +73,13 @@ fn caller(ctx: AuthContext) -> Caller {
 }
 
 /// Who a forwarded request is for (identity gateway).
-fn proxy_user(ctx: AuthContext, url: &url::Url) -> crate::proxy::User {
+fn proxy_user(ctx: AuthContext, config: &Config, url: &url::Url) -> crate::proxy::User {
     crate::proxy::User {
         props: Props::from_value(&ctx.props),
         user_id: ctx.user_id,
         client_id: ctx.client_id,
         grant_id: ctx.grant_id,
-        resource_metadata: oauth::bearer::resource_metadata_url(url),
+        resource_metadata: oauth::bearer::resource_metadata_url(config, url),
     }
 }
 
@@ -92,11 +94,6 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             serde_json::json!({"name": crate::SERVER_NAME, "version": crate::SERVER_VERSION, "status": "ok"}),
         );
     }
-    let is_login = crate::login::owns(&path);
-    let is_mcp = crate::mcp::gateway::owns(&path);
-    if !(is_login || is_mcp || oauth::is_endpoint(&path)) {
-        return json(404, serde_json::json!({"error": "not_found", "error_description": "No such endpoint"}));
-    }
     let config = match oauth_config(&env) {
         Ok(c) => c,
         Err(e) => {
@@ -107,6 +104,20 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             );
         }
     };
+    // Which module answers follows the authorization server's configuration:
+    // its endpoint paths and the paths its resource registry protects.
+    let is_login = crate::login::owns(&config.endpoints.authorize, &path);
+    let is_mcp = crate::mcp::gateway::owns(&config, &path);
+    let not_found = || json(404, serde_json::json!({"error": "not_found", "error_description": "No such endpoint"}));
+    if !(is_login || is_mcp || oauth::is_endpoint(&config, &path)) {
+        return not_found();
+    }
+    // The internal token validation endpoint (resource servers in other workers,
+    // over a service binding) does not exist for requests through the edge:
+    // only they carry `request.cf` (the crate also refuses CF-Connecting-IP).
+    if path == config.endpoints.validate && req.cf().is_some() {
+        return not_found();
+    }
     let Ok(kv) = env.kv(KV_BINDING).map(Kv) else {
         worker::console_error!("configuration: the KV namespace binding {KV_BINDING} is missing");
         let why = format!("The server is misconfigured: the KV namespace binding {KV_BINDING} is missing");
@@ -128,7 +139,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         );
     };
     if !is_mcp {
-        if let Some(grant) = oauth::refresh_gate::grant_of(&http_req) {
+        if let Some(grant) = oauth::refresh_gate::grant_of_at(&http_req, &config.endpoints.token) {
             return refresh::forward(&env, &grant, &http_req, &provider).await;
         }
         return from_http(provider.handle(&http_req).await);
@@ -144,7 +155,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             // No tool may run with a dead PingOne token: the client's auth layer
             // answers this 401 with a refresh, which refreshes PingOne too.
             let why = BearerError::Invalid("The upstream sign-in behind this token has expired; refresh the token");
-            let mut res = oauth::bearer::challenge(&url, &why, &config.scopes_supported);
+            let mut res = provider.challenge(&url, &why);
             oauth::cors::apply(origin, res.headers_mut());
             from_http(res)
         }
@@ -152,7 +163,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             // Proxy mode (DOWNSTREAM_MCP_URL or DOWNSTREAM_MCP): forwarded to another MCP server.
             match crate::proxy::worker::downstream(&env) {
                 Ok(Some(downstream)) => {
-                    let user = proxy_user(ctx, &url);
+                    let user = proxy_user(ctx, &config, &url);
                     let grants = Kv(env.kv(KV_BINDING)?);
                     return crate::proxy::worker::serve(&http_req, &user, &downstream, &env, grants).await;
                 }
@@ -165,7 +176,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             }
             // A tool call beyond the token's scopes: the MCP 2025-11-25 step-up challenge.
             let step_up = |scopes: &[String], why: &str| {
-                let mut res = oauth::bearer::insufficient_scope(&url, scopes, why);
+                let mut res = provider.insufficient_scope(&url, scopes, why);
                 oauth::cors::apply(origin, res.headers_mut());
                 res
             };

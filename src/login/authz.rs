@@ -19,10 +19,18 @@ pub trait AuthServer {
     /// The error response for the client (`error` with `state` and `iss`);
     /// [`ErrorRedirect::to_url`] renders it.
     fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> ErrorRedirect;
+    /// The path the authorization endpoint is served at (the authorization
+    /// server's configured `authorize` endpoint).
+    fn authorize_path(&self) -> &str {
+        "/authorize"
+    }
 }
 
 #[async_trait(?Send)]
 impl AuthServer for crate::oauth::Provider<'_> {
+    fn authorize_path(&self) -> &str {
+        &self.config.endpoints.authorize
+    }
     async fn parse_auth_request(&self, url: &Url) -> Result<AuthRequest, AuthorizeError> {
         crate::oauth::Provider::parse_auth_request(self, url).await
     }

@@ -26,6 +26,8 @@ pub struct ConsentView<'a> {
     /// Origin of PingOne's authorization endpoint (allowed in `form-action`).
     pub idp_origin: &'a str,
     pub style_nonce: &'a str,
+    /// Where the form posts (the authorization endpoint's path).
+    pub action: &'a str,
 }
 
 /// `url` as an escaped link target if it is absolute http(s), else `None`.
@@ -124,7 +126,7 @@ pub fn render(view: &ConsentView<'_>) -> http::Response<Vec<u8>> {
          <p class=\"muted\">Client id <code>{client_id}</code>. After you approve and sign in with PingOne, \
          you will be sent back to <strong>{host}</strong>.</p>{links}</div>\
          <p>It will be able to use:</p><ul>{shared}</ul>{mcp_scopes}\
-         <form method=\"post\" action=\"/authorize\">\
+         <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"pending\" value=\"{pending}\">\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
          <div class=\"actions\"><button class=\"primary\" type=\"submit\" name=\"action\" value=\"approve\">Approve</button>\
@@ -136,6 +138,7 @@ pub fn render(view: &ConsentView<'_>) -> http::Response<Vec<u8>> {
         host = escape(&redirect_display(&view.request.redirect_uri)),
         pending = escape(view.pending_id),
         csrf = escape(view.csrf_token),
+        action = escape(view.action),
     );
     html(&format!("Connect {display_name} to {SERVER_TITLE}"), &body, view.style_nonce, &consent_csp(view))
 }
@@ -154,6 +157,7 @@ mod tests {
             code_challenge: Some("c".into()),
             code_challenge_method: Some("S256".into()),
             resource: vec![],
+            dropped_scopes: vec![],
         }
     }
 
@@ -167,6 +171,7 @@ mod tests {
             csrf_token: "csrf-1",
             idp_origin: "https://auth.pingone.com",
             style_nonce: "nonce1",
+            action: "/authorize",
         };
         let res = render(&view);
         let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
@@ -255,6 +260,7 @@ mod tests {
             csrf_token: "c",
             idp_origin: "https://auth.pingone.com",
             style_nonce: "n",
+            action: "/authorize",
         };
         String::from_utf8(render(&view).into_body()).unwrap()
     }

@@ -31,9 +31,10 @@ pub struct Login<'a> {
     pub now: u64,
 }
 
-/// Paths this module answers.
-pub fn owns(path: &str) -> bool {
-    path == "/authorize" || path == "/callback"
+/// Paths this module answers: the authorization endpoint (at
+/// `authorize_path`, the authorization server's configured one) and `/callback`.
+pub fn owns(authorize_path: &str, path: &str) -> bool {
+    path == authorize_path || path == "/callback"
 }
 
 /// One line to the Workers log (no secrets: callers pass only names and codes).
@@ -137,6 +138,7 @@ impl Login<'_> {
     pub async fn handle(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         let json = pages::wants_json(req);
         let path = req.uri().path();
+        let path = if path == self.auth.authorize_path() { "/authorize" } else { path };
         let result = match (path, req.method()) {
             ("/authorize", &Method::GET) => self.authorize_get(req, json).await,
             ("/authorize", &Method::POST) => self.authorize_post(req, json).await,
@@ -177,6 +179,16 @@ impl Login<'_> {
             Ok(r) => r,
             Err(e) => return Ok(authorize_error(e, json, &[])),
         };
+        if !request.dropped_scopes.is_empty() {
+            // Scope names the client chose: neutralised and cut short, never secrets.
+            let dropped: Vec<String> =
+                request.dropped_scopes.iter().take(10).map(|s| neutralise(s).chars().take(64).collect()).collect();
+            log(&format!(
+                "authorize: client {} asked for scopes this server does not grant; dropped: {}",
+                neutralise(&request.client_id).chars().take(256).collect::<String>(),
+                dropped.join(" ")
+            ));
+        }
         let client = match self.auth.lookup_client(&request.client_id).await {
             Ok(Some(c)) => c,
             Ok(None) => {
@@ -209,6 +221,7 @@ impl Login<'_> {
             csrf_token: &csrf,
             idp_origin: &idp_origin,
             style_nonce: &nonce,
+            action: self.auth.authorize_path(),
         };
         let csrf_cookie = cookies::set(CSRF_COOKIE, &csrf, PENDING_TTL_SECS, true);
         Ok(pages::add_cookies(consent::render(&view), &[csrf_cookie]))

@@ -13,9 +13,12 @@ use http::header::{HeaderValue, ALLOW};
 use http::{Method, Request, Response, StatusCode};
 use serde_json::Value;
 
-/// Paths the MCP server owns (the Worker sends them here after auth).
-pub fn owns(path: &str) -> bool {
-    path == "/mcp" || path.starts_with("/mcp/") || path == "/sse" || path.starts_with("/sse/")
+/// Paths the MCP server owns (the Worker sends them here after auth): the
+/// paths the authorization server's resource registry protects on this
+/// origin (by default `/mcp` and its legacy-transport alias `/sse`, and
+/// below). Of those, [`route`] serves `/mcp`, `/sse` and `/sse/message`.
+pub fn owns(config: &crate::oauth::Config, path: &str) -> bool {
+    config.is_protected_path(path)
 }
 
 /// What to do with a request.

@@ -92,6 +92,15 @@ const providers = new Map();
 export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
+    // Test-only: a grant's KV record and the key metadata KV lists for it (GET /kv-grant?key=grant:…).
+    if (url.pathname === '/kv-grant') {
+      const key = url.searchParams.get('key') ?? '';
+      if (!key.startsWith('grant:')) return error(400, 'key must be a grant: key');
+      const page = await env.OAUTH_KV.list({ prefix: key });
+      const listed = page.keys.find((k) => k.name === key);
+      const record = await env.OAUTH_KV.get(key, { type: 'json' });
+      return Response.json({ listed: !!listed, metadata: listed?.metadata ?? null, record });
+    }
     const [, version, ...rest] = url.pathname.split('/');
     if (!build[version]) return error(404, `unknown version ${version}; use ${Object.keys(build).join(' or ')}`);
     if (!env.MCP_ORIGIN) return error(500, 'MCP_ORIGIN is not set');

@@ -30,6 +30,10 @@ pub struct AuthRequest {
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub resource: Vec<String>,
+    /// Requested scopes outside the catalogue ([`Config::scopes_supported`](super::Config)),
+    /// left out of `scope`; for the application's log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_scopes: Vec<String>,
 }
 
 /// Why an authorization request was refused: shown to the person, never
@@ -254,6 +258,7 @@ impl Provider<'_> {
             code_challenge: get("code_challenge"),
             code_challenge_method: get("code_challenge_method"),
             resource: resources,
+            dropped_scopes: Vec::new(),
         };
         let origin = url.origin().ascii_serialization();
         self.validate(&origin, req).await.map(|(req, _)| req)
@@ -332,19 +337,26 @@ impl Provider<'_> {
             return Err(fail("invalid_request", "state is too long", "state_too_long"));
         }
         for r in &req.resource {
-            if let Err(why) = resource::check_requested(r, origin) {
+            if let Err(why) = resource::check_requested(self.config, r, origin) {
                 return Err(fail("invalid_target", why, "resource_refused"));
             }
         }
         if req.resource.is_empty() {
-            req.resource.push(resource::canonical_resource(origin));
+            req.resource.push(self.config.default_protected_resource().url(origin));
         }
         // Scopes this server does not know are dropped (RFC 6749 §3.3 lets the
-        // server grant less); none asked for means all of ours.
+        // server grant less; MCP clients send odd ones) and reported in
+        // `dropped_scopes` for the application to log; none asked for means
+        // the whole catalogue.
         let mut scope: Vec<String> = Vec::new();
+        req.dropped_scopes.clear();
         for s in std::mem::take(&mut req.scope) {
-            if (s == "offline_access" || self.config.scopes_supported.contains(&s)) && !scope.contains(&s) {
-                scope.push(s);
+            if s == "offline_access" || self.config.scopes_supported.contains(&s) {
+                if !scope.contains(&s) {
+                    scope.push(s);
+                }
+            } else if !req.dropped_scopes.contains(&s) {
+                req.dropped_scopes.push(s);
             }
         }
         req.scope = scope;
@@ -458,7 +470,7 @@ impl Provider<'_> {
         self.put_grant(&grant, Some(ttl)).await.map_err(storage)?;
         if c.revoke_existing_grants {
             // Best effort: a failure here leaves an older grant alive, nothing worse.
-            let _ = self.replace_older_grants(&grant, &resource::canonical_resource(origin)).await;
+            let _ = self.replace_older_grants(&grant, &self.config.default_protected_resource().url(origin)).await;
         }
         Ok(redirect_with(&req.redirect_uri, &[("code", &code)], &req.state, origin))
     }

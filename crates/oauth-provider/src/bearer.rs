@@ -34,21 +34,24 @@ pub enum BearerError {
 }
 
 /// `https://host/.well-known/oauth-protected-resource<path>` for a protected request.
-/// Below a protected prefix (`/sse/message`), the prefix's metadata is named:
-/// clients check that its `resource` is the URL they connected to.
-pub fn resource_metadata_url(url: &Url) -> String {
+/// Below a registered resource's path or alias (`/sse/message`), that path's
+/// metadata is named: clients check that its `resource` is the URL they
+/// connected to.
+pub fn resource_metadata_url(config: &super::Config, url: &Url) -> String {
     let path = url.path();
-    let suffix = super::resource::PROTECTED_PREFIXES
-        .into_iter()
-        .find(|p| super::resource::path_within(path, p))
-        .unwrap_or(if path == "/" { "" } else { path });
-    format!("{}/.well-known/oauth-protected-resource{suffix}", url.origin().ascii_serialization())
+    let origin = url.origin().ascii_serialization();
+    let suffix = match config.resource_at(&origin, url).and_then(|r| r.prefix_of(path)) {
+        Some(p) => p,
+        None if path == "/" => String::new(),
+        None => path.to_owned(),
+    };
+    format!("{origin}{}{suffix}", super::metadata::PRM_PATH)
 }
 
 /// `WWW-Authenticate: Bearer …` parameters: the metadata URL, the `scope` a
 /// client should ask for (MCP 2025-11-25 treats it as authoritative), then `extra`.
-fn bearer_header(url: &Url, scope: &[String], extra: &str) -> Option<HeaderValue> {
-    let mut header = format!("Bearer realm=\"OAuth\", resource_metadata=\"{}\"", resource_metadata_url(url));
+fn bearer_header(metadata_url: &str, scope: &[String], extra: &str) -> Option<HeaderValue> {
+    let mut header = format!("Bearer realm=\"OAuth\", resource_metadata=\"{metadata_url}\"");
     let scope: Vec<&str> = scope.iter().map(String::as_str).filter(|s| *s != "offline_access").collect();
     if !scope.is_empty() {
         header.push_str(&format!(", scope=\"{}\"", scope.join(" ")));
@@ -69,19 +72,20 @@ fn refusal(status: StatusCode, body: serde_json::Value, challenge: Option<Header
     res
 }
 
-/// The 401 (or 503) answer for a request that did not authenticate; `scope`
-/// is what the resource needs.
-pub fn challenge(url: &Url, err: &BearerError, scope: &[String]) -> Response<Vec<u8>> {
+/// The 401 (or 503) answer for a request that did not authenticate;
+/// `metadata_url` names the resource's metadata (see
+/// [`resource_metadata_url`]), `scope` is what the resource needs.
+pub fn challenge(metadata_url: &str, err: &BearerError, scope: &[String]) -> Response<Vec<u8>> {
     match err {
         BearerError::Missing => refusal(
             StatusCode::UNAUTHORIZED,
             serde_json::json!({"error": "unauthorized", "error_description": "Missing bearer token"}),
-            bearer_header(url, scope, ""),
+            bearer_header(metadata_url, scope, ""),
         ),
         BearerError::Invalid(why) => refusal(
             StatusCode::UNAUTHORIZED,
             serde_json::json!({"error": "invalid_token", "error_description": why}),
-            bearer_header(url, scope, &format!(", error=\"invalid_token\", error_description=\"{why}\"")),
+            bearer_header(metadata_url, scope, &format!(", error=\"invalid_token\", error_description=\"{why}\"")),
         ),
         BearerError::Unavailable => refusal(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -95,20 +99,20 @@ pub fn challenge(url: &Url, err: &BearerError, scope: &[String]) -> Response<Vec
 /// Insufficient Scope Errors") for a valid token that lacks scopes: `scope`
 /// lists what the client should ask for, its current scopes and the missing
 /// ones together, so a re-authorization keeps what it had.
-pub fn insufficient_scope(url: &Url, scope: &[String], description: &str) -> Response<Vec<u8>> {
+pub fn insufficient_scope(metadata_url: &str, scope: &[String], description: &str) -> Response<Vec<u8>> {
     let safe: String = description.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
     refusal(
         StatusCode::FORBIDDEN,
         serde_json::json!({"error": "insufficient_scope", "error_description": safe}),
-        bearer_header(url, scope, &format!(", error=\"insufficient_scope\", error_description=\"{safe}\"")),
+        bearer_header(metadata_url, scope, &format!(", error=\"insufficient_scope\", error_description=\"{safe}\"")),
     )
 }
 
 /// Whether an audience list lets a token be used at `url` (any entry suffices).
-pub fn audience_ok(audience: Option<&Resource>, url: &url::Url) -> bool {
+pub fn audience_ok(config: &super::Config, audience: Option<&Resource>, url: &url::Url) -> bool {
     match audience {
-        None => super::resource::is_protected_path(url.path()),
-        Some(a) => a.to_list().iter().any(|aud| super::resource::audience_allows(aud, url)),
+        None => config.is_protected_path(url.path()),
+        Some(a) => a.to_list().iter().any(|aud| super::resource::audience_allows(config, aud, url)),
     }
 }
 
@@ -125,6 +129,15 @@ impl Provider<'_> {
         let Some(token) = bearer_token(headers) else {
             return Err(BearerError::Missing);
         };
+        self.validate_access_token(token, |aud| audience_ok(self.config, aud, url)).await
+    }
+
+    /// Validates an access token whose audience `audience_fits` accepts.
+    pub(crate) async fn validate_access_token(
+        &self,
+        token: &str,
+        audience_fits: impl Fn(Option<&Resource>) -> bool,
+    ) -> Result<AuthContext, BearerError> {
         let unknown = BearerError::Invalid("The access token is invalid, expired or revoked");
         let parts = token_str::parse(token).ok_or(unknown.clone())?;
         let hash = token_str::hash(token);
@@ -138,7 +151,7 @@ impl Provider<'_> {
         if !constant_time_eq(&record.id, &hash) || record.expires_at <= self.now {
             return Err(unknown);
         }
-        if !audience_ok(record.audience.as_ref(), url) {
+        if !audience_fits(record.audience.as_ref()) {
             return Err(BearerError::Invalid("The access token's audience does not match this resource"));
         }
         let key = seal::unwrap_key(&record.wrapped_encryption_key, token).map_err(|_| unknown.clone())?;

@@ -2,6 +2,7 @@
 //! Every lifetime has the original provider's default and can be changed with
 //! a variable; [`Config::validate`] refuses lifetimes KV cannot honour.
 
+use crate::resource::ProtectedResource;
 use crate::store::MIN_TTL_SECS;
 
 /// Longest lifetime accepted for any setting (10 years).
@@ -40,10 +41,12 @@ pub struct Config {
     pub client_ttl: u64,
     /// How long an authorization code can be exchanged (10 minutes).
     pub code_ttl: u64,
-    /// Scopes MCP clients may ask for (advertised in both metadata documents).
+    /// The catalogue of grantable scopes (`MCP_SCOPES`): the authorization
+    /// server metadata's `scopes_supported`. Requested scopes outside it are
+    /// dropped from an authorization request (and reported in
+    /// [`AuthRequest::dropped_scopes`](crate::AuthRequest)). What a resource
+    /// needs is [`ProtectedResource::required_scopes`].
     pub scopes_supported: Vec<String>,
-    /// Human-readable name in the protected resource metadata.
-    pub resource_name: String,
     /// Completing an authorization revokes the user's older grants for that client.
     pub revoke_existing_grants: bool,
     /// Development only: Client ID Metadata Document URLs may point at
@@ -64,6 +67,25 @@ pub struct Config {
     /// endpoint does not exist.
     pub admin_token: Option<Secret>,
 
+    // --- Protected resources and endpoint paths (resource.rs, metadata.rs, router.rs) ---
+    /// The registry of protected resources tokens are issued for. Default:
+    /// `/mcp` with the alias `/sse`, requiring the catalogue's scopes.
+    pub resources: Vec<ProtectedResource>,
+    /// The `resource` of the registered resource an authorization request
+    /// that names none is for; `None`: the first registered.
+    pub default_resource: Option<String>,
+    /// The bare origin (`https://host` or `https://host/`) may be requested as
+    /// a resource: its token is good at every resource on that origin, and
+    /// `/.well-known/oauth-protected-resource` describes it (default on).
+    pub origin_resource: bool,
+    /// Paths of the endpoints.
+    pub endpoints: Endpoints,
+    /// Shared secret of the internal token validation endpoint that resource
+    /// servers in other workers call over a service binding
+    /// (`OAUTH_VALIDATION_SECRET`, at least 32 characters); unset, that
+    /// endpoint does not exist. See [`crate::resource_server`].
+    pub validation_secret: Option<Secret>,
+
     // --- Grant and client lifecycle (grants.rs, token.rs, register.rs) ---
     /// Sliding expiry (`OAUTH_REFRESH_TOKEN_IDLE_TTL`, seconds; default unset,
     /// or 0: a grant ends `refresh_token_ttl` after the code exchange however
@@ -83,6 +105,51 @@ pub struct Config {
     pub renew_clients_in_use: bool,
 }
 
+/// Paths of the authorization server's endpoints on its origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Where the application serves the authorization endpoint (advertised
+    /// in the metadata; the application routes it, default `/authorize`).
+    pub authorize: String,
+    /// Token endpoint (default `/token`).
+    pub token: String,
+    /// Dynamic client registration (default `/register`).
+    pub register: String,
+    /// Token revocation (default `/revoke`).
+    pub revoke: String,
+    /// Admin endpoint for pre-registered clients (default `/admin/clients`).
+    pub admin_clients: String,
+    /// Internal token validation for resource servers in other workers
+    /// (default `/internal/oauth/validate`; only with a validation secret).
+    pub validate: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self {
+            authorize: "/authorize".into(),
+            token: "/token".into(),
+            register: "/register".into(),
+            revoke: "/revoke".into(),
+            admin_clients: "/admin/clients".into(),
+            validate: "/internal/oauth/validate".into(),
+        }
+    }
+}
+
+impl Endpoints {
+    fn all(&self) -> [(&'static str, &str); 6] {
+        [
+            ("OAUTH_AUTHORIZE_PATH", &self.authorize),
+            ("OAUTH_TOKEN_PATH", &self.token),
+            ("OAUTH_REGISTER_PATH", &self.register),
+            ("OAUTH_REVOKE_PATH", &self.revoke),
+            ("OAUTH_ADMIN_CLIENTS_PATH", &self.admin_clients),
+            ("OAUTH_VALIDATE_PATH", &self.validate),
+        ]
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -91,12 +158,19 @@ impl Default for Config {
             client_ttl: 90 * 24 * 3600,
             code_ttl: 600,
             scopes_supported: vec!["todo_api:read".into(), "todo_api:write".into()],
-            resource_name: "PingOne Todo MCP server".into(),
             revoke_existing_grants: true,
             cimd_allow_loopback: false,
             dynamic_registration: true,
             allow_public_clients: true,
             admin_token: None,
+            resources: vec![ProtectedResource::new("/mcp")
+                .with_alias("/sse")
+                .with_required_scopes(["todo_api:read", "todo_api:write"])
+                .with_name("PingOne Todo MCP server")],
+            default_resource: None,
+            origin_resource: true,
+            endpoints: Endpoints::default(),
+            validation_secret: None,
             refresh_token_idle_ttl: None,
             renew_clients_in_use: false,
         }
@@ -157,8 +231,10 @@ impl Config {
             {
                 return Err(ConfigError("MCP_SCOPES must be space-separated scope names".into()));
             }
-            c.scopes_supported = scopes;
+            c.scopes_supported = scopes.clone();
+            c.resources[0].required_scopes = scopes;
         }
+        c.read_resource_settings(&get)?;
         c.refresh_token_idle_ttl = Some(secs("OAUTH_REFRESH_TOKEN_IDLE_TTL", 0)?).filter(|&t| t != 0);
         c.renew_clients_in_use = flag(&get, "OAUTH_CLIENT_RENEWAL", false)?;
         c.admin_token = get("OAUTH_ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).map(Secret);
@@ -212,6 +288,77 @@ impl Config {
         }
         if self.admin_token.as_ref().is_some_and(|t| t.0.len() < MIN_ADMIN_TOKEN_LEN) {
             return Err(ConfigError(format!("OAUTH_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LEN} characters")));
+        }
+        self.validate_resources()?;
+        self.validate_endpoints()?;
+        Ok(())
+    }
+
+    /// `MCP_REQUIRED_SCOPES` (what the default resource needs; default
+    /// `MCP_SCOPES`), the endpoint paths (`OAUTH_*_PATH`),
+    /// `OAUTH_EXTRA_RESOURCES` (space-separated absolute URLs of resources
+    /// in other workers, registered with no required scopes: their own
+    /// metadata says what they need) and `OAUTH_VALIDATION_SECRET`.
+    fn read_resource_settings(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(s) = get("MCP_REQUIRED_SCOPES").filter(|s| !s.trim().is_empty()) {
+            let mut scopes: Vec<String> = Vec::new();
+            for scope in s.split_whitespace() {
+                if !self.scopes_supported.iter().any(|x| x == scope) {
+                    return Err(ConfigError("MCP_REQUIRED_SCOPES must name scopes of MCP_SCOPES".into()));
+                }
+                if !scopes.iter().any(|x| x == scope) {
+                    scopes.push(scope.to_owned());
+                }
+            }
+            self.resources[0].required_scopes = scopes;
+        }
+        let e = &mut self.endpoints;
+        for (name, field) in [
+            ("OAUTH_AUTHORIZE_PATH", &mut e.authorize),
+            ("OAUTH_TOKEN_PATH", &mut e.token),
+            ("OAUTH_REGISTER_PATH", &mut e.register),
+            ("OAUTH_REVOKE_PATH", &mut e.revoke),
+            ("OAUTH_ADMIN_CLIENTS_PATH", &mut e.admin_clients),
+            ("OAUTH_VALIDATE_PATH", &mut e.validate),
+        ] {
+            if let Some(v) = get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+                *field = v;
+            }
+        }
+        // Resources served by other workers, which validate tokens over a service binding.
+        for url in get("OAUTH_EXTRA_RESOURCES").unwrap_or_default().split_whitespace() {
+            if url.starts_with('/') || self.resources.iter().any(|r| r.resource == url) {
+                return Err(ConfigError("OAUTH_EXTRA_RESOURCES must be distinct absolute http(s) URLs".into()));
+            }
+            self.resources.push(ProtectedResource::new(url));
+        }
+        self.validation_secret = get("OAUTH_VALIDATION_SECRET").filter(|t| !t.trim().is_empty()).map(Secret);
+        Ok(())
+    }
+
+    fn validate_endpoints(&self) -> Result<(), ConfigError> {
+        let all = self.endpoints.all();
+        for (i, (name, path)) in all.iter().enumerate() {
+            let ok = path.starts_with('/')
+                && path.len() > 1
+                && !path.ends_with('/')
+                && !path.contains("//")
+                && !path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b"?#\\%".contains(&b))
+                && !path.split('/').any(|s| s == "." || s == "..");
+            if !ok {
+                return Err(ConfigError(format!("{name} must be a path like /token")));
+            }
+            if all[..i].iter().any(|(_, p)| p == path) {
+                return Err(ConfigError(format!("{name} is the path of another endpoint")));
+            }
+            if path.starts_with("/.well-known/") || self.is_protected_path(path) {
+                return Err(ConfigError(format!("{name} must not be a well-known or protected resource path")));
+            }
+        }
+        if self.validation_secret.as_ref().is_some_and(|t| t.0.len() < MIN_ADMIN_TOKEN_LEN) {
+            return Err(ConfigError(format!(
+                "OAUTH_VALIDATION_SECRET must be at least {MIN_ADMIN_TOKEN_LEN} characters"
+            )));
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ pub mod redirect;
 pub mod refresh_gate;
 pub mod register;
 pub mod resource;
+pub mod resource_server;
 pub mod revoke;
 pub mod seal;
 pub mod store;

@@ -1,7 +1,9 @@
 //! Discovery documents: authorization server metadata (RFC 8414) and
 //! protected resource metadata (RFC 9728), both for the request's origin.
+//! The AS document advertises the grantable scope catalogue
+//! ([`Config::scopes_supported`]); each resource document the scopes that
+//! resource needs ([`ProtectedResource::required_scopes`](crate::resource::ProtectedResource)).
 
-use super::resource;
 use super::Config;
 use serde_json::{json, Value};
 
@@ -11,7 +13,9 @@ pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 /// `cimd`: Client ID Metadata Documents are accepted (the server has a
 /// fetcher; they are public clients, so also only when those are allowed).
 /// `registration_endpoint` only with dynamic registration on; auth method
-/// `none` only with public clients allowed.
+/// `none` only with public clients allowed. Endpoint paths come from
+/// [`Config::endpoints`]; `protected_resources` (RFC 9728 §4) lists the
+/// registry's resources.
 pub fn authorization_server(origin: &str, config: &Config, cimd: bool) -> Value {
     let mut scopes = config.scopes_supported.clone();
     if !scopes.iter().any(|s| s == "offline_access") {
@@ -22,12 +26,14 @@ pub fn authorization_server(origin: &str, config: &Config, cimd: bool) -> Value 
     } else {
         &["client_secret_basic", "client_secret_post"]
     };
+    let e = &config.endpoints;
+    let resources: Vec<String> = config.resources.iter().map(|r| r.url(origin)).collect();
     let mut doc = json!({
         "issuer": origin,
-        "authorization_endpoint": format!("{origin}/authorize"),
-        "token_endpoint": format!("{origin}/token"),
-        "registration_endpoint": format!("{origin}/register"),
-        "revocation_endpoint": format!("{origin}/revoke"),
+        "authorization_endpoint": format!("{origin}{}", e.authorize),
+        "token_endpoint": format!("{origin}{}", e.token),
+        "registration_endpoint": format!("{origin}{}", e.register),
+        "revocation_endpoint": format!("{origin}{}", e.revoke),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -36,6 +42,7 @@ pub fn authorization_server(origin: &str, config: &Config, cimd: bool) -> Value 
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scopes,
         "authorization_response_iss_parameter_supported": true,
+        "protected_resources": resources,
     });
     if !config.dynamic_registration {
         doc.as_object_mut().expect("object").remove("registration_endpoint");
@@ -46,22 +53,40 @@ pub fn authorization_server(origin: &str, config: &Config, cimd: bool) -> Value 
     doc
 }
 
-/// PRM for `suffix` (the path after the well-known prefix: "", "/mcp", "/sse", …);
-/// `None` when the suffix names nothing we protect. Each document describes
-/// the resource its URL names (RFC 9728 §3.3): the bare one the origin (a
-/// token for it is good at every protected path), the others their path.
-pub fn protected_resource(origin: &str, suffix: &str, config: &Config) -> Option<Value> {
-    let resource = match suffix {
-        "" | "/" => origin.to_owned(),
-        s if resource::is_protected_path(s) => format!("{origin}{s}"),
-        _ => return None,
-    };
-    let scopes: Vec<&String> = config.scopes_supported.iter().filter(|s| *s != "offline_access").collect();
-    Some(json!({
+/// One RFC 9728 document.
+pub fn resource_document(resource: &str, issuers: &[String], required_scopes: &[String], name: &str) -> Value {
+    let scopes: Vec<&String> = required_scopes.iter().filter(|s| *s != "offline_access").collect();
+    json!({
         "resource": resource,
-        "authorization_servers": [origin],
+        "authorization_servers": issuers,
         "scopes_supported": scopes,
         "bearer_methods_supported": ["header"],
-        "resource_name": config.resource_name,
-    }))
+        "resource_name": name,
+    })
+}
+
+/// PRM for `suffix` (the path after the well-known prefix: "", "/mcp", "/sse", …);
+/// `None` when the suffix names nothing this origin protects. Each document
+/// describes the resource its URL names (RFC 9728 §3.3): the bare one the
+/// origin (with [`Config::origin_resource`]; its token is good at every
+/// resource on the origin, so it needs their scopes), the others their path,
+/// with the required scopes and name of the registered resource serving it.
+/// Resources registered by absolute URL are described by the worker serving
+/// them (see [`crate::resource_server::ResourceServer`]), unless that URL is
+/// on this origin.
+pub fn protected_resource(origin: &str, suffix: &str, config: &Config) -> Option<Value> {
+    let issuers = [origin.to_owned()];
+    if suffix.is_empty() || suffix == "/" {
+        if !config.origin_resource {
+            return None;
+        }
+        let name = &config.default_protected_resource().name;
+        return Some(resource_document(origin, &issuers, &config.origin_required_scopes(origin, origin), name));
+    }
+    let url = url::Url::parse(&format!("{origin}{suffix}")).ok()?;
+    if url.path() != suffix || url.query().is_some() {
+        return None;
+    }
+    let r = config.resource_at(origin, &url)?;
+    Some(resource_document(url.as_str(), &issuers, &r.required_scopes, &r.name))
 }

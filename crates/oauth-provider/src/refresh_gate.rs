@@ -29,8 +29,14 @@ pub const GRACE_SECS: u64 = 30;
 /// The serialization key of a token request: `Some` for a refresh-token grant
 /// request naming one of our tokens (the same for every token of one grant),
 /// `None` for anything else, which needs no serializing.
+/// At the default token path; see [`grant_of_at`].
 pub fn grant_of(req: &Request<Vec<u8>>) -> Option<String> {
-    if req.method() != http::Method::POST || req.uri().path() != "/token" {
+    grant_of_at(req, &crate::config::Endpoints::default().token)
+}
+
+/// [`grant_of`] for a token endpoint at `token_path` ([`Config::endpoints`](crate::Config)).
+pub fn grant_of_at(req: &Request<Vec<u8>>, token_path: &str) -> Option<String> {
+    if req.method() != http::Method::POST || req.uri().path() != token_path {
         return None;
     }
     let form = Form::parse(req).ok()?;

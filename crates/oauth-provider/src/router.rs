@@ -1,16 +1,26 @@
 //! Which requests the authorization server answers itself, and the CORS
 //! wrapping of those answers.
 
-use super::bearer::{challenge, AuthContext};
+use super::bearer::AuthContext;
 use super::error::{json_response, OAuthError};
-use super::{admin, cors, metadata, resource, Provider};
+use super::{cors, metadata, resource, Config, Provider};
 use http::header::{HeaderValue, CACHE_CONTROL};
 use http::{Method, Request, Response, StatusCode};
 use url::Url;
 
-/// Endpoints served by [`Provider::handle`].
-pub fn is_endpoint(path: &str) -> bool {
-    matches!(path, "/token" | "/register" | "/revoke" | metadata::AS_METADATA_PATH | admin::ADMIN_CLIENTS_PATH)
+/// Endpoints served by [`Provider::handle`]: the token, registration,
+/// revocation and admin endpoints at their [configured](Config::endpoints)
+/// paths, the internal validation endpoint when it is enabled, and the
+/// discovery documents. Not the authorization endpoint, which the
+/// application serves (at `config.endpoints.authorize`).
+pub fn is_endpoint(config: &Config, path: &str) -> bool {
+    let e = &config.endpoints;
+    path == e.token
+        || path == e.register
+        || path == e.revoke
+        || path == e.admin_clients
+        || (path == e.validate && config.validation_secret.is_some())
+        || path == metadata::AS_METADATA_PATH
         || resource::path_within(path, metadata::PRM_PATH)
 }
 
@@ -26,9 +36,13 @@ pub fn request_url(req: &Request<Vec<u8>>) -> Option<Url> {
 impl Provider<'_> {
     /// Answers an authorization server endpoint (see [`is_endpoint`]).
     pub async fn handle(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+        let path = req.uri().path();
         // Not for browsers: no preflight, no CORS headers.
-        if req.uri().path() == admin::ADMIN_CLIENTS_PATH {
+        if path == self.config.endpoints.admin_clients {
             return self.admin_endpoint(req).await;
+        }
+        if path == self.config.endpoints.validate && self.config.validation_secret.is_some() {
+            return self.validation_endpoint(req).await;
         }
         let origin = origin_header(req);
         if req.method() == Method::OPTIONS {
@@ -60,29 +74,32 @@ impl Provider<'_> {
                 }
             }
         };
-        match path {
-            "/token" => self.token_endpoint(req).await,
-            "/register" => self.registration_endpoint(req).await,
-            "/revoke" => self.revocation_endpoint(req).await,
-            metadata::AS_METADATA_PATH => {
-                get_only(Some(metadata::authorization_server(&own, self.config, self.cimd.is_some())))
-            }
-            _ => {
-                let suffix = path.strip_prefix(metadata::PRM_PATH).unwrap_or("");
-                get_only(metadata::protected_resource(&own, suffix, self.config))
-            }
+        let e = &self.config.endpoints;
+        if path == e.token {
+            self.token_endpoint(req).await
+        } else if path == e.register {
+            self.registration_endpoint(req).await
+        } else if path == e.revoke {
+            self.revocation_endpoint(req).await
+        } else if path == metadata::AS_METADATA_PATH {
+            get_only(Some(metadata::authorization_server(&own, self.config, self.cimd.is_some())))
+        } else if let Some(suffix) = path.strip_prefix(metadata::PRM_PATH) {
+            get_only(metadata::protected_resource(&own, suffix, self.config))
+        } else {
+            OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint").into_response()
         }
     }
 
     /// Validates the bearer token of a protected request; the `Err` is the
-    /// complete answer (401 challenge with CORS headers).
+    /// complete answer (401 challenge with CORS headers) of the resource
+    /// serving the request URL.
     pub async fn authenticate_request(&self, req: &Request<Vec<u8>>) -> Result<AuthContext, Response<Vec<u8>>> {
         let origin = origin_header(req);
         let Some(url) = request_url(req) else {
             return Err(OAuthError::invalid_request("Bad request URL").into_response());
         };
         self.authenticate(req.headers(), &url).await.map_err(|e| {
-            let mut res = challenge(&url, &e, &self.config.scopes_supported);
+            let mut res = self.challenge(&url, &e);
             cors::apply(origin, res.headers_mut());
             res
         })

@@ -26,6 +26,7 @@ mod hooks;
 mod lifecycle;
 mod policy;
 mod register;
+mod resources;
 mod revoke;
 mod token;
 

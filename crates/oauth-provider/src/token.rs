@@ -292,7 +292,8 @@ impl Provider<'_> {
         let granted = grant.resources();
         for r in explicit {
             let covered = url::Url::parse(r).is_ok_and(|u| {
-                u.fragment().is_none() && granted.iter().any(|g| g == r || resource::audience_allows(g, &u))
+                u.fragment().is_none()
+                    && granted.iter().any(|g| g == r || resource::audience_allows(self.config, g, &u))
             });
             if !covered {
                 return Err(OAuthError::invalid_target(format!("resource '{r}' was not part of this authorization"))

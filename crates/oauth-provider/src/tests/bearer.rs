@@ -153,15 +153,16 @@ fn tokens_without_audience_are_good_on_the_protected_routes_only() {
     use crate::bearer::audience_ok;
     use crate::records::Resource;
     let u = |s: &str| Url::parse(s).unwrap();
+    let c = &Config::default();
     for ok in ["https://h/mcp", "https://h/mcp/x", "https://h/sse", "https://h/sse/message"] {
-        assert!(audience_ok(None, &u(ok)), "{ok}");
+        assert!(audience_ok(c, None, &u(ok)), "{ok}");
     }
     for bad in ["https://h/mcp-other", "https://h/", "https://h/ssex", "https://h/token"] {
-        assert!(!audience_ok(None, &u(bad)), "{bad}");
+        assert!(!audience_ok(c, None, &u(bad)), "{bad}");
     }
     let many = Resource::Many(vec!["https://h/sse".into(), "https://h/mcp".into()]);
-    assert!(audience_ok(Some(&many), &u("https://h/mcp")) && audience_ok(Some(&many), &u("https://h/sse")));
-    assert!(!audience_ok(Some(&many), &u("https://h/mcp-other")));
+    assert!(audience_ok(c, Some(&many), &u("https://h/mcp")) && audience_ok(c, Some(&many), &u("https://h/sse")));
+    assert!(!audience_ok(c, Some(&many), &u("https://h/mcp-other")));
 }
 
 #[test]
@@ -172,7 +173,7 @@ fn challenges_carry_cors_headers_and_storage_errors_are_not_401() {
     let expose = header(&res, "access-control-expose-headers").unwrap().to_ascii_lowercase();
     assert!(expose.contains("www-authenticate") && expose.contains("mcp-session-id"), "{expose}");
     let url = Url::parse(MCP).unwrap();
-    let res = challenge(&url, &BearerError::Unavailable, &[]);
+    let res = challenge(url.as_str(), &BearerError::Unavailable, &[]);
     assert_eq!(res.status(), 503);
     assert!(header(&res, "www-authenticate").is_none());
 }
@@ -182,8 +183,9 @@ fn challenges_below_a_transport_name_that_transports_metadata() {
     use crate::bearer::resource_metadata_url;
     let u = |s: &str| url::Url::parse(s).unwrap();
     let prm = "https://h/.well-known/oauth-protected-resource";
-    assert_eq!(resource_metadata_url(&u("https://h/sse/message?sessionId=1")), format!("{prm}/sse"));
-    assert_eq!(resource_metadata_url(&u("https://h/sse")), format!("{prm}/sse"));
-    assert_eq!(resource_metadata_url(&u("https://h/mcp")), format!("{prm}/mcp"));
-    assert_eq!(resource_metadata_url(&u("https://h/mcp/x")), format!("{prm}/mcp"));
+    let c = &Config::default();
+    assert_eq!(resource_metadata_url(c, &u("https://h/sse/message?sessionId=1")), format!("{prm}/sse"));
+    assert_eq!(resource_metadata_url(c, &u("https://h/sse")), format!("{prm}/sse"));
+    assert_eq!(resource_metadata_url(c, &u("https://h/mcp")), format!("{prm}/mcp"));
+    assert_eq!(resource_metadata_url(c, &u("https://h/mcp/x")), format!("{prm}/mcp"));
 }

@@ -101,13 +101,13 @@ fn protected_resource_metadata_bare_and_path_aware() {
     for path in ["/.well-known/oauth-protected-resource/mcp-other", "/.well-known/oauth-protected-resource/other"] {
         assert_error(&w.get(path), 404, "not_found");
     }
-    assert!(!is_endpoint("/.well-known/oauth-protected-resourcex"));
-    assert!(is_endpoint("/.well-known/oauth-protected-resource/mcp"));
+    assert!(!is_endpoint(&Config::default(), "/.well-known/oauth-protected-resourcex"));
+    assert!(is_endpoint(&Config::default(), "/.well-known/oauth-protected-resource/mcp"));
     for p in ["/token", "/register", "/revoke", "/.well-known/oauth-authorization-server"] {
-        assert!(is_endpoint(p), "{p}");
+        assert!(is_endpoint(&Config::default(), p), "{p}");
     }
     for p in ["/authorize", "/mcp", "/tokens", "/token/x", "/"] {
-        assert!(!is_endpoint(p), "{p}");
+        assert!(!is_endpoint(&Config::default(), p), "{p}");
     }
 }
 

@@ -1,0 +1,289 @@
+//! The resource registry, configurable endpoint paths, the scope catalogue
+//! apart from what a resource requires, and the resource-server role
+//! (locally and through the internal validation endpoint).
+
+use super::*;
+use crate::bearer::BearerError;
+use crate::config::{Endpoints, Secret};
+use crate::is_endpoint;
+use crate::resource::ProtectedResource;
+use crate::resource_server::{RemoteValidator, ResourceServer, TokenValidator, ValidationTransport};
+use async_trait::async_trait;
+
+const CALENDAR: &str = "https://calendar.example.net/mcp";
+const SECRET: &str = "a-validation-secret-of-32-chars-or-more";
+
+fn catalogue() -> Vec<String> {
+    ["todo_api:read", "todo_api:write", "calendar:read"].map(String::from).to_vec()
+}
+
+/// `/mcp` (+ `/sse`) here, needing `todo_api:read`; a calendar in another worker needing `calendar:read`.
+fn two_resources() -> Config {
+    Config {
+        scopes_supported: catalogue(),
+        resources: vec![
+            ProtectedResource::new("/mcp")
+                .with_alias("/sse")
+                .with_required_scopes(["todo_api:read"])
+                .with_name("Todos"),
+            ProtectedResource::new(CALENDAR).with_required_scopes(["calendar:read"]).with_name("Calendar"),
+        ],
+        validation_secret: Some(Secret::new(SECRET)),
+        ..Config::default()
+    }
+}
+
+fn u(s: &str) -> Url {
+    Url::parse(s).unwrap()
+}
+
+fn bearer_headers(token: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+    h
+}
+
+/// The binding: the request goes to the authorization server's router as a
+/// service-binding request would (no CF-Connecting-IP).
+struct Binding<'a>(&'a World);
+
+#[async_trait(?Send)]
+impl ValidationTransport for Binding<'_> {
+    async fn send(&self, req: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, String> {
+        Ok(self.0.p().handle(&req).await)
+    }
+}
+
+fn token_for(w: &World, c: &Client, resource: &str) -> String {
+    let (code, pkce) = w.code_for(c, "alice", &[("resource", resource)]);
+    let t = json_of(&w.exchange(c, &code, &pkce));
+    assert_eq!(t["resource"], resource);
+    t["access_token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_catalogue_and_each_resources_required_scopes_are_advertised_apart() {
+    let w = World::with_config(two_resources());
+    let m = json_of(&w.get("/.well-known/oauth-authorization-server"));
+    assert_eq!(m["scopes_supported"], json!(["todo_api:read", "todo_api:write", "calendar:read", "offline_access"]));
+    assert_eq!(m["protected_resources"], json!([MCP, CALENDAR]));
+    for path in ["/mcp", "/sse"] {
+        let prm = json_of(&w.get(&format!("/.well-known/oauth-protected-resource{path}")));
+        assert_eq!(prm["scopes_supported"], json!(["todo_api:read"]), "{path}");
+        assert_eq!(prm["resource_name"], "Todos");
+    }
+    // The calendar is described by its own worker, not here.
+    assert_error(&w.get("/.well-known/oauth-protected-resource/calendar"), 404, "not_found");
+    let res = block_on(w.p().authenticate_request(&Request::post(MCP).body(Vec::new()).unwrap())).unwrap_err();
+    let challenge = header(&res, "www-authenticate").unwrap();
+    assert!(challenge.contains("scope=\"todo_api:read\""), "{challenge}");
+    assert!(challenge.contains("oauth-protected-resource/mcp\""), "{challenge}");
+}
+
+#[test]
+fn unknown_requested_scopes_are_dropped_and_reported() {
+    let w = World::with_config(two_resources());
+    let c = w.public_client();
+    let url =
+        w.authorize_url(&c, Some(&Pkce::new()), &[("scope", "todo_api:read mcp:tools todo_api:read offline_access")]);
+    let req = w.parse(&url).unwrap();
+    assert_eq!(req.scope, ["todo_api:read", "offline_access"]);
+    assert_eq!(req.dropped_scopes, ["mcp:tools"]);
+    let url = w.authorize_url(&c, Some(&Pkce::new()), &[("scope", "calendar:read")]);
+    assert!(w.parse(&url).unwrap().dropped_scopes.is_empty());
+}
+
+#[test]
+fn requests_without_resource_get_the_default_and_unregistered_ones_are_refused() {
+    let mut config = two_resources();
+    config.default_resource = Some(CALENDAR.into());
+    let w = World::with_config(config);
+    let c = w.public_client();
+    let req = w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[])).unwrap();
+    assert_eq!(req.resource, [CALENDAR]);
+    for bad in ["https://calendar.example.net/other", "https://other.example.net/mcp", "https://mcp.example.com/x"] {
+        let e = w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[("resource", bad)])).unwrap_err();
+        assert_eq!(e.error, "invalid_target", "{bad}");
+    }
+    // The bare origin only while it is a resource.
+    let closed = World::with_config(Config { origin_resource: false, ..two_resources() });
+    let c = closed.public_client();
+    let e = closed.parse(&closed.authorize_url(&c, Some(&Pkce::new()), &[("resource", ORIGIN)])).unwrap_err();
+    assert_eq!(e.error, "invalid_target");
+    assert_error(&closed.get("/.well-known/oauth-protected-resource"), 404, "not_found");
+}
+
+#[test]
+fn a_resource_server_accepts_exactly_its_own_tokens() {
+    let w = World::with_config(two_resources());
+    let c = w.public_client();
+    let cal_token = token_for(&w, &c, CALENDAR);
+    let mcp_token = token_for(&w, &c, MCP);
+    let calendar = ResourceServer::new(CALENDAR, ORIGIN).unwrap().with_required_scopes(["calendar:read"]);
+    let now = w.store.now();
+    let p = w.p();
+    let at = |token: &str, url: &str, v: &dyn TokenValidator| {
+        block_on(calendar.authenticate(&bearer_headers(token), &u(url), v, now))
+    };
+    let ok = at(&cal_token, "https://calendar.example.net/mcp/events", &p).unwrap();
+    assert_eq!(ok.user_id, "alice");
+    assert_eq!(ok.props["secret"], "upstream-token");
+    assert_eq!(ok.audience, [CALENDAR]);
+    assert!(matches!(at(&mcp_token, CALENDAR, &p), Err(BearerError::Invalid(_))));
+    assert!(matches!(at(&cal_token, "https://calendar.example.net/other", &p), Err(BearerError::Invalid(_))));
+    // The worker hosting the AS refuses the calendar's token at /mcp.
+    assert!(w.bearer_at(Some(&cal_token), MCP).is_err());
+    assert!(w.bearer_at(Some(&mcp_token), "https://mcp.example.com/sse").is_ok());
+    // Its metadata and challenge.
+    let prm = calendar.metadata(&u("https://calendar.example.net/.well-known/oauth-protected-resource/mcp")).unwrap();
+    assert_eq!(prm["resource"], CALENDAR);
+    assert_eq!(prm["authorization_servers"], json!([ORIGIN]));
+    assert_eq!(prm["scopes_supported"], json!(["calendar:read"]));
+    assert!(calendar.metadata(&u("https://calendar.example.net/.well-known/oauth-protected-resource")).is_none());
+    let res = calendar.challenge(&u("https://calendar.example.net/mcp/x"), &BearerError::Missing);
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        header(&res, "www-authenticate").unwrap(),
+        "Bearer realm=\"OAuth\", resource_metadata=\"https://calendar.example.net/.well-known/oauth-protected-resource/mcp\", scope=\"calendar:read\""
+    );
+}
+
+#[test]
+fn a_resource_in_another_worker_validates_through_the_internal_endpoint() {
+    let w = World::with_config(two_resources());
+    let c = w.public_client();
+    let cal_token = token_for(&w, &c, CALENDAR);
+    let mcp_token = token_for(&w, &c, MCP);
+    let binding = Binding(&w);
+    let remote = |secret: &str| RemoteValidator {
+        transport: &binding,
+        url: format!("https://auth.internal{}", w.config.endpoints.validate),
+        secret: Secret::new(secret),
+    };
+    let good = remote(SECRET);
+    let ctx = block_on(good.validate_token(CALENDAR, &cal_token)).unwrap();
+    assert_eq!((ctx.user_id.as_str(), ctx.client_id.as_str()), ("alice", c.id.as_str()));
+    assert_eq!(ctx.props["secret"], "upstream-token");
+    assert_eq!(ctx.audience, [CALENDAR]);
+    assert!(matches!(block_on(good.validate_token(CALENDAR, &mcp_token)), Err(BearerError::Invalid(_))));
+    assert!(matches!(block_on(good.validate_token(CALENDAR, "u:g:nope")), Err(BearerError::Invalid(_))));
+    assert_eq!(
+        block_on(remote("wrong-secret-wrong-secret-wrong-secret").validate_token(CALENDAR, &cal_token)).unwrap_err(),
+        BearerError::Unavailable
+    );
+    // An unregistered resource is the resource server's misconfiguration: 503, not 401.
+    assert_eq!(
+        block_on(good.validate_token("https://stray.example.net/mcp", &cal_token)).unwrap_err(),
+        BearerError::Unavailable
+    );
+    assert_eq!(
+        block_on(good.validate_token(MCP, &mcp_token)).unwrap_err(),
+        BearerError::Unavailable,
+        "not on auth.internal"
+    );
+    // Revoked: refused at once.
+    assert_eq!(w.form_as("/revoke", &c, &[("token", &cal_token)]).status(), 200);
+    assert!(matches!(block_on(good.validate_token(CALENDAR, &cal_token)), Err(BearerError::Invalid(_))));
+
+    // The endpoint does not exist for requests from the public edge, without
+    // the secret, or when no secret is configured.
+    let path = w.config.endpoints.validate.clone();
+    let body = json!({"resource": MCP, "token": mcp_token}).to_string();
+    let auth = format!("Bearer {SECRET}");
+    let ok = w.post(&path, &body, &[("authorization", &auth)]);
+    assert_eq!(ok.status(), 200);
+    assert_eq!(json_of(&ok)["active"], true);
+    for headers in [vec![("authorization", auth.as_str()), ("cf-connecting-ip", "203.0.113.9")], vec![]] {
+        assert_error(&w.post(&path, &body, &headers), 404, "not_found");
+    }
+    assert!(is_endpoint(&w.config, &path));
+    let closed = World::new();
+    assert!(!is_endpoint(&closed.config, &path));
+    assert_error(&closed.post(&path, &body, &[("authorization", &auth)]), 404, "not_found");
+}
+
+#[test]
+fn endpoint_paths_follow_the_configuration() {
+    let config = Config {
+        endpoints: Endpoints {
+            authorize: "/oauth/authorize".into(),
+            token: "/oauth/token".into(),
+            register: "/oauth/register".into(),
+            revoke: "/oauth/revoke".into(),
+            admin_clients: "/oauth/admin/clients".into(),
+            validate: "/oauth/internal/validate".into(),
+        },
+        ..Config::default()
+    };
+    config.validate().unwrap();
+    let w = World::with_config(config);
+    let m = json_of(&w.get("/.well-known/oauth-authorization-server"));
+    for (k, p) in [
+        ("authorization_endpoint", "/oauth/authorize"),
+        ("token_endpoint", "/oauth/token"),
+        ("registration_endpoint", "/oauth/register"),
+        ("revocation_endpoint", "/oauth/revoke"),
+    ] {
+        assert_eq!(m[k], format!("{ORIGIN}{p}"));
+    }
+    for p in ["/oauth/token", "/oauth/register", "/oauth/revoke", "/oauth/admin/clients"] {
+        assert!(is_endpoint(&w.config, p), "{p}");
+    }
+    for p in ["/token", "/register", "/revoke", "/admin/clients", "/oauth/authorize"] {
+        assert!(!is_endpoint(&w.config, p), "{p}");
+        assert_eq!(w.post(p, "", &[]).status(), 404, "{p}");
+    }
+    let reg = w.post(
+        "/oauth/register",
+        &json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}).to_string(),
+        &[("content-type", "application/json")],
+    );
+    assert_eq!(reg.status(), 201);
+    let c = Client {
+        id: json_of(&reg)["client_id"].as_str().unwrap().into(),
+        secret: None,
+        method: "none".into(),
+        redirect: REDIRECT.into(),
+    };
+    let (code, pkce) = w.code_for(&c, "alice", &[]);
+    let params = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    let t = w.form_as("/oauth/token", &c, &params);
+    assert_eq!(t.status(), 200);
+    let access = json_of(&t)["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(w.form_as("/oauth/revoke", &c, &[("token", &access)]).status(), 200);
+    assert!(w.bearer(&access).is_err());
+}
+
+#[test]
+fn resource_and_path_settings_are_read_and_checked() {
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        Config::from_lookup(move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+    };
+    let c =
+        vars(&[("MCP_SCOPES", "a b c"), ("MCP_REQUIRED_SCOPES", "a"), ("OAUTH_TOKEN_PATH", "/oauth/token")]).unwrap();
+    assert_eq!(c.scopes_supported, ["a", "b", "c"]);
+    assert_eq!(c.resources[0].required_scopes, ["a"]);
+    assert_eq!(c.endpoints.token, "/oauth/token");
+    let c = vars(&[("OAUTH_EXTRA_RESOURCES", "https://cal.example.net/mcp https://drive.example.net/")]).unwrap();
+    let urls: Vec<&str> = c.resources.iter().map(|r| r.resource.as_str()).collect();
+    assert_eq!(urls, ["/mcp", "https://cal.example.net/mcp", "https://drive.example.net/"]);
+    let c = vars(&[("MCP_SCOPES", "a b")]).unwrap();
+    assert_eq!(c.resources[0].required_scopes, ["a", "b"], "MCP_SCOPES is the default of both");
+    for (bad, names) in [
+        (&[("MCP_SCOPES", "a b"), ("MCP_REQUIRED_SCOPES", "z")][..], "MCP_REQUIRED_SCOPES"),
+        (&[("OAUTH_TOKEN_PATH", "token")][..], "OAUTH_TOKEN_PATH"),
+        (&[("OAUTH_REVOKE_PATH", "/token")][..], "OAUTH_REVOKE_PATH"),
+        (&[("OAUTH_REGISTER_PATH", "/mcp/register")][..], "OAUTH_REGISTER_PATH"),
+        (&[("OAUTH_VALIDATION_SECRET", "short")][..], "OAUTH_VALIDATION_SECRET"),
+        (&[("OAUTH_EXTRA_RESOURCES", "/calendar")][..], "OAUTH_EXTRA_RESOURCES"),
+        (&[("OAUTH_EXTRA_RESOURCES", "https://x.example.net/a#b")][..], "protected resource"),
+    ] {
+        let e = vars(bad).unwrap_err().0;
+        assert!(e.starts_with(names), "{e}");
+    }
+}
