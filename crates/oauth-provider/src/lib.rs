@@ -1,15 +1,64 @@
-//! The OAuth 2.1 authorization server MCP clients talk to: metadata (RFC 8414,
-//! RFC 9728), dynamic client registration (RFC 7591), authorization requests
-//! and grants, the token endpoint (authorization code + PKCE, refresh token
-//! rotation), revocation (RFC 7009) and bearer validation for the protected
-//! MCP routes.
+//! An OAuth 2.1 authorization server for MCP clients, for Rust Workers:
+//! discovery metadata (RFC 8414, RFC 9728), dynamic client registration
+//! (RFC 7591) and Client ID Metadata Documents, authorization requests and
+//! grants, the token endpoint (authorization code + PKCE, refresh-token
+//! rotation), revocation (RFC 7009) and bearer-token validation for the
+//! protected resources.
 //!
-//! It knows nothing of PingOne or MCP: sign-in calls [`Provider::parse_auth_request`]
-//! and [`Provider::complete_authorization`]; the MCP routes call
-//! [`Provider::authenticate`]. Records live in a [`store::KvStore`]
-//! with the key layout and encryption of `@cloudflare/workers-oauth-provider`
-//! (see `records` and `seal`), so a deployment of the original keeps its
-//! clients and grants.
+//! Records live in a [`store::KvStore`] (Workers KV in production, with the
+//! `workers` feature's [`workers::Kv`]) with the key layout and encryption of
+//! `@cloudflare/workers-oauth-provider` 0.1 and 1.x, so a deployment of the
+//! TypeScript provider keeps its clients and grants; `STORAGE.md` beside this
+//! crate describes every record.
+//!
+//! # Using it
+//!
+//! A worker builds a [`Provider`] per request and routes to it:
+//!
+//! - requests for which [`is_endpoint`] holds (metadata, `/token`,
+//!   `/register`, `/revoke`, the admin endpoint) go to [`Provider::handle`];
+//! - its own `/authorize` page (sign-in and consent are the application's)
+//!   validates the request with [`Provider::parse_auth_request`] and, once the
+//!   person approved, stores the grant with [`Provider::complete_authorization`],
+//!   which returns the redirect back to the client;
+//! - protected routes call [`Provider::authenticate_request`], which yields the
+//!   grant's user, scopes and decrypted props, or the complete 401 answer.
+//!
+//! Application logic plugs in through [`GrantHooks`] (run on every token
+//! exchange and refresh, e.g. to refresh an upstream IdP's token, and when a
+//! grant ends) and [`MetadataFetcher`] (outbound HTTP for metadata documents).
+//! The pure logic runs natively, so `cargo test` covers it without Workers.
+//!
+//! ```ignore
+//! use oauth_provider::workers::{from_http, into_http, Kv};
+//! use oauth_provider::{is_endpoint, Config, Provider};
+//!
+//! #[worker::event(fetch)]
+//! async fn fetch(req: worker::Request, env: worker::Env, _: worker::Context) -> worker::Result<worker::Response> {
+//!     let config = Config::default();
+//!     let kv = Kv(env.kv("OAUTH_KV")?);
+//!     let provider = Provider::new(&kv, &config, worker::Date::now().as_millis() / 1000);
+//!     let Some(req) = into_http(req).await? else { return worker::Response::error("Too large", 413) };
+//!     match req.uri().path() {
+//!         p if is_endpoint(&config, p) => from_http(provider.handle(&req).await),
+//!         "/authorize" => todo!("your sign-in and consent, then provider.complete_authorization"),
+//!         _ => match provider.authenticate_request(&req).await {
+//!             Ok(who) => worker::Response::ok(format!("hello {}", who.user_id)),
+//!             Err(challenge) => from_http(challenge),
+//!         },
+//!     }
+//! }
+//! ```
+//!
+//! `examples/minimal-worker` in this crate is that worker in full, with an
+//! approval page; the repository's tests run it in workerd with the MCP
+//! TypeScript SDK's OAuth client.
+//!
+//! # Features
+//!
+//! - `workers`: the [`workers`] module (Workers KV store, `worker` ↔ `http`
+//!   conversions, the metadata-document fetch). Without it the crate has no
+//!   dependency on `worker` and builds for any target.
 
 pub mod admin;
 pub mod authorize;
