@@ -27,6 +27,15 @@ mod refresh;
 /// The KV namespace binding holding clients, grants, tokens and sign-in state.
 const KV_BINDING: &str = "OAUTH_KV";
 
+/// Logs why the authorization server refused a request: its status and the
+/// internal reason (`category.check`), never a token, secret or parameter.
+fn logged(path: &str, res: http::Response<Vec<u8>>) -> http::Response<Vec<u8>> {
+    if let Some(reason) = oauth::error::Reason::of(&res) {
+        worker::console_log!("oauth: {path} refused, {} {reason}", res.status().as_u16());
+    }
+    res
+}
+
 fn json(status: u16, body: serde_json::Value) -> Result<Response> {
     Ok(Response::from_json(&body)?.with_status(status))
 }
@@ -142,7 +151,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         if let Some(grant) = oauth::refresh_gate::grant_of_at(&http_req, &config.endpoints.token) {
             return refresh::forward(&env, &grant, &http_req, &provider).await;
         }
-        return from_http(provider.handle(&http_req).await);
+        return from_http(logged(&path, provider.handle(&http_req).await));
     }
     // Preflights come before authentication (browsers send no credentials with them).
     if http_req.method() == http::Method::OPTIONS {
@@ -154,10 +163,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Ok(ctx) if upstream_expired(&ctx, provider.now) => {
             // No tool may run with a dead PingOne token: the client's auth layer
             // answers this 401 with a refresh, which refreshes PingOne too.
-            let why = BearerError::Invalid("The upstream sign-in behind this token has expired; refresh the token");
+            let why = BearerError::invalid(
+                "The upstream sign-in behind this token has expired; refresh the token",
+                oauth::error::Reason::new("upstream", "token_expired"),
+            );
             let mut res = provider.challenge(&url, &why);
             oauth::cors::apply(origin, res.headers_mut());
-            from_http(res)
+            from_http(logged(&path, res))
         }
         Ok(ctx) => {
             // Proxy mode (DOWNSTREAM_MCP_URL or DOWNSTREAM_MCP): forwarded to another MCP server.
@@ -178,11 +190,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             let step_up = |scopes: &[String], why: &str| {
                 let mut res = provider.insufficient_scope(&url, scopes, why);
                 oauth::cors::apply(origin, res.headers_mut());
-                res
+                logged(&path, res)
             };
             crate::mcp::worker::serve(&http_req, &caller(ctx), &env, step_up).await
         }
-        Err(res) => from_http(res),
+        Err(res) => from_http(logged(&path, res)),
     }
 }
 

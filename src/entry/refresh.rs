@@ -28,7 +28,7 @@ pub async fn forward(env: &Env, grant: &str, req: &http::Request<Vec<u8>>, here:
         worker::console_warn!(
             "configuration: no {BINDING} Durable Object binding; concurrent refreshes are not serialized"
         );
-        return from_http(here.handle(req).await);
+        return from_http(super::logged(req.uri().path(), here.handle(req).await));
     };
     // Hashed: the object's name shows in dashboards, the user id need not.
     let answer = async { namespace.get_by_name(&sha256_hex(grant))?.fetch_with_request(to_worker(req)?).await };
@@ -79,5 +79,5 @@ async fn answer(env: &Env, written: &Written, req: &http::Request<Vec<u8>>) -> h
     let cache = crate::login::worker::cache();
     let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
     let store = ReadYourWrites { inner: &kv, written, now: now_secs() };
-    provider(&store, &config, hooks.as_ref()).handle(req).await
+    super::logged(req.uri().path(), provider(&store, &config, hooks.as_ref()).handle(req).await)
 }

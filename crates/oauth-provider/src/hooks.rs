@@ -3,11 +3,14 @@
 //! (workers-oauth-provider's `tokenExchangeCallback`), run on every code
 //! exchange and refresh before anything is written, and a notice when a grant
 //! ends. Sign-in implements both to keep the upstream (PingOne) tokens alive
-//! and to revoke them; the default does nothing.
+//! and to revoke them; the default does nothing. And [`ExternalTokens`]: the
+//! application's resolution of bearer tokens this server did not issue.
 
+use super::bearer::{AuthContext, BearerError};
 use super::records::Grant;
 use async_trait::async_trait;
 use serde_json::Value;
+use url::Url;
 
 /// Which grant is being redeemed at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,3 +80,73 @@ pub trait GrantHooks {
 pub struct NoHooks;
 
 impl GrantHooks for NoHooks {}
+
+/// Bearer tokens this server did not issue (workers-oauth-provider's
+/// `resolveExternalToken`): the application's own validation of another
+/// issuer's token, e.g. a JWT from the identity provider the application
+/// checks itself, so a caller holding one reaches the protected routes too.
+///
+/// [`Provider::authenticate`](crate::Provider::authenticate) (and
+/// `authenticate_request`) asks the hook only about a token that cannot be
+/// one of this server's (not in its `userId:grantId:secret` shape); a token of
+/// this server that is unknown, expired or revoked is refused as always and
+/// never shown to the hook. Install it with
+/// [`Provider::with_external_tokens`](crate::Provider::with_external_tokens).
+///
+/// MCP clients are meant to present only tokens of the MCP server's own
+/// authorization server (MCP 2025-11-25, "Token Handling"): accepting other
+/// tokens is a compatibility choice of the application, which must validate
+/// them fully (signature, issuer, expiry, audience) and must not forward them
+/// upstream. The MCP worker in this repository installs no such hook.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use oauth_provider::bearer::{AuthContext, BearerError};
+/// use oauth_provider::error::Reason;
+/// use oauth_provider::ExternalTokens;
+/// use url::Url;
+///
+/// /// Accepts the tokens of a partner's issuer that it has verified.
+/// struct PartnerTokens;
+///
+/// #[async_trait(?Send)]
+/// impl ExternalTokens for PartnerTokens {
+///     async fn resolve(&self, token: &str, url: &Url) -> Result<Option<AuthContext>, BearerError> {
+///         let Some(subject) = token.strip_prefix("partner.") else { return Ok(None) }; // not ours either: 401
+///         if subject == "reader" && url.path().ends_with("/write") {
+///             return Err(BearerError::insufficient_scope(
+///                 ["todo:read", "todo:write"],
+///                 "Writing needs todo:write",
+///                 Reason::new("external_token", "partner_scope_missing"),
+///             ));
+///         }
+///         Ok(Some(AuthContext {
+///             user_id: subject.into(),
+///             grant_id: String::new(),
+///             client_id: "partner".into(),
+///             scopes: vec!["todo:read".into()],
+///             // Required: the resource the token is accepted at.
+///             audience: vec![format!("{}/mcp", url.origin().ascii_serialization())],
+///             expires_at: u64::MAX,
+///             props: serde_json::Value::Null,
+///         }))
+///     }
+/// }
+/// ```
+#[async_trait(?Send)]
+pub trait ExternalTokens {
+    /// Resolves `token`, presented at `url`:
+    ///
+    /// - `Ok(Some(context))` lets the request through as `context`, whose
+    ///   `audience` must name the resource served at `url` (else 401
+    ///   `invalid_token`, reason `external_token.audience_mismatch`);
+    /// - `Ok(None)`: not a token the application knows either, 401
+    ///   `invalid_token` as for any unknown token (`external_token.not_recognized`);
+    /// - `Err(error)` is the answer: [`BearerError::invalid`] (401
+    ///   `invalid_token`), [`BearerError::insufficient_scope`] (403 with the
+    ///   scopes to ask for, see [`step_up_challenge`](crate::bearer::step_up_challenge)),
+    ///   [`BearerError::Unavailable`] (503, the validator could not be reached).
+    ///   Its description is sent to the client: keep it generic, never the
+    ///   token; the [`Reason`](crate::error::Reason) is for the logs.
+    async fn resolve(&self, token: &str, url: &Url) -> Result<Option<AuthContext>, BearerError>;
+}

@@ -95,7 +95,7 @@ pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuth
 pub use bearer::AuthContext;
 pub use cimd::{CimdError, FetchFailure, FetchedDocument, MetadataFetcher};
 pub use config::Config;
-pub use hooks::{Exchange, ExchangeError, ExchangeResult, GrantHooks, GrantType};
+pub use hooks::{Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType};
 pub use records::ClientInfo;
 pub use router::is_endpoint;
 
@@ -111,13 +111,24 @@ pub struct Provider<'a> {
     /// Outbound HTTP for client metadata documents; without it `client_id`
     /// URLs are not accepted (and not advertised).
     pub cimd: Option<&'a dyn MetadataFetcher>,
+    /// The application's resolution of bearer tokens this server did not
+    /// issue ([`ExternalTokens`]); none by default: such tokens get 401.
+    pub external_tokens: Option<&'a dyn ExternalTokens>,
     /// Metadata-document clients resolved during this request.
     cimd_memo: std::cell::RefCell<Vec<ClientInfo>>,
 }
 
 impl<'a> Provider<'a> {
     pub fn new(store: &'a dyn KvStore, config: &'a Config, now: u64) -> Self {
-        Self { store, config, now, hooks: &hooks::NoHooks, cimd: None, cimd_memo: Default::default() }
+        Self {
+            store,
+            config,
+            now,
+            hooks: &hooks::NoHooks,
+            cimd: None,
+            external_tokens: None,
+            cimd_memo: Default::default(),
+        }
     }
 
     /// The same server accepting Client ID Metadata Documents, fetched with `fetcher`.
@@ -128,6 +139,12 @@ impl<'a> Provider<'a> {
     /// The same server with the application's token-exchange and grant-end hooks.
     pub fn with_hooks(self, hooks: &'a dyn GrantHooks) -> Self {
         Self { hooks, ..self }
+    }
+
+    /// The same server letting `hook` resolve bearer tokens it did not issue
+    /// (see [`ExternalTokens`]).
+    pub fn with_external_tokens(self, hook: &'a dyn ExternalTokens) -> Self {
+        Self { external_tokens: Some(hook), ..self }
     }
 }
 

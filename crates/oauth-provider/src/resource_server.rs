@@ -229,7 +229,7 @@ impl ResourceServer {
     /// everything the operation needs (the token's own scopes included, so a
     /// re-authorization keeps them).
     pub fn insufficient_scope(&self, url: &Url, scopes: &[String], description: &str) -> Response<Vec<u8>> {
-        bearer::insufficient_scope(&self.metadata_url(url), scopes, description)
+        bearer::step_up_challenge(&self.metadata_url(url), scopes, description)
     }
 
     /// Validates the bearer token of a request at `url` with `validator`:
@@ -245,11 +245,11 @@ impl ResourceServer {
     ) -> Result<AuthContext, BearerError> {
         let token = bearer::bearer_token(headers).ok_or(BearerError::Missing)?;
         if !self.covers(url) {
-            return Err(BearerError::Invalid("The access token's audience does not match this resource"));
+            return Err(BearerError::wrong_audience());
         }
         let ctx = validator.validate_token(&self.resource, token).await?;
         if ctx.expires_at <= now {
-            return Err(BearerError::Invalid("The access token is invalid, expired or revoked"));
+            return Err(BearerError::unknown("token_expired"));
         }
         let fits = |aud: &String| {
             let aliases: &[String] =
@@ -259,7 +259,7 @@ impl ResourceServer {
         // A token without audience (issued before resources were recorded) is
         // vouched for by the authorization server, which knows the resource.
         if !ctx.audience.is_empty() && !ctx.audience.iter().any(fits) {
-            return Err(BearerError::Invalid("The access token's audience does not match this resource"));
+            return Err(BearerError::wrong_audience());
         }
         Ok(ctx)
     }
@@ -314,7 +314,7 @@ impl Provider<'_> {
 
     /// The 403 step-up answer at `url` (see [`ResourceServer::insufficient_scope`]).
     pub fn insufficient_scope(&self, url: &Url, scopes: &[String], description: &str) -> Response<Vec<u8>> {
-        bearer::insufficient_scope(&bearer::resource_metadata_url(self.config, url), scopes, description)
+        bearer::step_up_challenge(&bearer::resource_metadata_url(self.config, url), scopes, description)
     }
 
     /// Validates `token` for the registered resource `resource` (its
@@ -382,7 +382,7 @@ impl Provider<'_> {
                     "props": ctx.props,
                 }),
             ),
-            Err(BearerError::Invalid(why)) => json_response(
+            Err(BearerError::Invalid(why, _)) => json_response(
                 StatusCode::OK,
                 &json!({"active": false, "error": "invalid_token", "error_description": why}),
             ),
@@ -434,7 +434,7 @@ pub fn parse_validation_response(res: &Response<Vec<u8>>) -> Result<AuthContext,
     }
     let v: Value = serde_json::from_slice(res.body()).map_err(|_| BearerError::Unavailable)?;
     if v["active"] != Value::Bool(true) {
-        return Err(BearerError::Invalid("The access token is invalid, expired or revoked"));
+        return Err(BearerError::unknown("validator_refused"));
     }
     let text = |k: &str| v[k].as_str().map(str::to_owned).ok_or(BearerError::Unavailable);
     Ok(AuthContext {

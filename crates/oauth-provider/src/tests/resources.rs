@@ -129,8 +129,8 @@ fn a_resource_server_accepts_exactly_its_own_tokens() {
     assert_eq!(ok.user_id, "alice");
     assert_eq!(ok.props["secret"], "upstream-token");
     assert_eq!(ok.audience, [CALENDAR]);
-    assert!(matches!(at(&mcp_token, CALENDAR, &p), Err(BearerError::Invalid(_))));
-    assert!(matches!(at(&cal_token, "https://calendar.example.net/other", &p), Err(BearerError::Invalid(_))));
+    assert!(matches!(at(&mcp_token, CALENDAR, &p), Err(BearerError::Invalid(..))));
+    assert!(matches!(at(&cal_token, "https://calendar.example.net/other", &p), Err(BearerError::Invalid(..))));
     // The worker hosting the AS refuses the calendar's token at /mcp.
     assert!(w.bearer_at(Some(&cal_token), MCP).is_err());
     assert!(w.bearer_at(Some(&mcp_token), "https://mcp.example.com/sse").is_ok());
@@ -165,8 +165,8 @@ fn a_resource_in_another_worker_validates_through_the_internal_endpoint() {
     assert_eq!((ctx.user_id.as_str(), ctx.client_id.as_str()), ("alice", c.id.as_str()));
     assert_eq!(ctx.props["secret"], "upstream-token");
     assert_eq!(ctx.audience, [CALENDAR]);
-    assert!(matches!(block_on(good.validate_token(CALENDAR, &mcp_token)), Err(BearerError::Invalid(_))));
-    assert!(matches!(block_on(good.validate_token(CALENDAR, "u:g:nope")), Err(BearerError::Invalid(_))));
+    assert!(matches!(block_on(good.validate_token(CALENDAR, &mcp_token)), Err(BearerError::Invalid(..))));
+    assert!(matches!(block_on(good.validate_token(CALENDAR, "u:g:nope")), Err(BearerError::Invalid(..))));
     assert_eq!(
         block_on(remote("wrong-secret-wrong-secret-wrong-secret").validate_token(CALENDAR, &cal_token)).unwrap_err(),
         BearerError::Unavailable
@@ -183,7 +183,7 @@ fn a_resource_in_another_worker_validates_through_the_internal_endpoint() {
     );
     // Revoked: refused at once.
     assert_eq!(w.form_as("/revoke", &c, &[("token", &cal_token)]).status(), 200);
-    assert!(matches!(block_on(good.validate_token(CALENDAR, &cal_token)), Err(BearerError::Invalid(_))));
+    assert!(matches!(block_on(good.validate_token(CALENDAR, &cal_token)), Err(BearerError::Invalid(..))));
 
     // The endpoint does not exist for requests from the public edge, without
     // the secret, or when no secret is configured.

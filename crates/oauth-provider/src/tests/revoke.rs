@@ -25,7 +25,7 @@ fn revoking_an_access_token_keeps_the_grant_and_refresh_token() {
         let c = w.public_client();
         let t = w.tokens(&c, "alice");
         revoke(&w, &c, s(&t["access_token"]), hint);
-        assert!(matches!(w.bearer(s(&t["access_token"])), Err(BearerError::Invalid(_))), "{hint:?}");
+        assert!(matches!(w.bearer(s(&t["access_token"])), Err(BearerError::Invalid(..))), "{hint:?}");
         let t2 = json_of(&w.refresh(&c, s(&t["refresh_token"]), &[]));
         assert!(w.bearer(s(&t2["access_token"])).is_ok());
     }
