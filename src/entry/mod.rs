@@ -200,32 +200,23 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 /// Where the purge stopped, kept between cron runs (the key 1.x's documentation uses).
 const PURGE_CURSOR_KEY: &str = "purge-cursor";
-/// KV operations one purge run may make: a Worker invocation may make 1000,
-/// and a batch that ends many grants costs several per grant.
-const PURGE_KV_BUDGET: usize = 500;
-/// Grants one purge run may end: each may cost PingOne calls (subrequests).
-const PURGE_MAX_ENDED: usize = 40;
-/// Grant keys one purge run looks at by default (`PURGE_GRANTS_PER_RUN`).
-const PURGE_GRANTS_PER_RUN: usize = 400;
 
-/// The daily purge, resumable: it goes on from the cursor the last run left in
-/// KV, in batches, until the sweep is done or the run's budget (KV operations,
-/// grants ended, `PURGE_GRANTS_PER_RUN` grants looked at) is spent, and leaves
-/// the cursor for the next run. A large namespace is swept over several days;
-/// KV's own expiry removes most records long before.
+/// The daily purge, resumable (`Provider::purge_run`): each run goes on from
+/// the cursor the last one left, within `PURGE_GRANTS_PER_RUN` grant keys and
+/// the invocation's KV and subrequest limits. A large namespace is swept over
+/// several days; KV's own expiry removes most records long before.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    use crate::store::KvStore;
     let run =
         async {
             let config = oauth_config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
-            let per_run =
-                match env.var("PURGE_GRANTS_PER_RUN").ok().map(|v| v.to_string()) {
-                    None => PURGE_GRANTS_PER_RUN,
-                    Some(v) => v.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+            let mut limits = oauth::grants::PurgeLimits::default();
+            if let Some(v) = env.var("PURGE_GRANTS_PER_RUN").ok().map(|v| v.to_string()) {
+                limits.grants =
+                    v.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
                         worker::Error::RustError("PURGE_GRANTS_PER_RUN must be a positive number".into())
-                    })?,
-                };
+                    })?;
+            }
             let kv = Kv(env.kv(KV_BINDING)?);
             // Broken sign-in settings must not stop the purge; PingOne is then not told.
             let settings = crate::login::worker::settings(&env)
@@ -233,46 +224,13 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 .ok();
             let cache = crate::login::worker::cache();
             let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
-            let counted = crate::store::Counting::new(&kv);
-            let provider = provider(&counted, &config, hooks.as_ref());
-            let started_from =
-                KvStore::get(&counted, PURGE_CURSOR_KEY).await.map_err(|e| worker::Error::RustError(e.to_string()))?;
-            let mut cursor = started_from.clone();
-            let (mut checked, mut purged) = (0, 0);
-            let mut failure = None;
-            loop {
-                let batch = oauth::grants::PURGE_BATCH.min(per_run.saturating_sub(checked)).max(1);
-                match provider.purge_expired_batch(cursor.as_deref(), batch).await {
-                    Ok(p) => {
-                        checked += p.checked;
-                        purged += p.purged;
-                        cursor = p.cursor;
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-                let budget_left = counted.ops() + 2 * oauth::grants::PURGE_BATCH < PURGE_KV_BUDGET;
-                if cursor.is_none() || checked >= per_run || purged >= PURGE_MAX_ENDED || !budget_left {
-                    break;
-                }
-            }
-            // What was done stays done: the cursor is saved even after a failure.
-            let saved = match &cursor {
-                Some(c) => KvStore::put(&kv, PURGE_CURSOR_KEY, c, None).await,
-                None if started_from.is_some() => KvStore::delete(&kv, PURGE_CURSOR_KEY).await,
-                None => Ok(()),
-            };
-            let state = if cursor.is_some() { "continues next run" } else { "sweep complete" };
-            worker::console_log!("purge: checked {checked} grants, revoked {purged} expired ones; {state}");
-            if let Err(e) = saved {
-                worker::console_error!("purge: could not save where it stopped: {e}");
-            }
-            match failure {
-                Some(e) => Err(worker::Error::RustError(e.to_string())),
-                None => Ok::<(), worker::Error>(()),
-            }
+            let run = provider(&kv, &config, hooks.as_ref())
+                .purge_run(PURGE_CURSOR_KEY, limits)
+                .await
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let state = if run.complete { "sweep complete" } else { "continues next run" };
+            worker::console_log!("purge: checked {} grants, revoked {} expired ones; {state}", run.checked, run.purged);
+            Ok::<(), worker::Error>(())
         };
     if let Err(e) = run.await {
         worker::console_error!("purge failed: {e}");

@@ -3,7 +3,7 @@
 
 use super::records::{grant_key, grant_prefix, parse_grant_key, token_prefix, Grant, GrantKeyMetadata};
 use super::Provider;
-use crate::store::{StoreError, MIN_TTL_SECS};
+use crate::store::{KvStore, StoreError, MIN_TTL_SECS};
 
 /// Grants checked per batch of [`Provider::purge_expired_batch`] by default
 /// (as workers-oauth-provider 1.x).
@@ -20,6 +20,34 @@ pub struct PurgeProgress {
     /// every grant (the next batch then starts a new sweep). Same format as
     /// workers-oauth-provider 1.x's `purgeExpiredData` cursor (`grants:…`).
     pub cursor: Option<String>,
+}
+
+/// What one [`Provider::purge_run`] may do. A Worker invocation may make
+/// 1000 KV operations and a limited number of subrequests (each grant ended
+/// may cost the application's grant-end hook an upstream call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeLimits {
+    /// Grant keys looked at.
+    pub grants: usize,
+    /// Grants ended.
+    pub ended: usize,
+    /// Store operations, roughly (a batch is not started without room for it).
+    pub store_ops: usize,
+}
+
+impl Default for PurgeLimits {
+    fn default() -> Self {
+        Self { grants: 400, ended: 40, store_ops: 500 }
+    }
+}
+
+/// What one [`Provider::purge_run`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeRun {
+    pub checked: usize,
+    pub purged: usize,
+    /// The sweep covered every grant (no cursor is left for the next run).
+    pub complete: bool,
 }
 
 /// The KV cursor inside a purge cursor. A 1.x cursor past its grant phase
@@ -289,6 +317,50 @@ impl Provider<'_> {
         }
         progress.cursor = kv.map(|c| format!("grants:{c}"));
         Ok(progress)
+    }
+
+    /// One scheduled run of the purge that a large namespace needs: goes on
+    /// from the cursor the last run left under `cursor_key` in the store, in
+    /// batches of [`PURGE_BATCH`], until the sweep is complete or `limits` is
+    /// spent, and leaves the cursor for the next run (deleted once a sweep is
+    /// complete). The cursor is saved even when a batch fails: what was done
+    /// stays done. The error is the first failure, after the cursor was saved.
+    pub async fn purge_run(&self, cursor_key: &str, limits: PurgeLimits) -> Result<PurgeRun, StoreError> {
+        let counted = crate::store::Counting::new(self.store);
+        let provider = Provider { store: &counted, cimd_memo: Default::default(), ..*self };
+        let started_from = counted.get(cursor_key).await?;
+        let mut cursor = started_from.clone();
+        let mut run = PurgeRun::default();
+        let mut failure = None;
+        loop {
+            let batch = PURGE_BATCH.min(limits.grants.saturating_sub(run.checked)).max(1);
+            match provider.purge_expired_batch(cursor.as_deref(), batch).await {
+                Ok(p) => {
+                    run.checked += p.checked;
+                    run.purged += p.purged;
+                    cursor = p.cursor;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            // A batch costs a list and a read per grant, plus the deletions of what it ends.
+            let store_left = counted.ops() + 2 * PURGE_BATCH < limits.store_ops;
+            if cursor.is_none() || run.checked >= limits.grants || run.purged >= limits.ended || !store_left {
+                break;
+            }
+        }
+        let saved = match &cursor {
+            Some(c) => self.store.put(cursor_key, c, None).await,
+            None if started_from.is_some() => self.store.delete(cursor_key).await,
+            None => Ok(()),
+        };
+        run.complete = cursor.is_none();
+        match failure {
+            Some(e) => Err(e),
+            None => saved.map(|()| run),
+        }
     }
 
     /// The whole purge in one go (see [`Self::purge_expired_batch`]); for a

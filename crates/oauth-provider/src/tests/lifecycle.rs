@@ -331,3 +331,43 @@ fn a_cursor_left_by_1x_or_unreadable_starts_a_new_sweep() {
     w.advance(2 * HOUR);
     assert_eq!(block_on(w.p().purge_expired_batch(Some("nonsense"), 50)).unwrap().purged, 1);
 }
+
+#[test]
+fn scheduled_runs_resume_from_the_stored_cursor_within_their_limits_and_clear_it_when_done() {
+    use crate::grants::PurgeLimits;
+    let w = World::new();
+    let ended = expired_grants(&w, 5);
+    w.advance(2 * HOUR);
+    let limits = PurgeLimits { grants: 2, ..PurgeLimits::default() };
+    let mut runs = Vec::new();
+    loop {
+        let run = block_on(w.p().purge_run("purge-cursor", limits)).unwrap();
+        assert!(run.checked <= 2, "{run:?}");
+        // A run that stops early leaves where it got to for the next one.
+        assert_eq!(w.store.raw("purge-cursor").is_some(), !run.complete, "{run:?}");
+        runs.push(run.purged);
+        if run.complete {
+            break;
+        }
+    }
+    assert_eq!(runs, vec![2, 2, 1]);
+    assert!(ended.iter().all(|k| w.store.raw(k).is_none()));
+    // Limits on grants ended and store operations end a run early too.
+    let more = expired_grants(&w, 4);
+    w.advance(2 * HOUR);
+    let few = PurgeLimits { ended: 1, ..PurgeLimits::default() };
+    let run = block_on(w.p().purge_run("purge-cursor", PurgeLimits { grants: 1, ..few })).unwrap();
+    assert_eq!((run.purged, run.complete), (1, false));
+    let run = block_on(w.p().purge_run("purge-cursor", PurgeLimits::default())).unwrap();
+    assert_eq!((run.purged, run.complete), (3, true));
+    assert!(more.iter().all(|k| w.store.raw(k).is_none()));
+    // A run starts no batch its store operations would not fit in.
+    expired_grants(&w, 60);
+    w.advance(2 * HOUR);
+    let tight = PurgeLimits { grants: 1000, ended: 1000, store_ops: 1 };
+    let run = block_on(w.p().purge_run("purge-cursor", tight)).unwrap();
+    assert_eq!((run.checked, run.complete), (crate::grants::PURGE_BATCH, false));
+    let run = block_on(w.p().purge_run("purge-cursor", tight)).unwrap();
+    assert_eq!((run.purged, run.complete), (60 - crate::grants::PURGE_BATCH, true));
+    assert!(w.store.raw("purge-cursor").is_none(), "a complete sweep leaves no cursor");
+}
