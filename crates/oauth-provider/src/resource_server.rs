@@ -51,7 +51,7 @@
 use crate::bearer::{self, AuthContext, BearerError};
 use crate::config::{Config, ConfigError};
 use crate::crypto::{constant_time_eq, sha256};
-use crate::error::{json_response, OAuthError};
+use crate::error::{json_response, OAuthError, Reason};
 use crate::resource::{self, ProtectedResource};
 use crate::{cors, metadata, Provider};
 use async_trait::async_trait;
@@ -207,6 +207,7 @@ impl ResourceServer {
                 OAuthError::method_not_allowed().into_response()
             }
             None => OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No protected resource at this path")
+                .because(Reason::new("metadata", "no_resource_at_path"))
                 .into_response(),
             Some(doc) => {
                 let mut res = json_response(StatusCode::OK, &doc);
@@ -274,7 +275,9 @@ impl ResourceServer {
     ) -> Result<AuthContext, Response<Vec<u8>>> {
         let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
         let Some(url) = crate::router::request_url(req) else {
-            return Err(OAuthError::invalid_request("Bad request URL").into_response());
+            return Err(OAuthError::invalid_request("Bad request URL")
+                .because(Reason::new("request", "bad_url"))
+                .into_response());
         };
         self.authenticate(req.headers(), &url, validator, now).await.map_err(|e| {
             let mut res = self.challenge(&url, &e);
@@ -348,14 +351,19 @@ impl Provider<'_> {
 
     /// The internal validation endpoint (see the [module](self) docs).
     pub async fn validation_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
-        let not_found = || OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint").into_response();
-        let Some(secret) = self.config.validation_secret.as_ref() else { return not_found() };
+        // One answer for every refusal; the logs tell them apart.
+        let not_found = |check| {
+            OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint")
+                .because(Reason::new("validation", check))
+                .into_response()
+        };
+        let Some(secret) = self.config.validation_secret.as_ref() else { return not_found("disabled") };
         if from_public_edge(req.headers()) {
-            return not_found();
+            return not_found("public_request");
         }
         let presented = bearer::bearer_token(req.headers());
         if !presented.is_some_and(|t| constant_time_eq(sha256(t), sha256(secret.expose()))) {
-            return not_found();
+            return not_found("secret_mismatch");
         }
         if req.method() != Method::POST {
             return OAuthError::method_not_allowed().into_response();
@@ -365,7 +373,9 @@ impl Provider<'_> {
             .flatten()
             .and_then(|v| Some((v.get("resource")?.as_str()?.to_owned(), v.get("token")?.as_str()?.to_owned())));
         let Some((resource, token)) = body else {
-            return OAuthError::invalid_request("Expected a JSON body with resource and token").into_response();
+            return OAuthError::invalid_request("Expected a JSON body with resource and token")
+                .because(Reason::new("validation", "body_malformed"))
+                .into_response();
         };
         let own = crate::router::request_url(req).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
         match self.validate_token_on(&own, &resource, &token).await {

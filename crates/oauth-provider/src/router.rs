@@ -2,7 +2,7 @@
 //! wrapping of those answers.
 
 use super::bearer::AuthContext;
-use super::error::{json_response, OAuthError};
+use super::error::{json_response, OAuthError, Reason};
 use super::{cors, metadata, resource, Config, Provider};
 use http::header::{HeaderValue, CACHE_CONTROL};
 use http::{Method, Request, Response, StatusCode};
@@ -49,7 +49,9 @@ impl Provider<'_> {
             return cors::preflight(origin);
         }
         let mut res = match request_url(req) {
-            None => OAuthError::invalid_request("Bad request URL").into_response(),
+            None => OAuthError::invalid_request("Bad request URL")
+                .because(Reason::new("request", "bad_url"))
+                .into_response(),
             Some(url) => self.route(req, &url).await,
         };
         cors::apply(origin, res.headers_mut());
@@ -65,6 +67,7 @@ impl Provider<'_> {
             }
             match doc {
                 None => OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No protected resource at this path")
+                    .because(Reason::new("metadata", "no_resource_at_path"))
                     .into_response(),
                 Some(doc) => {
                     let mut res = json_response(StatusCode::OK, &doc);
@@ -86,7 +89,9 @@ impl Provider<'_> {
         } else if let Some(suffix) = path.strip_prefix(metadata::PRM_PATH) {
             get_only(metadata::protected_resource(&own, suffix, self.config))
         } else {
-            OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint").into_response()
+            OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint")
+                .because(Reason::new("request", "no_such_endpoint"))
+                .into_response()
         }
     }
 
@@ -96,7 +101,9 @@ impl Provider<'_> {
     pub async fn authenticate_request(&self, req: &Request<Vec<u8>>) -> Result<AuthContext, Response<Vec<u8>>> {
         let origin = origin_header(req);
         let Some(url) = request_url(req) else {
-            return Err(OAuthError::invalid_request("Bad request URL").into_response());
+            return Err(OAuthError::invalid_request("Bad request URL")
+                .because(Reason::new("request", "bad_url"))
+                .into_response());
         };
         self.authenticate(req.headers(), &url).await.map_err(|e| {
             let mut res = self.challenge(&url, &e);

@@ -227,3 +227,118 @@ fn client_auth_comes_before_everything_else() {
     let params = [("grant_type", "made_up"), ("client_id", c.id.as_str()), ("client_secret", "wrong")];
     assert_invalid_client(&w.post_form("/token", &params, &[]), false);
 }
+
+/// Every refusal of the token, registration and revocation endpoints (and
+/// of client authentication) names its own check in the response's reason,
+/// for the logs; none is left unspecified, no two share one.
+#[test]
+fn each_endpoint_refusal_carries_its_own_reason() {
+    use crate::error::Reason;
+    let w = World::new();
+    let public = w.public_client();
+    let basic_client = w.confidential("client_secret_basic");
+    let other = w.public_client();
+    let secret = basic_client.secret.clone().unwrap();
+    let no_refresh = w.client_with("none", REDIRECT, json!({"grant_types": ["authorization_code"]}));
+    let mut got: Vec<(String, Response<Vec<u8>>)> = Vec::new();
+    let mut check = |expected: &str, res: Response<Vec<u8>>| got.push((expected.to_owned(), res));
+    let tok = |pairs: &[(&str, &str)], headers: &[(&str, &str)]| w.post_form("/token", pairs, headers);
+
+    // The request itself.
+    check("request.method_not_allowed", w.get("/token"));
+    check("request.content_type", w.post("/token", "grant_type=x", &[("content-type", "text/plain")]));
+    check("request.repeated_parameter", w.post_form("/token", &[("a", "1"), ("a", "2")], &[]));
+    // Client authentication.
+    let b = basic(&basic_client.id, &secret);
+    check("client_auth.basic_malformed", tok(&[("grant_type", "refresh_token")], &[("authorization", "Basic !!!")]));
+    check("client_auth.multiple_methods", tok(&[("client_secret", "x")], &[("authorization", &b)]));
+    check("client_auth.client_id_mismatch", tok(&[("client_id", &public.id)], &[("authorization", &b)]));
+    check("client_auth.unsupported_scheme", tok(&[], &[("authorization", "Bearer x")]));
+    check("client_auth.client_id_missing", tok(&[("grant_type", "refresh_token")], &[]));
+    check("client_auth.client_not_found", tok(&[("client_id", "nobody")], &[]));
+    check("client_auth.method_mismatch", tok(&[("client_id", &public.id), ("client_secret", "x")], &[]));
+    check("client_auth.secret_mismatch", tok(&[], &[("authorization", &basic(&basic_client.id, "wrong"))]));
+    // The token endpoint.
+    check("token.grant_type_missing", w.token(&public, &[]));
+    check("token.grant_type_unsupported", w.token(&public, &[("grant_type", "password")]));
+    fn code_grant<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut p = vec![("grant_type", "authorization_code")];
+        p.extend_from_slice(extra);
+        p
+    }
+    check("refresh_token.grant_type_not_registered", w.refresh(&no_refresh, "a:b:c", &[]));
+    check("authorization_code.code_missing", w.token(&public, &code_grant(&[])));
+    check("authorization_code.code_malformed", w.token(&public, &code_grant(&[("code", "x")])));
+    check("authorization_code.grant_not_found", w.token(&public, &code_grant(&[("code", "a:b:c")])));
+    let (code, pkce) = w.code_for(&public, "alice", &[]);
+    let forged = format!("{}:forged", code.rsplit_once(':').unwrap().0);
+    check("authorization_code.code_mismatch", w.exchange(&public, &forged, &pkce));
+    check("authorization_code.client_mismatch", w.exchange(&other, &code, &pkce));
+    let with = |extra: &[(&str, &str)]| {
+        let mut p = vec![("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", &pkce.verifier)];
+        for (k, v) in extra {
+            p.retain(|(pk, _)| pk != k);
+            if !v.is_empty() {
+                p.push((k, v));
+            }
+        }
+        w.token(&public, &code_grant(&p))
+    };
+    check("authorization_code.redirect_uri_mismatch", with(&[("redirect_uri", "http://127.0.0.1:1/other")]));
+    check("authorization_code.code_verifier_missing", with(&[("code_verifier", "")]));
+    check("authorization_code.pkce_mismatch", with(&[("code_verifier", &Pkce::new().verifier)]));
+    check("token.scope_not_granted", with(&[("scope", "todo_api:admin")]));
+    check("token.resource_not_granted", with(&[("resource", "https://other.example.com/mcp")]));
+    assert_eq!(with(&[]).status(), 200);
+    check("authorization_code.code_replayed", with(&[]));
+    let (late, late_pkce) = w.code_for(&public, "alice", &[]);
+    w.advance(w.config.code_ttl);
+    check("authorization_code.code_expired", w.exchange(&public, &late, &late_pkce));
+    // Refresh.
+    let t = w.tokens(&public, "bob");
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |c: &Client, token: &str| w.refresh(c, token, &[]);
+    check("refresh_token.refresh_token_missing", w.token(&public, &[("grant_type", "refresh_token")]));
+    check("refresh_token.refresh_token_malformed", refresh(&public, "x"));
+    check("refresh_token.grant_not_found", refresh(&public, "a:b:c"));
+    check("refresh_token.client_mismatch", refresh(&other, &rt));
+    check(
+        "refresh_token.refresh_token_mismatch",
+        refresh(&public, &format!("{}:forged", rt.rsplit_once(':').unwrap().0)),
+    );
+    // Revocation and registration.
+    check("revoke.token_missing", w.form_as("/revoke", &public, &[]));
+    check("register.json_malformed", w.post("/register", "{", &[("content-type", "application/json")]));
+    let big = "x".repeat(crate::register::MAX_REGISTRATION_BYTES + 1);
+    check("register.payload_too_large", w.post("/register", &big, &[("content-type", "application/json")]));
+    check("register.metadata_invalid", w.register(&json!({"redirect_uris": [REDIRECT], "client_name": 7})));
+    check("register.redirect_uris_missing", w.register(&json!({"redirect_uris": []})));
+    check("register.redirect_uri_invalid", w.register(&json!({"redirect_uris": ["javascript:alert(1)"]})));
+
+    let mut closed = World::with_config(Config { dynamic_registration: false, ..Config::default() });
+    check("register.disabled", closed.register(&json!({"redirect_uris": [REDIRECT]})));
+    closed.config.dynamic_registration = true;
+    let earlier_public = closed.public_client();
+    closed.config.allow_public_clients = false;
+    check(
+        "register.public_client_refused",
+        closed.register(&json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"})),
+    );
+    check("client_auth.public_clients_disabled", closed.token(&earlier_public, &[("grant_type", "refresh_token")]));
+
+    let mut seen = std::collections::HashSet::new();
+    for (expected, res) in &got {
+        assert!(res.status().is_client_error(), "{expected}: {}", res.status());
+        let reason = Reason::of(res).unwrap_or_else(|| panic!("{expected}: no reason"));
+        assert_eq!(&reason.to_string(), expected, "{}", String::from_utf8_lossy(res.body()));
+        assert_ne!(reason, Reason::UNSPECIFIED);
+        assert!(seen.insert(reason), "{expected} twice");
+        // The reason is not sent (its words may be the description's, as "disabled").
+        let sent = format!("{}{:?}", String::from_utf8_lossy(res.body()), res.headers());
+        let slug = reason.check.contains('_').then_some(reason.check);
+        assert!(
+            !sent.contains(expected.as_str()) && !slug.is_some_and(|c| sent.contains(c)),
+            "{expected} leaks: {sent}"
+        );
+    }
+}
