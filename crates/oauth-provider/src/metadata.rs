@@ -4,11 +4,32 @@
 //! ([`Config::scopes_supported`]); each resource document the scopes that
 //! resource needs ([`ProtectedResource::required_scopes`](crate::resource::ProtectedResource)).
 
+use super::error::{json_response, OAuthError, Reason};
 use super::Config;
+use http::header::{HeaderValue, CACHE_CONTROL, PRAGMA};
+use http::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
 pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 pub const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// The answer to a discovery request: the document for GET and HEAD,
+/// cacheable for an hour (it changes only with the configuration); 404 when
+/// the path names no document, 405 for other methods.
+pub fn document_response(method: &Method, doc: Option<Value>) -> Response<Vec<u8>> {
+    if method != Method::GET && method != Method::HEAD {
+        return OAuthError::method_not_allowed().into_response();
+    }
+    let Some(doc) = doc else {
+        return OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No protected resource at this path")
+            .because(Reason::new("metadata", "no_resource_at_path"))
+            .into_response();
+    };
+    let mut res = json_response(StatusCode::OK, &doc);
+    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    res.headers_mut().remove(PRAGMA);
+    res
+}
 
 /// `cimd`: Client ID Metadata Documents are accepted (the server has a
 /// fetcher; they are public clients, so also only when those are allowed).

@@ -55,7 +55,7 @@ use crate::error::{json_response, OAuthError, Reason};
 use crate::resource::{self, ProtectedResource};
 use crate::{cors, metadata, Provider};
 use async_trait::async_trait;
-use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use url::Url;
@@ -202,20 +202,7 @@ impl ResourceServer {
         if req.method() == Method::OPTIONS {
             return Some(cors::preflight(origin));
         }
-        let mut res = match self.metadata(&url) {
-            _ if req.method() != Method::GET && req.method() != Method::HEAD => {
-                OAuthError::method_not_allowed().into_response()
-            }
-            None => OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No protected resource at this path")
-                .because(Reason::new("metadata", "no_resource_at_path"))
-                .into_response(),
-            Some(doc) => {
-                let mut res = json_response(StatusCode::OK, &doc);
-                res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-                res.headers_mut().remove(http::header::PRAGMA);
-                res
-            }
-        };
+        let mut res = metadata::document_response(req.method(), self.metadata(&url));
         cors::apply(origin, res.headers_mut());
         Some(res)
     }

@@ -2,9 +2,8 @@
 //! wrapping of those answers.
 
 use super::bearer::AuthContext;
-use super::error::{json_response, OAuthError, Reason};
+use super::error::{OAuthError, Reason};
 use super::{cors, metadata, resource, Config, Provider};
-use http::header::{HeaderValue, CACHE_CONTROL};
 use http::{Method, Request, Response, StatusCode};
 use url::Url;
 
@@ -61,22 +60,7 @@ impl Provider<'_> {
     async fn route(&self, req: &Request<Vec<u8>>, url: &Url) -> Response<Vec<u8>> {
         let own = url.origin().ascii_serialization();
         let path = url.path();
-        let get_only = |doc: Option<serde_json::Value>| -> Response<Vec<u8>> {
-            if req.method() != Method::GET && req.method() != Method::HEAD {
-                return OAuthError::method_not_allowed().into_response();
-            }
-            match doc {
-                None => OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No protected resource at this path")
-                    .because(Reason::new("metadata", "no_resource_at_path"))
-                    .into_response(),
-                Some(doc) => {
-                    let mut res = json_response(StatusCode::OK, &doc);
-                    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-                    res.headers_mut().remove(http::header::PRAGMA);
-                    res
-                }
-            }
-        };
+        let get_only = |doc: Option<serde_json::Value>| metadata::document_response(req.method(), doc);
         let e = &self.config.endpoints;
         if path == e.token {
             self.token_endpoint(req).await
