@@ -6,7 +6,7 @@
 //! protected resources.
 //!
 //! Records live in a [`store::KvStore`] (Workers KV in production, with the
-//! `workers` feature's [`workers::Kv`]) with the key layout and encryption of
+//! `workers` feature's `workers::Kv`) with the key layout and encryption of
 //! `@cloudflare/workers-oauth-provider` 0.1 and 1.x, so a deployment of the
 //! TypeScript provider keeps its clients and grants; `STORAGE.md` beside this
 //! crate describes every record.
@@ -56,7 +56,7 @@
 //!
 //! # Features
 //!
-//! - `workers`: the [`workers`] module (Workers KV store, `worker` ↔ `http`
+//! - `workers`: the `workers` module (Workers KV store, `worker` ↔ `http`
 //!   conversions, the metadata-document fetch). Without it the crate has no
 //!   dependency on `worker` and builds for any target.
 
