@@ -78,3 +78,79 @@ describe('OAUTH_DYNAMIC_REGISTRATION=false with OAUTH_ADMIN_TOKEN', () => {
     }
   });
 });
+
+// Endpoint paths and the scope split, configured: a real SDK client finds every endpoint
+// through discovery (nothing in it knows the paths), signs in through the consent page and
+// the IdP, calls a tool, refreshes at the configured token path (through the refresh
+// object, which must recognise it) and revokes at the configured revocation path.
+describe('OAUTH_*_PATH and MCP_REQUIRED_SCOPES', () => {
+  const paths = {
+    OAUTH_AUTHORIZE_PATH: '/oauth/authorize', OAUTH_TOKEN_PATH: '/oauth/token',
+    OAUTH_REGISTER_PATH: '/oauth/register', OAUTH_REVOKE_PATH: '/oauth/revoke',
+  };
+  let stack;
+  before(async () => {
+    stack = await startTestStack({
+      mcpVars: { ...paths, MCP_SCOPES: 'todo_api:read todo_api:write', MCP_REQUIRED_SCOPES: 'todo_api:read' },
+    });
+  });
+  after(async () => { await stack?.stop(); });
+
+  test('the metadata advertises the configured paths, the old ones are gone, and scopes are split', async () => {
+    const as = await (await fetch(`${stack.mcpOrigin}/.well-known/oauth-authorization-server`)).json();
+    assert.equal(as.authorization_endpoint, `${stack.mcpOrigin}/oauth/authorize`);
+    assert.equal(as.token_endpoint, `${stack.mcpOrigin}/oauth/token`);
+    assert.equal(as.registration_endpoint, `${stack.mcpOrigin}/oauth/register`);
+    assert.equal(as.revocation_endpoint, `${stack.mcpOrigin}/oauth/revoke`);
+    assert.deepEqual(as.scopes_supported.filter((s) => s !== 'offline_access').sort(), ['todo_api:read', 'todo_api:write']);
+    for (const old of ['/token', '/register', '/revoke']) {
+      const res = await fetch(`${stack.mcpOrigin}${old}`, { method: 'POST', body: '' });
+      assert.equal(res.status, 404, `${old} is not an endpoint any more`);
+    }
+    const prm = await (await fetch(`${stack.mcpOrigin}/.well-known/oauth-protected-resource/mcp`)).json();
+    assert.deepEqual(prm.scopes_supported, ['todo_api:read'], 'the resource advertises what it needs');
+    const challenge = (await fetch(stack.mcpUrl, { method: 'POST' })).headers.get('www-authenticate');
+    assert.match(challenge, /scope="todo_api:read"/);
+  });
+
+  test('an SDK client signs in, calls a tool, refreshes and revokes through the configured paths', async () => {
+    const provider = new TestOAuthProvider();
+    const posted = [];
+    const plain = provider.fetch;
+    provider.fetch = async (url, init) => {
+      if (init?.method === 'POST') posted.push(new URL(url).pathname);
+      return plain(url, init);
+    };
+    const { client, signedIn } = await connectClient('http', stack.mcpUrl, provider);
+    try {
+      assert.equal(signedIn, true);
+      assert.equal(new URL(provider.authorizations[0].url).pathname, '/oauth/authorize');
+      assert.equal(provider.authorizations[0].consentShown, true);
+      assert.ok(posted.includes('/oauth/register') && posted.includes('/oauth/token'), posted.join(' '));
+      const result = await client.callTool({ name: 'get_my_todo_list', arguments: {} });
+      assert.notEqual(result.isError, true, JSON.stringify(result));
+    } finally {
+      await client.close();
+    }
+    const { client_id: clientId } = provider.clientInformation();
+    const token = async (body) => fetch(`${stack.mcpOrigin}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: clientId, ...body }),
+    });
+    let res = await token({ grant_type: 'refresh_token', refresh_token: provider.tokens().refresh_token });
+    assert.equal(res.status, 200, await res.clone().text());
+    const refreshed = await res.json();
+    const callWith = (access) => fetch(stack.mcpUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+    });
+    assert.equal((await callWith(refreshed.access_token)).status, 200);
+    res = await fetch(`${stack.mcpOrigin}/oauth/revoke`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: clientId, token: refreshed.refresh_token }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal((await callWith(refreshed.access_token)).status, 401, 'revoked at the configured path');
+  });
+});
