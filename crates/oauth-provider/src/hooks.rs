@@ -4,9 +4,11 @@
 //! exchange and refresh before anything is written, and a notice when a grant
 //! ends. Sign-in implements both to keep the upstream (PingOne) tokens alive
 //! and to revoke them; the default does nothing. And [`ExternalTokens`]: the
-//! application's resolution of bearer tokens this server did not issue.
+//! application's resolution of bearer tokens this server did not issue; and
+//! [`RegistrationPolicy`]: the application's say on dynamic registrations.
 
 use super::bearer::{AuthContext, BearerError};
+use super::error::OAuthError;
 use super::records::Grant;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -149,4 +151,42 @@ pub trait ExternalTokens {
     ///   Its description is sent to the client: keep it generic, never the
     ///   token; the [`Reason`](crate::error::Reason) is for the logs.
     async fn resolve(&self, token: &str, url: &Url) -> Result<Option<AuthContext>, BearerError>;
+}
+
+/// The application's policy on clients registering themselves at the
+/// registration endpoint (workers-oauth-provider's `clientRegistrationCallback`):
+/// asked before a dynamically registered client is stored, after the
+/// server's own rules (dynamic registration on, size, JSON). Clients created
+/// with [`Provider::register_client_admin`](crate::Provider::register_client_admin)
+/// are the operator's and are not asked about.
+///
+/// ```
+/// use oauth_provider::{OAuthError, RegistrationPolicy};
+///
+/// /// Only clients that name themselves and redirect to loopback.
+/// struct LoopbackOnly;
+///
+/// #[async_trait::async_trait(?Send)]
+/// impl RegistrationPolicy for LoopbackOnly {
+///     async fn check(&self, metadata: &serde_json::Value, _req: &http::Request<Vec<u8>>) -> Result<(), OAuthError> {
+///         let loopback = metadata["redirect_uris"].as_array().is_some_and(|uris| {
+///             uris.iter().all(|u| u.as_str().is_some_and(|u| u.starts_with("http://127.0.0.1:")))
+///         });
+///         if metadata["client_name"].is_string() && loopback {
+///             Ok(())
+///         } else {
+///             Err(OAuthError::new(http::StatusCode::FORBIDDEN, "access_denied", "Client registration is not permitted"))
+///         }
+///     }
+/// }
+/// ```
+#[async_trait(?Send)]
+pub trait RegistrationPolicy {
+    /// `metadata` is the client's registration document as sent (RFC 7591;
+    /// a `software_statement` in it is the application's to verify), `req`
+    /// the request it came in. `Err` is the answer the client gets (its
+    /// description is sent; keep secrets out); without a
+    /// [`Reason`](crate::error::Reason) of its own it is logged as
+    /// `register.policy_refused`.
+    async fn check(&self, metadata: &Value, req: &http::Request<Vec<u8>>) -> Result<(), OAuthError>;
 }

@@ -95,7 +95,8 @@ pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuth
 pub use bearer::AuthContext;
 pub use cimd::{CimdError, FetchFailure, FetchedDocument, MetadataFetcher};
 pub use config::Config;
-pub use hooks::{Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType};
+pub use error::{OAuthError, Reason};
+pub use hooks::{Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy};
 pub use records::ClientInfo;
 pub use router::is_endpoint;
 
@@ -114,6 +115,9 @@ pub struct Provider<'a> {
     /// The application's resolution of bearer tokens this server did not
     /// issue ([`ExternalTokens`]); none by default: such tokens get 401.
     pub external_tokens: Option<&'a dyn ExternalTokens>,
+    /// The application's policy on dynamic registrations ([`RegistrationPolicy`]);
+    /// none by default: every valid registration is accepted.
+    pub registration_policy: Option<&'a dyn RegistrationPolicy>,
     /// Metadata-document clients resolved during this request.
     cimd_memo: std::cell::RefCell<Vec<ClientInfo>>,
 }
@@ -127,6 +131,7 @@ impl<'a> Provider<'a> {
             hooks: &hooks::NoHooks,
             cimd: None,
             external_tokens: None,
+            registration_policy: None,
             cimd_memo: Default::default(),
         }
     }
@@ -145,6 +150,12 @@ impl<'a> Provider<'a> {
     /// (see [`ExternalTokens`]).
     pub fn with_external_tokens(self, hook: &'a dyn ExternalTokens) -> Self {
         Self { external_tokens: Some(hook), ..self }
+    }
+
+    /// The same server asking `policy` about every dynamic registration
+    /// (see [`RegistrationPolicy`]).
+    pub fn with_registration_policy(self, policy: &'a dyn RegistrationPolicy) -> Self {
+        Self { registration_policy: Some(policy), ..self }
     }
 }
 

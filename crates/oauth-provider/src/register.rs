@@ -149,6 +149,15 @@ impl Provider<'_> {
             .because(reason("disabled")));
         }
         let doc = registration_document(req)?;
+        if let Some(policy) = self.registration_policy {
+            policy.check(&doc, req).await.map_err(|e| {
+                if e.reason == Reason::UNSPECIFIED {
+                    e.because(reason("policy_refused"))
+                } else {
+                    e
+                }
+            })?;
+        }
         let (client, secret) = self.create_client(&doc, Some(self.config.client_ttl)).await?;
         let body = registration_body(&client, secret.as_deref(), Some(self.now + self.config.client_ttl));
         Ok(json_response(StatusCode::CREATED, &body))

@@ -2,6 +2,8 @@
 //! configuration is built.
 
 use super::*;
+use crate::OAuthError;
+use http::StatusCode;
 
 fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -272,4 +274,61 @@ fn the_admin_endpoint_needs_the_token_and_answers_the_secret() {
     assert!(w.bearer(t["access_token"].as_str().unwrap()).is_ok());
     // The registration stays closed to everyone else.
     assert_error(&w.register(&doc), 403, "access_denied");
+}
+
+/// Accepts clients whose name starts with "Acme"; refuses others, with its
+/// own reason when the name is missing. Records what it saw.
+struct AcmeOnly(std::cell::RefCell<Vec<Value>>);
+
+#[async_trait::async_trait(?Send)]
+impl crate::RegistrationPolicy for AcmeOnly {
+    async fn check(&self, metadata: &Value, req: &Request<Vec<u8>>) -> Result<(), OAuthError> {
+        assert_eq!(req.uri().path(), "/register");
+        self.0.borrow_mut().push(metadata.clone());
+        match metadata["client_name"].as_str() {
+            Some(n) if n.starts_with("Acme") => Ok(()),
+            Some(_) => {
+                Err(OAuthError::new(StatusCode::FORBIDDEN, "access_denied", "Client registration is not permitted"))
+            }
+            None => Err(OAuthError::invalid_client_metadata("client_name is required here")
+                .because(crate::Reason::new("acme", "unnamed"))),
+        }
+    }
+}
+
+#[test]
+fn a_registration_policy_decides_on_dynamic_registrations_only() {
+    let w = World::new();
+    let policy = AcmeOnly(Default::default());
+    let register = |doc: &Value| {
+        let req = Request::post(format!("{ORIGIN}/register"))
+            .header("content-type", "application/json")
+            .body(doc.to_string().into_bytes())
+            .unwrap();
+        block_on(w.p().with_registration_policy(&policy).handle(&req))
+    };
+    let ok = register(&json!({"client_name": "Acme desktop", "redirect_uris": [REDIRECT], "software_id": "x"}));
+    assert_eq!(ok.status(), 201);
+    assert!(w.store.raw(&format!("client:{}", json_of(&ok)["client_id"].as_str().unwrap())).is_some());
+    // The policy sees the document as sent, fields the server ignores included.
+    assert_eq!(policy.0.borrow()[0]["software_id"], "x");
+
+    let before = w.store.keys().len();
+    let refused = register(&json!({"client_name": "Other", "redirect_uris": [REDIRECT]}));
+    assert_eq!(refused.status(), 403);
+    assert_eq!(json_of(&refused)["error"], "access_denied");
+    assert_eq!(crate::Reason::of(&refused).map(|r| r.to_string()).as_deref(), Some("register.policy_refused"));
+    let unnamed = register(&json!({"redirect_uris": [REDIRECT]}));
+    assert_eq!(
+        (unnamed.status().as_u16(), json_of(&unnamed)["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
+    assert_eq!(crate::Reason::of(&unnamed).map(|r| r.to_string()).as_deref(), Some("acme.unnamed"));
+    assert_eq!(w.store.keys().len(), before, "nothing stored for a refused registration");
+
+    // The operator's clients are not the policy's business.
+    let asked = policy.0.borrow().len();
+    let p = w.p().with_registration_policy(&policy);
+    assert!(block_on(p.register_client_admin(&json!({"client_name": "Other", "redirect_uris": [REDIRECT]}))).is_ok());
+    assert_eq!(policy.0.borrow().len(), asked);
 }
