@@ -6,8 +6,7 @@ use crate::store::StoreError;
 use async_trait::async_trait;
 use url::Url;
 
-pub use crate::oauth::authorize::ErrorRedirect;
-pub use crate::oauth::{AuthRequest, AuthorizeError, ClientInfo, CompleteAuthorization};
+pub use crate::oauth::{AuthRequest, AuthorizeError, ClientInfo, CompleteAuthorization, ErrorRedirect};
 
 #[async_trait(?Send)]
 pub trait AuthServer {

@@ -16,9 +16,6 @@ use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use serde_json::Value;
 
-/// Path of the admin endpoint.
-pub const ADMIN_CLIENTS_PATH: &str = "/admin/clients";
-
 impl Provider<'_> {
     /// Registers a client on the operator's behalf, whether or not dynamic
     /// registration is open. `metadata` is an RFC 7591 registration document,

@@ -22,13 +22,22 @@ const MAX_STATE_LEN: usize = 2048;
 /// A validated authorization request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthRequest {
+    /// `response_type` (always `code` once validated).
     pub response_type: String,
+    /// The client's id (a registration, or a metadata document URL).
     pub client_id: String,
+    /// Where the code goes: one of the client's registered redirect URIs.
     pub redirect_uri: String,
+    /// The requested scopes that are in the catalogue.
     pub scope: Vec<String>,
+    /// The client's `state`, echoed back with the code (may be empty).
     pub state: String,
+    /// The PKCE challenge (RFC 7636).
     pub code_challenge: Option<String>,
+    /// The PKCE method (`S256`).
     pub code_challenge_method: Option<String>,
+    /// The resources the token is for (RFC 8707); the default resource when
+    /// the request named none.
     pub resource: Vec<String>,
     /// Requested scopes outside the catalogue ([`Config::scopes_supported`](super::Config)),
     /// left out of `scope`; for the application's log.
@@ -42,7 +51,9 @@ pub struct AuthRequest {
 pub struct AuthorizeError {
     /// The HTTP status of the page (or JSON) showing the error.
     pub status: u16,
+    /// The OAuth error code (`invalid_request`, `unauthorized_client`, …).
     pub error: String,
+    /// What went wrong, in words for the person (no secrets).
     pub description: String,
     /// The registered client's display name, once the client is known.
     pub client_name: Option<String>,
@@ -69,7 +80,7 @@ impl AuthorizeError {
 /// renders it.
 ///
 /// ```
-/// use oauth_provider::authorize::ErrorRedirect;
+/// use oauth_provider::ErrorRedirect;
 ///
 /// let back = ErrorRedirect {
 ///     redirect_uri: "https://app.example/cb".into(),
@@ -114,6 +125,7 @@ impl ErrorRedirect {
 /// Why no client could be had for a `client_id`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientLookupError {
+    /// The store failed.
     Store(StoreError),
     /// A metadata document URL whose document could not be fetched or used.
     Document(super::cimd::CimdError),
@@ -131,11 +143,20 @@ impl From<StoreError> for ClientLookupError {
 /// What sign-in hands over once the user is known.
 #[derive(Debug, Clone)]
 pub struct CompleteAuthorization {
+    /// The request as [`Provider::parse_auth_request`] returned it (it is
+    /// validated again, against the client as it is now).
     pub request: AuthRequest,
+    /// The signed-in user's id (non-empty, at most 256 bytes, no `:`).
     pub user_id: String,
+    /// Metadata stored in clear on the grant (listed with the user's grants).
     pub metadata: serde_json::Value,
+    /// The scopes the user granted; anything the request did not ask for is dropped.
     pub scope: Vec<String>,
+    /// The application's props, encrypted on the grant and handed back with
+    /// every token ([`AuthContext::props`](crate::bearer::AuthContext::props)).
     pub props: serde_json::Value,
+    /// End the user's older grants to this client for the same resource
+    /// (usually [`Config::revoke_existing_grants`](crate::Config::revoke_existing_grants)).
     pub revoke_existing_grants: bool,
 }
 
@@ -170,7 +191,7 @@ fn storage(e: StoreError) -> AuthorizeError {
 }
 
 /// `code_verifier` / `code_challenge` syntax (RFC 7636 §4.1): 43–128 unreserved characters.
-pub fn pkce_syntax_ok(s: &str) -> bool {
+pub(crate) fn pkce_syntax_ok(s: &str) -> bool {
     (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
@@ -266,7 +287,7 @@ impl Provider<'_> {
 
     /// Checks a request against its client's registration. On success the
     /// request is returned with its resource defaulted to the canonical one.
-    pub async fn validate(
+    pub(crate) async fn validate(
         &self,
         origin: &str,
         mut req: AuthRequest,

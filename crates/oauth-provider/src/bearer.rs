@@ -14,11 +14,18 @@ use url::Url;
 /// Who a valid bearer token speaks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthContext {
+    /// The user the grant belongs to.
     pub user_id: String,
+    /// The grant the token was issued under.
     pub grant_id: String,
+    /// The client the token was issued to.
     pub client_id: String,
+    /// The token's scopes (the grant's, or fewer when the client narrowed them).
     pub scopes: Vec<String>,
+    /// The resources the token is for (RFC 8707); empty for tokens from
+    /// before resource indicators.
     pub audience: Vec<String>,
+    /// When the token expires (seconds since the epoch).
     pub expires_at: u64,
     /// The props sign-in stored with the grant, decrypted.
     pub props: serde_json::Value,
@@ -37,7 +44,14 @@ pub enum BearerError {
     /// naming `scopes`, everything the client should ask for (empty: the
     /// resource's required scopes). Answered by a [`crate::ExternalTokens`]
     /// hook; handlers refusing an operation use [`step_up_challenge`].
-    InsufficientScope { scopes: Vec<String>, description: Cow<'static, str>, reason: Reason },
+    InsufficientScope {
+        /// The scopes to ask for.
+        scopes: Vec<String>,
+        /// `error_description`, sent to the client.
+        description: Cow<'static, str>,
+        /// Why, for the logs only.
+        reason: Reason,
+    },
     /// The store (or the validator) failed; not the client's fault: 503.
     Unavailable,
 }
@@ -214,7 +228,7 @@ pub fn step_up_challenge(metadata_url: &str, scopes: &[String], description: &st
 }
 
 /// Whether an audience list lets a token be used at `url` (any entry suffices).
-pub fn audience_ok(config: &super::Config, audience: Option<&Resource>, url: &url::Url) -> bool {
+pub(crate) fn audience_ok(config: &super::Config, audience: Option<&Resource>, url: &url::Url) -> bool {
     match audience {
         None => config.is_protected_path(url.path()),
         Some(a) => a.to_list().iter().any(|aud| super::resource::audience_allows(config, aud, url)),
@@ -222,7 +236,7 @@ pub fn audience_ok(config: &super::Config, audience: Option<&Resource>, url: &ur
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())

@@ -3,7 +3,7 @@
 //! https URL names a JSON document describing the client, fetched by this
 //! server instead of a registration.
 //!
-//! - **URL rules** ([`check_url`]): https, canonical form (as the WHATWG
+//! - **URL rules**: https, canonical form (as the WHATWG
 //!   parser serializes it), a path other than `/`, no userinfo, fragment, dot
 //!   segments (also percent-encoded), whitespace, controls or backslash; the
 //!   host must be a public name or address: IP literals outside the public
@@ -13,12 +13,12 @@
 //! - **Fetch** through the application's [`MetadataFetcher`] (the Workers
 //!   fetch in production): GET, no redirects followed, only 200 accepted, at
 //!   most [`MAX_DOCUMENT_BYTES`] read, within [`FETCH_TIMEOUT_MS`].
-//! - **Document** ([`validate_document`]): strict UTF-8 JSON object whose
+//! - **Document**: strict UTF-8 JSON object whose
 //!   `client_id` equals the URL exactly, with a `client_name` and
 //!   `redirect_uris` (checked as at registration), no client secret or
 //!   private keys, `token_endpoint_auth_method` `none` (or absent).
 //! - **Cache** (KV, `cimd:{sha256(url)}`): only documents that validated, for
-//!   as long as their `Cache-Control` allows ([`cache_lifetime`]: `no-store`,
+//!   as long as their `Cache-Control` allows (`no-store`,
 //!   `no-cache` or `private` = not cached, `s-maxage`/`max-age` honoured up to
 //!   [`MAX_CACHE_SECS`], [`DEFAULT_CACHE_SECS`] without either); a stale entry
 //!   is fetched again (never served stale), and every entry is validated
@@ -48,7 +48,7 @@ pub const MAX_CACHE_SECS: u64 = 24 * 3600;
 const CACHE_PREFIX: &str = "cimd:";
 
 /// Whether `client_id` is meant as a metadata document URL (then it is held
-/// to [`check_url`], never looked up as a registration).
+/// to the URL rules above, never looked up as a registration).
 pub fn is_metadata_url(client_id: &str) -> bool {
     client_id.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
@@ -56,6 +56,7 @@ pub fn is_metadata_url(client_id: &str) -> bool {
 /// What the application's fetch returned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchedDocument {
+    /// The HTTP status (only 200 is accepted; a 3xx is not followed).
     pub status: u16,
     /// The `Cache-Control` header, if any.
     pub cache_control: Option<String>,
@@ -89,10 +90,13 @@ pub trait MetadataFetcher {
 pub struct CimdError {
     /// The `client_id` as given (for display; neutralise before showing).
     pub url: String,
+    /// Which stage failed.
     pub kind: CimdErrorKind,
+    /// What was wrong, for the person and the logs (no secrets).
     pub detail: String,
 }
 
+/// The stage at which a metadata document client failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CimdErrorKind {
     /// The URL breaks the rules (shape or address).
@@ -168,7 +172,7 @@ const LOCAL_SUFFIXES: [&str; 8] =
 
 /// Checks a metadata document URL; `allow_loopback` is the development
 /// setting that admits 127.0.0.0/8, `[::1]` and `localhost`.
-pub fn check_url(client_id: &str, allow_loopback: bool) -> Result<Url, CimdError> {
+pub(crate) fn check_url(client_id: &str, allow_loopback: bool) -> Result<Url, CimdError> {
     let err = |d: &str| CimdError::new(client_id, CimdErrorKind::Url, d);
     if client_id.len() > MAX_URL_LEN {
         return Err(err(&format!("the client_id URL is longer than {MAX_URL_LEN} characters")));
@@ -247,7 +251,7 @@ pub fn check_url(client_id: &str, allow_loopback: bool) -> Result<Url, CimdError
 
 /// How long a document fetched with `cache_control` may be cached, in
 /// seconds (0: not at all).
-pub fn cache_lifetime(cache_control: Option<&str>) -> u64 {
+pub(crate) fn cache_lifetime(cache_control: Option<&str>) -> u64 {
     let Some(cc) = cache_control else { return DEFAULT_CACHE_SECS };
     let mut max_age = None;
     let mut s_maxage = None;
@@ -274,7 +278,7 @@ const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 
 /// Checks a fetched document for `url` and turns it into the client it
 /// describes (public: `token_endpoint_auth_method` `none`).
-pub fn validate_document(url: &str, body: &[u8]) -> Result<ClientInfo, CimdError> {
+pub(crate) fn validate_document(url: &str, body: &[u8]) -> Result<ClientInfo, CimdError> {
     let err = |d: String| CimdError::new(url, CimdErrorKind::Document, d);
     let text = std::str::from_utf8(body).map_err(|_| err("the document is not valid UTF-8".into()))?;
     let doc: Value = serde_json::from_str(text).map_err(|_| err("the document is not valid JSON".into()))?;
@@ -346,7 +350,7 @@ impl Provider<'_> {
     /// The client a metadata document URL describes: from the cache while
     /// fresh, else fetched, validated and (when its headers allow) cached.
     /// Without a fetcher the server does not support metadata documents.
-    pub async fn metadata_document_client(&self, client_id: &str) -> Result<ClientInfo, CimdError> {
+    pub(crate) async fn metadata_document_client(&self, client_id: &str) -> Result<ClientInfo, CimdError> {
         let Some(fetcher) = self.cimd else {
             return Err(CimdError::new(
                 client_id,
@@ -411,7 +415,7 @@ impl Provider<'_> {
 }
 
 #[cfg(test)]
-pub mod fake {
+pub(crate) mod fake {
     //! A scripted [`MetadataFetcher`]: answers by exact URL and counts calls.
 
     use super::*;

@@ -15,17 +15,17 @@ use std::collections::HashMap;
 /// A parsed `application/x-www-form-urlencoded` body. Every parameter may
 /// appear once, except `resource` (RFC 8707).
 #[derive(Debug, Default)]
-pub struct Form {
+pub(crate) struct Form {
     params: HashMap<String, String>,
     pub resources: Vec<String>,
 }
 
 impl Form {
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
-    pub fn parse(req: &Request<Vec<u8>>) -> Result<Self, OAuthError> {
+    pub(crate) fn parse(req: &Request<Vec<u8>>) -> Result<Self, OAuthError> {
         let media_type = req
             .headers()
             .get(CONTENT_TYPE)
@@ -90,7 +90,11 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
 
 impl Provider<'_> {
     /// Authenticates the client of a token or revocation request.
-    pub async fn authenticate_client(&self, req: &Request<Vec<u8>>, form: &Form) -> Result<ClientInfo, OAuthError> {
+    pub(crate) async fn authenticate_client(
+        &self,
+        req: &Request<Vec<u8>>,
+        form: &Form,
+    ) -> Result<ClientInfo, OAuthError> {
         let refused = |basic: bool, check: &'static str| OAuthError::invalid_client(basic).because(reason(check));
         let auth_header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let (presented, client_id, secret) = match auth_header {

@@ -15,6 +15,7 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps `s`.
     pub fn new(s: impl Into<String>) -> Self {
         Self(s.into())
     }

@@ -5,9 +5,12 @@
 use http::header::{HeaderValue, VARY};
 use http::{HeaderMap, Response, StatusCode};
 
+/// `Access-Control-Allow-Headers` of a preflight answer.
 pub const ALLOW_HEADERS: &str =
     "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
+/// `Access-Control-Allow-Methods` of a preflight answer.
 pub const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
+/// `Access-Control-Expose-Headers`: what a browser client may read of an answer.
 pub const EXPOSE_HEADERS: &str = "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate, Retry-After";
 
 /// Adds the CORS response headers for a request from `origin` (none without one).

@@ -36,6 +36,7 @@ pub struct Reason {
 }
 
 impl Reason {
+    /// A reason from its two slugs (both `snake_case`, no user data).
     pub const fn new(category: &'static str, check: &'static str) -> Self {
         Self { category, check }
     }
@@ -72,7 +73,9 @@ impl std::fmt::Display for Reason {
 /// An error the token, registration or revocation endpoint answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
+    /// The HTTP status of the answer.
     pub status: StatusCode,
+    /// The OAuth error code (`error`), e.g. `invalid_grant`.
     pub error: &'static str,
     /// What the client is told (`error_description`).
     pub description: String,
@@ -85,6 +88,7 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
+    /// An error with `status`, code `error` and `description`, no reason yet.
     pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
         Self {
             status,
@@ -100,21 +104,27 @@ impl OAuthError {
     pub fn because(self, reason: Reason) -> Self {
         Self { reason, ..self }
     }
+    /// 400 `invalid_request`: the request is malformed.
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
     }
+    /// 400 `invalid_grant`: the code or refresh token is not (or no longer) good.
     pub fn invalid_grant(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
     }
+    /// 400 `invalid_target` (RFC 8707): a `resource` this server does not serve.
     pub fn invalid_target(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_target", d)
     }
+    /// 400 `invalid_scope`: scopes the grant does not hold.
     pub fn invalid_scope(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", d)
     }
+    /// 400 `unauthorized_client`: the client may not use this grant type.
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", d)
     }
+    /// 400 `invalid_client_metadata` (RFC 7591): a registration is refused.
     pub fn invalid_client_metadata(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_client_metadata", d)
     }
@@ -130,11 +140,14 @@ impl OAuthError {
     pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
         Self { retry_after: Some(5), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", d) }
     }
+    /// 405 for a method the endpoint does not take.
     pub fn method_not_allowed() -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
             .because(Reason::new("request", "method_not_allowed"))
     }
 
+    /// The JSON answer (`{error, error_description}`, `no-store`), with the
+    /// reason attached (see [`Reason::of`]).
     pub fn into_response(self) -> Response<Vec<u8>> {
         let body = serde_json::json!({ "error": self.error, "error_description": self.description });
         let mut res = json_response(self.status, &body);
@@ -172,7 +185,7 @@ impl From<StoreError> for OAuthError {
 }
 
 /// A JSON response that is never cached (tokens, errors, registrations).
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Vec<u8>> {
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Vec<u8>> {
     let mut res = Response::new(body.to_string().into_bytes());
     *res.status_mut() = status;
     let h = res.headers_mut();

@@ -44,7 +44,9 @@ impl Default for PurgeLimits {
 /// What one [`Provider::purge_run`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PurgeRun {
+    /// Grant keys looked at in this run.
     pub checked: usize,
+    /// Grants ended in this run.
     pub purged: usize,
     /// The sweep covered every grant (no cursor is left for the next run).
     pub complete: bool,
@@ -65,12 +67,19 @@ fn same_resource(a: &str, b: &str) -> bool {
 /// A grant as listed to its user (no secrets, no props).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GrantSummary {
+    /// The grant's id (pass it to [`Provider::revoke_grant`]).
     pub id: String,
+    /// The client the grant was given to.
     pub client_id: String,
+    /// The user who gave it.
     pub user_id: String,
+    /// The scopes granted.
     pub scope: Vec<String>,
+    /// The grant's application metadata (stored in clear).
     pub metadata: serde_json::Value,
+    /// When the grant was made (seconds since the epoch).
     pub created_at: u64,
+    /// When it ends (seconds since the epoch), if ever.
     pub expires_at: Option<u64>,
 }
 
@@ -81,6 +90,7 @@ pub struct GrantSummary {
 pub const ENDED_GRANT_RETENTION_SECS: u64 = 2 * 24 * 3600;
 
 impl Provider<'_> {
+    /// The grant `grant_id` of `user_id`; `None` when absent or unreadable.
     pub async fn get_grant(&self, user_id: &str, grant_id: &str) -> Result<Option<Grant>, StoreError> {
         Ok(self.store.get(&grant_key(user_id, grant_id)).await?.and_then(|raw| serde_json::from_str(&raw).ok()))
     }
@@ -88,14 +98,14 @@ impl Provider<'_> {
     /// Writes a grant's record for `ttl_secs` (`None`: no KV expiry) with the
     /// key metadata 1.x writes ([`Grant::key_metadata`]). Every grant write
     /// goes through here, so the metadata never drifts from the record.
-    pub async fn put_grant(&self, grant: &Grant, ttl_secs: Option<u64>) -> Result<(), StoreError> {
+    pub(crate) async fn put_grant(&self, grant: &Grant, ttl_secs: Option<u64>) -> Result<(), StoreError> {
         let raw = serde_json::to_string(grant).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let key = grant_key(&grant.user_id, &grant.id);
         self.store.put_with_metadata(&key, &raw, ttl_secs, grant.key_metadata().as_ref()).await
     }
 
     /// Saves a grant that has been exchanged: it lives until `expires_at`.
-    pub async fn save_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+    pub(crate) async fn save_grant(&self, grant: &Grant) -> Result<(), StoreError> {
         let ttl = grant.expires_at.map(|e| e.saturating_sub(self.now).max(MIN_TTL_SECS) + ENDED_GRANT_RETENTION_SECS);
         self.put_grant(grant, ttl).await
     }
@@ -105,14 +115,15 @@ impl Provider<'_> {
     /// under it, continuing past failures (an access token left behind dies
     /// at its own expiry); then the application hears of it. The first
     /// storage error is returned after all of that was tried.
-    pub async fn end_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+    pub(crate) async fn end_grant(&self, grant: &Grant) -> Result<(), StoreError> {
         self.store.delete(&grant_key(&grant.user_id, &grant.id)).await?;
         let tokens = self.delete_tokens(&grant.user_id, &grant.id).await;
         self.hooks.grant_ended(grant).await;
         tokens
     }
 
-    /// Ends the grant `grant_id` of `user_id` (see [`Self::end_grant`]); a grant
+    /// Ends the grant `grant_id` of `user_id` (its record first, then its access tokens, then
+    /// [`GrantHooks::grant_ended`](crate::GrantHooks::grant_ended)); a grant
     /// whose record is gone or unreadable still loses its tokens.
     pub async fn revoke_grant(&self, user_id: &str, grant_id: &str) -> Result<(), StoreError> {
         match self.get_grant(user_id, grant_id).await? {
@@ -186,7 +197,7 @@ impl Provider<'_> {
     /// Ids of the user's grants whose key metadata satisfies `matches`. Keys
     /// carrying 1.x key metadata are judged from the listing alone; others
     /// (written by 0.x, or whose metadata would not fit) are read.
-    pub async fn find_grants(
+    pub(crate) async fn find_grants(
         &self,
         user_id: &str,
         matches: impl Fn(&GrantKeyMetadata) -> bool,
@@ -249,7 +260,7 @@ impl Provider<'_> {
     /// by every installation of it, so for one only grants made through the
     /// same redirect URI are replaced. Returns how many were ended; tries
     /// them all and returns the first storage error.
-    pub async fn replace_older_grants(&self, grant: &Grant, legacy_resource: &str) -> Result<usize, StoreError> {
+    pub(crate) async fn replace_older_grants(&self, grant: &Grant, legacy_resource: &str) -> Result<usize, StoreError> {
         let cimd = super::cimd::is_metadata_url(&grant.client_id);
         let mut new_resources = grant.resources();
         if new_resources.is_empty() {
@@ -290,7 +301,7 @@ impl Provider<'_> {
     /// One batch of the purge: looks at up to `batch` grant keys from
     /// `cursor` (`None`: from the first) and ends the grants whose lifetime
     /// is over but whose records are still in the store (KV expiry is lazy
-    /// and best effort), through [`Self::end_grant`], so the application
+    /// and best effort), like [`Self::revoke_grant`], so the application
     /// hears of each end. Costs one `list` and one read per grant, plus the
     /// deletions of what it ends. A long namespace is covered over several
     /// batches by passing each [`PurgeProgress::cursor`] to the next.

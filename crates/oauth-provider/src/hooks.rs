@@ -17,16 +17,22 @@ use url::Url;
 /// Which grant is being redeemed at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantType {
+    /// `authorization_code`: a code is exchanged for the first tokens.
     AuthorizationCode,
+    /// `refresh_token`: a refresh token is rotated for new tokens.
     RefreshToken,
 }
 
 /// What the callback is told about the exchange in progress.
 #[derive(Debug, Clone)]
 pub struct Exchange<'a> {
+    /// Code exchange or refresh.
     pub grant_type: GrantType,
+    /// The client redeeming the grant.
     pub client_id: &'a str,
+    /// The grant's user.
     pub user_id: &'a str,
+    /// The grant's id.
     pub grant_id: &'a str,
     /// The grant's scopes.
     pub scope: &'a [String],
@@ -34,9 +40,11 @@ pub struct Exchange<'a> {
     pub token_scope: &'a [String],
     /// The grant's props, decrypted.
     pub props: &'a Value,
+    /// The grant's metadata (stored in clear).
     pub metadata: &'a Value,
     /// The lifetime the new access token gets unless the callback caps it.
     pub access_token_ttl: u64,
+    /// The request's clock (seconds since the epoch).
     pub now: u64,
 }
 
@@ -64,6 +72,10 @@ pub enum ExchangeError {
     Unavailable(String),
 }
 
+/// The application's part in a grant's life (workers-oauth-provider's
+/// `tokenExchangeCallback`, plus a notice when a grant ends); install it with
+/// [`Provider::with_hooks`](crate::Provider::with_hooks). Both methods have
+/// do-nothing defaults.
 #[async_trait(?Send)]
 pub trait GrantHooks {
     /// Runs after every check of a code exchange or refresh, before the grant

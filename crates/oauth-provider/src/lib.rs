@@ -60,54 +60,65 @@
 //!   conversions, the metadata-document fetch). Without it the crate has no
 //!   dependency on `worker` and builds for any target.
 
-pub mod admin;
-pub mod authorize;
+#![warn(missing_docs)]
+
+// The public modules: what an embedding worker names by path.
 pub mod bearer;
 pub mod cimd;
-pub mod client_auth;
 pub mod config;
 pub mod cors;
 pub mod crypto;
 pub mod error;
 pub mod grants;
-pub mod hooks;
-pub mod metadata;
 pub mod records;
-pub mod redirect;
 pub mod refresh_gate;
-pub mod register;
-pub mod resource;
 pub mod resource_server;
-pub mod revoke;
-pub mod seal;
 pub mod store;
 pub mod text;
-pub mod token;
-pub mod token_str;
-
-mod body;
-mod router;
 
 #[cfg(feature = "workers")]
 pub mod workers;
 
-pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuthorization};
-pub use bearer::AuthContext;
-pub use cimd::{CimdError, FetchFailure, FetchedDocument, MetadataFetcher};
-pub use config::Config;
+// The server's inner workings; what they offer is re-exported below or
+// reached through `Provider`'s methods.
+mod admin;
+mod authorize;
+mod body;
+mod client_auth;
+mod hooks;
+mod metadata;
+mod redirect;
+mod register;
+mod resource;
+mod revoke;
+mod router;
+mod seal;
+mod token;
+mod token_str;
+
+pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuthorization, ErrorRedirect};
+pub use bearer::{step_up_challenge, AuthContext, BearerError};
+pub use cimd::{CimdError, CimdErrorKind, FetchFailure, FetchedDocument, MetadataFetcher};
+pub use config::{Config, ConfigError, Endpoints, Secret};
 pub use error::{OAuthError, Reason};
 pub use hooks::{Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy};
-pub use records::ClientInfo;
+pub use records::{ClientInfo, Grant};
+pub use resource::ProtectedResource;
+pub use resource_server::{RemoteValidator, ResourceServer, TokenValidator, ValidationTransport};
 pub use router::is_endpoint;
-
-use crate::store::KvStore;
+pub use store::{KvStore, StoreError};
 
 /// The authorization server for one request: the store, the settings, the
 /// request's clock (seconds since the epoch) and the application's hooks.
 pub struct Provider<'a> {
+    /// Where clients, grants and tokens are kept.
     pub store: &'a dyn KvStore,
+    /// The server's settings (validated once, shared by every request).
     pub config: &'a Config,
+    /// The request's clock, in seconds since the epoch.
     pub now: u64,
+    /// The application's token-exchange and grant-end hooks ([`GrantHooks`]);
+    /// none by default.
     pub hooks: &'a dyn GrantHooks,
     /// Outbound HTTP for client metadata documents; without it `client_id`
     /// URLs are not accepted (and not advertised).
@@ -123,6 +134,8 @@ pub struct Provider<'a> {
 }
 
 impl<'a> Provider<'a> {
+    /// The server on `store` with `config` at time `now` (seconds since the
+    /// epoch), with no hooks, no metadata-document fetch and no external tokens.
     pub fn new(store: &'a dyn KvStore, config: &'a Config, now: u64) -> Self {
         Self {
             store,

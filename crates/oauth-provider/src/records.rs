@@ -5,19 +5,22 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The key of client `client_id`'s registration: `client:{id}`.
 pub fn client_key(client_id: &str) -> String {
     format!("client:{client_id}")
 }
+/// The key of a grant's record: `grant:{userId}:{grantId}`.
 pub fn grant_key(user_id: &str, grant_id: &str) -> String {
     format!("grant:{user_id}:{grant_id}")
 }
+/// The prefix under which all of a user's grants are listed: `grant:{userId}:`.
 pub fn grant_prefix(user_id: &str) -> String {
     format!("grant:{user_id}:")
 }
-pub fn token_key(user_id: &str, grant_id: &str, token_hash: &str) -> String {
+pub(crate) fn token_key(user_id: &str, grant_id: &str, token_hash: &str) -> String {
     format!("token:{user_id}:{grant_id}:{token_hash}")
 }
-pub fn token_prefix(user_id: &str, grant_id: &str) -> String {
+pub(crate) fn token_prefix(user_id: &str, grant_id: &str) -> String {
     format!("token:{user_id}:{grant_id}:")
 }
 
@@ -25,30 +28,45 @@ pub fn token_prefix(user_id: &str, grant_id: &str) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientInfo {
+    /// The client's id: random for a registration, the document's URL for a
+    /// Client ID Metadata Document client.
     pub client_id: String,
     /// SHA-256 hex of the secret; `None` for public clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// The redirect URIs an authorization request may name (exact match,
+    /// any port for loopback ones).
     pub redirect_uris: Vec<String>,
+    /// The name shown on consent pages (see [`ClientInfo::display_name`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// RFC 7591 `logo_uri`, as registered.
     pub logo_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// RFC 7591 `client_uri`: the client's home page.
     pub client_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// RFC 7591 `policy_uri`: the client's privacy policy.
     pub policy_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// RFC 7591 `tos_uri`: the client's terms of service.
     pub tos_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// RFC 7591 `contacts`: people responsible for the client.
     pub contacts: Option<Vec<String>>,
     #[serde(default = "default_grant_types")]
+    /// The grant types the client may use at the token endpoint.
     pub grant_types: Vec<String>,
     #[serde(default = "default_response_types")]
+    /// The response types the client may ask for (`code`).
     pub response_types: Vec<String>,
     #[serde(default)]
+    /// When the client was registered (seconds since the epoch).
     pub registration_date: u64,
     #[serde(default = "default_auth_method")]
+    /// How the client authenticates at the token endpoint:
+    /// `client_secret_basic`, `client_secret_post` or `none` (public client).
     pub token_endpoint_auth_method: String,
     /// Set when the auth method was stated explicitly: then HTTP Basic and
     /// `client_secret_post` are not interchangeable.
@@ -75,9 +93,11 @@ fn default_auth_method() -> String {
 }
 
 impl ClientInfo {
+    /// Whether this is a public client (no secret, `none` auth method).
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == "none"
     }
+    /// Whether the client registered `grant_type` (e.g. `refresh_token`).
     pub fn allows_grant(&self, grant_type: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant_type)
     }
@@ -95,11 +115,14 @@ impl ClientInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Resource {
+    /// A single resource (stored as a JSON string).
     One(String),
+    /// Several resources (stored as a JSON array).
     Many(Vec<String>),
 }
 
 impl Resource {
+    /// The stored form of `list`: `None` when empty, one string for one.
     pub fn from_list(list: &[String]) -> Option<Self> {
         match list {
             [] => None,
@@ -107,6 +130,7 @@ impl Resource {
             many => Some(Resource::Many(many.to_vec())),
         }
     }
+    /// The resources as a list, whatever the stored form.
     pub fn to_list(&self) -> Vec<String> {
         match self {
             Resource::One(s) => vec![s.clone()],
@@ -119,39 +143,62 @@ impl Resource {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Grant {
+    /// The grant's id (unique per user; never contains `:`).
     pub id: String,
+    /// The client the grant was given to.
     pub client_id: String,
+    /// The user who gave it, as the application identifies them.
     pub user_id: String,
+    /// The scopes granted.
     pub scope: Vec<String>,
+    /// Application metadata, stored in clear (seal secrets before putting them here).
     #[serde(default)]
     pub metadata: Value,
+    /// The application's props, encrypted under a per-grant key that only
+    /// the grant's tokens can unwrap.
     pub encrypted_props: String,
+    /// When the grant was made (seconds since the epoch).
     pub created_at: u64,
+    /// When the grant ends (seconds since the epoch); `None`: never (0.x records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// Hash of the authorization code not yet exchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_code_id: Option<String>,
+    /// The props key wrapped under the authorization code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_code_wrapped_key: Option<String>,
+    /// The PKCE challenge the code must be redeemed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge: Option<String>,
+    /// The PKCE method (`S256`, or `plain` for old records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge_method: Option<String>,
+    /// Hash of the current refresh token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_id: Option<String>,
+    /// The props key wrapped under the current refresh token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_wrapped_key: Option<String>,
+    /// Hash of the previous refresh token, still accepted once after rotation
+    /// (a client that lost the answer to its refresh can retry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_refresh_token_id: Option<String>,
+    /// The props key wrapped under the previous refresh token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_refresh_token_wrapped_key: Option<String>,
+    /// The resource(s) the grant is for (RFC 8707); `None` in records from
+    /// before resource indicators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<Resource>,
+    /// The redirect URI the grant was made through (1.x), so that a
+    /// re-authorization replaces only grants from the same redirect URI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
 }
 
 impl Grant {
+    /// The resources the grant is for, as a list (empty for legacy grants).
     pub fn resources(&self) -> Vec<String> {
         self.resource.as_ref().map(Resource::to_list).unwrap_or_default()
     }
@@ -161,7 +208,7 @@ impl Grant {
     /// new authorization are found from a `list` without reading each one.
     /// `None` when it would exceed KV's 1024-byte limit; the grant is then
     /// read when scanned, like a grant written by 0.x.
-    pub fn key_metadata(&self) -> Option<Value> {
+    pub(crate) fn key_metadata(&self) -> Option<Value> {
         let mut m = serde_json::Map::new();
         m.insert("clientId".into(), Value::String(self.client_id.clone()));
         if let Some(r) = &self.resource {
@@ -179,7 +226,7 @@ impl Grant {
 /// reading it. Metadata of another shape is ignored (the grant is read).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GrantKeyMetadata {
+pub(crate) struct GrantKeyMetadata {
     pub client_id: String,
     #[serde(default)]
     pub resource: Option<Resource>,
@@ -188,7 +235,7 @@ pub struct GrantKeyMetadata {
 }
 
 impl GrantKeyMetadata {
-    pub fn of(grant: &Grant) -> Self {
+    pub(crate) fn of(grant: &Grant) -> Self {
         Self {
             client_id: grant.client_id.clone(),
             resource: grant.resource.clone(),
@@ -196,13 +243,13 @@ impl GrantKeyMetadata {
         }
     }
     /// Parsed from listed metadata, when it has the shape 1.x writes.
-    pub fn parse(metadata: Option<&Value>) -> Option<Self> {
+    pub(crate) fn parse(metadata: Option<&Value>) -> Option<Self> {
         serde_json::from_value(metadata?.clone()).ok()
     }
 }
 
 /// Splits `grant:{userId}:{grantId}` (grant ids never contain `:`).
-pub fn parse_grant_key(key: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse_grant_key(key: &str) -> Option<(&str, &str)> {
     let (user, grant) = key.strip_prefix("grant:")?.rsplit_once(':')?;
     (!user.is_empty() && !grant.is_empty()).then_some((user, grant))
 }
@@ -211,7 +258,7 @@ pub fn parse_grant_key(key: &str) -> Option<(&str, &str)> {
 /// validation reads one record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TokenGrant {
+pub(crate) struct TokenGrant {
     pub client_id: String,
     pub scope: Vec<String>,
     pub encrypted_props: String,
@@ -220,7 +267,7 @@ pub struct TokenGrant {
 /// An access token (`token:{userId}:{grantId}:{hash}`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AccessToken {
+pub(crate) struct AccessToken {
     pub id: String,
     pub grant_id: String,
     pub user_id: String,

@@ -398,6 +398,8 @@ pub fn from_public_edge(headers: &HeaderMap) -> bool {
 /// binding, in a resource worker).
 #[async_trait(?Send)]
 pub trait ValidationTransport {
+    /// Sends `req` and returns the answer; `Err` (for the logs) when no
+    /// answer came back.
     async fn send(&self, req: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, String>;
 }
 
@@ -405,8 +407,12 @@ pub trait ValidationTransport {
 /// validation endpoint at `url` (any origin the binding accepts, the
 /// configured validation path) with the shared `secret`.
 pub struct RemoteValidator<'a> {
+    /// How requests reach the authorization server (a service binding).
     pub transport: &'a dyn ValidationTransport,
+    /// The validation endpoint's URL.
     pub url: String,
+    /// The secret shared with the authorization server
+    /// ([`Config::validation_secret`](crate::Config::validation_secret)).
     pub secret: crate::config::Secret,
 }
 

@@ -30,6 +30,7 @@ impl std::error::Error for StoreError {}
 /// One page of keys from [`KvStore::list`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyPage {
+    /// The keys, in key order.
     pub keys: Vec<String>,
     /// Pass back to `list` for the next page; `None` when this was the last.
     pub cursor: Option<String>,
@@ -41,6 +42,7 @@ pub const MAX_METADATA_BYTES: usize = 1024;
 /// A key listed by [`KvStore::list_keys`], with the metadata it was written with.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListedKey {
+    /// The key.
     pub name: String,
     /// The key metadata given to [`KvStore::put_with_metadata`]; `None` for
     /// keys written without any (or by a store that does not keep it).
@@ -50,6 +52,7 @@ pub struct ListedKey {
 /// One page of keys with their metadata, from [`KvStore::list_keys`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListedPage {
+    /// The keys, in key order.
     pub keys: Vec<ListedKey>,
     /// Pass back to `list_keys` for the next page; `None` when this was the last.
     pub cursor: Option<String>,
@@ -64,11 +67,15 @@ pub struct ListedPage {
 /// server then reads each record it would have matched from its metadata.
 #[async_trait(?Send)]
 pub trait KvStore {
+    /// The value under `key`; `None` when absent or expired.
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Stores `value`; with `ttl_secs`, the entry expires that many seconds from
     /// now (raised to [`MIN_TTL_SECS`] by implementations).
     async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> Result<(), StoreError>;
+    /// Deletes `key`; deleting an absent key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// One page of the keys starting with `prefix`, in key order, from
+    /// `cursor` (`None`: the first page).
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError>;
 
     /// [`put`](Self::put) with key metadata (at most [`MAX_METADATA_BYTES`] as
@@ -108,11 +115,13 @@ pub trait KvStore {
 /// A store that counts the operations made through it, to stay within a
 /// budget (a Worker invocation may make at most 1000 KV operations).
 pub struct Counting<'a> {
+    /// The store the operations go to.
     pub inner: &'a dyn KvStore,
     ops: std::cell::Cell<usize>,
 }
 
 impl<'a> Counting<'a> {
+    /// Counts the operations made on `inner`, from zero.
     pub fn new(inner: &'a dyn KvStore) -> Self {
         Self { inner, ops: Default::default() }
     }
@@ -182,8 +191,11 @@ pub struct Written(std::cell::RefCell<Vec<(String, String, u64)>>);
 /// overridden: a key that reads as absent stays absent (a revocation elsewhere
 /// must never be undone by a remembered write).
 pub struct ReadYourWrites<'a> {
+    /// The store read from and written to.
     pub inner: &'a dyn KvStore,
+    /// What was written recently, kept by the caller across requests.
     pub written: &'a Written,
+    /// The request's clock (seconds since the epoch), to forget old writes.
     pub now: u64,
 }
 
@@ -266,6 +278,7 @@ mod memory {
     }
 
     impl MemoryStore {
+        /// An empty store whose clock reads `now` (seconds since the epoch).
         pub fn new(now: u64) -> Self {
             let s = Self::default();
             *s.now.borrow_mut() = now;
@@ -279,9 +292,11 @@ mod memory {
         pub fn fail_deletes_with_prefix(&self, prefix: &str) {
             *self.failing_deletes.borrow_mut() = Some(prefix.to_owned());
         }
+        /// Moves the store's clock to `now`; entries past their expiry vanish.
         pub fn set_now(&self, now: u64) {
             *self.now.borrow_mut() = now;
         }
+        /// The store's clock (seconds since the epoch).
         pub fn now(&self) -> u64 {
             *self.now.borrow()
         }

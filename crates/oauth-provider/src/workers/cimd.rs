@@ -10,6 +10,8 @@ use std::time::Duration;
 use url::Url;
 use worker::{AbortController, Delay, Fetch, Headers, Request, RequestInit, RequestRedirect};
 
+/// The [`MetadataFetcher`] for Workers: the platform `fetch`, no redirects,
+/// the size and time limits enforced while the body streams in.
 pub struct WorkersMetadataFetcher;
 
 fn unreachable(e: impl std::fmt::Display) -> FetchFailure {
