@@ -38,7 +38,7 @@ impl Provider<'_> {
     /// `POST /admin/clients` with `Authorization: Bearer <OAUTH_ADMIN_TOKEN>`
     /// and a registration document: 201 with the RFC 7591 answer, secret
     /// included. Unset token: 404, as if there were no such endpoint.
-    pub async fn admin_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+    pub(crate) async fn admin_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         self.admin_inner(req).await.unwrap_or_else(OAuthError::into_response)
     }
 

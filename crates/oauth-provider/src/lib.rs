@@ -5,7 +5,7 @@
 //! rotation), revocation (RFC 7009) and bearer-token validation for the
 //! protected resources.
 //!
-//! Records live in a [`store::KvStore`] (Workers KV in production, with the
+//! Records live in a [`KvStore`] (Workers KV in production, with the
 //! `workers` feature's `workers::Kv`) with the key layout and encryption of
 //! `@cloudflare/workers-oauth-provider` 0.1 and 1.x, so a deployment of the
 //! TypeScript provider keeps its clients and grants; `STORAGE.md` beside this
@@ -53,6 +53,53 @@
 //! `examples/minimal-worker` in this crate is that worker in full, with an
 //! approval page; the repository's tests run it in workerd with the MCP
 //! TypeScript SDK's OAuth client.
+//!
+//! # Public API
+//!
+//! At the crate root, what most workers need:
+//!
+//! - **The authorization server**: [`Provider`] (built per request; its
+//!   methods route the endpoints, parse and complete authorizations, validate
+//!   bearer tokens, list, revoke and purge grants, create clients as an
+//!   admin), [`is_endpoint`], and its settings [`Config`] with [`Endpoints`],
+//!   [`ProtectedResource`], [`Secret`] and [`ConfigError`].
+//! - **Authorization requests**: [`AuthRequest`], [`AuthorizeError`] (shown
+//!   where the person is) with [`ErrorRedirect`] (the error as data for the
+//!   client), [`CompleteAuthorization`], [`ClientInfo`], [`ClientLookupError`].
+//! - **The resource server role**: [`ResourceServer`] (RFC 9728 metadata, the
+//!   401 challenge and token validation for one resource), validating through
+//!   a [`TokenValidator`]: the [`Provider`] in the same worker, or a
+//!   [`RemoteValidator`] over a [`ValidationTransport`] (a service binding).
+//!   [`AuthContext`] is who a valid token speaks for; [`BearerError`] why a
+//!   request was refused; [`step_up_challenge`] builds the 403 a handler
+//!   answers when an operation needs more scopes.
+//! - **Hooks**: [`GrantHooks`] (token exchange and refresh, grant end, with
+//!   [`Exchange`], [`ExchangeResult`], [`ExchangeError`], [`GrantType`]),
+//!   [`ExternalTokens`] (bearer tokens of another issuer),
+//!   [`RegistrationPolicy`] (the say on dynamic registrations) and
+//!   [`MetadataFetcher`] (outbound HTTP for Client ID Metadata Documents, with
+//!   [`FetchedDocument`], [`FetchFailure`], [`CimdError`]).
+//! - **Errors**: [`OAuthError`] (a token, registration or revocation
+//!   refusal) and [`Reason`] (the stable internal reason every refusal
+//!   carries, for logs).
+//! - **Storage**: [`KvStore`] and [`StoreError`]; [`Grant`] as stored.
+//!
+//! And by module, for the rest:
+//!
+//! - [`store`]: the KV trait, its pages and listed keys, [`store::MemoryStore`]
+//!   for native tests, and the [`store::Counting`] and [`store::ReadYourWrites`]
+//!   wrappers;
+//! - [`records`]: the stored client and grant records and their keys;
+//! - [`grants`]: the purge's limits and progress, grant summaries;
+//! - [`refresh_gate`]: serialising the refreshes of one grant (a Durable
+//!   Object's job in Workers);
+//! - [`bearer`], [`resource_server`], [`cimd`], [`config`], [`error`]: the
+//!   items above, with their helpers and limits;
+//! - [`cors`]: the CORS policy for browser-based MCP clients;
+//! - [`crypto`], [`text`]: hashing, random tokens and base64url; neutralising
+//!   control characters in displayed text;
+//! - `workers` (feature `workers`): Workers KV as a [`KvStore`], `worker` ↔
+//!   `http` conversions with a body cap, the Workers metadata-document fetch.
 //!
 //! # Features
 //!

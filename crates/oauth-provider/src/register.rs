@@ -135,7 +135,7 @@ impl Provider<'_> {
     }
 
     /// `POST /register`.
-    pub async fn registration_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+    pub(crate) async fn registration_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         self.register_inner(req).await.unwrap_or_else(OAuthError::into_response)
     }
 
@@ -194,7 +194,7 @@ impl Provider<'_> {
     /// is already made), and a client deleted meanwhile stays deleted unless
     /// the delete lands between the read and the write (KV has no
     /// compare-and-set).
-    pub async fn renew_client_if_due(&self, client: &ClientInfo) {
+    pub(crate) async fn renew_client_if_due(&self, client: &ClientInfo) {
         let ttl = self.config.client_ttl;
         let Some(expires_at) = client.registration_expires_at else { return };
         if !self.config.renew_clients_in_use || expires_at.saturating_sub(self.now) > ttl / 2 {

@@ -337,7 +337,7 @@ impl Provider<'_> {
     }
 
     /// The internal validation endpoint (see the [module](self) docs).
-    pub async fn validation_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+    pub(crate) async fn validation_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         // One answer for every refusal; the logs tell them apart.
         let not_found = |check| {
             OAuthError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint")

@@ -11,7 +11,7 @@ use http::{Method, Request, Response, StatusCode};
 
 impl Provider<'_> {
     /// `POST /revoke`.
-    pub async fn revocation_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+    pub(crate) async fn revocation_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         let result = async {
             if req.method() != Method::POST {
                 return Err(OAuthError::method_not_allowed());

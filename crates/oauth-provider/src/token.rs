@@ -48,7 +48,7 @@ fn narrowed_scope(granted: &[String], asked: Option<&str>) -> Result<Vec<String>
 
 impl Provider<'_> {
     /// `POST /token`.
-    pub async fn token_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+    pub(crate) async fn token_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         self.token_inner(req).await.unwrap_or_else(OAuthError::into_response)
     }
 
