@@ -86,9 +86,9 @@
 //!
 //! And by module, for the rest:
 //!
-//! - [`store`]: the KV trait, its pages and listed keys, [`store::MemoryStore`]
-//!   for native tests, and the [`store::Counting`] and [`store::ReadYourWrites`]
-//!   wrappers;
+//! - [`store`]: the KV trait, its pages and listed keys, the
+//!   [`store::Counting`] and [`store::ReadYourWrites`] wrappers, and
+//!   `store::MemoryStore` for native tests (not built for wasm32);
 //! - [`records`]: the stored client and grant records and their keys;
 //! - [`grants`]: the purge's limits and progress, grant summaries;
 //! - [`refresh_gate`]: serialising the refreshes of one grant (a Durable

@@ -95,7 +95,7 @@ pub trait KvStore {
 
     /// Keys starting with `prefix`, in key order, with their metadata; at most
     /// `limit` of them when the store honours the limit (Workers KV and
-    /// [`MemoryStore`] do; KV's own maximum is 1000). The default lists with
+    /// `MemoryStore` do; KV's own maximum is 1000). The default lists with
     /// [`list`](Self::list) and has no metadata.
     async fn list_keys(
         &self,
