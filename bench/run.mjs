@@ -484,13 +484,16 @@ async function main() {
       const v = variants[0];
       const stages = profileMeasurements(v);
       const pick = (prefix) => stages.find(([, name]) => name.startsWith(prefix));
-      for (const [port, name, loop, part] of [
+      const refresh = measurements().find(([key]) => key === 'refresh');
+      for (const [port, name, loop, part, conc = 8] of [
         [v.stack.ports.mcpInspector, 'ping', pingLoop(v), 'mcp'],
         [v.stack.ports.mcpInspector, 'tools/call get_my_todo_list', listLoop(v, v.token, 0), 'mcp'],
         [v.stack.ports.todoApiInspector, 'todo-api GET /api/todos', pick('profile todo-api: GET /api/todos valid')[2], 'todo-api'],
+        // The refresh token rotates with every call: one at a time.
+        ...(refresh ? [[v.stack.ports.mcpInspector, 'refresh_token grant', refresh[3](v), 'mcp', 1]] : []),
       ]) {
         results.v8profiles[name] = await profileWhile(port, async () => {
-          const row = await load(`v8 profile: ${name}`, 8, loop, v.stack, [part]);
+          const row = await load(`v8 profile: ${name}`, conc, loop, v.stack, [part]);
           results.rows.push({ variant: v.label, ...row });
           return row.requests;
         });

@@ -20,6 +20,7 @@ use crate::platform::fetch::FetchClient;
 use crate::platform::http::{from_http, into_http};
 use crate::platform::kv::Kv;
 use crate::util::time::now_secs;
+use std::rc::Rc;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 mod refresh;
@@ -40,8 +41,20 @@ fn json(status: u16, body: serde_json::Value) -> Result<Response> {
     Ok(Response::from_json(&body)?.with_status(status))
 }
 
-fn oauth_config(env: &Env) -> std::result::Result<Config, oauth::config::ConfigError> {
-    Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+thread_local! {
+    /// The authorization server's settings, read once per isolate: vars and
+    /// secrets are fixed for a deployment version (a change starts new isolates).
+    static CONFIG: std::cell::OnceCell<std::result::Result<Rc<Config>, oauth::config::ConfigError>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// The authorization server's settings (`Config::from_lookup` on the vars),
+/// parsed on this isolate's first request and kept (about 20 reads through JS
+/// saved per request).
+fn oauth_config(env: &Env) -> std::result::Result<Rc<Config>, oauth::config::ConfigError> {
+    CONFIG.with(|c| {
+        c.get_or_init(|| Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())).map(Rc::new)).clone()
+    })
 }
 
 /// The PingOne access token sealed in the props has expired (tokens issued

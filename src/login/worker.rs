@@ -15,6 +15,10 @@ use worker::{Env, Request, Response, Result};
 thread_local! {
     // Discovery and JWKS survive across requests handled by this isolate.
     static CACHE: Rc<OidcCache> = Rc::new(OidcCache::default());
+    // The settings, read on the isolate's first request that needs them: vars
+    // and secrets are fixed for a deployment version (a change starts new isolates).
+    static SETTINGS: std::cell::OnceCell<std::result::Result<Rc<Settings>, super::settings::SettingError>> =
+        const { std::cell::OnceCell::new() };
 }
 
 /// This isolate's discovery and JWKS cache.
@@ -22,9 +26,11 @@ pub fn cache() -> Rc<OidcCache> {
     CACHE.with(Rc::clone)
 }
 
-/// Reads the sign-in settings from vars and secrets.
-pub fn settings(env: &Env) -> std::result::Result<Settings, super::settings::SettingError> {
-    Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+/// The sign-in settings from vars and secrets, read once per isolate.
+pub fn settings(env: &Env) -> std::result::Result<Rc<Settings>, super::settings::SettingError> {
+    SETTINGS.with(|s| {
+        s.get_or_init(|| Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())).map(Rc::new)).clone()
+    })
 }
 
 /// Serves `/authorize` (GET, POST) and `/callback` (see [`super::owns`]).

@@ -18,18 +18,33 @@ use crate::platform::http::from_http;
 use crate::platform::kv::Kv;
 use futures_util::future::{select, Either};
 use futures_util::stream::StreamExt;
+use std::rc::Rc;
 use std::time::Duration;
 use worker::{
     AbortController, ByteStream, Delay, Env, Fetch, Fetcher, Headers, Method, Request, RequestInit, RequestRedirect,
     Response, Result,
 };
 
+thread_local! {
+    /// The gateway's settings, read once per isolate: vars, secrets and
+    /// bindings are fixed for a deployment version (a change starts new isolates).
+    static DOWNSTREAM: std::cell::OnceCell<std::result::Result<Option<Rc<Downstream>>, ConfigError>> =
+        const { std::cell::OnceCell::new() };
+}
+
 /// The gateway's settings; `Ok(None)` with neither `DOWNSTREAM_MCP_URL` nor
-/// the `DOWNSTREAM_MCP` service binding.
-pub fn downstream(env: &Env) -> std::result::Result<Option<Downstream>, ConfigError> {
-    let lookup =
-        |name: &str| env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok();
-    Downstream::from_lookup(lookup, env.service(BINDING).is_ok())
+/// the `DOWNSTREAM_MCP` service binding. Read on the isolate's first request
+/// to `/mcp` or `/sse` and kept (every such request asks).
+pub fn downstream(env: &Env) -> std::result::Result<Option<Rc<Downstream>>, ConfigError> {
+    DOWNSTREAM.with(|d| {
+        d.get_or_init(|| {
+            let lookup = |name: &str| {
+                env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok()
+            };
+            Downstream::from_lookup(lookup, env.service(BINDING).is_ok()).map(|d| d.map(Rc::new))
+        })
+        .clone()
+    })
 }
 
 enum Failure {

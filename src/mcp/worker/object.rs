@@ -12,12 +12,14 @@ use crate::mcp::session::Session;
 use crate::mcp::sse::{KEEPALIVE, KEEPALIVE_SECS};
 use crate::mcp::stream_watch::{self, StreamOwner, Verdict};
 use crate::mcp::tools::{self, ToolContext};
+use crate::outbound::HttpClient;
 use crate::platform::http::from_http;
 use crate::platform::kv::Kv;
 use crate::util::time::now_secs;
 use futures_channel::mpsc::{unbounded, UnboundedSender};
 use futures_util::stream::{self, Stream, StreamExt};
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Headers, Request, Response, Result, ScheduledTime, State};
 
@@ -28,11 +30,16 @@ pub struct McpSession {
     stream: RefCell<Option<(UnboundedSender<Vec<u8>>, StreamOwner)>>,
     state: State,
     env: Env,
+    /// How tools reach the Todo API, worked out once per object from the
+    /// bindings and vars (fixed for a deployment version): the client and the
+    /// base URL.
+    todo_api: (Rc<dyn HttpClient>, String),
 }
 
 impl DurableObject for McpSession {
     fn new(state: State, env: Env) -> Self {
-        Self { session: Session::new(DoStorage(state.storage())), stream: RefCell::new(None), state, env }
+        let todo_api = todo_api(&env);
+        Self { session: Session::new(DoStorage(state.storage())), stream: RefCell::new(None), state, env, todo_api }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -163,18 +170,8 @@ impl McpSession {
     }
 
     fn tool_context(&self, caller: &Caller, now: u64) -> ToolContext {
-        let var = |name: &str| {
-            self.env.var(name).map(|v| v.to_string()).or_else(|_| self.env.secret(name).map(|v| v.to_string())).ok()
-        };
-        // The TODO_API service binding when there is one, else fetch to API_URL.
-        let (http, bound) = super::service::todo_api_client(&self.env);
-        let api_url = var("API_URL").filter(|u| !u.is_empty());
-        ToolContext {
-            http,
-            api_url: api_url.or_else(|| bound.then(|| super::service::BOUND_URL.to_owned())).unwrap_or_default(),
-            caller: caller.clone(),
-            now,
-        }
+        let (http, api_url) = &self.todo_api;
+        ToolContext { http: http.clone(), api_url: api_url.clone(), caller: caller.clone(), now }
     }
 
     /// The legacy event stream: the endpoint event, then answers as they come
@@ -196,6 +193,16 @@ impl McpSession {
         });
         streaming(head, rx.map(Ok::<Vec<u8>, worker::Error>))
     }
+}
+
+/// The TODO_API service binding when there is one, else fetch; the base URL
+/// is `API_URL`, or with the binding and no `API_URL` the binding's own.
+fn todo_api(env: &Env) -> (Rc<dyn HttpClient>, String) {
+    let var =
+        |name: &str| env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok();
+    let (http, bound) = super::service::todo_api_client(env);
+    let api_url = var("API_URL").filter(|u| !u.is_empty());
+    (http, api_url.or_else(|| bound.then(|| super::service::BOUND_URL.to_owned())).unwrap_or_default())
 }
 
 /// A streamed response: `head`'s status and headers, its body first, then `rest`.
