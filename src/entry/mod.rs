@@ -134,12 +134,6 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if !(is_login || is_mcp || oauth::is_endpoint(&config, &path)) {
         return not_found();
     }
-    // The internal token validation endpoint (resource servers in other workers,
-    // over a service binding) does not exist for requests through the edge:
-    // only they carry `request.cf` (the crate also refuses CF-Connecting-IP).
-    if path == config.endpoints.validate && req.cf().is_some() {
-        return not_found();
-    }
     let Ok(kv) = env.kv(KV_BINDING).map(Kv) else {
         worker::console_error!("configuration: the KV namespace binding {KV_BINDING} is missing");
         let why = format!("The server is misconfigured: the KV namespace binding {KV_BINDING} is missing");

@@ -23,9 +23,7 @@
 //! - carries a `CF-Connecting-IP` header: Cloudflare's edge sets it on every
 //!   request arriving from the internet (a client cannot remove it), and
 //!   `wrangler dev` sets it on every request to its port; a service-binding
-//!   request carries only the headers its caller set, so it has none. (The
-//!   worker also refuses requests with `request.cf` metadata, which only
-//!   requests through the edge have.)
+//!   request carries only the headers its caller set, so it has none.
 //! - lacks the shared secret (compared in constant time, as hashes).
 //!
 //! A resource registered by absolute URL is matched as it is; one registered
