@@ -47,7 +47,18 @@ pub async fn read_whole(
     if declared > MAX_RESPONSE_BYTES {
         return Err(unreachable("response too large"));
     }
-    let bytes = res.bytes().await.map_err(classify)?;
+    // A fetched body is a stream: read in one go by the runtime rather than
+    // chunk by chunk through JS (`Response::bytes` runs a reader loop).
+    let bytes = match res.body() {
+        worker::ResponseBody::Stream(stream) => {
+            let whole = worker::web_sys::Response::new_with_opt_readable_stream(Some(stream))
+                .and_then(|r| r.array_buffer())
+                .map_err(|e| classify(e.into()))?;
+            let buffer = worker::wasm_bindgen_futures::JsFuture::from(whole).await.map_err(|e| classify(e.into()))?;
+            worker::js_sys::Uint8Array::new(&buffer).to_vec()
+        }
+        _ => res.bytes().await.map_err(classify)?,
+    };
     if bytes.len() > MAX_RESPONSE_BYTES {
         return Err(unreachable("response too large"));
     }

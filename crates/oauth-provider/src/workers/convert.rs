@@ -12,8 +12,8 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Reads a Workers request into an `http::Request` with its whole body.
 /// Returns `Ok(None)` when the body is larger than `MAX_BODY_BYTES`.
 pub async fn into_http(mut req: Request) -> Result<Option<http::Request<Vec<u8>>>> {
-    let declared = req.headers().get("content-length")?.and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-    if declared > MAX_BODY_BYTES {
+    let declared = req.headers().get("content-length")?.and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Ok(None);
     }
     let mut builder = http::Request::builder().method(req.method().as_ref()).uri(req.url()?.as_str());
@@ -23,6 +23,16 @@ pub async fn into_http(mut req: Request) -> Result<Option<http::Request<Vec<u8>>
     let body = match req.method() {
         worker::Method::Get | worker::Method::Head | worker::Method::Options => Vec::new(),
         _ if req.inner().body().is_none() => Vec::new(),
+        // A declared length within the cap: the runtime delivers exactly that
+        // many bytes, read in one go (one call, not a reader loop through JS).
+        _ if declared.is_some() => {
+            let body = req.bytes().await?;
+            if body.len() > MAX_BODY_BYTES {
+                return Ok(None);
+            }
+            body
+        }
+        // Chunked: counted while read, refused as soon as it passes the cap.
         _ => match crate::body::collect_capped(req.stream()?, MAX_BODY_BYTES).await? {
             Some(body) => body,
             None => return Ok(None),
