@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod flow;
 pub mod id_token;
 pub mod oidc;
+pub mod outbound;
 pub mod pages;
 pub mod records;
 pub mod settings;

@@ -1,105 +1,50 @@
 //! The OpenID Connect client of PingOne: the authorization request (state,
-//! PKCE S256, nonce, `resource`), the code exchange (client_secret_basic),
-//! ID token validation and the userinfo cross-check. The token requests are
-//! built here (RFC 6749 §2.3.1, §4.1.3, §5, §6), as the `oauth2` crate built
-//! them, without its weight in the Wasm bundle.
+//! PKCE S256, nonce, `resource`), the code exchange (client_secret_basic via
+//! the `oauth2` crate), ID token validation and the userinfo cross-check.
 
 use super::discovery::{Discovery, DiscoveryError, OidcCache};
 use super::id_token::{self, Expected, IdTokenError};
+use super::outbound::OAuth2Http;
 use super::pages::{Failure, ADVICE_LATER, ADVICE_OPERATOR, ADVICE_RESTART};
 use super::records::StateRecord;
 use super::settings::Settings;
 use crate::outbound::{get_json_request, HttpClient, OutboundError};
-use crate::util::crypto::{b64url, b64url_decode, random_token, sha256};
+use crate::util::crypto::{b64url_decode, random_token};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde::Deserialize;
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use url::Url;
 
-/// A successful token response (RFC 6749 §5.1) with OpenID Connect's `id_token`.
-#[derive(Debug, Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    /// Required by RFC 6749; any value is accepted (PingOne sends `Bearer`).
-    #[allow(dead_code)]
-    token_type: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    /// Space-delimited.
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    id_token: Option<String>,
+/// The OIDC addition to the token response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdTokenField {
+    pub id_token: Option<String>,
 }
+impl ExtraTokenFields for IdTokenField {}
 
-impl TokenResponse {
-    fn scopes(&self) -> Option<Vec<String>> {
-        self.scope.as_deref().map(|s| s.split(' ').map(str::to_owned).collect())
-    }
-}
-
-/// An error response of the token endpoint (RFC 6749 §5.2).
-#[derive(Debug, Deserialize)]
-struct TokenErrorResponse {
-    error: String,
-    #[allow(dead_code)]
-    #[serde(default)]
-    error_description: Option<String>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    error_uri: Option<String>,
-}
-
-/// Why the token endpoint gave no tokens.
-enum TokenError {
-    /// An error response: its `error` code.
-    Refused(String),
-    /// No answer.
-    Request(OutboundError),
-    /// An answer that is neither a token response nor an error response.
-    Unusable,
-}
-
-/// `Basic base64(urlencode(client_id):urlencode(client_secret))` (RFC 6749 §2.3.1).
-fn basic_credentials(settings: &Settings) -> String {
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(&settings.client_id), enc(&settings.client_secret))))
-}
-
-/// One request to PingOne's token endpoint with the worker's client credentials.
-async fn token_request(
-    http: &dyn HttpClient,
-    settings: &Settings,
-    discovery: &Discovery,
-    params: &[(&str, &str)],
-) -> Result<TokenResponse, TokenError> {
-    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
-    let req = http::Request::post(discovery.token_endpoint.as_str())
-        .header(http::header::ACCEPT, "application/json")
-        .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(http::header::AUTHORIZATION, basic_credentials(settings))
-        .body(body.into_bytes())
-        .map_err(|_| TokenError::Unusable)?;
-    let res = http.send(req).await.map_err(TokenError::Request)?;
-    if res.status() != http::StatusCode::OK {
-        return Err(match serde_json::from_slice::<TokenErrorResponse>(res.body()) {
-            Ok(e) => TokenError::Refused(e.error),
-            Err(_) => TokenError::Unusable,
-        });
-    }
-    // Media types are case-insensitive and may carry parameters (charset).
-    let json = res
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_none_or(|ct| ct.to_str().ok().is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json")));
-    if !json || res.body().is_empty() {
-        return Err(TokenError::Unusable);
-    }
-    serde_json::from_slice(res.body()).map_err(|_| TokenError::Unusable)
-}
+type TokenResp = StandardTokenResponse<IdTokenField, BasicTokenType>;
+type OidcClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenResp,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
 
 /// Claims that describe the token rather than the user; kept out of `claims`.
 const PROTOCOL_CLAIMS: &[&str] = &[
@@ -120,11 +65,19 @@ const PROTOCOL_CLAIMS: &[&str] = &[
     "jti",
 ];
 
-/// The callback URL, which must be a URL.
-fn checked_redirect(redirect_uri: &str) -> Result<&str, Failure> {
-    Url::parse(redirect_uri).map(|_| redirect_uri).map_err(|_| {
+/// The worker's confidential client at PingOne (client_secret_basic).
+fn base_client(settings: &Settings, discovery: &Discovery) -> OidcClient {
+    oauth2::Client::new(ClientId::new(settings.client_id.clone()))
+        .set_client_secret(ClientSecret::new(settings.client_secret.clone()))
+        .set_auth_uri(AuthUrl::from_url(discovery.authorization_endpoint.clone()))
+        .set_token_uri(TokenUrl::from_url(discovery.token_endpoint.clone()))
+}
+
+fn client(settings: &Settings, discovery: &Discovery, redirect_uri: &str) -> Result<OidcClient, Failure> {
+    let redirect = RedirectUrl::new(redirect_uri.to_owned()).map_err(|_| {
         Failure::new(400, "invalid_request", "Unusable server address", "the callback URL is invalid", ADVICE_OPERATOR)
-    })
+    })?;
+    Ok(base_client(settings, discovery).set_redirect_uri(redirect))
 }
 
 /// PingOne's answer to a refresh.
@@ -157,19 +110,28 @@ pub async fn refresh(
     refresh_token: &str,
     now: u64,
 ) -> Result<Refreshed, RefreshError> {
-    let params = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
-    let token = token_request(http, settings, discovery, &params).await.map_err(|e| match e {
-        TokenError::Refused(code) if code == "invalid_grant" => RefreshError::Dead,
-        TokenError::Refused(code) => RefreshError::Failed(format!("the token endpoint answered {code}")),
-        TokenError::Request(e) => RefreshError::Failed(format!("the token endpoint did not answer ({e})")),
-        TokenError::Unusable => RefreshError::Failed("the token endpoint's answer is not a token response".into()),
-    })?;
-    let scopes = token.scopes();
+    let token = base_client(settings, discovery)
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+        .request_async(&OAuth2Http(http))
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(r) if *r.error() == BasicErrorResponseType::InvalidGrant => {
+                RefreshError::Dead
+            }
+            RequestTokenError::ServerResponse(r) => {
+                RefreshError::Failed(format!("the token endpoint answered {}", r.error().as_ref()))
+            }
+            RequestTokenError::Request(e) => RefreshError::Failed(format!("the token endpoint did not answer ({e})")),
+            RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
+                RefreshError::Failed("the token endpoint's answer is not a token response".into())
+            }
+        })?;
+    let access_token = token.access_token().secret().clone();
     Ok(Refreshed {
-        expires_at: token.expires_in.map(|d| now + d).or_else(|| jwt_exp(&token.access_token)),
-        scopes,
-        refresh_token: token.refresh_token,
-        access_token: token.access_token,
+        expires_at: token.expires_in().map(|d| now + d.as_secs()).or_else(|| jwt_exp(&access_token)),
+        scopes: token.scopes().map(|s| s.iter().map(|s| s.to_string()).collect()),
+        refresh_token: token.refresh_token().map(|r| r.secret().clone()),
+        access_token,
     })
 }
 
@@ -185,6 +147,8 @@ pub async fn revoke_refresh_token(
     refresh_token: &str,
 ) -> Result<bool, String> {
     let Some(endpoint) = &discovery.revocation_endpoint else { return Ok(false) };
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = STANDARD.encode(format!("{}:{}", enc(&settings.client_id), enc(&settings.client_secret)));
     let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("token", refresh_token)
         .append_pair("token_type_hint", "refresh_token")
@@ -192,7 +156,7 @@ pub async fn revoke_refresh_token(
     let req = http::Request::post(endpoint.as_str())
         .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(http::header::ACCEPT, "application/json")
-        .header(http::header::AUTHORIZATION, basic_credentials(settings))
+        .header(http::header::AUTHORIZATION, format!("Basic {credentials}"))
         .body(body.into_bytes())
         .map_err(|_| "the revocation endpoint is not a usable URL".to_owned())?;
     let res = http.send(req).await.map_err(|e| format!("the revocation endpoint did not answer ({e})"))?;
@@ -220,27 +184,17 @@ pub fn start(
 ) -> Result<AuthStart, Failure> {
     let state = random_token(43);
     let nonce = random_token(43);
-    let code_verifier = random_token(64);
-    let challenge = b64url(sha256(code_verifier.as_bytes()));
-    let redirect_uri = checked_redirect(redirect_uri)?;
-    let scope = scopes.join(" ");
-    let mut url = discovery.authorization_endpoint.clone();
-    {
-        let mut query = url.query_pairs_mut();
-        query.extend_pairs([
-            ("response_type", "code"),
-            ("client_id", settings.client_id.as_str()),
-            ("state", state.as_str()),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-            ("redirect_uri", redirect_uri),
-        ]);
-        if !scope.is_empty() {
-            query.append_pair("scope", &scope);
-        }
-        query.append_pair("nonce", &nonce).append_pair("resource", &settings.api_identifier);
-    }
-    Ok(AuthStart { url, state, code_verifier, nonce })
+    let verifier = PkceCodeVerifier::new(random_token(64));
+    let challenge = PkceCodeChallenge::from_code_verifier_sha256(&verifier);
+    let state_for_url = state.clone();
+    let (url, _) = client(settings, discovery, redirect_uri)?
+        .authorize_url(move || CsrfToken::new(state_for_url))
+        .add_scopes(scopes.iter().cloned().map(Scope::new))
+        .set_pkce_challenge(challenge)
+        .add_extra_param("nonce", nonce.clone())
+        .add_extra_param("resource", settings.api_identifier.clone())
+        .url();
+    Ok(AuthStart { url, state, code_verifier: verifier.secret().clone(), nonce })
 }
 
 /// A person signed in at PingOne, verified.
@@ -327,25 +281,28 @@ pub async fn finish(
     code: &str,
     now: u64,
 ) -> Result<SignedIn, Failure> {
-    let params = [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("code_verifier", record.code_verifier.as_str()),
-        ("redirect_uri", checked_redirect(&record.redirect_uri)?),
-    ];
-    let token = token_request(http, settings, discovery, &params).await.map_err(|e| match e {
-        TokenError::Request(e) => unreachable("token endpoint", &e),
-        TokenError::Refused(code) => Failure::new(
-            502,
-            "server_error",
-            "PingOne refused the sign-in",
-            format!("The token endpoint answered {code}."),
-            ADVICE_RESTART,
-        ),
-        TokenError::Unusable => bad_sign_in("The token endpoint's answer is not a valid token response."),
-    })?;
+    let oauth_http = OAuth2Http(http);
+    let token = client(settings, discovery, &record.redirect_uri)?
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new(record.code_verifier.clone()))
+        .request_async(&oauth_http)
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::Request(e) => unreachable("token endpoint", &e),
+            RequestTokenError::ServerResponse(r) => Failure::new(
+                502,
+                "server_error",
+                "PingOne refused the sign-in",
+                format!("The token endpoint answered {}.", r.error().as_ref()),
+                ADVICE_RESTART,
+            ),
+            RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
+                bad_sign_in("The token endpoint's answer is not a valid token response.")
+            }
+        })?;
 
     let id_token = token
+        .extra_fields()
         .id_token
         .as_deref()
         .ok_or_else(|| bad_sign_in("The token response has no ID token (is the openid scope granted?)."))?;
@@ -368,7 +325,7 @@ pub async fn finish(
     .map_err(|e| bad_sign_in(format!("Rejected ID token: {e}.")))?;
     let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned();
 
-    let access_token = token.access_token.clone();
+    let access_token = token.access_token().secret().clone();
     let userinfo = fetch_userinfo(http, discovery, &access_token).await?;
     if userinfo.get("sub").and_then(Value::as_str) != Some(sub.as_str()) {
         return Err(bad_sign_in("The userinfo endpoint describes a different user than the ID token."));
@@ -381,15 +338,18 @@ pub async fn finish(
             user_claims.insert(k, v);
         }
     }
-    let expires_at = token.expires_in.map(|d| now + d).or_else(|| jwt_exp(&access_token));
-    let scopes = token.scopes().unwrap_or_else(|| settings.scopes.clone());
+    let expires_at = token.expires_in().map(|d| now + d.as_secs()).or_else(|| jwt_exp(&access_token));
+    let scopes = match token.scopes() {
+        Some(s) => s.iter().map(|s| s.to_string()).collect(),
+        None => settings.scopes.clone(),
+    };
     Ok(SignedIn {
         sub,
         claims: user_claims,
         access_token,
         expires_at,
         scopes,
-        refresh_token: token.refresh_token,
+        refresh_token: token.refresh_token().map(|r| r.secret().clone()),
         groups,
     })
 }
