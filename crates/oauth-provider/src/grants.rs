@@ -344,7 +344,11 @@ impl Provider<'_> {
         let mut run = PurgeRun::default();
         let mut failure = None;
         loop {
-            let batch = PURGE_BATCH.min(limits.grants.saturating_sub(run.checked)).max(1);
+            // A batch ends at most as many grants as it looks at, so capping it by the
+            // ends left keeps the run within `limits.ended` (each end may cost the hook a
+            // subrequest, and a failed one is never retried).
+            let left = limits.grants.saturating_sub(run.checked).min(limits.ended.saturating_sub(run.purged));
+            let batch = PURGE_BATCH.min(left).max(1);
             match provider.purge_expired_batch(cursor.as_deref(), batch).await {
                 Ok(p) => {
                     run.checked += p.checked;

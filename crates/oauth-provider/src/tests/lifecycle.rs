@@ -371,3 +371,18 @@ fn scheduled_runs_resume_from_the_stored_cursor_within_their_limits_and_clear_it
     assert_eq!((run.purged, run.complete), (60 - crate::grants::PURGE_BATCH, true));
     assert!(w.store.raw("purge-cursor").is_none(), "a complete sweep leaves no cursor");
 }
+
+#[test]
+fn a_purge_run_ends_no_more_grants_than_its_limit_even_within_one_batch() {
+    use crate::grants::PurgeLimits;
+    let w = World::new();
+    expired_grants(&w, 12);
+    w.advance(2 * HOUR);
+    let limits = PurgeLimits { ended: 5, ..PurgeLimits::default() };
+    let first = block_on(w.p().purge_run("purge-cursor", limits)).unwrap();
+    assert_eq!((first.purged, first.complete), (5, false));
+    let second = block_on(w.p().purge_run("purge-cursor", limits)).unwrap();
+    assert_eq!((second.purged, second.complete), (5, false));
+    let last = block_on(w.p().purge_run("purge-cursor", limits)).unwrap();
+    assert_eq!((last.purged, last.complete), (2, true));
+}
