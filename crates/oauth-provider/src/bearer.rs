@@ -6,7 +6,7 @@ use super::records::{token_key, AccessToken, Resource};
 use super::{seal, token_str, Provider};
 use crate::crypto::constant_time_eq;
 use crate::error::Reason;
-use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, Response, StatusCode};
 use std::borrow::Cow;
 use url::Url;
@@ -135,13 +135,9 @@ fn bearer_header(metadata_url: &str, scope: &[String], extra: &str) -> Option<He
 }
 
 fn refusal(status: StatusCode, body: serde_json::Value, challenge: Option<HeaderValue>) -> Response<Vec<u8>> {
-    let mut res = Response::new(body.to_string().into_bytes());
-    *res.status_mut() = status;
-    let h = res.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut res = crate::error::json_response(status, &body);
     if let Some(v) = challenge {
-        h.insert(WWW_AUTHENTICATE, v);
+        res.headers_mut().insert(WWW_AUTHENTICATE, v);
     }
     res
 }

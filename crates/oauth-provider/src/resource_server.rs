@@ -363,6 +363,16 @@ impl Provider<'_> {
                 .into_response();
         };
         let own = crate::router::request_url(req).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+        if self.config.find_resource(&own, &resource).is_none() {
+            // The operator's to fix (OAUTH_EXTRA_RESOURCES), not the client's; 503 as in 1.2.
+            return OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "This resource is not registered with the authorization server",
+            )
+            .because(Reason::new("validation", "resource_not_registered"))
+            .into_response();
+        }
         match self.validate_token_on(&own, &resource, &token).await {
             Ok(ctx) => json_response(
                 StatusCode::OK,
@@ -381,7 +391,9 @@ impl Provider<'_> {
                 StatusCode::OK,
                 &json!({"active": false, "error": "invalid_token", "error_description": why}),
             ),
-            Err(_) => OAuthError::temporarily_unavailable("Token validation is unavailable; retry").into_response(),
+            Err(e) => OAuthError::temporarily_unavailable("Token validation is unavailable; retry")
+                .because(e.reason())
+                .into_response(),
         }
     }
 }
