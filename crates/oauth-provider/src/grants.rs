@@ -233,26 +233,6 @@ impl Provider<'_> {
         Ok(out)
     }
 
-    /// Revokes the user's grants for `client_id`, except `keep`; with
-    /// `redirect_uri`, only those made through that redirect URI.
-    pub async fn revoke_client_grants(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        keep: Option<&str>,
-        redirect_uri: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let ids = self
-            .find_grants(user_id, |g| {
-                g.client_id == client_id && redirect_uri.is_none_or(|r| g.redirect_uri.as_deref() == Some(r))
-            })
-            .await?;
-        for id in ids.iter().filter(|id| Some(id.as_str()) != keep) {
-            self.revoke_grant(user_id, id).await?;
-        }
-        Ok(())
-    }
-
     /// One grant per user, client and resource: ends the user's other grants
     /// for `grant`'s client that share a resource with it (a grant recorded
     /// without a resource, from before resource indicators, counts as
