@@ -73,22 +73,19 @@ pub trait TokenValidator {
 /// One protected resource as its server sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceServer {
-    resource: String,
-    aliases: Vec<String>,
+    /// The resource, its `resource` an absolute URL.
+    entry: ProtectedResource,
     authorization_servers: Vec<String>,
-    required_scopes: Vec<String>,
-    name: String,
 }
 
 impl ResourceServer {
     /// The resource `resource` (its canonical absolute URL) whose tokens
     /// `authorization_server` (an issuer URL) issues.
     pub fn new(resource: &str, authorization_server: &str) -> Result<Self, ConfigError> {
-        let entry = ProtectedResource::new(resource);
-        if entry.is_local() {
+        if ProtectedResource::new(resource).is_local() {
             return Err(ConfigError(format!("resource '{resource}' must be an absolute URL")));
         }
-        let c = Config { resources: vec![entry], ..Config::default() };
+        let c = Config { resources: vec![ProtectedResource::new(resource)], ..Config::default() };
         c.validate_resources()?;
         let issuer = Url::parse(authorization_server)
             .ok()
@@ -96,30 +93,26 @@ impl ResourceServer {
             .ok_or_else(|| {
                 ConfigError(format!("authorization server '{authorization_server}' must be an http(s) URL"))
             })?;
-        Ok(Self {
-            resource: resource.to_owned(),
-            aliases: Vec::new(),
-            authorization_servers: vec![issuer.as_str().trim_end_matches('/').to_owned()],
-            required_scopes: Vec::new(),
-            name: resource.to_owned(),
-        })
+        let mut entry = ProtectedResource::new(resource);
+        entry.name = resource.to_owned();
+        Ok(Self { entry, authorization_servers: vec![issuer.as_str().trim_end_matches('/').to_owned()] })
     }
 
     /// Adds an alias path on the resource's origin where its tokens are good too.
     pub fn with_alias(mut self, path: impl Into<String>) -> Self {
-        self.aliases.push(path.into());
+        self.entry.aliases.push(path.into());
         self
     }
 
     /// Scopes any access needs (metadata `scopes_supported`, the 401 `scope`).
     pub fn with_required_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
-        self.required_scopes = scopes.into_iter().map(Into::into).filter(|s| s != "offline_access").collect();
+        self.entry.required_scopes = scopes.into_iter().map(Into::into).filter(|s| s != "offline_access").collect();
         self
     }
 
     /// The metadata's `resource_name`.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.entry.name = name.into();
         self
     }
 
@@ -127,43 +120,31 @@ impl ResourceServer {
     /// authorization server's own worker at `origin`.
     pub fn hosted(entry: &ProtectedResource, origin: &str) -> Self {
         Self {
-            resource: entry.url(origin),
-            aliases: entry.aliases.clone(),
+            entry: ProtectedResource { resource: entry.url(origin), ..entry.clone() },
             authorization_servers: vec![origin.to_owned()],
-            required_scopes: entry.required_scopes.clone(),
-            name: entry.name.clone(),
         }
     }
 
     /// The canonical resource URL (the token audience it accepts).
     pub fn resource(&self) -> &str {
-        &self.resource
+        &self.entry.resource
     }
 
     /// The scopes any access needs.
     pub fn required_scopes(&self) -> &[String] {
-        &self.required_scopes
-    }
-
-    fn entry(&self) -> ProtectedResource {
-        ProtectedResource {
-            resource: self.resource.clone(),
-            aliases: self.aliases.clone(),
-            required_scopes: self.required_scopes.clone(),
-            name: self.name.clone(),
-        }
+        &self.entry.required_scopes
     }
 
     /// `url` is the resource, an alias, or below one of them.
     pub fn covers(&self, url: &Url) -> bool {
-        self.entry().covers("", url)
+        self.entry.covers("", url)
     }
 
     /// The metadata URL a challenge at `url` names: that of the resource
     /// path or alias `url` is at or below.
     pub fn metadata_url(&self, url: &Url) -> String {
         let origin = url.origin().ascii_serialization();
-        let suffix = self.entry().prefix_of(url.path()).unwrap_or_else(|| self.entry().path());
+        let suffix = self.entry.prefix_of(url.path()).unwrap_or_else(|| self.entry.path());
         let suffix = if suffix == "/" { String::new() } else { suffix };
         format!("{origin}{}{suffix}", metadata::PRM_PATH)
     }
@@ -178,7 +159,7 @@ impl ResourceServer {
         let origin = url.origin().ascii_serialization();
         let resource = if suffix.is_empty() || suffix == "/" {
             // The bare document describes the origin: only a resource that is the origin.
-            (self.entry().path() == "/").then(|| self.resource.clone())?
+            (self.entry.path() == "/").then(|| self.entry.resource.clone())?
         } else {
             let named = Url::parse(&format!("{origin}{suffix}")).ok()?;
             if named.path() != suffix || !self.covers(&named) {
@@ -186,7 +167,12 @@ impl ResourceServer {
             }
             named.to_string()
         };
-        Some(metadata::resource_document(&resource, &self.authorization_servers, &self.required_scopes, &self.name))
+        Some(metadata::resource_document(
+            &resource,
+            &self.authorization_servers,
+            &self.entry.required_scopes,
+            &self.entry.name,
+        ))
     }
 
     /// Answers a request for this resource's metadata (GET/HEAD/OPTIONS,
@@ -208,7 +194,7 @@ impl ResourceServer {
     /// The 401 answer (503 when validation was unavailable) at `url`, naming
     /// this resource's metadata and required scopes.
     pub fn challenge(&self, url: &Url, err: &BearerError) -> Response<Vec<u8>> {
-        bearer::challenge(&self.metadata_url(url), err, &self.required_scopes)
+        bearer::challenge(&self.metadata_url(url), err, &self.entry.required_scopes)
     }
 
     /// The 403 step-up answer for a valid token lacking scopes: `scopes` is
@@ -233,13 +219,13 @@ impl ResourceServer {
         if !self.covers(url) {
             return Err(BearerError::wrong_audience());
         }
-        let ctx = validator.validate_token(&self.resource, token).await?;
+        let ctx = validator.validate_token(&self.entry.resource, token).await?;
         if ctx.expires_at <= now {
             return Err(BearerError::unknown("token_expired"));
         }
         let fits = |aud: &String| {
             let aliases: &[String] =
-                if Url::parse(aud).ok() == Url::parse(&self.resource).ok() { &self.aliases } else { &[] };
+                if Url::parse(aud).ok() == Url::parse(&self.entry.resource).ok() { &self.entry.aliases } else { &[] };
             resource::audience_allows_at(aud, aliases, url)
         };
         // A token without audience (issued before resources were recorded) is
