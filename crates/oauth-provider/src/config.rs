@@ -138,6 +138,17 @@ impl Default for Endpoints {
     }
 }
 
+/// Space-separated scope names, each once, in their first order.
+fn scope_list(s: &str) -> Vec<String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in s.split_whitespace() {
+        if !scopes.iter().any(|x| x == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    scopes
+}
+
 impl Endpoints {
     fn all(&self) -> [(&'static str, &str); 6] {
         [
@@ -221,12 +232,7 @@ impl Config {
         c.dynamic_registration = flag(&get, "OAUTH_DYNAMIC_REGISTRATION", true)?;
         c.allow_public_clients = flag(&get, "OAUTH_ALLOW_PUBLIC_CLIENTS", true)?;
         if let Some(s) = get("MCP_SCOPES") {
-            let mut scopes: Vec<String> = Vec::new();
-            for scope in s.split_whitespace() {
-                if !scopes.iter().any(|x| x == scope) {
-                    scopes.push(scope.to_owned());
-                }
-            }
+            let scopes = scope_list(&s);
             if scopes.is_empty()
                 || scopes.iter().any(|s| !s.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\'))
             {
@@ -302,14 +308,9 @@ impl Config {
     /// metadata says what they need) and `OAUTH_VALIDATION_SECRET`.
     fn read_resource_settings(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(s) = get("MCP_REQUIRED_SCOPES").filter(|s| !s.trim().is_empty()) {
-            let mut scopes: Vec<String> = Vec::new();
-            for scope in s.split_whitespace() {
-                if !self.scopes_supported.iter().any(|x| x == scope) {
-                    return Err(ConfigError("MCP_REQUIRED_SCOPES must name scopes of MCP_SCOPES".into()));
-                }
-                if !scopes.iter().any(|x| x == scope) {
-                    scopes.push(scope.to_owned());
-                }
+            let scopes = scope_list(&s);
+            if scopes.iter().any(|scope| !self.scopes_supported.contains(scope)) {
+                return Err(ConfigError("MCP_REQUIRED_SCOPES must name scopes of MCP_SCOPES".into()));
             }
             self.resources[0].required_scopes = scopes;
         }
