@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startTestStack, freePort } from './support/stack.mjs';
 import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
+import { eventually, revokeRefreshToken } from './support/flow.mjs';
 
 const GRANT_CHECK_SECS = 1;
 let stack;
@@ -31,17 +32,6 @@ after(async () => {
 /** What the downstream Worker saw, oldest first. */
 async function downstreamRequests() {
   return (await fetch(`${stack.downstreamUrl}/__requests`)).json();
-}
-
-/** Polls `check` every 100 ms until it returns something truthy, for at most `ms`. */
-async function eventually(check, what, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const got = await check();
-    if (got) return got;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test('the SDK client reaches a downstream Worker through the service binding, with the user\'s identity', async () => {
@@ -90,11 +80,7 @@ test('the standalone GET /mcp stream over the binding ends once its grant is rev
     const open = await eventually(async () => (await downstreamRequests()).slice(before)
       .find((r) => r.method === 'GET' && r.path.endsWith('/mcp') && r.ended === null), 'the client\'s GET /mcp stream to be open downstream');
     assert.equal(open.url, unusedUrl);
-    const revoked = await fetch(`${stack.mcpOrigin}/revoke`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: provider.tokens().refresh_token, token_type_hint: 'refresh_token', client_id: provider.clientInformation().client_id }),
-    });
-    assert.equal(revoked.status, 200);
+    assert.equal(await revokeRefreshToken(stack.mcpOrigin, provider.clientInformation().client_id, provider.tokens().refresh_token), 200);
     const revokedAt = Date.now();
     const bound = GRANT_CHECK_SECS * 1000 + 2500;
     const ended = await eventually(async () => {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startTestStack, ROOT } from './support/stack.mjs';
-import { getMcpToken } from './support/flow.mjs';
+import { eventually, getMcpToken, revokeRefreshToken } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
 import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
 
@@ -94,17 +94,6 @@ async function rawSession(tokens) {
   assert.equal(ack.status, 202);
   await ack.arrayBuffer();
   return sid;
-}
-
-/** Polls `check` every 100 ms until it returns something truthy, for at most `ms`. */
-async function eventually(check, what, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const got = await check();
-    if (got) return got;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Reads `reader` until the text read so far matches `pattern` (bounded by `ms`). */
@@ -349,11 +338,7 @@ test('event streams end once their grant is revoked: the SDK client\'s GET /mcp 
     const open = (await downstreamRequests()).slice(before).filter((r) => r.method === 'GET' && r.ended === null);
     assert.deepEqual(open.map((r) => r.path).sort(), ['/mcp', '/sse'], 'both streams open while the grant lasts');
 
-    const revoked = await fetch(`${stack.mcpOrigin}/revoke`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: provider.tokens().refresh_token, token_type_hint: 'refresh_token', client_id: provider.clientInformation().client_id }),
-    });
-    assert.equal(revoked.status, 200);
+    assert.equal(await revokeRefreshToken(stack.mcpOrigin, provider.clientInformation().client_id, provider.tokens().refresh_token), 200);
     const revokedAt = Date.now();
     const bound = GRANT_CHECK_SECS * 1000 + 2500;
     // The client's legacy stream ends (keep-alives would otherwise come every KEEPALIVE_SECS forever).

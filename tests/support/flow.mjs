@@ -171,6 +171,27 @@ export async function refresh({ mcpOrigin, client, refreshToken, scope }) {
   return { status: res.status, body: await res.json() };
 }
 
+/** POST /revoke of a refresh token (public client): ends its grant. Returns the status. */
+export async function revokeRefreshToken(mcpOrigin, clientId, refreshToken) {
+  const res = await fetch(`${mcpOrigin}/revoke`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token', client_id: clientId }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Polls `check` every 100 ms until it returns something truthy, for at most `ms`. */
+export async function eventually(check, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const got = await check();
+    if (got) return got;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Registers a public client and signs `user` in; returns the MCP tokens. */
 export async function getMcpToken(stack, { user = 'alice', jar = new CookieJar(), client } = {}) {
   client ??= await registerClient(stack.mcpOrigin);
