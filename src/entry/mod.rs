@@ -107,8 +107,8 @@ fn proxy_user(ctx: AuthContext, config: &Config, url: &url::Url) -> crate::proxy
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    // ID tokens are verified with the RSA-only backend (no-op after the first request).
-    jwt_rsa::install();
+    // ID-token signatures are checked with WebCrypto (no-op after the first request).
+    crate::login::webcrypto::install();
     let path = req.path();
     if path == "/health" {
         return json(

@@ -95,6 +95,14 @@ fn number(claims: &Map<String, Value>, name: &str) -> Result<u64, IdTokenError> 
 }
 
 /// Validates `token` and returns its claims.
+/// [`validate`], with the signature checked by the runtime's WebCrypto in the
+/// Wasm build (`login::webcrypto`); natively, by the pure-Rust RSA backend.
+pub async fn verify(token: &str, jwks: &JwkSet, expected: &Expected<'_>) -> Result<Map<String, Value>, IdTokenError> {
+    #[cfg(target_arch = "wasm32")]
+    let _checks = super::webcrypto::check_signatures(token, jwks, expected.algorithms).await;
+    validate(token, jwks, expected)
+}
+
 pub fn validate(token: &str, jwks: &JwkSet, expected: &Expected<'_>) -> Result<Map<String, Value>, IdTokenError> {
     let alg_name = header_alg(token)?;
     let alg = Algorithm::from_str(&alg_name)

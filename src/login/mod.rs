@@ -20,6 +20,8 @@ pub mod records;
 pub mod settings;
 pub mod upstream;
 #[cfg(target_arch = "wasm32")]
+pub mod webcrypto;
+#[cfg(target_arch = "wasm32")]
 pub mod worker;
 
 pub use flow::{owns, Login};

@@ -314,11 +314,11 @@ pub async fn finish(
         now,
     };
     let jwks = cache.jwks(http, discovery, now, false).await.map_err(upstream)?;
-    let claims = match id_token::validate(id_token, &jwks, &expected) {
+    let claims = match id_token::verify(id_token, &jwks, &expected).await {
         // PingOne may have rotated its keys since we cached them: refetch once.
         Err(IdTokenError::UnknownKey(_)) => {
             let jwks = cache.jwks(http, discovery, now, true).await.map_err(upstream)?;
-            id_token::validate(id_token, &jwks, &expected)
+            id_token::verify(id_token, &jwks, &expected).await
         }
         other => other,
     }
