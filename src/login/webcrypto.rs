@@ -13,11 +13,10 @@
 //! untouched.
 
 use crate::util::crypto::{b64url, b64url_decode};
-use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier};
 use jsonwebtoken::errors::{ErrorKind, Result};
-use jsonwebtoken::jwk::{JwkSet, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, EncodingKey};
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use worker::{js_sys, wasm_bindgen_futures};
@@ -161,39 +160,12 @@ pub async fn check_signatures(token: &str, jwks: &JwkSet, algorithms: &[Algorith
 
 /// The `jsonwebtoken` backend of the Wasm build: verification only, from
 /// what [`check_signatures`] found.
-pub static PROVIDER: CryptoProvider = CryptoProvider {
-    signer_factory: no_signer,
-    verifier_factory: verifier,
-    key_utils: KeyUtils {
-        rsa_pub_components_from_private_key: |_| {
-            Err(ErrorKind::InvalidRsaKey("signing keys are not supported".into()).into())
-        },
-        rsa_pub_components_from_public_key: |_| {
-            Err(ErrorKind::InvalidRsaKey("DER keys are not supported".into()).into())
-        },
-        ec_pub_components_from_private_key: |_, _| Err(ErrorKind::InvalidEcdsaKey.into()),
-        ed_pub_components_from_private_key: |_, _| Err(ErrorKind::InvalidEddsaKey.into()),
-        compute_digest,
-    },
-};
+pub static PROVIDER: CryptoProvider =
+    CryptoProvider { signer_factory: jwt_rsa::no_signer, verifier_factory: verifier, key_utils: jwt_rsa::KEY_UTILS };
 
 /// Makes [`PROVIDER`] `jsonwebtoken`'s backend (no-op after the first call).
 pub fn install() {
     let _ = PROVIDER.install_default();
-}
-
-fn no_signer(_: &Algorithm, _: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
-    Err(ErrorKind::InvalidAlgorithm.into())
-}
-
-fn compute_digest(data: &[u8], hash: ThumbprintHash) -> Result<Vec<u8>> {
-    Ok(match hash {
-        ThumbprintHash::SHA256 => Sha256::digest(data).to_vec(),
-        ThumbprintHash::SHA384 => Sha384::digest(data).to_vec(),
-        ThumbprintHash::SHA512 => Sha512::digest(data).to_vec(),
-        #[allow(unreachable_patterns)]
-        _ => return Err(ErrorKind::InvalidAlgorithm.into()),
-    })
 }
 
 struct Verifier {

@@ -18,20 +18,20 @@ use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 /// The provider; see the crate docs.
-pub static PROVIDER: CryptoProvider = CryptoProvider {
-    signer_factory: no_signer,
-    verifier_factory: verifier,
-    key_utils: KeyUtils {
-        rsa_pub_components_from_private_key: |_| {
-            Err(ErrorKind::InvalidRsaKey("signing keys are not supported".into()).into())
-        },
-        rsa_pub_components_from_public_key: |_| {
-            Err(ErrorKind::InvalidRsaKey("DER keys are not supported".into()).into())
-        },
-        ec_pub_components_from_private_key: |_, _| Err(ErrorKind::InvalidEcdsaKey.into()),
-        ed_pub_components_from_private_key: |_, _| Err(ErrorKind::InvalidEddsaKey.into()),
-        compute_digest,
+pub static PROVIDER: CryptoProvider =
+    CryptoProvider { signer_factory: no_signer, verifier_factory: verifier, key_utils: KEY_UTILS };
+
+/// Key utilities of a verification-only RSA backend: JWK thumbprint digests,
+/// and refusals for everything that needs private or DER keys. Shared with
+/// backends that verify by other means (the MCP worker's WebCrypto one).
+pub const KEY_UTILS: KeyUtils = KeyUtils {
+    rsa_pub_components_from_private_key: |_| {
+        Err(ErrorKind::InvalidRsaKey("signing keys are not supported".into()).into())
     },
+    rsa_pub_components_from_public_key: |_| Err(ErrorKind::InvalidRsaKey("DER keys are not supported".into()).into()),
+    ec_pub_components_from_private_key: |_, _| Err(ErrorKind::InvalidEcdsaKey.into()),
+    ed_pub_components_from_private_key: |_, _| Err(ErrorKind::InvalidEddsaKey.into()),
+    compute_digest,
 };
 
 /// Makes [`PROVIDER`] jsonwebtoken's provider for this process (or isolate).
@@ -40,7 +40,8 @@ pub fn install() {
     let _ = PROVIDER.install_default();
 }
 
-fn no_signer(_: &Algorithm, _: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+/// The signer factory of a verification-only backend: every algorithm is refused.
+pub fn no_signer(_: &Algorithm, _: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
     Err(ErrorKind::InvalidAlgorithm.into())
 }
 
