@@ -183,7 +183,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             match crate::proxy::worker::downstream(&env) {
                 Ok(Some(downstream)) => {
                     let user = proxy_user(ctx, &config, &url);
-                    let grants = Kv(env.kv(KV_BINDING)?);
+                    // The same binding again, owned (the relay keeps it while its streams last).
+                    let grants = Kv(kv.0.clone());
                     return crate::proxy::worker::serve(&http_req, &user, &downstream, &env, grants).await;
                 }
                 Ok(None) => {}
