@@ -57,6 +57,22 @@ fn oauth_config(env: &Env) -> std::result::Result<Rc<Config>, oauth::config::Con
     })
 }
 
+thread_local! {
+    /// Access tokens validated in the last few seconds (`OAUTH_TOKEN_CACHE_TTL`),
+    /// shared by every request of this isolate; leaked once, it lives as long as the isolate.
+    static TOKEN_CACHE: std::cell::OnceCell<&'static oauth::TokenCache> = const { std::cell::OnceCell::new() };
+}
+
+/// This isolate's token cache: every `Provider` here uses it, so a revocation
+/// or grant end in this isolate also clears what it holds.
+fn token_cache(config: &Config) -> &'static oauth::TokenCache {
+    TOKEN_CACHE.with(|c| {
+        *c.get_or_init(|| {
+            Box::leak(Box::new(oauth::TokenCache::new(config.token_cache_ttl, oauth::TokenCache::DEFAULT_CAPACITY)))
+        })
+    })
+}
+
 /// The PingOne access token sealed in the props has expired (tokens issued
 /// before lifetimes were capped at it can outlive it).
 fn upstream_expired(ctx: &AuthContext, now: u64) -> bool {
@@ -71,7 +87,9 @@ fn provider<'a>(
     hooks: Option<&'a PingOneGrants<'a>>,
 ) -> Provider<'a> {
     // Client ID Metadata Documents are fetched with the Workers fetch.
-    let provider = Provider::new(kv, config, now_secs()).with_metadata_fetcher(&oauth::workers::WorkersMetadataFetcher);
+    let provider = Provider::new(kv, config, now_secs())
+        .with_metadata_fetcher(&oauth::workers::WorkersMetadataFetcher)
+        .with_token_cache(token_cache(config));
     match hooks {
         Some(h) => provider.with_hooks(h),
         None => provider,

@@ -1,6 +1,7 @@
 //! Bearer token validation for the protected routes (RFC 6750, RFC 9728 §5.1).
 //! The hot path: one KV read (the token record), one key unwrap and one
-//! decryption; nothing is written.
+//! decryption, or none of them for a token in the [`crate::TokenCache`];
+//! nothing is written.
 
 use super::records::{token_key, AccessToken, Resource};
 use super::{seal, token_str, Provider};
@@ -282,6 +283,10 @@ impl Provider<'_> {
         let unknown = BearerError::unknown;
         let parts = token_str::parse(token).ok_or_else(|| unknown("malformed"))?;
         let hash = token_str::hash(token);
+        if let Some((ctx, audience)) = self.token_cache.and_then(|c| c.get(&hash, self.now)) {
+            // Fresh and never past the token's expiry (TokenCache::get); the audience is this request's.
+            return if audience_fits(audience.as_ref()) { Ok(ctx) } else { Err(BearerError::wrong_audience()) };
+        }
         let raw = self
             .store
             .get(&token_key(parts.user_id, parts.grant_id, &hash))
@@ -302,14 +307,18 @@ impl Provider<'_> {
         let props =
             seal::decrypt_props(&key, &record.grant.encrypted_props).map_err(|_| unknown("props_unreadable"))?;
         let scopes = record.scope.unwrap_or(record.grant.scope);
-        Ok(AuthContext {
+        let ctx = AuthContext {
             user_id: record.user_id,
             grant_id: record.grant_id,
             client_id: record.grant.client_id,
             scopes,
-            audience: record.audience.map(|a| a.to_list()).unwrap_or_default(),
+            audience: record.audience.as_ref().map(|a| a.to_list()).unwrap_or_default(),
             expires_at: record.expires_at,
             props,
-        })
+        };
+        if let Some(cache) = self.token_cache {
+            cache.put(&hash, &ctx, record.audience.as_ref(), self.now);
+        }
+        Ok(ctx)
     }
 }

@@ -104,6 +104,15 @@ pub struct Config {
     /// `client_id`. Only registrations stamped with their expiry
     /// (`registrationExpiresAt`, written by this version and by 1.x) qualify.
     pub renew_clients_in_use: bool,
+
+    // --- Bearer validation (bearer.rs, token_cache.rs) ---
+    /// How long a worker keeps a validated access token in its
+    /// [`crate::TokenCache`] (`OAUTH_TOKEN_CACHE_TTL`, seconds, default
+    /// [`crate::TokenCache::DEFAULT_TTL_SECS`], at most
+    /// [`crate::TokenCache::MAX_TTL_SECS`]; 0 turns the cache off). Revocation
+    /// through this worker's isolate takes effect at once; elsewhere it may
+    /// take this long.
+    pub token_cache_ttl: u64,
 }
 
 /// Paths of the authorization server's endpoints on its origin.
@@ -185,6 +194,7 @@ impl Default for Config {
             validation_secret: None,
             refresh_token_idle_ttl: None,
             renew_clients_in_use: false,
+            token_cache_ttl: crate::TokenCache::DEFAULT_TTL_SECS,
         }
     }
 }
@@ -214,8 +224,8 @@ impl Config {
     /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`,
     /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only),
     /// `OAUTH_REFRESH_TOKEN_IDLE_TTL` (seconds, sliding expiry),
-    /// `OAUTH_CLIENT_RENEWAL` (`true`/`false`) and
-    /// `OAUTH_ADMIN_TOKEN` (secret), then [validates](Self::validate) them.
+    /// `OAUTH_CLIENT_RENEWAL` (`true`/`false`), `OAUTH_TOKEN_CACHE_TTL`
+    /// (seconds) and `OAUTH_ADMIN_TOKEN` (secret), then [validates](Self::validate) them.
     /// Errors name the setting, never its value.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut c = Config::default();
@@ -244,6 +254,7 @@ impl Config {
         c.read_resource_settings(&get)?;
         c.refresh_token_idle_ttl = Some(secs("OAUTH_REFRESH_TOKEN_IDLE_TTL", 0)?).filter(|&t| t != 0);
         c.renew_clients_in_use = flag(&get, "OAUTH_CLIENT_RENEWAL", false)?;
+        c.token_cache_ttl = secs("OAUTH_TOKEN_CACHE_TTL", c.token_cache_ttl)?;
         c.admin_token = get("OAUTH_ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).map(Secret);
         c.validate()?;
         Ok(c)
@@ -289,6 +300,12 @@ impl Config {
             }
         }
         range("OAUTH_CLIENT_TTL", self.client_ttl, 3600)?;
+        if self.token_cache_ttl > crate::TokenCache::MAX_TTL_SECS {
+            return Err(ConfigError(format!(
+                "OAUTH_TOKEN_CACHE_TTL must be a number of seconds between 0 and {}",
+                crate::TokenCache::MAX_TTL_SECS
+            )));
+        }
         range("authorization code lifetime (code_ttl)", self.code_ttl, MIN_TTL_SECS)?;
         if self.scopes_supported.is_empty() {
             return Err(ConfigError("MCP_SCOPES must name at least one scope".into()));

@@ -136,6 +136,9 @@ impl Provider<'_> {
     }
 
     async fn delete_tokens(&self, user_id: &str, grant_id: &str) -> Result<(), StoreError> {
+        if let Some(cache) = self.token_cache {
+            cache.grant_ended(user_id, grant_id, self.now);
+        }
         let prefix = token_prefix(user_id, grant_id);
         let mut first_error = None;
         let mut cursor: Option<String> = None;

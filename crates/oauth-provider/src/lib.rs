@@ -82,7 +82,8 @@
 //! - **Errors**: [`OAuthError`] (a token, registration or revocation
 //!   refusal) and [`Reason`] (the stable internal reason every refusal
 //!   carries, for logs).
-//! - **Storage**: [`KvStore`] and [`StoreError`]; [`Grant`] as stored.
+//! - **Storage**: [`KvStore`] and [`StoreError`]; [`Grant`] as stored;
+//!   [`TokenCache`] (bearer checks answered from memory for a few seconds).
 //!
 //! And by module, for the rest:
 //!
@@ -91,6 +92,8 @@
 //!   `store::MemoryStore` for native tests (not built for wasm32);
 //! - [`records`]: the stored client and grant records and their keys;
 //! - [`grants`]: the purge's limits and progress, grant summaries;
+//! - [`token_cache`]: validated access tokens kept per isolate for a few
+//!   seconds ([`TokenCache`], [`Provider::with_token_cache`]);
 //! - [`refresh_gate`]: serialising the refreshes of one grant (a Durable
 //!   Object's job in Workers);
 //! - [`bearer`], [`resource_server`], [`cimd`], [`config`], [`error`]: the
@@ -122,6 +125,7 @@ pub mod refresh_gate;
 pub mod resource_server;
 pub mod store;
 pub mod text;
+pub mod token_cache;
 
 #[cfg(feature = "workers")]
 pub mod workers;
@@ -154,6 +158,7 @@ pub use resource::ProtectedResource;
 pub use resource_server::{RemoteValidator, ResourceServer, TokenValidator, ValidationTransport};
 pub use router::is_endpoint;
 pub use store::{KvStore, StoreError};
+pub use token_cache::TokenCache;
 
 /// The authorization server for one request: the store, the settings, the
 /// request's clock (seconds since the epoch) and the application's hooks.
@@ -176,6 +181,9 @@ pub struct Provider<'a> {
     /// The application's policy on dynamic registrations ([`RegistrationPolicy`]);
     /// none by default: every valid registration is accepted.
     pub registration_policy: Option<&'a dyn RegistrationPolicy>,
+    /// Access tokens validated in the last few seconds ([`TokenCache`]);
+    /// none by default: every bearer check reads the store.
+    pub token_cache: Option<&'a TokenCache>,
     /// Metadata-document clients resolved during this request.
     cimd_memo: std::cell::RefCell<Vec<ClientInfo>>,
 }
@@ -192,6 +200,7 @@ impl<'a> Provider<'a> {
             cimd: None,
             external_tokens: None,
             registration_policy: None,
+            token_cache: None,
             cimd_memo: Default::default(),
         }
     }

@@ -35,6 +35,9 @@ impl Provider<'_> {
                     let key = token_key(parts.user_id, parts.grant_id, &hash);
                     match self.store.get(&key).await?.and_then(|raw| serde_json::from_str::<AccessToken>(&raw).ok()) {
                         Some(t) if t.grant.client_id == client.client_id => {
+                            if let Some(cache) = self.token_cache {
+                                cache.token_ended(&hash, self.now);
+                            }
                             self.store.delete(&key).await?;
                             true
                         }

@@ -29,6 +29,7 @@ mod register;
 mod resources;
 mod revoke;
 mod token;
+mod token_cache;
 
 pub const ORIGIN: &str = "https://mcp.example.com";
 pub const MCP: &str = "https://mcp.example.com/mcp";
@@ -65,6 +66,8 @@ pub struct World {
     pub store: std::rc::Rc<MemoryStore>,
     pub config: Config,
     pub hooks: Box<dyn GrantHooks>,
+    /// The isolate's token cache, when a test gives it one.
+    pub token_cache: Option<crate::TokenCache>,
 }
 
 pub fn json_of(res: &Response<Vec<u8>>) -> Value {
@@ -95,11 +98,20 @@ impl World {
     }
 
     pub fn with_config(config: Config) -> Self {
-        Self { store: std::rc::Rc::new(MemoryStore::new(NOW)), config, hooks: Box::new(super::hooks::NoHooks) }
+        Self {
+            store: std::rc::Rc::new(MemoryStore::new(NOW)),
+            config,
+            hooks: Box::new(super::hooks::NoHooks),
+            token_cache: None,
+        }
     }
 
     pub fn p(&self) -> Provider<'_> {
-        Provider::new(&*self.store, &self.config, self.store.now()).with_hooks(self.hooks.as_ref())
+        let p = Provider::new(&*self.store, &self.config, self.store.now()).with_hooks(self.hooks.as_ref());
+        match &self.token_cache {
+            Some(cache) => p.with_token_cache(cache),
+            None => p,
+        }
     }
 
     pub fn advance(&self, secs: u64) {
