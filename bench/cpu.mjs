@@ -2,6 +2,8 @@
 // processes of each local stack child, split into the `workerd` that runs the worker's code (the
 // one `wrangler dev` starts with an inspector address) and everything else of that child (its
 // Node process, its proxy `workerd`, esbuild): the dev tooling, which production does not have.
+// Under Miniflare's API (bench/miniflare.mjs) there is no such group: its `workerd` is a plain
+// child of this process, named by pid (`workerdPid`), and it counts whole as the worker.
 import { readdirSync, readFileSync } from 'node:fs';
 
 export const TICK_MS = 1000 / 100; // CLK_TCK is 100 on Linux
@@ -11,7 +13,7 @@ function readStat(pid) {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may contain anything.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { pgid: Number(f[2]), ticks: Number(f[11]) + Number(f[12]) };
+    return { ppid: Number(f[1]), pgid: Number(f[2]), ticks: Number(f[11]) + Number(f[12]) };
   } catch {
     return null;
   }
@@ -21,16 +23,27 @@ function cmdline(pid) {
   try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { return []; }
 }
 
+/** Pids of the `workerd` processes this process started itself (Miniflare's runtime). */
+export function childWorkerds() {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e) && readStat(e)?.ppid === process.pid && /workerd$/.test(cmdline(e)[0] ?? '')).map(Number);
+}
+
 /**
  * Ticks so far of every process of `children` (stack children: each is the leader of its own
- * process group), as { "<child>:worker" | "<child>:tooling": { pid: ticks } }.
+ * process group; or { stackName, workerdPid } for a workerd of Miniflare's), as
+ * { "<child>:worker" | "<child>:tooling": { pid: ticks } }.
  */
 export function snapshot(children) {
-  const groups = new Map(children.map((c) => [c.pid, c.stackName]));
+  const groups = new Map(children.filter((c) => !c.workerdPid).map((c) => [c.pid, c.stackName]));
+  const direct = new Map(children.filter((c) => c.workerdPid).map((c) => [String(c.workerdPid), c.stackName]));
   const out = {};
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const st = readStat(entry);
+    if (st && direct.has(entry)) {
+      (out[`${direct.get(entry)}:worker`] ??= {})[entry] = st.ticks;
+      continue;
+    }
     if (!st || !groups.has(st.pgid)) continue;
     const name = groups.get(st.pgid);
     const args = cmdline(entry);

@@ -6,6 +6,9 @@
 //                                       by side in the same run (scripts/bench builds it)
 //   BENCH_BASE_URL=https://… BENCH_ACCESS_TOKEN=… [BENCH_REFRESH_TOKENS=a,b,…
 //     BENCH_CLIENT_ID=…] scripts/bench  another deployment of the same endpoints (no CPU figures)
+//   BENCH_RUNTIME=miniflare|both scripts/bench   the workers on workerd without `wrangler dev`:
+//                                       both in one Miniflare instance (bench/miniflare.mjs), its
+//                                       floor in another; `both` runs them next to wrangler dev's
 //
 // CPU per call is taken inside the `workerd` processes that run the workers' code (the ones
 // `wrangler dev` starts with an inspector address): /proc/<pid>/stat ticks before and after each
@@ -13,6 +16,8 @@
 // with the machine, so the figures are also given in floors: the CPU per request of a trivial
 // JavaScript worker (bench/floor) under the same workerd, measured the same way in the same run.
 // CPU of `wrangler dev`'s own processes (Node, proxy workerd) is reported as dev tooling.
+// Under Miniflare both workers share one workerd, so their CPU is one figure (mcp+todo-api), and
+// its floor is measured in a workerd of its own the same way.
 //
 // Knobs: BENCH_SECONDS (per measurement, default 10), BENCH_LEVELS (default 1,8,32),
 // BENCH_REPEAT (rounds of the main measurements, default 2), BENCH_ONLY (comma-separated:
@@ -21,7 +26,10 @@
 // BENCH_SCALING (todo counts, default 10,100,500), BENCH_BASELINE_DIR (a tree with built
 // workers; what BENCH_BASELINE makes), BENCH_WITHOUT_BINDING=1 (also this build calling the
 // Todo API at API_URL rather than through its service binding), BENCH_FLOOR_EACH=1 (a floor
-// before each main measurement, its rows counted in that floor rather than the run's median).
+// before each main measurement, its rows counted in that floor rather than the run's median),
+// BENCH_RUNTIME (wrangler, miniflare or both; default wrangler). `refresh` is three rows (see
+// REFRESH_STACKS): the stack's default settings, PingOne refreshed on every grant, PingOne never
+// called; each prints the IdP token-endpoint calls its grants made.
 //
 // Locally it then starts the stack in gateway mode (proxy to local/downstream-mcp.mjs, which
 // here does not check tokens, so both paths do the same work downstream) and measures the same
@@ -36,6 +44,7 @@ import { ROOT, startStack, freePort } from '../local/stack.mjs';
 import { CookieJar, authorize, exchangeCode, registerClient } from '../tests/support/flow.mjs';
 import { signToken } from '../tests/support/idp.mjs';
 import { snapshot, spent } from './cpu.mjs';
+import { SHARED, startMiniflareStack } from './miniflare.mjs';
 import { profileWhile } from './v8profile.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -47,6 +56,23 @@ const want = (what) => !ONLY || ONLY.has(what);
 const FLOOR_EACH = process.env.BENCH_FLOOR_EACH === '1';
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR ? resolve(process.env.BENCH_BASELINE_DIR) : null;
 const PROTOCOL = '2025-06-18';
+const RUNTIME = process.env.BENCH_RUNTIME ?? 'wrangler';
+if (!['wrangler', 'miniflare', 'both'].includes(RUNTIME)) throw new Error(`BENCH_RUNTIME must be wrangler, miniflare or both, not ${RUNTIME}`);
+/** How each runtime is named in rows and tables. */
+const RUNTIMES = { wrangler: 'wrangler dev', miniflare: 'miniflare (no dev proxy)' };
+
+// The refresh_token grant, three ways. PingOne is refreshed too only when the PingOne token's
+// remaining life is shorter than a new MCP access token's (src/login/upstream.rs exchange()).
+// With the stack's settings both live 1 h, so right after a PingOne refresh its token is "fresh
+// enough" again until the clock's next second: about one grant a second calls the IdP (the
+// existing row, its key kept). Two stacks of their own make each path pure: MCP access tokens of
+// 2 h (longer than the stand-in's 1 h PingOne tokens: every grant refreshes PingOne), and of
+// 10 min (its token stays fresh for 50 min after sign-in: no grant calls PingOne, the work the
+// original did on a refresh).
+const REFRESH_DEFAULT = 'refresh_token grant';
+const REFRESH_UPSTREAM = 'refresh_token grant (PingOne refreshed too)';
+const REFRESH_FRESH = 'refresh_token grant (PingOne token still fresh)';
+const REFRESH_STACKS = { upstream: { OAUTH_ACCESS_TOKEN_TTL: '7200' }, fresh: { OAUTH_ACCESS_TOKEN_TTL: '600' } };
 
 /**
  * The original TypeScript worker's figures from issue 11: measured elsewhere (same kind of
@@ -58,7 +84,9 @@ export const ORIGINAL = {
   floors: {
     'tools/call get_my_todo_list@8': '18.0–18.3',
     'ping@8': '8.2–8.6',
-    'refresh_token grant@1': '14.4',
+    // The original never refreshed PingOne on a refresh_token grant: equal work is the "still
+    // fresh" row.
+    [`${REFRESH_FRESH}@1`]: '14.4',
     'GET /.well-known/oauth-authorization-server@8': '1.5',
   },
   mcp_bundle_gzip_kib: 705,
@@ -91,7 +119,7 @@ function perCall(ms, calls, clientMs, parts) {
   const entries = Object.entries(ms).map(([k, v]) => [...k.split(':'), v]);
   const workers = Object.fromEntries(parts.map((p) => [p, round((entries.find(([n, kind]) => n === p && kind === 'worker')?.[2] ?? 0) / calls)]));
   const tooling = entries.filter(([n, kind]) => parts.includes(n) && kind === 'tooling').map(([n, , v]) => [n, v]);
-  const others = Object.fromEntries(entries.filter(([n]) => !['mcp', 'todo-api', 'floor'].includes(n)).map(([n, , v]) => [n, round(v / calls)]));
+  const others = Object.fromEntries(entries.filter(([n]) => ![...parts, 'mcp', 'todo-api', 'floor', SHARED].includes(n)).map(([n, , v]) => [n, round(v / calls)]));
   return {
     workers_ms: round(Object.values(workers).reduce((a, b) => a + b, 0)), workers,
     dev_tooling_ms: round(sum(tooling) / calls), others, client_ms: round(clientMs / calls),
@@ -251,7 +279,55 @@ async function fillTo(v, token, n) {
   if (have !== n) throw new Error(`${v.label}: wanted ${n} todos, have ${have}`);
 }
 
-/** The main measurements: [what, name, concurrency, loop factory of a variant]. */
+/**
+ * A load of refresh_token grants on `t`'s one grant (t.chain); its refresh token rotates with every
+ * grant, so one call at a time. Counts the grants and keeps the last expires_in (bench output).
+ */
+function refreshLoop(t) {
+  return async () => async () => {
+    const res = await fetch(`${t.origin}/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: t.chain.refreshToken, client_id: t.chain.client.client_id }),
+    });
+    const body = await res.json();
+    if (res.status !== 200) throw new Error(JSON.stringify(body));
+    t.chain.refreshToken = body.refresh_token;
+    t.chain.grants = (t.chain.grants ?? 0) + 1;
+    t.chain.expiresIn = body.expires_in;
+  };
+}
+
+/** Calls the stand-in IdP has logged so far (local/idp/server.mjs writes one line per request). */
+function idpCalls(stack) {
+  let text = '';
+  try { text = readFileSync(join(stack.logsDir, 'idp.log'), 'utf8'); } catch {}
+  const count = (re) => (text.match(re) ?? []).length;
+  return { token: count(/ POST \/as\/token \d/g), userinfo: count(/ GET \/as\/userinfo \d/g) };
+}
+
+/**
+ * Runs `run` (a load of refresh grants on `t`) and adds which path the grants took: the calls to
+ * the IdP's token endpoint per grant (1 when PingOne was refreshed too, 0 when it was still fresh)
+ * and the expires_in of the last new MCP access token.
+ */
+async function withIdpCount(t, run) {
+  const before = idpCalls(t.stack);
+  const grants0 = t.chain.grants ?? 0;
+  const row = await run();
+  const after = idpCalls(t.stack);
+  const grants = (t.chain.grants ?? 0) - grants0;
+  row.pingone = {
+    grants, token_calls: after.token - before.token, userinfo_calls: after.userinfo - before.userinfo,
+    token_calls_per_grant: grants ? round((after.token - before.token) / grants, 3) : null,
+    last_expires_in: t.chain.expiresIn ?? null,
+  };
+  return row;
+}
+
+/**
+ * The main measurements: [what, name, concurrency, loop factory of a variant, and which of its
+ * refresh stacks (v.aux) it runs on, if not the variant's own].
+ */
 function measurements() {
   const list = [];
   if (want('tools')) {
@@ -261,16 +337,10 @@ function measurements() {
     list.push(['ping', 'ping', 8, pingLoop]);
   }
   if (want('refresh')) {
-    // One grant; its refresh token rotates with every grant, so one call at a time.
-    list.push(['refresh', 'refresh_token grant', 1, (v) => async () => async () => {
-      const res = await fetch(`${v.origin}/token`, {
-        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: v.chain.refreshToken, client_id: v.chain.client.client_id }),
-      });
-      const body = await res.json();
-      if (res.status !== 200) throw new Error(JSON.stringify(body));
-      v.chain.refreshToken = body.refresh_token;
-    }]);
+    // The last two on the variant's refresh stacks (v.aux, REFRESH_STACKS).
+    list.push(['refresh', REFRESH_DEFAULT, 1, (v) => refreshLoop(v)]);
+    list.push(['refresh', REFRESH_UPSTREAM, 1, (v) => refreshLoop(v.aux.upstream), 'upstream']);
+    list.push(['refresh', REFRESH_FRESH, 1, (v) => refreshLoop(v.aux.fresh), 'fresh']);
   }
   if (want('metadata')) {
     list.push(['metadata', 'GET /.well-known/oauth-authorization-server', 8, (v) => async () => async () => {
@@ -326,14 +396,31 @@ function profileMeasurements(v) {
   ];
 }
 
-async function startVariant(label, configs, extraWorkers) {
+/**
+ * Starts a stack running the workers of `configs` under `runtime` ('wrangler': each under
+ * `wrangler dev`; 'miniflare': both in one Miniflare instance); `floor` adds the floor worker.
+ * `mcpVars` override the MCP worker's settings; `todoApi: false` leaves the Todo API out
+ * (wrangler dev only: under Miniflare it is one process either way).
+ */
+async function startVariant(label, configs, { runtime = 'wrangler', floor = false, mcpVars, todoApi = true } = {}) {
   const ports = { idp: await freePort(), todoApi: await freePort(), mcp: await freePort(), todoApiInspector: await freePort(), mcpInspector: await freePort() };
   const stateDir = join(ROOT, 'bench-output', `state-${label.replace(/\W+/g, '-')}`);
   rmSync(stateDir, { recursive: true, force: true });
   const t0 = performance.now();
-  const stack = await startStack({ ports, stateDir, dotenv: null, build: false, configs, extraWorkers });
-  return { label, stack, configs, origin: stack.mcpOrigin, mcpUrl: stack.mcpUrl, start_s: +((performance.now() - t0) / 1000).toFixed(1) };
+  const floorWorker = { name: 'floor', config: join(ROOT, 'bench', 'floor', 'wrangler.toml') };
+  const stack = runtime === 'miniflare'
+    ? await startMiniflareStack({ configs, ports, stateDir, mcpVars, floor: floor ? { config: floorWorker.config, port: await freePort() } : null })
+    : await startStack({
+      ports, stateDir, dotenv: null, build: false, mcpVars, todoApi,
+      configs: todoApi ? configs : { mcp: configs.mcp }, extraWorkers: floor ? [floorWorker] : [],
+    });
+  return { label, runtime, stack, configs, origin: stack.mcpOrigin, mcpUrl: stack.mcpUrl, start_s: +((performance.now() - t0) / 1000).toFixed(1) };
 }
+
+/** The worker CPU keys of a variant's rows (bench/cpu.mjs): one shared workerd under Miniflare. */
+const partsOf = (v, parts = ['mcp', 'todo-api']) => (v.runtime === 'miniflare' ? [SHARED] : parts);
+/** What identifies a variant's rows. */
+const tag = (v) => ({ variant: v.label, runtime: RUNTIMES[v.runtime] });
 
 function stats(values) {
   const s = [...values].sort((a, b) => a - b);
@@ -343,12 +430,15 @@ function stats(values) {
 
 /** Adds floors to every row and groups rows by measurement and variant. */
 function summarizeRun(results) {
-  const floor = stats(results.floors.map((f) => f.cpu.workers_ms));
-  results.floor_ms = floor;
+  // Each runtime's rows in its own floor (the floor worker under that runtime).
+  const byRuntime = {};
+  for (const f of results.floors) (byRuntime[f.runtime] ??= []).push(f.cpu.workers_ms);
+  results.floor_ms_by_runtime = Object.fromEntries(Object.entries(byRuntime).map(([rt, ms]) => [rt, stats(ms)]));
+  results.floor_ms = results.floor_ms_by_runtime[results.floors[0].runtime];
   const groups = {};
   for (const r of results.rows) {
     if (!r.cpu || !r.variant) continue;
-    const unit = r.floor_ms ?? floor.median;
+    const unit = r.floor_ms ?? results.floor_ms_by_runtime[r.runtime]?.median ?? results.floor_ms.median;
     r.cpu.floors = round(r.cpu.workers_ms / unit, 2);
     r.cpu.worker_floors = Object.fromEntries(Object.entries(r.cpu.workers).map(([k, v]) => [k, round(v / unit, 2)]));
     const key = `${r.name}@${r.concurrency}`;
@@ -358,6 +448,7 @@ function summarizeRun(results) {
     key,
     original_floors: ORIGINAL.floors[key] ?? null,
     variants: Object.fromEntries(Object.entries(byVariant).map(([variant, rows]) => [variant, {
+      runtime: rows[0].runtime,
       floors: stats(rows.map((r) => r.cpu.floors)),
       ms: stats(rows.map((r) => r.cpu.workers_ms)),
       per_worker_ms: Object.fromEntries(Object.keys(rows[0].cpu.workers).map((w) => [w, stats(rows.map((r) => r.cpu.workers[w]))])),
@@ -365,6 +456,7 @@ function summarizeRun(results) {
       rps: stats(rows.map((r) => r.rps)),
       p50_ms: stats(rows.map((r) => r.p50_ms)),
       p99_ms: stats(rows.map((r) => r.p99_ms)),
+      ...(rows[0].pingone ? { pingone_token_calls_per_grant: rows.map((r) => r.pingone.token_calls_per_grant) } : {}),
     }])),
   }));
 }
@@ -424,48 +516,80 @@ async function main() {
   }
 
   const variants = [];
-  const floorWorker = { name: 'floor', config: join(ROOT, 'bench', 'floor', 'wrangler.toml') };
+  const runtimes = RUNTIME === 'both' ? ['wrangler', 'miniflare'] : [RUNTIME];
+  results.runtimes = runtimes.map((rt) => RUNTIMES[rt]);
   try {
-    variants.push(await startVariant('this build', frozenConfigs(process.env.BENCH_THIS_DIR ? resolve(process.env.BENCH_THIS_DIR) : ROOT, 'this'), [floorWorker]));
-    if (process.env.BENCH_WITHOUT_BINDING) {
+    // One frozen copy per build, shared by both runtimes.
+    const thisDir = process.env.BENCH_THIS_DIR ? resolve(process.env.BENCH_THIS_DIR) : ROOT;
+    const thisConfigs = frozenConfigs(thisDir, 'this');
+    const apiUrlConfigs = process.env.BENCH_WITHOUT_BINDING && frozenConfigs(thisDir, 'api-url', { services: false });
+    const baselineConfigs = BASELINE_DIR && frozenConfigs(BASELINE_DIR, 'baseline');
+    if (BASELINE_DIR) results.baseline = { dir: BASELINE_DIR, revision: readFileSync(join(BASELINE_DIR, '.revision'), 'utf8').trim() };
+    for (const runtime of runtimes) {
+      const suffix = runtime === 'wrangler' ? '' : ` (${runtime})`;
+      const add = async (label, configs, opts = {}) => {
+        const v = await startVariant(label + suffix, configs, { runtime, ...opts });
+        variants.push(v);
+        // Stacks of its own for the two pure refresh paths (REFRESH_STACKS).
+        v.aux = {};
+        if (want('refresh') && !opts.noAux) {
+          for (const [path, mcpVars] of Object.entries(REFRESH_STACKS)) {
+            v.aux[path] = await startVariant(`${label}${suffix} refresh-${path}`, configs, { runtime, mcpVars, todoApi: false });
+          }
+        }
+      };
+      await add('this build', thisConfigs, { floor: true });
       // The same build with the MCP worker calling the Todo API at API_URL instead of through
-      // its service binding.
-      variants.push(await startVariant('API_URL', frozenConfigs(process.env.BENCH_THIS_DIR ? resolve(process.env.BENCH_THIS_DIR) : ROOT, 'api-url', { services: false })));
+      // its service binding (refresh grants do not call it: no second refresh stack).
+      if (apiUrlConfigs) await add('API_URL', apiUrlConfigs, { noAux: true });
+      if (baselineConfigs) await add('baseline', baselineConfigs);
     }
-    if (BASELINE_DIR) {
-      variants.push(await startVariant('baseline', frozenConfigs(BASELINE_DIR, 'baseline')));
-      results.baseline = { dir: BASELINE_DIR, revision: readFileSync(join(BASELINE_DIR, '.revision'), 'utf8').trim() };
-    }
-    const floorStack = variants[0].stack;
-    const floorUrl = floorStack.workerUrls.floor;
-    const measureFloor = async () => {
+    // Each runtime's floor, measured in the workerd of the floor worker of its 'this build' stack.
+    const measureFloor = async (runtime) => {
+      const floorStack = variants.find((v) => v.runtime === runtime).stack;
       const row = await load('floor: trivial JS worker', 8, () => async () => {
-        const res = await fetch(floorUrl);
+        const res = await fetch(floorStack.workerUrls.floor);
         await res.arrayBuffer();
         if (res.status !== 200) throw new Error(`${res.status}`);
       }, floorStack, ['floor']);
+      row.runtime = RUNTIMES[runtime];
       results.floors.push(row);
       return row;
     };
+    const measureFloors = async () => {
+      const out = {};
+      for (const rt of runtimes) out[rt] = (await measureFloor(rt)).cpu.workers_ms;
+      return out;
+    };
+    const refreshChain = async (t) => {
+      const s = await signIn(t.origin, 'alice');
+      return { client: s.client, refreshToken: s.refresh_token };
+    };
 
     for (const v of variants) {
-      const alice = await signIn(v.origin, 'alice');
-      v.token = alice.access_token;
-      const fresh = await signIn(v.origin, 'alice');
-      v.chain = { client: fresh.client, refreshToken: fresh.refresh_token };
+      v.token = (await signIn(v.origin, 'alice')).access_token;
+      v.chain = await refreshChain(v);
       v.bobToken = (await signIn(v.origin, 'bob')).access_token;
     }
 
     const list = measurements();
     for (let r = 0; r < REPEAT; r++) {
-      await measureFloor();
+      await measureFloors();
       // Side by side: each measurement on every variant in turn, the order alternating by round.
       const order = r % 2 ? [...variants].reverse() : variants;
-      for (const [, name, c, loop] of list) {
+      for (const [what, name, c, loop, on] of list) {
         // With BENCH_FLOOR_EACH=1, a floor right before each measurement, which its rows are
         // counted in: the machine's load drifts within a round.
-        const floor = FLOOR_EACH ? (await measureFloor()).cpu.workers_ms : undefined;
-        for (const v of order) results.rows.push({ variant: v.label, round: r, floor_ms: floor, ...await load(name, c, loop(v), v.stack) });
+        const floor = FLOOR_EACH ? await measureFloors() : {};
+        for (const v of order) {
+          const t = on ? v.aux[on] : v;
+          if (!t) continue;
+          // A new grant each round (a "still fresh" PingOne token stays so for 50 min only).
+          if (on) t.chain = await refreshChain(t);
+          const run = () => load(name, c, loop(v), t.stack, partsOf(v));
+          const row = what === 'refresh' ? await withIdpCount(t, run) : await run();
+          results.rows.push({ ...tag(v), round: r, floor_ms: floor[v.runtime], ...row });
+        }
       }
     }
     if (ONLY?.has('profile')) {
@@ -474,14 +598,16 @@ async function main() {
         for (let i = 0; i < stages.get(variants[0]).length; i++) {
           for (const v of (r + i) % 2 ? [...variants].reverse() : variants) {
             const [part, name, loop] = stages.get(v)[i];
-            results.rows.push({ variant: v.label, round: r, profile: true, ...await load(name, 8, loop, v.stack, [part]) });
+            results.rows.push({ ...tag(v), round: r, profile: true, ...await load(name, 8, loop, v.stack, partsOf(v, [part])) });
           }
         }
       }
     }
-    if (ONLY?.has('v8profile')) {
+    // V8 profiles through wrangler dev's per-worker inspector ports only.
+    const profiled = variants.find((x) => x.runtime === 'wrangler');
+    if (ONLY?.has('v8profile') && profiled) {
       results.v8profiles = {};
-      const v = variants[0];
+      const v = profiled;
       const stages = profileMeasurements(v);
       const pick = (prefix) => stages.find(([, name]) => name.startsWith(prefix));
       const refresh = measurements().find(([key]) => key === 'refresh');
@@ -494,7 +620,7 @@ async function main() {
       ]) {
         results.v8profiles[name] = await profileWhile(port, async () => {
           const row = await load(`v8 profile: ${name}`, conc, loop, v.stack, [part]);
-          results.rows.push({ variant: v.label, ...row });
+          results.rows.push({ ...tag(v), ...row });
           return row.requests;
         });
       }
@@ -505,12 +631,12 @@ async function main() {
         for (let r = 0; r < REPEAT; r++) {
           const order = r % 2 ? [...variants].reverse() : variants;
           for (const v of order) {
-            results.rows.push({ variant: v.label, round: r, todos: n, ...await load(`get_my_todo_list, ${n} todos`, 8, listLoop(v, v.bobToken, n), v.stack) });
+            results.rows.push({ ...tag(v), round: r, todos: n, ...await load(`get_my_todo_list, ${n} todos`, 8, listLoop(v, v.bobToken, n), v.stack, partsOf(v)) });
           }
         }
       }
     }
-    await measureFloor();
+    await measureFloors();
 
     // 32 todos created at once by one user: how many survive?
     if (want('creates')) {
@@ -525,11 +651,15 @@ async function main() {
     }
     if (want('bundles')) {
       results.bundles = {};
-      for (const v of variants) results.bundles[v.label] = bundleSizes(v.configs, v.label.replace(/\W+/g, '-'));
+      // Per build: a Miniflare variant runs the same frozen build as its wrangler dev one.
+      const seen = new Set();
+      for (const v of variants.filter((x) => !seen.has(x.configs.mcp) && seen.add(x.configs.mcp))) {
+        results.bundles[v.label] = bundleSizes(v.configs, v.label.replace(/\W+/g, '-'));
+      }
     }
-    // Cold start: restart this build's stack and time its first answers.
-    if (want('cold')) {
-      const v = variants[0];
+    // Cold start: restart this build's wrangler dev stack and time its first answers.
+    if (want('cold') && profiled) {
+      const v = profiled;
       await v.stack.stop();
       const t0 = performance.now();
       v.stack = await startStack({ ports: v.stack.ports, stateDir: v.stack.stateDir, dotenv: null, build: false, configs: v.configs });
@@ -539,7 +669,7 @@ async function main() {
       results.cold_start = { stack_ready_s: +(ready / 1000).toFixed(1), first_initialize_ms: Math.round(performance.now() - t1) };
     }
   } finally {
-    await Promise.all(variants.map((v) => v.stack.stop()));
+    await Promise.all(variants.flatMap((v) => [v.stack, ...Object.values(v.aux ?? {}).map((a) => a.stack)].map((st) => st.stop())));
   }
   if (results.floors.length) summarizeRun(results);
   if (want('gateway')) results.rows.push(...await gatewayRows());
@@ -552,8 +682,9 @@ async function remote(results) {
   v.mcpUrl = `${v.origin}/mcp`;
   const tokens = process.env.BENCH_REFRESH_TOKENS?.split(',');
   if (tokens && process.env.BENCH_CLIENT_ID) v.chain = { client: { client_id: process.env.BENCH_CLIENT_ID }, refreshToken: tokens[0] };
-  for (const [what, name, c, loop] of measurements()) {
-    if (what === 'refresh' && !v.chain) continue;
+  for (const [what, name, c, loop, on] of measurements()) {
+    // Which PingOne path a remote refresh takes is not visible from here: one plain row.
+    if (what === 'refresh' && (!v.chain || on)) continue;
     results.rows.push({ variant: v.label, ...await load(name, c, loop(v)) });
   }
   report(results);
@@ -564,27 +695,41 @@ function report(results) {
   const range = (s) => (s.min === s.max ? `${s.median}` : `${s.median} (${s.min}–${s.max})`);
   if (results.summary) {
     const variants = [...new Set(results.rows.filter((r) => r.cpu && r.variant).map((r) => r.variant))];
-    const f = results.floor_ms;
-    console.log(`\nCPU per call inside the workers (workerd), in floors. Floor (trivial JS worker, this run): ${f.median} ms per request (${f.n} measurements, ${f.min}–${f.max} ms).`);
+    console.log('\nCPU per call inside the workers (workerd), in floors: the CPU per request of a trivial JS worker under the same runtime, this run.');
+    for (const [rt, f] of Object.entries(results.floor_ms_by_runtime)) {
+      console.log(`  floor, ${pad(rt, 26)}${f.median} ms per request (${f.n} measurements, ${f.min}–${f.max} ms)`);
+    }
+    for (const v of variants) {
+      const rt = results.summary.map((s) => s.variants[v]?.runtime).find(Boolean);
+      console.log(`  column ${pad(`"${v}"`, 26)}${rt}${rt === RUNTIMES.miniflare ? ': both workers in one workerd, counted together' : ''}`);
+    }
     console.log('Median of the rounds, (min–max) when they differ.');
-    console.log(`${pad('measurement', 48)}${pad('original (TS)*', 16)}${variants.map((v) => pad(v, 26)).join('')}per worker, ms (${variants[0]})`);
+    console.log(`${pad('measurement', 56)}${pad('original (TS)*', 16)}${variants.map((v) => pad(v, 26)).join('')}ms per call (${variants.join(' | ')}); per worker, ms`);
     for (const s of results.summary) {
       const cells = variants.map((v) => pad(s.variants[v] ? range(s.variants[v].floors) : '', 26)).join('');
-      const split = Object.entries(s.variants[variants[0]]?.per_worker_ms ?? {}).map(([w, st]) => `${w} ${st.median}`).join(', ');
-      console.log(`${pad(s.key.replace('@', ', conc '), 48)}${pad(s.original_floors ?? '', 16)}${cells}${split}`);
+      const ms = variants.map((v) => s.variants[v]?.ms.median ?? '-').join(' | ');
+      const split = variants.map((v) => Object.entries(s.variants[v]?.per_worker_ms ?? {}).map(([w, st]) => `${w} ${st.median}`).join(', ')).filter(Boolean).join(' | ');
+      console.log(`${pad(s.key.replace('@', ', conc '), 56)}${pad(s.original_floors ?? '', 16)}${cells}${ms}; ${split}`);
     }
-    console.log(`* ${ORIGINAL.note}; its floor there was ${ORIGINAL.floor_ms} ms.`);
+    console.log(`* ${ORIGINAL.note}; its floor there was ${ORIGINAL.floor_ms} ms. The original never refreshed PingOne on a refresh_token grant: its 14.4 is set against the "still fresh" row, the equal work ("${REFRESH_DEFAULT}" alone is this stack's default settings, where about one grant a second refreshes PingOne).`);
+    for (const s of results.summary) {
+      for (const [v, sv] of Object.entries(s.variants)) {
+        if (sv.pingone_token_calls_per_grant) console.log(`  ${s.key.split('@')[0]}, ${v}: IdP token-endpoint calls per grant, by round: ${sv.pingone_token_calls_per_grant.join(', ')}`);
+      }
+    }
   }
-  console.log(`\n${pad('variant', 12)}${pad('measurement', 48)}${pad('conc', 6)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p95 ms', 9)}${pad('p99 ms', 9)}${pad('n', 7)}${pad('err', 5)}${pad('cpu ms', 8)}${pad('floors', 8)}${pad('tooling', 9)}workers ms`);
+  console.log(`\n${pad('variant', 26)}${pad('runtime', 26)}${pad('measurement', 56)}${pad('conc', 6)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p95 ms', 9)}${pad('p99 ms', 9)}${pad('n', 7)}${pad('err', 5)}${pad('cpu ms', 8)}${pad('floors', 8)}${pad('tooling', 9)}workers ms`);
   for (const r of [...results.floors, ...results.rows]) {
     const cpu = r.cpu ? [pad(r.cpu.workers_ms, 8), pad(r.cpu.floors ?? '', 8), pad(r.cpu.dev_tooling_ms, 9), Object.entries(r.cpu.workers).map(([w, ms]) => `${w} ${ms}`).join(', ')].join('') : '';
-    console.log(`${pad(r.variant ?? '', 12)}${pad(r.name, 48)}${pad(r.concurrency, 6)}${pad(r.rps, 9)}${pad(r.p50_ms, 9)}${pad(r.p95_ms, 9)}${pad(r.p99_ms, 9)}${pad(r.requests, 7)}${pad(r.errors, 5)}${cpu}`);
+    console.log(`${pad(r.variant ?? '', 26)}${pad(r.runtime ?? '', 26)}${pad(r.name, 56)}${pad(r.concurrency, 6)}${pad(r.rps, 9)}${pad(r.p50_ms, 9)}${pad(r.p95_ms, 9)}${pad(r.p99_ms, 9)}${pad(r.requests, 7)}${pad(r.errors, 5)}${cpu}`);
     if (r.first_error) console.log(`    first error: ${r.first_error}`);
+    const p = r.pingone;
+    if (p) console.log(`    IdP (PingOne stand-in): ${p.token_calls} token-endpoint and ${p.userinfo_calls} userinfo calls for ${p.grants} grants (warm-up included): ${p.token_calls_per_grant} per grant; last expires_in ${p.last_expires_in} s`);
   }
   for (const [v, c] of Object.entries(results.concurrent_creates ?? {})) console.log(`${v}: 32 concurrent create_new_todo: kept ${c.kept}, lost ${c.lost}`);
   if (results.cold_start) console.log(`cold start: stack ready in ${results.cold_start.stack_ready_s} s, first initialize ${results.cold_start.first_initialize_ms} ms`);
   for (const [v, bundles] of Object.entries(results.bundles ?? {})) {
-    for (const [name, s] of Object.entries(bundles)) console.log(`${pad(v, 12)}bundle ${pad(name, 12)} raw ${s.raw_kib} KiB, gzip ${s.gzip_kib} KiB`);
+    for (const [name, s] of Object.entries(bundles)) console.log(`${pad(v, 26)}bundle ${pad(name, 12)} raw ${s.raw_kib} KiB, gzip ${s.gzip_kib} KiB`);
   }
   for (const [name, p] of Object.entries(results.v8profiles ?? {})) {
     console.log(`\nV8 profile, ${name}: ${p.busy_ms_per_call} ms busy per call; ${Object.entries(p.kinds_ms_per_call).map(([k, v]) => `${k} ${v}`).join(', ')}`);
