@@ -401,6 +401,8 @@ test('a scope the grant lacks is invalid_scope at the code exchange and at refre
 
 test('revocation: an access token alone, then a refresh token with its whole grant', async () => {
   const { client, access_token, refresh_token } = await getMcpToken(stack, { user: 'bob' });
+  // Used first, so the isolate's token cache holds it: revocation must still take effect at once.
+  assertAuthenticated(await mcp(access_token));
   const r = await post('/revoke', { token: access_token, token_type_hint: 'access_token', client_id: client.client_id });
   assert.equal(r.status, 200);
   assertInvalidToken(await mcp(access_token));
