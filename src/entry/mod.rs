@@ -184,13 +184,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
     let url = url::Url::parse(&http_req.uri().to_string()).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let origin = origin_of(&http_req);
-    // The URL parsed above serves the bearer check too (authenticate_request would parse it again).
-    let authenticated = provider.authenticate(http_req.headers(), &url).await.map_err(|e| {
-        let mut res = provider.challenge(&url, &e);
-        oauth::cors::apply(origin, res.headers_mut());
-        res
-    });
-    match authenticated {
+    // The URL parsed above serves the bearer check too.
+    match provider.authenticate_request_at(&http_req, &url).await {
         Ok(ctx) if upstream_expired(&ctx, provider.now) => {
             // No tool may run with a dead PingOne token: the client's auth layer
             // answers this 401 with a refresh, which refreshes PingOne too.

@@ -116,6 +116,8 @@ pub fn resource_metadata_url(config: &super::Config, url: &Url) -> String {
     let path = url.path();
     let origin = url.origin().ascii_serialization();
     let suffix = match config.resource_at(&origin, url).and_then(|r| r.prefix_of(path)) {
+        // A resource at the origin's root is described by the bare document (RFC 9728 §3.1).
+        Some(p) if p == "/" => String::new(),
         Some(p) => p,
         None if path == "/" => String::new(),
         None => path.to_owned(),

@@ -105,7 +105,7 @@ pub fn protected_resource(origin: &str, suffix: &str, config: &Config) -> Option
         return Some(resource_document(origin, &issuers, &config.origin_required_scopes(origin, origin), name));
     }
     let url = url::Url::parse(&format!("{origin}{suffix}")).ok()?;
-    if url.path() != suffix || url.query().is_some() {
+    if url.path() != suffix {
         return None;
     }
     let r = config.resource_at(origin, &url)?;

@@ -276,14 +276,8 @@ impl Provider<'_> {
     /// The 401 answer for a protected request at `url`: the challenge of the
     /// resource serving it (its metadata and required scopes).
     pub fn challenge(&self, url: &Url, err: &BearerError) -> Response<Vec<u8>> {
-        match self.resource_server_at(url) {
-            Some(rs) => rs.challenge(url, err),
-            None => {
-                let origin = url.origin().ascii_serialization();
-                let scopes = self.config.origin_required_scopes(&origin, &origin);
-                bearer::challenge(&bearer::resource_metadata_url(self.config, url), err, &scopes)
-            }
-        }
+        let scopes = self.config.required_scopes_at(&url.origin().ascii_serialization(), url);
+        bearer::challenge(&bearer::resource_metadata_url(self.config, url), err, &scopes)
     }
 
     /// The 403 step-up answer at `url` (see [`ResourceServer::insufficient_scope`]).

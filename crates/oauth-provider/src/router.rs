@@ -83,15 +83,24 @@ impl Provider<'_> {
     /// complete answer (401 challenge with CORS headers) of the resource
     /// serving the request URL.
     pub async fn authenticate_request(&self, req: &Request<Vec<u8>>) -> Result<AuthContext, Response<Vec<u8>>> {
-        let origin = origin_header(req);
         let Some(url) = request_url(req) else {
             return Err(OAuthError::invalid_request("Bad request URL")
                 .because(Reason::new("request", "bad_url"))
                 .into_response());
         };
-        self.authenticate(req.headers(), &url).await.map_err(|e| {
-            let mut res = self.challenge(&url, &e);
-            cors::apply(origin, res.headers_mut());
+        self.authenticate_request_at(req, &url).await
+    }
+
+    /// [`Self::authenticate_request`] for a caller that already parsed the
+    /// request URL (`url`), so it is not parsed again.
+    pub async fn authenticate_request_at(
+        &self,
+        req: &Request<Vec<u8>>,
+        url: &Url,
+    ) -> Result<AuthContext, Response<Vec<u8>>> {
+        self.authenticate(req.headers(), url).await.map_err(|e| {
+            let mut res = self.challenge(url, &e);
+            cors::apply(origin_header(req), res.headers_mut());
             res
         })
     }

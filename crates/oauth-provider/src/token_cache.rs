@@ -27,15 +27,15 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Validated access tokens of the last few seconds, per isolate. See the
-/// [module documentation](self) for what it trades.
-#[derive(Debug)]
+/// [module documentation](self) for what it trades. Its `Debug` shows the
+/// settings and the count only: the entries hold decrypted grant props.
 pub struct TokenCache {
     ttl_secs: u64,
     capacity: usize,
     inner: RefCell<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
     /// By token hash.
     tokens: HashMap<String, Entry>,
@@ -44,7 +44,6 @@ struct Inner {
     ended: HashMap<String, u64>,
 }
 
-#[derive(Debug, Clone)]
 struct Entry {
     ctx: AuthContext,
     /// The token record's audience, checked on every use.
@@ -142,6 +141,16 @@ impl TokenCache {
         inner.tokens.retain(|_, e| !(e.ctx.user_id == user_id && e.ctx.grant_id == grant_id));
         inner.ended.retain(|_, until| *until > now);
         inner.ended.insert(ended_grant_key(user_id, grant_id), now + self.ttl_secs.max(1));
+    }
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("ttl_secs", &self.ttl_secs)
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
     }
 }
 

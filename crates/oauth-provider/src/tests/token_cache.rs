@@ -9,6 +9,12 @@ fn s(v: &Value) -> &str {
     v.as_str().unwrap()
 }
 
+/// A public client's access token for `user`, fresh from the code exchange.
+fn signed_in(w: &World, user: &str) -> String {
+    let c = w.public_client();
+    s(&w.tokens(&c, user)["access_token"]).to_owned()
+}
+
 fn cached(ttl: u64) -> World {
     World { token_cache: Some(TokenCache::new(ttl, TokenCache::DEFAULT_CAPACITY)), ..World::new() }
 }
@@ -27,16 +33,14 @@ fn reads_for(w: &World, token: &str) -> (Result<AuthContext, BearerError>, usize
 }
 
 fn token_key_of(token: &str) -> String {
-    let mut it = token.split(':');
-    let (u, g) = (it.next().unwrap(), it.next().unwrap());
-    format!("token:{u}:{g}:{}", crate::crypto::sha256_hex(token))
+    let parts = crate::token_str::parse(token).unwrap();
+    crate::records::token_key(parts.user_id, parts.grant_id, &crate::token_str::hash(token))
 }
 
 #[test]
 fn a_validated_token_is_answered_from_memory_until_its_ttl_runs_out() {
     let w = cached(10);
-    let c = w.public_client();
-    let access = s(&w.tokens(&c, "alice")["access_token"]).to_owned();
+    let access = signed_in(&w, "alice");
     let (first, reads) = reads_for(&w, &access);
     assert_eq!(reads, 1);
     let (again, reads) = reads_for(&w, &access);
@@ -51,8 +55,7 @@ fn a_validated_token_is_answered_from_memory_until_its_ttl_runs_out() {
 #[test]
 fn without_a_cache_or_with_ttl_0_every_check_reads_the_store() {
     for w in [World::new(), cached(0)] {
-        let c = w.public_client();
-        let access = s(&w.tokens(&c, "alice")["access_token"]).to_owned();
+        let access = signed_in(&w, "alice");
         for _ in 0..3 {
             assert_eq!(reads_for(&w, &access).1, 1);
         }
@@ -93,11 +96,10 @@ fn every_way_a_grant_ends_here_drops_its_cached_tokens() {
 #[test]
 fn a_validation_under_way_when_the_grant_ended_does_not_cache_it() {
     let w = cached(60);
-    let c = w.public_client();
-    let access = s(&w.tokens(&c, "alice")["access_token"]).to_owned();
+    let access = signed_in(&w, "alice");
     let ctx = w.bearer(&access).unwrap();
     let cache = w.token_cache.as_ref().unwrap();
-    let hash = crate::crypto::sha256_hex(&access);
+    let hash = crate::token_str::hash(&access);
     // The grant ends while another request's store read is in flight; then that request finishes.
     cache.grant_ended(&ctx.user_id, &ctx.grant_id, NOW);
     cache.put(&hash, &ctx, None, NOW);
@@ -114,8 +116,7 @@ fn a_validation_under_way_when_the_grant_ended_does_not_cache_it() {
 #[test]
 fn what_was_deleted_elsewhere_is_accepted_until_the_ttl_and_never_past_expiry() {
     let w = cached(10);
-    let c = w.public_client();
-    let access = s(&w.tokens(&c, "alice")["access_token"]).to_owned();
+    let access = signed_in(&w, "alice");
     assert!(w.bearer(&access).is_ok());
     // Another isolate revoked it: this one learns within the TTL (the documented trade).
     w.store.remove(&token_key_of(&access));
@@ -125,8 +126,7 @@ fn what_was_deleted_elsewhere_is_accepted_until_the_ttl_and_never_past_expiry() 
 
     // A token with 5 s left is kept 5 s, not 10.
     let w = cached(10);
-    let c = w.public_client();
-    let access = s(&w.tokens(&c, "bob")["access_token"]).to_owned();
+    let access = signed_in(&w, "bob");
     w.advance(3595);
     assert!(w.bearer(&access).is_ok());
     w.advance(5);
@@ -139,8 +139,7 @@ fn what_was_deleted_elsewhere_is_accepted_until_the_ttl_and_never_past_expiry() 
 #[test]
 fn the_audience_is_checked_on_every_cached_use() {
     let w = cached(60);
-    let c = w.public_client();
-    let access = s(&w.tokens(&c, "alice")["access_token"]).to_owned();
+    let access = signed_in(&w, "alice");
     assert!(w.bearer(&access).is_ok());
     let elsewhere = w.bearer_at(Some(&access), "https://other.example.com/mcp").unwrap_err();
     assert_eq!(elsewhere.reason().to_string(), "bearer.audience_mismatch");
@@ -150,9 +149,8 @@ fn the_audience_is_checked_on_every_cached_use() {
 #[test]
 fn the_cache_stays_within_its_capacity() {
     let w = World { token_cache: Some(TokenCache::new(60, 2)), ..World::new() };
-    let c = w.public_client();
     for user in ["a", "b", "c", "d", "e"] {
-        let access = s(&w.tokens(&c, user)["access_token"]).to_owned();
+        let access = signed_in(&w, user);
         assert!(w.bearer(&access).is_ok());
         assert!(w.token_cache.as_ref().unwrap().len() <= 2);
     }

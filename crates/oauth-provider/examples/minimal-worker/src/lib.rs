@@ -27,7 +27,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return from_http(provider.handle(&req).await);
     }
     match path.as_str() {
-        "/authorize" => authorize(&provider, &req).await,
+        p if p == config.endpoints.authorize => authorize(&provider, &req).await,
         "/mcp" => match provider.authenticate_request(&req).await {
             // The grant's user, scopes and the props stored at approval, decrypted with the token.
             Ok(who) => Response::from_json(&serde_json::json!({
