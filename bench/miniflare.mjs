@@ -84,7 +84,8 @@ export async function startMiniflareStack({ configs, ports, stateDir, mcpVars = 
     stack.children.push({ stackName: SHARED, workerdPid: main.pid });
     if (floor) {
       const port = floor.port;
-      const f = await startInstance({ port, workers: [workerFrom(floor.config)] }, join(stack.logsDir, 'floor.log'));
+      // Persisted like the main instance's: its /kv yardstick stands for the workers' local KV.
+      const f = await startInstance({ port, defaultPersistRoot: join(stateDir, 'miniflare-floor'), workers: [workerFrom(floor.config)] }, join(stack.logsDir, 'floor.log'));
       instances.push(f.mf);
       stack.children.push({ stackName: 'floor', workerdPid: f.pid });
       stack.workerUrls.floor = `http://127.0.0.1:${port}`;

@@ -27,9 +27,10 @@
 // workers; what BENCH_BASELINE makes), BENCH_WITHOUT_BINDING=1 (also this build calling the
 // Todo API at API_URL rather than through its service binding), BENCH_FLOOR_EACH=1 (a floor
 // before each main measurement, its rows counted in that floor rather than the run's median),
-// BENCH_RUNTIME (wrangler, miniflare or both; default wrangler). `refresh` is three rows (see
+// BENCH_RUNTIME (wrangler, miniflare or both; default wrangler). `refresh` is four rows (see
 // REFRESH_STACKS): the stack's default settings, PingOne refreshed on every grant, PingOne never
-// called; each prints the IdP token-endpoint calls its grants made.
+// called, and that without the GrantRefresh object; each prints the IdP token-endpoint calls its
+// grants made. A fifth row is the KV work of a refresh alone, done by the floor worker (REFRESH_KV).
 //
 // Locally it then starts the stack in gateway mode (proxy to local/downstream-mcp.mjs, which
 // here does not check tokens, so both paths do the same work downstream) and measures the same
@@ -72,7 +73,15 @@ const RUNTIMES = { wrangler: 'wrangler dev', miniflare: 'miniflare (no dev proxy
 const REFRESH_DEFAULT = 'refresh_token grant';
 const REFRESH_UPSTREAM = 'refresh_token grant (PingOne refreshed too)';
 const REFRESH_FRESH = 'refresh_token grant (PingOne token still fresh)';
-const REFRESH_STACKS = { upstream: { OAUTH_ACCESS_TOKEN_TTL: '7200' }, fresh: { OAUTH_ACCESS_TOKEN_TTL: '600' } };
+const REFRESH_UNSERIALIZED = 'refresh_token grant (still fresh, no GrantRefresh object)';
+const REFRESH_KV = 'its KV work alone: 2 reads, 2 writes (JS floor worker)';
+// `unserialized`: the "still fresh" stack without the GRANT_REFRESH binding, so each refresh is
+// answered in the Worker itself (src/entry/refresh.rs), unserialized: what the object costs.
+const REFRESH_STACKS = {
+  upstream: { vars: { OAUTH_ACCESS_TOKEN_TTL: '7200' } },
+  fresh: { vars: { OAUTH_ACCESS_TOKEN_TTL: '600' } },
+  unserialized: { vars: { OAUTH_ACCESS_TOKEN_TTL: '600' }, withoutRefreshObject: true },
+};
 
 /**
  * The original TypeScript worker's figures from issue 11: measured elsewhere (same kind of
@@ -228,6 +237,19 @@ function frozenConfigs(dir, label, { services = true } = {}) {
   return { mcp: gen(dir, 'mcp'), todoApi: gen(join(dir, 'todo-api'), 'todo-api') };
 }
 
+/**
+ * A copy of the MCP worker's frozen config `config` without the GRANT_REFRESH object binding;
+ * null for a build that has none (a baseline from before the object).
+ */
+function withoutGrantRefresh(config) {
+  const text = readFileSync(config, 'utf8');
+  const out = text.replace(/^\[\[durable_objects\.bindings\]\]\nname = "GRANT_REFRESH"\n(?:(?!\[).*\n)*/m, '');
+  if (out === text) return null;
+  const path = config.replace(/\.toml$/, '.unserialized.toml');
+  writeFileSync(path, out);
+  return path;
+}
+
 async function signIn(mcpOrigin, user = 'alice') {
   const client = await registerClient(mcpOrigin);
   const auth = await authorize({ mcpOrigin, client, jar: new CookieJar(), user });
@@ -341,6 +363,7 @@ function measurements() {
     list.push(['refresh', REFRESH_DEFAULT, 1, (v) => refreshLoop(v)]);
     list.push(['refresh', REFRESH_UPSTREAM, 1, (v) => refreshLoop(v.aux.upstream), 'upstream']);
     list.push(['refresh', REFRESH_FRESH, 1, (v) => refreshLoop(v.aux.fresh), 'fresh']);
+    list.push(['refresh', REFRESH_UNSERIALIZED, 1, (v) => refreshLoop(v.aux.unserialized), 'unserialized']);
   }
   if (want('metadata')) {
     list.push(['metadata', 'GET /.well-known/oauth-authorization-server', 8, (v) => async () => async () => {
@@ -533,8 +556,11 @@ async function main() {
         // Stacks of its own for the two pure refresh paths (REFRESH_STACKS).
         v.aux = {};
         if (want('refresh') && !opts.noAux) {
-          for (const [path, mcpVars] of Object.entries(REFRESH_STACKS)) {
-            v.aux[path] = await startVariant(`${label}${suffix} refresh-${path}`, configs, { runtime, mcpVars, todoApi: false });
+          for (const [path, { vars: mcpVars, withoutRefreshObject }] of Object.entries(REFRESH_STACKS)) {
+            const mcp = withoutRefreshObject ? withoutGrantRefresh(configs.mcp) : configs.mcp;
+            if (!mcp) continue;
+            const cfg = { ...configs, mcp };
+            v.aux[path] = await startVariant(`${label}${suffix} refresh-${path}`, cfg, { runtime, mcpVars, todoApi: false });
           }
         }
       };
@@ -589,6 +615,20 @@ async function main() {
           const run = () => load(name, c, loop(v), t.stack, partsOf(v));
           const row = what === 'refresh' ? await withIdpCount(t, run) : await run();
           results.rows.push({ ...tag(v), round: r, floor_ms: floor[v.runtime], ...row });
+        }
+      }
+      // The KV operations of a refresh alone, by the floor worker (bench/floor /kv): how much of
+      // a refresh row is local KV, which runs in the measured workerd and not in production's CPU.
+      if (want('refresh')) {
+        const floor = FLOOR_EACH ? await measureFloors() : {};
+        for (const runtime of runtimes) {
+          const v = variants.find((x) => x.runtime === runtime);
+          const row = await load(REFRESH_KV, 1, () => async () => {
+            const res = await fetch(`${v.stack.workerUrls.floor}/kv`);
+            await res.arrayBuffer();
+            if (res.status !== 200) throw new Error(`${res.status}`);
+          }, v.stack, ['floor']);
+          results.rows.push({ ...tag(v), round: r, floor_ms: floor[runtime], ...row });
         }
       }
     }
