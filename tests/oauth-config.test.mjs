@@ -154,3 +154,25 @@ describe('OAUTH_*_PATH and MCP_REQUIRED_SCOPES', () => {
     assert.equal((await callWith(refreshed.access_token)).status, 401, 'revoked at the configured path');
   });
 });
+
+// A path setting on one of the worker's own routes (PingOne's /callback, /health) is refused
+// when the settings are read, naming the setting, instead of leaving the endpoint or the
+// sign-in callback silently unreachable.
+describe('OAUTH_TOKEN_PATH on the sign-in callback', () => {
+  let stack;
+  before(async () => {
+    stack = await startTestStack({ idp: false, todoApi: false, mcpVars: { OAUTH_TOKEN_PATH: '/callback' } });
+  });
+  after(async () => { await stack?.stop(); });
+
+  test('every request but /health gets a 500 naming the setting', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/callback', '/authorize']) {
+      const res = await fetch(`${stack.mcpOrigin}${path}`);
+      assert.equal(res.status, 500, path);
+      const body = await res.json();
+      assert.equal(body.error, 'server_error');
+      assert.match(body.error_description, /OAUTH_TOKEN_PATH must not be \/callback, a route of the application/);
+    }
+    assert.equal((await fetch(`${stack.mcpOrigin}/health`)).status, 200);
+  });
+});

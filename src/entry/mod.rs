@@ -28,6 +28,9 @@ mod refresh;
 /// The KV namespace binding holding clients, grants, tokens and sign-in state.
 const KV_BINDING: &str = "OAUTH_KV";
 
+/// The liveness check, answered before anything else.
+const HEALTH_PATH: &str = "/health";
+
 /// Logs why the authorization server refused a request: its status and the
 /// internal reason (`category.check`), never a token, secret or parameter.
 fn logged(path: &str, res: http::Response<Vec<u8>>) -> http::Response<Vec<u8>> {
@@ -53,7 +56,13 @@ thread_local! {
 /// saved per request).
 fn oauth_config(env: &Env) -> std::result::Result<Rc<Config>, oauth::config::ConfigError> {
     CONFIG.with(|c| {
-        c.get_or_init(|| Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())).map(Rc::new)).clone()
+        c.get_or_init(|| {
+            let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))?;
+            // An OAUTH_*_PATH on one of the worker's own routes would never be reached.
+            config.check_app_routes(&[HEALTH_PATH, crate::login::CALLBACK_PATH])?;
+            Ok(Rc::new(config))
+        })
+        .clone()
     })
 }
 
@@ -128,7 +137,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     // ID-token signatures are checked with WebCrypto (no-op after the first request).
     crate::login::webcrypto::install();
     let path = req.path();
-    if path == "/health" {
+    if path == HEALTH_PATH {
         return json(
             200,
             serde_json::json!({"name": crate::SERVER_NAME, "version": crate::SERVER_VERSION, "status": "ok"}),

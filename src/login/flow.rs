@@ -31,10 +31,13 @@ pub struct Login<'a> {
     pub now: u64,
 }
 
+/// Where PingOne sends the browser back (the redirect URI registered there).
+pub const CALLBACK_PATH: &str = "/callback";
+
 /// Paths this module answers: the authorization endpoint (at
-/// `authorize_path`, the authorization server's configured one) and `/callback`.
+/// `authorize_path`, the authorization server's configured one) and [`CALLBACK_PATH`].
 pub fn owns(authorize_path: &str, path: &str) -> bool {
-    path == authorize_path || path == "/callback"
+    path == authorize_path || path == CALLBACK_PATH
 }
 
 /// One line to the Workers log (no secrets: callers pass only names and codes).
@@ -142,7 +145,7 @@ impl Login<'_> {
         let result = match (path, req.method()) {
             ("/authorize", &Method::GET) => self.authorize_get(req, json).await,
             ("/authorize", &Method::POST) => self.authorize_post(req, json).await,
-            ("/callback", &Method::GET) => self.callback(req).await,
+            (CALLBACK_PATH, &Method::GET) => self.callback(req).await,
             _ => {
                 let mut res = Failure::new(
                     405,
@@ -313,7 +316,7 @@ impl Login<'_> {
         discovery: &Discovery,
         mut cookies_out: Vec<String>,
     ) -> Result<Response<Vec<u8>>, (Failure, Vec<String>)> {
-        let redirect_uri = format!("{origin}/callback");
+        let redirect_uri = format!("{origin}{CALLBACK_PATH}");
         let scopes = upstream::scopes_for(self.settings, &request.scope);
         let start =
             oidc::start(self.settings, discovery, &redirect_uri, &scopes).map_err(|f| (f, cookies_out.clone()))?;

@@ -355,6 +355,24 @@ impl Config {
         Ok(())
     }
 
+    /// Checks that none of the application's own routes (`paths`: a sign-in
+    /// callback, a health check) is an endpoint path or a protected resource
+    /// path, where the application's router and this server would both claim
+    /// it and one of them would never be reached.
+    pub fn check_app_routes(&self, paths: &[&str]) -> Result<(), ConfigError> {
+        for &path in paths {
+            if let Some((name, _)) = self.endpoints.all().into_iter().find(|&(_, p)| p == path) {
+                return Err(ConfigError(format!("{name} must not be {path}, a route of the application")));
+            }
+            if self.is_protected_path(path) {
+                return Err(ConfigError(format!(
+                    "the protected resources must not cover {path}, a route of the application"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn validate_endpoints(&self) -> Result<(), ConfigError> {
         let all = self.endpoints.all();
         for (i, (name, path)) in all.iter().enumerate() {

@@ -287,3 +287,25 @@ fn resource_and_path_settings_are_read_and_checked() {
         assert!(e.starts_with(names), "{e}");
     }
 }
+
+/// An endpoint path or protected resource on one of the application's own
+/// routes would leave one of the two unreachable: refused with the setting's name.
+#[test]
+fn endpoint_paths_must_not_take_the_applications_own_routes() {
+    let app = ["/health", "/callback"];
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        Config::from_lookup(move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap()
+    };
+    assert_eq!(Config::default().check_app_routes(&app), Ok(()));
+    assert_eq!(vars(&[("OAUTH_TOKEN_PATH", "/oauth/token")]).check_app_routes(&app), Ok(()));
+    for (setting, name, path) in [
+        (&[("OAUTH_TOKEN_PATH", "/callback")][..], "OAUTH_TOKEN_PATH", "/callback"),
+        (&[("OAUTH_AUTHORIZE_PATH", "/health")][..], "OAUTH_AUTHORIZE_PATH", "/health"),
+    ] {
+        let e = vars(setting).check_app_routes(&app).unwrap_err().0;
+        assert_eq!(e, format!("{name} must not be {path}, a route of the application"));
+    }
+    // A protected resource at or above one of them (here the whole /mcp tree).
+    let e = Config::default().check_app_routes(&["/mcp/health"]).unwrap_err().0;
+    assert!(e.contains("protected resources must not cover /mcp/health"), "{e}");
+}
