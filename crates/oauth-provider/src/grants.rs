@@ -52,6 +52,28 @@ pub struct PurgeRun {
     pub complete: bool,
 }
 
+/// A [`Provider::purge_run`] that stopped at a store failure: what it had
+/// done by then (kept: its cursor was saved) and the first failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeFailed {
+    /// What the run did before it stopped.
+    pub run: PurgeRun,
+    /// The first store failure.
+    pub error: StoreError,
+}
+
+impl std::fmt::Display for PurgeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (after checking {} grants and ending {} expired ones; the next run goes on from there)",
+            self.error, self.run.checked, self.run.purged
+        )
+    }
+}
+
+impl std::error::Error for PurgeFailed {}
+
 /// The KV cursor inside a purge cursor. A 1.x cursor past its grant phase
 /// (`tokens:…`), or anything unreadable, starts a new sweep.
 fn kv_cursor(cursor: Option<&str>) -> Option<&str> {
@@ -318,11 +340,13 @@ impl Provider<'_> {
     /// batches of [`PURGE_BATCH`], until the sweep is complete or `limits` is
     /// spent, and leaves the cursor for the next run (deleted once a sweep is
     /// complete). The cursor is saved even when a batch fails: what was done
-    /// stays done. The error is the first failure, after the cursor was saved.
-    pub async fn purge_run(&self, cursor_key: &str, limits: PurgeLimits) -> Result<PurgeRun, StoreError> {
+    /// stays done. The error is the first failure, after the cursor was saved,
+    /// with what the run did before it.
+    pub async fn purge_run(&self, cursor_key: &str, limits: PurgeLimits) -> Result<PurgeRun, PurgeFailed> {
         let counted = crate::store::Counting::new(self.store);
         let provider = Provider { store: &counted, cimd_memo: Default::default(), ..*self };
-        let started_from = counted.get(cursor_key).await?;
+        let started_from =
+            counted.get(cursor_key).await.map_err(|error| PurgeFailed { run: PurgeRun::default(), error })?;
         let mut cursor = started_from.clone();
         let mut run = PurgeRun::default();
         let mut failure = None;
@@ -355,9 +379,9 @@ impl Provider<'_> {
             None => Ok(()),
         };
         run.complete = cursor.is_none();
-        match failure {
-            Some(e) => Err(e),
-            None => saved.map(|()| run),
+        match failure.or(saved.err()) {
+            Some(error) => Err(PurgeFailed { run, error }),
+            None => Ok(run),
         }
     }
 
