@@ -53,8 +53,9 @@ pub enum BearerError {
         /// Why, for the logs only.
         reason: Reason,
     },
-    /// The store (or the validator) failed; not the client's fault: 503.
-    Unavailable,
+    /// The store or the validator failed, or the resource server is
+    /// misconfigured; not the client's fault: 503, with the reason (logs only).
+    Unavailable(Reason),
 }
 
 /// What a client is told about a token that is not one of ours, unknown,
@@ -98,7 +99,7 @@ impl BearerError {
         match self {
             BearerError::Missing => Reason::new("bearer", "missing"),
             BearerError::Invalid(_, r) | BearerError::InsufficientScope { reason: r, .. } => *r,
-            BearerError::Unavailable => Reason::new("bearer", "unavailable"),
+            BearerError::Unavailable(r) => *r,
         }
     }
 }
@@ -174,9 +175,9 @@ pub fn challenge(metadata_url: &str, err: &BearerError, scope: &[String]) -> Res
             }
             step_up_challenge(metadata_url, &needed, description)
         }
-        BearerError::Unavailable => refusal(
+        BearerError::Unavailable(_) => refusal(
             StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"error": "temporarily_unavailable", "error_description": "Storage is unavailable; retry"}),
+            serde_json::json!({"error": "temporarily_unavailable", "error_description": "Token validation is unavailable; retry"}),
             None,
         ),
     };
@@ -293,7 +294,7 @@ impl Provider<'_> {
             .store
             .get(&token_key(parts.user_id, parts.grant_id, &hash))
             .await
-            .map_err(|_| BearerError::Unavailable)?
+            .map_err(|_| BearerError::Unavailable(Reason::STORAGE_UNAVAILABLE))?
             .ok_or_else(|| unknown("token_not_found"))?;
         let record: AccessToken = serde_json::from_str(&raw).map_err(|_| unknown("record_unreadable"))?;
         if !constant_time_eq(&record.id, &hash) {

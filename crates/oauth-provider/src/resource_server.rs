@@ -293,7 +293,7 @@ impl Provider<'_> {
     /// [`BearerError::Unavailable`]: a misconfigured resource server, not a
     /// bad token.
     pub async fn validate_token(&self, resource: &str, token: &str) -> Result<AuthContext, BearerError> {
-        let origin = Url::parse(resource).map_err(|_| BearerError::Unavailable)?.origin().ascii_serialization();
+        let origin = Url::parse(resource).map_err(|_| not_registered())?.origin().ascii_serialization();
         self.validate_token_on(&origin, resource, token).await
     }
 
@@ -305,7 +305,7 @@ impl Provider<'_> {
         resource: &str,
         token: &str,
     ) -> Result<AuthContext, BearerError> {
-        let entry = self.config.find_resource(own_origin, resource).ok_or(BearerError::Unavailable)?;
+        let entry = self.config.find_resource(own_origin, resource).ok_or_else(not_registered)?;
         self.validate_access_token(token, |aud| match aud {
             // Issued before audiences were recorded: only this server's own resources.
             None => entry.is_local(),
@@ -378,6 +378,12 @@ impl Provider<'_> {
     }
 }
 
+/// A resource server asking about a resource the authorization server does
+/// not have registered: its configuration's fault, not the token's.
+fn not_registered() -> BearerError {
+    BearerError::Unavailable(Reason::new("resource_server", "resource_not_registered"))
+}
+
 /// Whether a request came through Cloudflare's edge (or `wrangler dev`'s
 /// port): both set `CF-Connecting-IP`, which service-binding requests lack.
 pub fn from_public_edge(headers: &HeaderMap) -> bool {
@@ -395,7 +401,17 @@ pub trait ValidationTransport {
 
 /// A [`TokenValidator`] that asks the authorization server's internal
 /// validation endpoint at `url` (any origin the binding accepts, the
-/// configured validation path) with the shared `secret`.
+/// configured validation path) with the shared `secret`. Build it with
+/// [`RemoteValidator::new`], which refuses settings that could never work.
+///
+/// Its failures are [`BearerError::Unavailable`] (503 to the client) with a
+/// reason for the logs saying which side to fix: `validator.unreachable` (the
+/// transport failed), `validator.secret_or_path_refused` (the endpoint
+/// answered 404: a wrong secret or path, a request with `CF-Connecting-IP`,
+/// or no `OAUTH_VALIDATION_SECRET` on the authorization server),
+/// `validator.server_unavailable` (503: its store failed or the resource is
+/// not registered there), `validator.unexpected_status`,
+/// `validator.answer_malformed`.
 pub struct RemoteValidator<'a> {
     /// How requests reach the authorization server (a service binding).
     pub transport: &'a dyn ValidationTransport,
@@ -404,6 +420,30 @@ pub struct RemoteValidator<'a> {
     /// The secret shared with the authorization server
     /// ([`Config::validation_secret`](crate::Config::validation_secret)).
     pub secret: crate::config::Secret,
+}
+
+impl<'a> RemoteValidator<'a> {
+    /// The validator of the endpoint at `url` (an absolute `http(s)` URL)
+    /// with `secret` (at least [`MIN_ADMIN_TOKEN_LEN`](crate::config::MIN_ADMIN_TOKEN_LEN)
+    /// characters, as the authorization server requires, and sendable in a header).
+    pub fn new(
+        transport: &'a dyn ValidationTransport,
+        url: impl Into<String>,
+        secret: crate::config::Secret,
+    ) -> Result<Self, ConfigError> {
+        let url = url.into();
+        let parsed = Url::parse(&url).map_err(|_| ConfigError("the validation URL must be an absolute URL".into()))?;
+        if !matches!(parsed.scheme(), "https" | "http") || url.parse::<http::Uri>().is_err() {
+            return Err(ConfigError("the validation URL must be an http(s) URL".into()));
+        }
+        let min = crate::config::MIN_ADMIN_TOKEN_LEN;
+        if secret.expose().len() < min || HeaderValue::from_str(secret.expose()).is_err() {
+            return Err(ConfigError(format!(
+                "the validation secret must be at least {min} characters, none of them control characters"
+            )));
+        }
+        Ok(Self { transport, url, secret })
+    }
 }
 
 /// The validation request (see the [module](self) docs).
@@ -420,16 +460,25 @@ pub fn validation_request(url: &str, secret: &str, resource: &str, token: &str) 
     req
 }
 
+/// A validation that failed on the validator's side (see [`RemoteValidator`]).
+fn validator_failed(check: &'static str) -> BearerError {
+    BearerError::Unavailable(Reason::new("validator", check))
+}
+
 /// Reads the validation endpoint's answer.
 pub fn parse_validation_response(res: &Response<Vec<u8>>) -> Result<AuthContext, BearerError> {
-    if res.status() != StatusCode::OK {
-        return Err(BearerError::Unavailable);
+    match res.status() {
+        StatusCode::OK => {}
+        StatusCode::NOT_FOUND => return Err(validator_failed("secret_or_path_refused")),
+        StatusCode::SERVICE_UNAVAILABLE => return Err(validator_failed("server_unavailable")),
+        _ => return Err(validator_failed("unexpected_status")),
     }
-    let v: Value = serde_json::from_slice(res.body()).map_err(|_| BearerError::Unavailable)?;
+    let malformed = || validator_failed("answer_malformed");
+    let v: Value = serde_json::from_slice(res.body()).map_err(|_| malformed())?;
     if v["active"] != Value::Bool(true) {
         return Err(BearerError::unknown("validator_refused"));
     }
-    let text = |k: &str| v[k].as_str().map(str::to_owned).ok_or(BearerError::Unavailable);
+    let text = |k: &str| v[k].as_str().map(str::to_owned).ok_or_else(malformed);
     Ok(AuthContext {
         user_id: text("user_id")?,
         grant_id: text("grant_id")?,
@@ -439,7 +488,7 @@ pub fn parse_validation_response(res: &Response<Vec<u8>>) -> Result<AuthContext,
             .as_array()
             .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
             .unwrap_or_default(),
-        expires_at: v["exp"].as_u64().ok_or(BearerError::Unavailable)?,
+        expires_at: v["exp"].as_u64().ok_or_else(malformed)?,
         props: v["props"].clone(),
     })
 }
@@ -448,7 +497,7 @@ pub fn parse_validation_response(res: &Response<Vec<u8>>) -> Result<AuthContext,
 impl TokenValidator for RemoteValidator<'_> {
     async fn validate_token(&self, resource: &str, token: &str) -> Result<AuthContext, BearerError> {
         let req = validation_request(&self.url, self.secret.expose(), resource, token);
-        let res = self.transport.send(req).await.map_err(|_| BearerError::Unavailable)?;
+        let res = self.transport.send(req).await.map_err(|_| validator_failed("unreachable"))?;
         parse_validation_response(&res)
     }
 }

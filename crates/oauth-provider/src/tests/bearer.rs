@@ -173,7 +173,7 @@ fn challenges_carry_cors_headers_and_storage_errors_are_not_401() {
     let expose = header(&res, "access-control-expose-headers").unwrap().to_ascii_lowercase();
     assert!(expose.contains("www-authenticate") && expose.contains("mcp-session-id"), "{expose}");
     let url = Url::parse(MCP).unwrap();
-    let res = challenge(url.as_str(), &BearerError::Unavailable, &[]);
+    let res = challenge(url.as_str(), &BearerError::Unavailable(crate::error::Reason::STORAGE_UNAVAILABLE), &[]);
     assert_eq!(res.status(), 503);
     assert!(header(&res, "www-authenticate").is_none());
 }
@@ -292,7 +292,9 @@ impl crate::ExternalTokens for Partner {
                 "The partner token was revoked",
                 crate::error::Reason::new("external_token", "partner_revoked"),
             )),
-            "partner-down" => Err(BearerError::Unavailable),
+            "partner-down" => {
+                Err(BearerError::Unavailable(crate::error::Reason::new("external_token", "partner_down")))
+            }
             _ => Ok(None),
         }
     }

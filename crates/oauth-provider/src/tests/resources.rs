@@ -54,6 +54,17 @@ impl ValidationTransport for Binding<'_> {
     }
 }
 
+/// A binding whose fetch fails (no answer at all): natively there is no
+/// binding to break, hence the fake.
+struct Unreachable;
+
+#[async_trait(?Send)]
+impl ValidationTransport for Unreachable {
+    async fn send(&self, _: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, String> {
+        Err("no such service".into())
+    }
+}
+
 fn token_for(w: &World, c: &Client, resource: &str) -> String {
     let (code, pkce) = w.code_for(c, "alice", &[("resource", resource)]);
     let t = json_of(&w.exchange(c, &code, &pkce));
@@ -155,11 +166,8 @@ fn a_resource_in_another_worker_validates_through_the_internal_endpoint() {
     let cal_token = token_for(&w, &c, CALENDAR);
     let mcp_token = token_for(&w, &c, MCP);
     let binding = Binding(&w);
-    let remote = |secret: &str| RemoteValidator {
-        transport: &binding,
-        url: format!("https://auth.internal{}", w.config.endpoints.validate),
-        secret: Secret::new(secret),
-    };
+    let url = format!("https://auth.internal{}", w.config.endpoints.validate);
+    let remote = |secret: &str| RemoteValidator::new(&binding, url.clone(), Secret::new(secret)).unwrap();
     let good = remote(SECRET);
     let ctx = block_on(good.validate_token(CALENDAR, &cal_token)).unwrap();
     assert_eq!((ctx.user_id.as_str(), ctx.client_id.as_str()), ("alice", c.id.as_str()));
@@ -167,20 +175,32 @@ fn a_resource_in_another_worker_validates_through_the_internal_endpoint() {
     assert_eq!(ctx.audience, [CALENDAR]);
     assert!(matches!(block_on(good.validate_token(CALENDAR, &mcp_token)), Err(BearerError::Invalid(..))));
     assert!(matches!(block_on(good.validate_token(CALENDAR, "u:g:nope")), Err(BearerError::Invalid(..))));
-    assert_eq!(
-        block_on(remote("wrong-secret-wrong-secret-wrong-secret").validate_token(CALENDAR, &cal_token)).unwrap_err(),
-        BearerError::Unavailable
-    );
+    // Each failure says in the logs which side to fix; the client gets a 503 either way.
+    let reason = |v: &RemoteValidator, resource: &str, token: &str| {
+        let e = block_on(v.validate_token(resource, token)).unwrap_err();
+        assert!(matches!(e, BearerError::Unavailable(_)), "{e:?}");
+        e.reason().to_string()
+    };
+    let wrong = remote("wrong-secret-wrong-secret-wrong-secret");
+    assert_eq!(reason(&wrong, CALENDAR, &cal_token), "validator.secret_or_path_refused");
+    let wrong_path = RemoteValidator::new(&binding, "https://auth.internal/elsewhere", Secret::new(SECRET)).unwrap();
+    assert_eq!(reason(&wrong_path, CALENDAR, &cal_token), "validator.secret_or_path_refused");
     // An unregistered resource is the resource server's misconfiguration: 503, not 401.
+    assert_eq!(reason(&good, "https://stray.example.net/mcp", &cal_token), "validator.server_unavailable");
+    assert_eq!(reason(&good, MCP, &mcp_token), "validator.server_unavailable", "not on auth.internal");
     assert_eq!(
-        block_on(good.validate_token("https://stray.example.net/mcp", &cal_token)).unwrap_err(),
-        BearerError::Unavailable
+        reason(&RemoteValidator::new(&Unreachable, url.clone(), Secret::new(SECRET)).unwrap(), CALENDAR, &cal_token),
+        "validator.unreachable"
     );
-    assert_eq!(
-        block_on(good.validate_token(MCP, &mcp_token)).unwrap_err(),
-        BearerError::Unavailable,
-        "not on auth.internal"
-    );
+    // Settings that could never work are refused when the validator is built.
+    for (bad_url, secret) in [
+        ("/internal/oauth/validate", SECRET),
+        ("ftp://auth.internal/v", SECRET),
+        (url.as_str(), "too-short"),
+        (url.as_str(), "a-secret-long-enough-but-with-a-newline\n-inside"),
+    ] {
+        assert!(RemoteValidator::new(&binding, bad_url, Secret::new(secret)).is_err(), "{bad_url} {secret}");
+    }
     // Revoked: refused at once.
     assert_eq!(w.form_as("/revoke", &c, &[("token", &cal_token)]).status(), 200);
     assert!(matches!(block_on(good.validate_token(CALENDAR, &cal_token)), Err(BearerError::Invalid(..))));
