@@ -113,6 +113,73 @@ fn a_validation_under_way_when_the_grant_ended_does_not_cache_it() {
     assert_eq!(cache.len(), 1);
 }
 
+/// A store whose access-token reads take what was stored when they started
+/// and answer only once `open` is set: a read in flight while another request
+/// revokes (the in-memory store answers at once, hence the wrapper).
+struct HeldTokenReads<'a> {
+    inner: &'a crate::store::MemoryStore,
+    open: std::cell::Cell<bool>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl crate::store::KvStore for HeldTokenReads<'_> {
+    async fn get(&self, key: &str) -> Result<Option<String>, crate::store::StoreError> {
+        let value = self.inner.get(key).await;
+        if key.starts_with("token:") {
+            futures::future::poll_fn(|cx| {
+                if self.open.get() {
+                    return std::task::Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+        }
+        value
+    }
+    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), crate::store::StoreError> {
+        self.inner.put(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), crate::store::StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+    ) -> Result<crate::store::KeyPage, crate::store::StoreError> {
+        self.inner.list(prefix, cursor).await
+    }
+}
+
+/// Two requests of one isolate at once: a bearer check whose store read began
+/// before another request revoked the grant finishes (it read the token as it
+/// was), but does not put the token in the cache, so the next check refuses it.
+#[test]
+fn a_check_in_flight_during_a_revocation_does_not_cache_the_revoked_token() {
+    let w = cached(60);
+    let access = signed_in(&w, "alice");
+    let parts = crate::token_str::parse(&access).unwrap();
+    let held = HeldTokenReads { inner: &w.store, open: Default::default() };
+    let cache = w.token_cache.as_ref().unwrap();
+    let checking = Provider::new(&held, &w.config, w.store.now()).with_token_cache(cache);
+    let revoking = w.p();
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {access}")).unwrap());
+    let url = Url::parse(MCP).unwrap();
+    let revoke = async {
+        let revoked = revoking.revoke_grant(parts.user_id, parts.grant_id).await;
+        held.open.set(true);
+        revoked
+    };
+    let (checked, revoked) = block_on(futures::future::join(checking.authenticate(&headers, &url), revoke));
+    revoked.unwrap();
+    assert!(checked.is_ok(), "the check read the token before the revocation");
+    let (again, reads) = reads_for(&w, &access);
+    assert!(matches!(again, Err(BearerError::Invalid(..))), "{again:?}");
+    assert_eq!(reads, 1, "refused from the store, not accepted from the cache");
+}
+
 #[test]
 fn what_was_deleted_elsewhere_is_accepted_until_the_ttl_and_never_past_expiry() {
     let w = cached(10);
