@@ -16,6 +16,7 @@ use crate::login::upstream::PingOneGrants;
 use crate::mcp::caller::Caller;
 use crate::oauth::bearer::BearerError;
 use crate::oauth::{self, AuthContext, Config, Provider};
+use crate::platform::env::text as env_text;
 use crate::platform::fetch::FetchClient;
 use crate::platform::http::{from_http, into_http};
 use crate::platform::kv::Kv;
@@ -57,7 +58,7 @@ thread_local! {
 fn oauth_config(env: &Env) -> std::result::Result<Rc<Config>, oauth::config::ConfigError> {
     CONFIG.with(|c| {
         c.get_or_init(|| {
-            let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))?;
+            let config = Config::from_lookup(|name| env_text(env, name))?;
             // An OAUTH_*_PATH on one of the worker's own routes would never be reached.
             config.check_app_routes(&[HEALTH_PATH, crate::login::CALLBACK_PATH])?;
             Ok(Rc::new(config))
@@ -247,7 +248,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         async {
             let config = oauth_config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
             let mut limits = oauth::grants::PurgeLimits::default();
-            if let Some(v) = env.var("PURGE_GRANTS_PER_RUN").ok().map(|v| v.to_string()) {
+            if let Some(v) = env_text(&env, "PURGE_GRANTS_PER_RUN") {
                 limits.grants =
                     v.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
                         worker::Error::RustError("PURGE_GRANTS_PER_RUN must be a positive number".into())

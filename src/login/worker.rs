@@ -29,7 +29,7 @@ pub fn cache() -> Rc<OidcCache> {
 /// The sign-in settings from vars and secrets, read once per isolate.
 pub fn settings(env: &Env) -> std::result::Result<Rc<Settings>, super::settings::SettingError> {
     SETTINGS.with(|s| {
-        s.get_or_init(|| Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())).map(Rc::new)).clone()
+        s.get_or_init(|| Settings::from_lookup(|name| crate::platform::env::text(env, name)).map(Rc::new)).clone()
     })
 }
 

@@ -38,9 +38,7 @@ thread_local! {
 pub fn downstream(env: &Env) -> std::result::Result<Option<Rc<Downstream>>, ConfigError> {
     DOWNSTREAM.with(|d| {
         d.get_or_init(|| {
-            let lookup = |name: &str| {
-                env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok()
-            };
+            let lookup = |name: &str| crate::platform::env::text(env, name);
             Downstream::from_lookup(lookup, env.service(BINDING).is_ok()).map(|d| d.map(Rc::new))
         })
         .clone()

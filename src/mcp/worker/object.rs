@@ -161,7 +161,7 @@ impl McpSession {
 
     /// `SSE_GRANT_CHECK_SECS` (tests shorten it), else the default.
     fn grant_check_secs(&self) -> u64 {
-        grant_watch::check_secs(self.env.var("SSE_GRANT_CHECK_SECS").ok().map(|v| v.to_string()).as_deref())
+        grant_watch::check_secs(crate::platform::env::text(&self.env, "SSE_GRANT_CHECK_SECS").as_deref())
     }
 
     async fn set_alarm(&self, at: u64) -> Result<()> {
@@ -198,8 +198,7 @@ impl McpSession {
 /// The TODO_API service binding when there is one, else fetch; the base URL
 /// is `API_URL`, or with the binding and no `API_URL` the binding's own.
 fn todo_api(env: &Env) -> (Rc<dyn HttpClient>, String) {
-    let var =
-        |name: &str| env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok();
+    let var = |name: &str| crate::platform::env::text(env, name);
     let (http, bound) = super::service::todo_api_client(env);
     let api_url = var("API_URL").filter(|u| !u.is_empty());
     (http, api_url.or_else(|| bound.then(|| super::service::BOUND_URL.to_owned())).unwrap_or_default())
