@@ -315,3 +315,75 @@ pub fn assert_ttls_ok(w: &World) {
     assert!(!ttls.is_empty());
     assert!(ttls.iter().all(|t| *t >= MIN_TTL_SECS), "a KV expiry under {MIN_TTL_SECS} s was requested: {ttls:?}");
 }
+
+/// The world's store with the two failures the in-memory store cannot
+/// produce by itself: key listings under `fail_listing` that fail after the
+/// first, and reads under `hold_reads` that take the stored value at once but
+/// answer only when `open` is set (a read in flight while another request
+/// writes).
+pub struct Meddled<'a> {
+    inner: &'a MemoryStore,
+    fail_listing: Option<&'static str>,
+    hold_reads: Option<&'static str>,
+    pub open: std::cell::Cell<bool>,
+    listings: std::cell::Cell<u32>,
+}
+
+impl<'a> Meddled<'a> {
+    pub fn new(inner: &'a MemoryStore) -> Self {
+        Self { inner, fail_listing: None, hold_reads: None, open: Default::default(), listings: Default::default() }
+    }
+
+    pub fn failing_listings_of(self, prefix: &'static str) -> Self {
+        Self { fail_listing: Some(prefix), ..self }
+    }
+
+    pub fn holding_reads_of(self, prefix: &'static str) -> Self {
+        Self { hold_reads: Some(prefix), ..self }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl crate::store::KvStore for Meddled<'_> {
+    async fn get(&self, key: &str) -> Result<Option<String>, crate::store::StoreError> {
+        let value = self.inner.get(key).await;
+        if self.hold_reads.is_some_and(|p| key.starts_with(p)) {
+            futures::future::poll_fn(|cx| {
+                if self.open.get() {
+                    return std::task::Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+        }
+        value
+    }
+    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), crate::store::StoreError> {
+        self.inner.put(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), crate::store::StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+    ) -> Result<crate::store::KeyPage, crate::store::StoreError> {
+        self.inner.list(prefix, cursor).await
+    }
+    async fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<crate::store::ListedPage, crate::store::StoreError> {
+        if self.fail_listing.is_some_and(|p| prefix.starts_with(p)) {
+            self.listings.set(self.listings.get() + 1);
+            if self.listings.get() > 1 {
+                return Err(crate::store::StoreError::Unavailable("list failed".into()));
+            }
+        }
+        self.inner.list_keys(prefix, cursor, limit).await
+    }
+}

@@ -372,47 +372,7 @@ fn scheduled_runs_resume_from_the_stored_cursor_within_their_limits_and_clear_it
     assert!(w.store.raw("purge-cursor").is_none(), "a complete sweep leaves no cursor");
 }
 
-/// A store whose listing of grants fails after the first one (tokens still list).
-struct GrantListFailsAfterOne<'a> {
-    inner: &'a crate::store::MemoryStore,
-    grant_lists: std::cell::Cell<u32>,
-}
-
-#[async_trait::async_trait(?Send)]
-impl crate::store::KvStore for GrantListFailsAfterOne<'_> {
-    async fn get(&self, key: &str) -> Result<Option<String>, crate::store::StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), crate::store::StoreError> {
-        self.inner.put(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), crate::store::StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn list(
-        &self,
-        prefix: &str,
-        cursor: Option<&str>,
-    ) -> Result<crate::store::KeyPage, crate::store::StoreError> {
-        self.inner.list(prefix, cursor).await
-    }
-    async fn list_keys(
-        &self,
-        prefix: &str,
-        cursor: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<crate::store::ListedPage, crate::store::StoreError> {
-        if prefix.starts_with("grant:") {
-            self.grant_lists.set(self.grant_lists.get() + 1);
-            if self.grant_lists.get() > 1 {
-                return Err(crate::store::StoreError::Unavailable("list failed".into()));
-            }
-        }
-        self.inner.list_keys(prefix, cursor, limit).await
-    }
-}
-
-/// The in-memory store cannot be made to fail partway, hence the wrapper: a run
+/// The in-memory store cannot be made to fail partway, hence `Meddled`: a run
 /// that fails after a batch reports what it did, keeps its cursor, and the next
 /// run goes on from there.
 #[test]
@@ -421,7 +381,7 @@ fn a_purge_run_that_fails_partway_reports_what_it_did_and_the_next_one_goes_on()
     let w = World::new();
     let ended = expired_grants(&w, PURGE_BATCH + 3);
     w.advance(2 * HOUR);
-    let failing = GrantListFailsAfterOne { inner: &w.store, grant_lists: Default::default() };
+    let failing = Meddled::new(&w.store).failing_listings_of("grant:");
     let p = Provider::new(&failing, &w.config, w.store.now()).with_hooks(w.hooks.as_ref());
     let roomy = PurgeLimits { grants: 1000, ended: 1000, store_ops: 100_000 };
     let e = block_on(p.purge_run("purge-cursor", roomy)).unwrap_err();

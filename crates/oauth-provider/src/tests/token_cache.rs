@@ -113,45 +113,6 @@ fn a_validation_under_way_when_the_grant_ended_does_not_cache_it() {
     assert_eq!(cache.len(), 1);
 }
 
-/// A store whose access-token reads take what was stored when they started
-/// and answer only once `open` is set: a read in flight while another request
-/// revokes (the in-memory store answers at once, hence the wrapper).
-struct HeldTokenReads<'a> {
-    inner: &'a crate::store::MemoryStore,
-    open: std::cell::Cell<bool>,
-}
-
-#[async_trait::async_trait(?Send)]
-impl crate::store::KvStore for HeldTokenReads<'_> {
-    async fn get(&self, key: &str) -> Result<Option<String>, crate::store::StoreError> {
-        let value = self.inner.get(key).await;
-        if key.starts_with("token:") {
-            futures::future::poll_fn(|cx| {
-                if self.open.get() {
-                    return std::task::Poll::Ready(());
-                }
-                cx.waker().wake_by_ref();
-                std::task::Poll::Pending
-            })
-            .await;
-        }
-        value
-    }
-    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), crate::store::StoreError> {
-        self.inner.put(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), crate::store::StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn list(
-        &self,
-        prefix: &str,
-        cursor: Option<&str>,
-    ) -> Result<crate::store::KeyPage, crate::store::StoreError> {
-        self.inner.list(prefix, cursor).await
-    }
-}
-
 /// Two requests of one isolate at once: a bearer check whose store read began
 /// before another request revoked the grant finishes (it read the token as it
 /// was), but does not put the token in the cache, so the next check refuses it.
@@ -160,7 +121,7 @@ fn a_check_in_flight_during_a_revocation_does_not_cache_the_revoked_token() {
     let w = cached(60);
     let access = signed_in(&w, "alice");
     let parts = crate::token_str::parse(&access).unwrap();
-    let held = HeldTokenReads { inner: &w.store, open: Default::default() };
+    let held = Meddled::new(&w.store).holding_reads_of("token:");
     let cache = w.token_cache.as_ref().unwrap();
     let checking = Provider::new(&held, &w.config, w.store.now()).with_token_cache(cache);
     let revoking = w.p();
