@@ -376,12 +376,8 @@ impl Config {
     fn validate_endpoints(&self) -> Result<(), ConfigError> {
         let all = self.endpoints.all();
         for (i, (name, path)) in all.iter().enumerate() {
-            let ok = path.starts_with('/')
-                && path.len() > 1
-                && !path.ends_with('/')
-                && !path.contains("//")
-                && !path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b"?#\\%".contains(&b))
-                && !path.split('/').any(|s| s == "." || s == "..");
+            // A resource path's rules, and neither `/` alone, a trailing `/` nor an escape.
+            let ok = crate::resource::path_ok(path) && path.len() > 1 && !path.ends_with('/') && !path.contains('%');
             if !ok {
                 return Err(ConfigError(format!("{name} must be a path like /token")));
             }

@@ -135,7 +135,7 @@ impl ProtectedResource {
 }
 
 /// A path: starts with `/`, no query, fragment, dot segments, empty segments or whitespace.
-fn path_ok(p: &str) -> bool {
+pub(crate) fn path_ok(p: &str) -> bool {
     p.starts_with('/')
         && !p.contains("//")
         && !p.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b"?#\\".contains(&b))

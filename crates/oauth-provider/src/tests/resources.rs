@@ -297,6 +297,11 @@ fn resource_and_path_settings_are_read_and_checked() {
     for (bad, names) in [
         (&[("MCP_SCOPES", "a b"), ("MCP_REQUIRED_SCOPES", "z")][..], "MCP_REQUIRED_SCOPES"),
         (&[("OAUTH_TOKEN_PATH", "token")][..], "OAUTH_TOKEN_PATH"),
+        (&[("OAUTH_TOKEN_PATH", "/")][..], "OAUTH_TOKEN_PATH"),
+        (&[("OAUTH_TOKEN_PATH", "/oauth/")][..], "OAUTH_TOKEN_PATH"),
+        (&[("OAUTH_TOKEN_PATH", "/oauth/../token")][..], "OAUTH_TOKEN_PATH"),
+        (&[("OAUTH_TOKEN_PATH", "/to%6Ben")][..], "OAUTH_TOKEN_PATH"),
+        (&[("OAUTH_TOKEN_PATH", "/token?x")][..], "OAUTH_TOKEN_PATH"),
         (&[("OAUTH_REVOKE_PATH", "/token")][..], "OAUTH_REVOKE_PATH"),
         (&[("OAUTH_REGISTER_PATH", "/mcp/register")][..], "OAUTH_REGISTER_PATH"),
         (&[("OAUTH_VALIDATION_SECRET", "short")][..], "OAUTH_VALIDATION_SECRET"),
