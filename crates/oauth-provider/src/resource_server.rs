@@ -425,7 +425,7 @@ pub struct RemoteValidator<'a> {
 impl<'a> RemoteValidator<'a> {
     /// The validator of the endpoint at `url` (an absolute `http(s)` URL)
     /// with `secret` (at least [`MIN_ADMIN_TOKEN_LEN`](crate::config::MIN_ADMIN_TOKEN_LEN)
-    /// characters, as the authorization server requires, and sendable in a header).
+    /// printable ASCII characters, as the authorization server requires, so it can go in a header).
     pub fn new(
         transport: &'a dyn ValidationTransport,
         url: impl Into<String>,
@@ -439,7 +439,7 @@ impl<'a> RemoteValidator<'a> {
         let min = crate::config::MIN_ADMIN_TOKEN_LEN;
         if secret.expose().len() < min || HeaderValue::from_str(secret.expose()).is_err() {
             return Err(ConfigError(format!(
-                "the validation secret must be at least {min} characters, none of them control characters"
+                "the validation secret must be at least {min} printable ASCII characters"
             )));
         }
         Ok(Self { transport, url, secret })
