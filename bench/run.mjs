@@ -553,7 +553,7 @@ async function main() {
       const add = async (label, configs, opts = {}) => {
         const v = await startVariant(label + suffix, configs, { runtime, ...opts });
         variants.push(v);
-        // Stacks of its own for the two pure refresh paths (REFRESH_STACKS).
+        // Stacks of its own for the pure refresh paths (REFRESH_STACKS).
         v.aux = {};
         if (want('refresh') && !opts.noAux) {
           for (const [path, { vars: mcpVars, withoutRefreshObject }] of Object.entries(REFRESH_STACKS)) {
