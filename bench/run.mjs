@@ -62,14 +62,14 @@ if (!['wrangler', 'miniflare', 'both'].includes(RUNTIME)) throw new Error(`BENCH
 /** How each runtime is named in rows and tables. */
 const RUNTIMES = { wrangler: 'wrangler dev', miniflare: 'miniflare (no dev proxy)' };
 
-// The refresh_token grant, three ways. PingOne is refreshed too only when the PingOne token's
+// The refresh_token grant, four ways. PingOne is refreshed too only when the PingOne token's
 // remaining life is shorter than a new MCP access token's (src/login/upstream.rs exchange()).
 // With the stack's settings both live 1 h, so right after a PingOne refresh its token is "fresh
 // enough" again until the clock's next second: about one grant a second calls the IdP (the
-// existing row, its key kept). Two stacks of their own make each path pure: MCP access tokens of
+// existing row, its key kept). Stacks of their own make each path pure: MCP access tokens of
 // 2 h (longer than the stand-in's 1 h PingOne tokens: every grant refreshes PingOne), and of
 // 10 min (its token stays fresh for 50 min after sign-in: no grant calls PingOne, the work the
-// original did on a refresh).
+// original did on a refresh), the latter also without the GrantRefresh object.
 const REFRESH_DEFAULT = 'refresh_token grant';
 const REFRESH_UPSTREAM = 'refresh_token grant (PingOne refreshed too)';
 const REFRESH_FRESH = 'refresh_token grant (PingOne token still fresh)';
@@ -237,6 +237,15 @@ function frozenConfigs(dir, label, { services = true } = {}) {
   return { mcp: gen(dir, 'mcp'), todoApi: gen(join(dir, 'todo-api'), 'todo-api') };
 }
 
+/** A load's loop factory (see `load`): GETs of `url` with `headers`, each to answer `ok`. */
+function getLoop(url, headers = {}, ok = 200) {
+  return async () => async () => {
+    const res = await fetch(url, { headers });
+    await res.arrayBuffer();
+    if (res.status !== ok) throw new Error(`${res.status}`);
+  };
+}
+
 /**
  * A copy of the MCP worker's frozen config `config` without the GRANT_REFRESH object binding;
  * null for a build that has none (a baseline from before the object).
@@ -359,18 +368,14 @@ function measurements() {
     list.push(['ping', 'ping', 8, pingLoop]);
   }
   if (want('refresh')) {
-    // The last two on the variant's refresh stacks (v.aux, REFRESH_STACKS).
+    // The last three on the variant's refresh stacks (v.aux, REFRESH_STACKS).
     list.push(['refresh', REFRESH_DEFAULT, 1, (v) => refreshLoop(v)]);
     list.push(['refresh', REFRESH_UPSTREAM, 1, (v) => refreshLoop(v.aux.upstream), 'upstream']);
     list.push(['refresh', REFRESH_FRESH, 1, (v) => refreshLoop(v.aux.fresh), 'fresh']);
     list.push(['refresh', REFRESH_UNSERIALIZED, 1, (v) => refreshLoop(v.aux.unserialized), 'unserialized']);
   }
   if (want('metadata')) {
-    list.push(['metadata', 'GET /.well-known/oauth-authorization-server', 8, (v) => async () => async () => {
-      const res = await fetch(`${v.origin}/.well-known/oauth-authorization-server`);
-      await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`${res.status}`);
-    }]);
+    list.push(['metadata', 'GET /.well-known/oauth-authorization-server', 8, (v) => getLoop(`${v.origin}/.well-known/oauth-authorization-server`)]);
   }
   return list;
 }
@@ -380,11 +385,6 @@ function measurements() {
  * The Todo API is called directly with a PingOne-style JWT signed by the stand-in IdP's key.
  */
 function profileMeasurements(v) {
-  const get = (url, headers = {}, ok = 200) => async () => async () => {
-    const res = await fetch(url, { headers });
-    await res.arrayBuffer();
-    if (res.status !== ok) throw new Error(`${res.status}`);
-  };
   const mcpPost = (token, body, ok) => async () => {
     const sid = token === v.token ? await openSession(v.mcpUrl, token) : null;
     return async () => {
@@ -407,15 +407,15 @@ function profileMeasurements(v) {
   const api = `${v.stack.todoApiUrl}/api/todos`;
   const ping = { jsonrpc: '2.0', id: 1, method: 'ping' };
   return [
-    ['mcp', 'profile mcp: GET /health', get(`${v.origin}/health`)],
+    ['mcp', 'profile mcp: GET /health', getLoop(`${v.origin}/health`)],
     ['mcp', 'profile mcp: POST /mcp without token (401)', mcpPost(null, ping, 401)],
     ['mcp', 'profile mcp: POST /mcp unknown token (401 after KV read)', mcpPost(unknown, ping, 401)],
     ['mcp', 'profile mcp: ping (bearer + DO hop)', mcpPost(v.token, ping, 200)],
     ['mcp', 'profile mcp: tools/list (bearer + DO hop)', mcpPost(v.token, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, 200)],
-    ['todo-api', 'profile todo-api: GET /health', get(`${v.stack.todoApiUrl}/health`)],
-    ['todo-api', 'profile todo-api: GET /api/todos without token (401)', get(api, {}, 401)],
-    ['todo-api', 'profile todo-api: GET /api/todos bad signature (401 after RSA)', get(api, { authorization: `Bearer ${badSignature}` }, 401)],
-    ['todo-api', 'profile todo-api: GET /api/todos valid JWT (empty list)', get(api, { authorization: `Bearer ${jwt}` })],
+    ['todo-api', 'profile todo-api: GET /health', getLoop(`${v.stack.todoApiUrl}/health`)],
+    ['todo-api', 'profile todo-api: GET /api/todos without token (401)', getLoop(api, {}, 401)],
+    ['todo-api', 'profile todo-api: GET /api/todos bad signature (401 after RSA)', getLoop(api, { authorization: `Bearer ${badSignature}` }, 401)],
+    ['todo-api', 'profile todo-api: GET /api/todos valid JWT (empty list)', getLoop(api, { authorization: `Bearer ${jwt}` })],
   ];
 }
 
@@ -573,11 +573,7 @@ async function main() {
     // Each runtime's floor, measured in the workerd of the floor worker of its 'this build' stack.
     const measureFloor = async (runtime) => {
       const floorStack = variants.find((v) => v.runtime === runtime).stack;
-      const row = await load('floor: trivial JS worker', 8, () => async () => {
-        const res = await fetch(floorStack.workerUrls.floor);
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`${res.status}`);
-      }, floorStack, ['floor']);
+      const row = await load('floor: trivial JS worker', 8, getLoop(floorStack.workerUrls.floor), floorStack, ['floor']);
       row.runtime = RUNTIMES[runtime];
       results.floors.push(row);
       return row;
@@ -623,11 +619,7 @@ async function main() {
         const floor = FLOOR_EACH ? await measureFloors() : {};
         for (const runtime of runtimes) {
           const v = variants.find((x) => x.runtime === runtime);
-          const row = await load(REFRESH_KV, 1, () => async () => {
-            const res = await fetch(`${v.stack.workerUrls.floor}/kv`);
-            await res.arrayBuffer();
-            if (res.status !== 200) throw new Error(`${res.status}`);
-          }, v.stack, ['floor']);
+          const row = await load(REFRESH_KV, 1, getLoop(`${v.stack.workerUrls.floor}/kv`), v.stack, ['floor']);
           results.rows.push({ ...tag(v), round: r, floor_ms: floor[runtime], ...row });
         }
       }
