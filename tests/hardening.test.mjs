@@ -3,13 +3,15 @@
 //     the 4 MiB cap is refused with 413 as soon as it passes the cap, without waiting for its end;
 //   - a legacy SSE stream ends when the grant it was opened with is gone: found by the session's
 //     alarm (SSE_GRANT_CHECK_SECS, shortened here), or at once by a message sent under the
-//     client's new grant after a re-authorization replaced the old one.
+//     client's new grant after a re-authorization replaced the old one;
+//   - a sign-in that a foreign page starts in the user's browser (consent skipped for an approved
+//     client) ends no grant: older grants end only when the new code is exchanged.
 // (Expiry of a session, 30 days, is covered by the native tests of mcp::stream_watch.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { startTestStack } from './support/stack.mjs';
-import { CookieJar, authorize, exchangeCode, getMcpToken } from './support/flow.mjs';
+import { CookieJar, authorize, exchangeCode, getMcpToken, refresh } from './support/flow.mjs';
 
 const CHECK_SECS = 20;
 const CAP = 4 * 1024 * 1024;
@@ -163,6 +165,33 @@ test('an SSE stream ends at once when a message under the new grant shows its gr
   } finally {
     sse.close();
   }
+});
+
+test('a sign-in another page starts in the user\'s browser does not end the grant the client is using', async () => {
+  const jar = new CookieJar();
+  const live = await getMcpToken(stack, { user: 'alice', jar });
+  // A foreign page sends alice's browser through /authorize with the same public client and
+  // redirect URI: consent is skipped (approved before), the IdP signs her in, and the code goes
+  // to the client's redirect URI with a state the client never issued, so it is never exchanged.
+  for (let i = 0; i < 2; i++) {
+    const forged = await authorize({ mcpOrigin: stack.mcpOrigin, client: live.client, jar, user: 'alice' });
+    assert.equal(forged.consentShown, false);
+    assert.ok(forged.code, forged.redirect);
+  }
+  const res = await fetch(`${stack.mcpOrigin}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${live.access_token}` },
+    body: JSON.stringify({ ...initialize, params: { ...initialize.params, protocolVersion: '2025-06-18' } }),
+  });
+  assert.equal(res.status, 200, await res.text());
+  const refreshed = await refresh({ mcpOrigin: stack.mcpOrigin, client: live.client, refreshToken: live.refresh_token });
+  assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+  // The client's own new sign-in, exchanged, still replaces the older grant.
+  const own = await authorize({ mcpOrigin: stack.mcpOrigin, client: live.client, jar, user: 'alice' });
+  await exchangeCode({ mcpOrigin: stack.mcpOrigin, client: live.client, code: own.code, verifier: own.pkce.verifier });
+  const replaced = await refresh({ mcpOrigin: stack.mcpOrigin, client: live.client, refreshToken: refreshed.body.refresh_token });
+  assert.equal(replaced.status, 400);
+  assert.equal(replaced.body.error, 'invalid_grant');
 });
 
 // Last in the file: after an upload it was still forwarding is cut off, wrangler dev's local proxy

@@ -156,7 +156,10 @@ pub struct CompleteAuthorization {
     /// every token ([`AuthContext::props`](crate::bearer::AuthContext::props)).
     pub props: serde_json::Value,
     /// End the user's older grants to this client for the same resource
-    /// (usually [`Config::revoke_existing_grants`](crate::Config::revoke_existing_grants)).
+    /// (usually [`Config::revoke_existing_grants`](crate::Config::revoke_existing_grants))
+    /// once this authorization's code is exchanged: never before, so that a
+    /// page that sends the user's browser through the authorization endpoint
+    /// (consent skipped for an approved client) cannot end a working grant.
     pub revoke_existing_grants: bool,
 }
 
@@ -483,16 +486,14 @@ impl Provider<'_> {
             code_challenge_method: req.code_challenge_method.clone(),
             resource: Resource::from_list(&req.resource),
             redirect_uri: Some(req.redirect_uri.clone()),
+            // Older grants end at the code exchange (see the field).
+            replaces_older_grants: c.revoke_existing_grants,
             ..Default::default()
         };
         // Kept past the code's life (see ENDED_GRANT_RETENTION_SECS): a code never
         // exchanged still ends its grant through the purge, which tells the application.
         let ttl = self.config.code_ttl + super::grants::ENDED_GRANT_RETENTION_SECS;
         self.put_grant(&grant, Some(ttl)).await.map_err(storage)?;
-        if c.revoke_existing_grants {
-            // Best effort: a failure here leaves an older grant alive, nothing worse.
-            let _ = self.replace_older_grants(&grant, &self.config.default_protected_resource().url(origin)).await;
-        }
         Ok(redirect_with(&req.redirect_uri, &[("code", &code)], &req.state, origin))
     }
 }

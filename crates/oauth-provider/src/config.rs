@@ -48,7 +48,7 @@ pub struct Config {
     /// [`AuthRequest::dropped_scopes`](crate::AuthRequest)). What a resource
     /// needs is [`ProtectedResource::required_scopes`].
     pub scopes_supported: Vec<String>,
-    /// Completing an authorization revokes the user's older grants for that client.
+    /// A new grant, once its code is exchanged, revokes the user's older grants for that client.
     pub revoke_existing_grants: bool,
     /// Development only: Client ID Metadata Document URLs may point at
     /// loopback addresses (`CIMD_ALLOW_LOOPBACK=true`), as a local test

@@ -195,6 +195,14 @@ pub struct Grant {
     /// re-authorization replaces only grants from the same redirect URI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
+    /// Set by an authorization that replaces the user's older grants for the
+    /// client ([`CompleteAuthorization::revoke_existing_grants`](crate::authorize::CompleteAuthorization)):
+    /// they end when this grant's code is exchanged, not when it is issued, so
+    /// an authorization someone else started in the user's browser, whose code
+    /// never reaches the client, cannot end a grant in use. Cleared at the
+    /// exchange; not in workers-oauth-provider's layout (it ignores the field).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub replaces_older_grants: bool,
 }
 
 impl Grant {

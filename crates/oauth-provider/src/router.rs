@@ -63,7 +63,7 @@ impl Provider<'_> {
         let get_only = |doc: Option<serde_json::Value>| metadata::document_response(req.method(), doc);
         let e = &self.config.endpoints;
         if path == e.token {
-            self.token_endpoint(req).await
+            self.token_endpoint(req, &own).await
         } else if path == e.register {
             self.registration_endpoint(req).await
         } else if path == e.revoke {

@@ -47,12 +47,12 @@ fn narrowed_scope(granted: &[String], asked: Option<&str>) -> Result<Vec<String>
 }
 
 impl Provider<'_> {
-    /// `POST /token`.
-    pub(crate) async fn token_endpoint(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
-        self.token_inner(req).await.unwrap_or_else(OAuthError::into_response)
+    /// `POST /token` at `origin` (this server's).
+    pub(crate) async fn token_endpoint(&self, req: &Request<Vec<u8>>, origin: &str) -> Response<Vec<u8>> {
+        self.token_inner(req, origin).await.unwrap_or_else(OAuthError::into_response)
     }
 
-    async fn token_inner(&self, req: &Request<Vec<u8>>) -> Result<Response<Vec<u8>>, OAuthError> {
+    async fn token_inner(&self, req: &Request<Vec<u8>>, origin: &str) -> Result<Response<Vec<u8>>, OAuthError> {
         if req.method() != Method::POST {
             return Err(OAuthError::method_not_allowed());
         }
@@ -60,7 +60,7 @@ impl Provider<'_> {
         let client = self.authenticate_client(req, &form).await?;
         match form.get("grant_type") {
             Some("authorization_code") => {
-                let res = self.exchange_code(&client, &form).await?;
+                let res = self.exchange_code(&client, &form, origin).await?;
                 self.renew_client_if_due(&client).await;
                 Ok(res)
             }
@@ -82,7 +82,12 @@ impl Provider<'_> {
         }
     }
 
-    async fn exchange_code(&self, client: &ClientInfo, form: &Form) -> Result<Response<Vec<u8>>, OAuthError> {
+    async fn exchange_code(
+        &self,
+        client: &ClientInfo,
+        form: &Form,
+        origin: &str,
+    ) -> Result<Response<Vec<u8>>, OAuthError> {
         if !client.allows_grant("authorization_code") {
             return Err(OAuthError::unauthorized_client(
                 "This client is not registered for the authorization_code grant",
@@ -168,7 +173,15 @@ impl Provider<'_> {
         grant.code_challenge_method = None;
         grant.expires_at = Some(self.now + lifetime);
         let max_ttl = cap.map_or(lifetime, |c| c.min(lifetime));
-        self.issue(grant, key, audience, scope, max_ttl, with_refresh).await
+        // The client holds this grant's tokens now: only then do the grants it replaces end.
+        let replaces = std::mem::take(&mut grant.replaces_older_grants).then(|| grant.clone());
+        let res = self.issue(grant, key, audience, scope, max_ttl, with_refresh).await?;
+        if let Some(grant) = replaces {
+            // Best effort: a failure here leaves an older grant alive, nothing worse.
+            let legacy = self.config.default_protected_resource().url(origin);
+            let _ = self.replace_older_grants(&grant, &legacy).await;
+        }
+        Ok(res)
     }
 
     async fn refresh(&self, client: &ClientInfo, form: &Form) -> Result<Response<Vec<u8>>, OAuthError> {

@@ -366,24 +366,42 @@ fn completing_revalidates_and_refuses_bad_user_ids() {
 }
 
 #[test]
-fn completing_revokes_the_users_older_grants_for_that_client_only() {
+fn exchanging_the_new_code_revokes_the_users_older_grants_for_that_client_only() {
     let w = World::new();
     let c = w.public_client();
     let other = w.public_client();
     let first = w.tokens(&c, "alice");
     let other_tokens = w.tokens(&other, "alice");
     let bobs = w.tokens(&c, "bob");
-    assert!(w.bearer(first["access_token"].as_str().unwrap()).is_ok());
-    let (code, _) = w.code_for(&c, "alice", &[]);
-    // alice's older grant for c (and its access token) is gone; the new one is pending.
-    assert!(w.bearer(first["access_token"].as_str().unwrap()).is_err());
+    let first_access = first["access_token"].as_str().unwrap();
+    assert!(w.bearer(first_access).is_ok());
+    let (code, pkce) = w.code_for(&c, "alice", &[]);
+    // A code nobody exchanged (a sign-in another page started in alice's
+    // browser, its code sent where that page cannot use it) ends nothing.
+    assert!(w.bearer(first_access).is_ok(), "the working grant outlives an authorization not yet exchanged");
+    assert!(w.grant_of(&code).is_some());
+    assert_eq!(w.exchange(&c, &code, &pkce).status(), 200);
+    // alice's older grant for c (and its access token) is gone now.
+    assert!(w.bearer(first_access).is_err());
     assert!(w.grant_of(first["refresh_token"].as_str().unwrap()).is_none());
     assert_eq!(w.refresh(&c, first["refresh_token"].as_str().unwrap(), &[]).status(), 400);
-    assert!(w.grant_of(&code).is_some());
     // Other clients' and other users' grants stay.
     assert!(w.bearer(other_tokens["access_token"].as_str().unwrap()).is_ok());
     assert!(w.bearer(bobs["access_token"].as_str().unwrap()).is_ok());
     assert_eq!(w.keys("grant:alice:").len(), 2);
+}
+
+#[test]
+fn authorizations_never_exchanged_leave_the_working_grant_alone() {
+    let w = World::new();
+    let c = w.public_client();
+    let live = w.tokens(&c, "alice");
+    // A foreign page can send alice's browser through /authorize again and again.
+    for _ in 0..3 {
+        w.code_for(&c, "alice", &[]);
+    }
+    assert!(w.bearer(live["access_token"].as_str().unwrap()).is_ok());
+    assert_eq!(w.refresh(&c, live["refresh_token"].as_str().unwrap(), &[]).status(), 200);
 }
 
 #[test]
