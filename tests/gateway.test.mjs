@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startTestStack, ROOT } from './support/stack.mjs';
-import { eventually, getMcpToken, revokeRefreshToken } from './support/flow.mjs';
+import { eventually, getMcpToken, refresh, revokeRefreshToken } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
 import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
 
@@ -31,9 +31,13 @@ before(async () => {
   stack = await startTestStack({
     todoApi: false,
     downstream: { testHooks: true },
+    idpEnv: { IDP_ADMIN_API: '1' }, // group changes at the IdP
     mcpVars: {
       DOWNSTREAM_TIMEOUT_SECS: String(TIMEOUT_SECS), DOWNSTREAM_KEEPALIVE_SECS: String(KEEPALIVE_SECS),
       SSE_GRANT_CHECK_SECS: String(GRANT_CHECK_SECS),
+      // Longer than the IdP's access tokens: every MCP refresh refreshes the PingOne token too
+      // (the MCP token is still capped at the PingOne token's life).
+      OAUTH_ACCESS_TOKEN_TTL: '7200',
     },
   });
   alice = await getMcpToken(stack, { user: 'alice' });
@@ -389,6 +393,40 @@ test('spoofed identity headers, cookies and the MCP token never reach the downst
   assert.equal(h.origin, undefined);
   assert.match(h.authorization, /^Bearer sha256:/);
   assert.notEqual(h.authorization, `Bearer ${fingerprint(bob.access_token)}`);
+});
+
+/** The X-User-* headers the downstream's whoami saw for a call with `token` (a new raw session). */
+async function identityAtDownstream(token) {
+  const sid = await rawSession({ access_token: token });
+  const call = { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'whoami', arguments: {} } };
+  const res = await post(token, call, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+  assert.equal(res.status, 200);
+  return JSON.parse((await messages(res))[0].result.content[0].text).identityHeaders;
+}
+
+test('identity headers follow PingOne: a group change reaches the downstream at the next refresh', async () => {
+  const setGroups = async (groups) => {
+    const res = await fetch(`${stack.idpUrl}/admin/users/mallory/groups`, { method: 'PUT', body: JSON.stringify(groups) });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+  };
+  const mallory = await getMcpToken(stack, { user: 'mallory' });
+  try {
+    assert.equal((await identityAtDownstream(mallory.access_token))['x-user-groups'], undefined, 'in no group at sign-in');
+    await setGroups(['auditors', 'admins']);
+    const one = await refresh({ mcpOrigin: stack.mcpOrigin, client: mallory.client, refreshToken: mallory.refresh_token });
+    assert.equal(one.status, 200, JSON.stringify(one.body));
+    assert.equal((await identityAtDownstream(one.body.access_token))['x-user-groups'], 'auditors,admins');
+    // Taken out of admins at PingOne: the next refresh stops sending it.
+    await setGroups(['auditors']);
+    const two = await refresh({ mcpOrigin: stack.mcpOrigin, client: mallory.client, refreshToken: one.body.refresh_token });
+    assert.equal(two.status, 200, JSON.stringify(two.body));
+    const h = await identityAtDownstream(two.body.access_token);
+    assert.equal(h['x-user-groups'], 'auditors');
+    assert.equal(h['x-user-username'], 'mallory');
+  } finally {
+    await setGroups([]);
+  }
 });
 
 test('a session stays with its user: another user\'s token, a forged id or the downstream\'s raw id get 404', async () => {

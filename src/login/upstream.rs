@@ -20,7 +20,7 @@ use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
 /// Metadata field holding the sealed PingOne refresh token.
@@ -110,7 +110,10 @@ impl PingOneGrants<'_> {
         };
         // PingOne's rotated refresh token (the presented one is now dead).
         let keep = fresh.refresh_token.as_deref().unwrap_or(refresh_token);
-        if !self.still_admitted(e, Some((&discovery, &fresh.access_token))).await {
+        // Who the user is now, asked with the fresh token: it decides access
+        // and replaces the identity the grant carries (gateway headers, whoami).
+        let current = self.current(e, &discovery, &fresh.access_token).await;
+        if !self.admits(e, &current) {
             if let Err(why) = oidc::revoke_refresh_token(self.http, self.settings, &discovery, keep).await {
                 log(&format!("access denied on refresh: revoking the PingOne refresh token failed: {why}"));
             }
@@ -127,6 +130,10 @@ impl PingOneGrants<'_> {
             if let Some(scopes) = &fresh.scopes {
                 p.insert("scopes".into(), json!(scopes));
             }
+            // Props of either shape end in this worker's, claims included.
+            if let Some(claims) = current.claims().or(Props::from_value(e.props).claims) {
+                p.insert("claims".into(), Value::Object(claims));
+            }
         }
         let mut metadata = if e.metadata.is_object() { e.metadata.clone() } else { json!({}) };
         metadata[SEALED_FIELD] = json!(seal(self.settings, keep));
@@ -138,39 +145,78 @@ impl PingOneGrants<'_> {
     }
 }
 
+/// The user as PingOne describes them at a refresh.
+enum Current {
+    /// The claims from sign-in updated with PingOne's current userinfo.
+    Claims(Map<String, Value>),
+    /// Userinfo could not be had: the claims from sign-in stand (an outage
+    /// must not end grants, and after a PingOne rotation failing here would
+    /// lose the new refresh token).
+    Unknown,
+    /// Userinfo describes someone else: never admitted.
+    OtherUser,
+}
+
+impl Current {
+    fn claims(&self) -> Option<Map<String, Value>> {
+        match self {
+            Current::Claims(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+}
+
 impl PingOneGrants<'_> {
+    /// PingOne's current userinfo for the grant's user, merged over the
+    /// claims from sign-in (a group claim may be absent when empty, so the
+    /// stored one goes first).
+    async fn current(&self, e: &Exchange<'_>, discovery: &Discovery, access_token: &str) -> Current {
+        match oidc::userinfo(self.http, discovery, access_token).await {
+            Ok(now) if now.get("sub").and_then(Value::as_str) != Some(e.user_id) => {
+                log("userinfo on refresh describes another user");
+                Current::OtherUser
+            }
+            Ok(now) => {
+                let mut claims = Props::from_value(e.props).claims.unwrap_or_default();
+                claims.remove(&self.settings.access.groups_claim);
+                claims.extend(now);
+                Current::Claims(claims)
+            }
+            Err(why) => {
+                log(&format!("userinfo on refresh: {why}; keeping the claims from sign-in"));
+                Current::Unknown
+            }
+        }
+    }
+
     /// Access is decided at sign-in and again on every refresh, so someone
     /// taken off `ALLOWED_USERS` / `ALLOWED_GROUPS`, or out of a group at
-    /// PingOne, loses the grant at the client's next refresh. With `current`
-    /// (discovery and a live PingOne token) the decision uses PingOne's
-    /// current userinfo; when that cannot be had, the claims from sign-in (an
-    /// outage must not end grants, and after a PingOne rotation failing here
-    /// would lose the new refresh token).
-    async fn still_admitted(&self, e: &Exchange<'_>, current: Option<(&Discovery, &str)>) -> bool {
+    /// PingOne, loses the grant at the client's next refresh: on `current`
+    /// claims when PingOne gave them, else on those from sign-in.
+    fn admits(&self, e: &Exchange<'_>, current: &Current) -> bool {
         let policy = &self.settings.access;
-        if policy.is_open() {
-            return true;
-        }
-        let mut claims = Props::from_value(e.props).claims.unwrap_or_default();
-        let Some((discovery, access_token)) = current else {
-            let groups = policy.groups_of([&claims]);
-            return policy.admits_user(e.user_id, &claims, &groups);
+        let claims = match current {
+            Current::OtherUser => return false,
+            _ if policy.is_open() => return true,
+            Current::Claims(c) => c.clone(),
+            Current::Unknown => Props::from_value(e.props).claims.unwrap_or_default(),
         };
-        match oidc::userinfo(self.http, discovery, access_token).await {
-            Ok(current) if current.get("sub").and_then(Value::as_str) != Some(e.user_id) => {
-                log("access check on refresh: userinfo describes another user");
-                return false;
-            }
-            Ok(current) => {
-                // Current membership replaces the sign-in's (a group claim may be absent when empty).
-                claims.remove(&policy.groups_claim);
-                claims.extend(current);
-            }
-            Err(why) => log(&format!("access check on refresh: {why}; deciding on the claims from sign-in")),
-        }
         let groups = policy.groups_of([&claims]);
         policy.admits_user(e.user_id, &claims, &groups)
     }
+}
+
+/// `props` with `claims` as the user's identity, every other field kept (a
+/// grant from before sealing keeps its PingOne refresh token there); props of
+/// the original's shape gain this worker's fields, which are read first.
+fn with_claims(props: &Value, claims: Map<String, Value>) -> Value {
+    let mut ours = Props::from_value(props);
+    ours.claims = Some(claims);
+    let mut out = props.as_object().cloned().unwrap_or_default();
+    if let Value::Object(fields) = ours.to_value() {
+        out.extend(fields);
+    }
+    Value::Object(out)
 }
 
 /// The refusal of a grant whose user is no longer admitted (logged once here).
@@ -209,9 +255,19 @@ impl GrantHooks for PingOneGrants<'_> {
                 Some(_) => self.cache.discovery(self.http, &self.settings.issuer, e.now).await.ok(),
                 None => None,
             };
-            let current = discovery.as_deref().zip(token.as_deref());
-            if !self.still_admitted(&e, current).await {
+            let current = match discovery.as_deref().zip(token.as_deref()) {
+                Some((discovery, token)) => self.current(&e, discovery, token).await,
+                None => Current::Unknown,
+            };
+            if !self.admits(&e, &current) {
                 return Err(not_admitted(&e));
+            }
+            // The identity the grant carries follows PingOne's (only written when it changed).
+            let stored = Props::from_value(e.props).claims;
+            if let Some(claims) = current.claims().filter(|c| stored.as_ref() != Some(c)) {
+                if remaining != Some(0) {
+                    return Ok(ExchangeResult { props: Some(with_claims(e.props, claims)), ..capped });
+                }
             }
         }
         match remaining {
