@@ -268,3 +268,71 @@ fn mcp_a_tool_never_runs_past_its_scope_even_if_the_worker_check_is_bypassed() {
     let out = futures::executor::block_on(crate::mcp::tools::call(&ctx, "create_new_todo", &json!({"text": "x"})));
     assert_error(&out.unwrap(), &["todo_api:write"]);
 }
+
+#[test]
+fn mcp_the_registry_lists_each_tool_once_in_its_order() {
+    use crate::mcp::tools::{list, TOOLS};
+    let names: Vec<&str> = TOOLS.tools().iter().map(|t| t.name).collect();
+    assert_eq!(names, ["who_am_I", "get_my_todo_list", "create_new_todo", "toggle_todo_status", "deleteTodo"]);
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "tool names are unique: {names:?}");
+    for t in TOOLS.tools() {
+        let schema = (t.input_schema)();
+        assert_eq!(schema["type"], "object", "{}: MCP input schemas are object schemas", t.name);
+        let properties = schema["properties"].as_object().unwrap_or_else(|| panic!("{}: no properties", t.name));
+        for r in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            assert!(properties.contains_key(r.as_str().unwrap()), "{}: required {r} is not a property", t.name);
+        }
+        if let Some(output) = t.output_schema {
+            assert_eq!(output()["type"], "object", "{}: MCP output schemas are object schemas", t.name);
+        }
+    }
+    let listed: Vec<Value> = list()["tools"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect();
+    assert_eq!(listed, names, "tools/list is in registry order");
+    assert_eq!(list(), TOOLS.list(), "the kept list is the registry's");
+}
+
+#[test]
+fn mcp_a_tool_defined_anywhere_can_be_registered() {
+    use crate::mcp::tools::{args, text_result, Registry, Tool, ToolContext, ToolResult};
+    const SHOUT: Tool = Tool {
+        name: "shout",
+        title: Some("Shout"),
+        description: "Says it louder.",
+        input_schema: || args::object(json!({ "text": { "type": "string" } }), &["text"]),
+        output_schema: None,
+        scope: Some("todo_api:write"),
+        handler: |ctx, args| Box::pin(shout(ctx, args)),
+    };
+    async fn shout(_ctx: &ToolContext, args: &Value) -> ToolResult {
+        Ok(text_result(args::string(args, "text")?.to_uppercase()))
+    }
+
+    let registry = Registry::new(&[SHOUT]);
+    assert_eq!(
+        registry.list(),
+        json!({ "tools": [{
+            "name": "shout",
+            "title": "Shout",
+            "description": "Says it louder.",
+            "inputSchema": {
+                "type": "object",
+                "properties": { "text": { "type": "string" } },
+                "required": ["text"],
+                "additionalProperties": false,
+            },
+        }]})
+    );
+    let w = World::new();
+    let run =
+        |who: &Caller, name: &str, args: Value| futures::executor::block_on(registry.call(&w.ctx(who), name, &args));
+    assert_eq!(text_of(&run(&alice(), "shout", json!({"text": "hi"})).unwrap()), "HI");
+    assert_error(&run(&alice(), "shout", json!({})).unwrap(), &["Invalid arguments: \"text\" is required."]);
+    assert!(run(&alice(), "who_am_I", json!({})).is_none(), "a registry knows only its own tools");
+    let reader = Caller { scopes: vec!["todo_api:read".into()], ..alice() };
+    assert_error(&run(&reader, "shout", json!({"text": "hi"})).unwrap(), &["not granted todo_api:write"]);
+    let msg = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"shout"}});
+    assert_eq!(registry.missing_scopes(&msg, &reader.scopes), ["todo_api:write"]);
+}

@@ -1,10 +1,14 @@
 //! Client of the Todo API (`/api/todos`), authenticated with the user's
 //! PingOne access token, and the messages its failures turn into.
 
+use super::{ToolContext, ToolResult};
+use crate::mcp::caller::Props;
 use crate::outbound::{HttpClient, OutboundError, TIMEOUT_MS};
 use serde_json::{json, Value};
 
+/// The MCP scope that lets a client read the todo list (PingOne's scope name too).
 pub const READ_SCOPE: &str = "todo_api:read";
+/// The MCP scope that lets a client change the todo list.
 pub const WRITE_SCOPE: &str = "todo_api:write";
 /// Longest todo id we send; anything longer is not an id the API issued.
 const MAX_ID_LEN: usize = 200;
@@ -110,6 +114,26 @@ impl TodoError {
             }
         };
         format!("{what} failed: {detail}")
+    }
+}
+
+/// What a todo tool answers: `op` sent with the session's PingOne access
+/// token, then the whole list, or what went wrong and what to do about it.
+pub async fn run(ctx: &ToolContext, op: Op) -> ToolResult {
+    let props = Props::from_value(&ctx.caller.props);
+    let Some(token) = props.subject_token.as_deref() else {
+        return Err(
+            "Error: this session has no PingOne access token. Disconnect and reconnect the MCP server to sign in again."
+                .into(),
+        );
+    };
+    if props.subject_token_expires_at.is_some_and(|exp| exp <= ctx.now) {
+        return Err(TodoError::Unauthorized.message(&op));
+    }
+    let api = TodoApi { http: ctx.http.as_ref(), base: &ctx.api_url, token };
+    match api.send(&op).await {
+        Ok(todos) => Ok(list_result(&todos)),
+        Err(e) => Err(e.message(&op)),
     }
 }
 

@@ -3,14 +3,25 @@
 //! the token's scopes, audience and expiry and a non-reversible fingerprint,
 //! never the token itself.
 
-use super::{error_result, text_result, ToolContext};
+use super::{args, text_result, Tool, ToolContext, ToolResult};
 use crate::mcp::caller::Props;
 use crate::util::crypto::{b64url_decode, sha256_hex};
 use serde_json::{json, Map, Value};
 
-pub fn run(ctx: &ToolContext, props: &Props) -> Value {
+pub const TOOL: Tool = Tool {
+    name: "who_am_I",
+    title: None,
+    description: "Get the token for the current session info, helpful for debugging.",
+    input_schema: args::none,
+    output_schema: None,
+    scope: None,
+    handler: |ctx, args| Box::pin(call(ctx, args)),
+};
+
+async fn call(ctx: &ToolContext, _args: &Value) -> ToolResult {
+    let props = Props::from_value(&ctx.caller.props);
     let Some(token) = props.subject_token.as_deref() else {
-        return error_result(
+        return Err(
             "Error: User session not found (no PingOne access token). Reconnect the MCP server to sign in again."
                 .into(),
         );
@@ -42,7 +53,7 @@ pub fn run(ctx: &ToolContext, props: &Props) -> Value {
             "expiresAt": ctx.caller.expires_at,
         },
     });
-    text_result(serde_json::to_string_pretty(&out).unwrap_or_default())
+    Ok(text_result(serde_json::to_string_pretty(&out).unwrap_or_default()))
 }
 
 /// The claims of a JWT's payload, without checking anything.
