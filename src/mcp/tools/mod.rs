@@ -54,8 +54,8 @@ pub struct Tool {
     pub handler: Handler,
 }
 
-/// A tool's code. A function pointer returning a boxed future, because an
-/// `async fn` cannot be stored in a constant; not `Send`, as nothing is on Wasm.
+/// A tool's code. Every `async fn` returns a future of its own type, so a
+/// list of them holds plain functions that box theirs; not `Send` (Wasm).
 pub type Handler = for<'a> fn(&'a ToolContext, &'a Value) -> LocalBoxFuture<'a, ToolResult>;
 
 /// What a tool run answers: a `CallToolResult` (e.g. [`text_result`]), or
