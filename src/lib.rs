@@ -8,6 +8,7 @@ pub mod grant_props;
 pub mod grant_watch;
 pub mod login;
 pub mod mcp;
+pub mod mcp_request;
 pub mod outbound;
 pub mod proxy;
 pub mod util;
