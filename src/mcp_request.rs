@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 pub const MODERN_VERSION: &str = "2026-07-28";
 
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
+/// The session era's session header (ignored by the modern era).
+pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const METHOD_HEADER: &str = "mcp-method";
 pub const NAME_HEADER: &str = "mcp-name";
 /// Headers mirroring tool arguments marked `x-mcp-header`.
@@ -52,10 +54,11 @@ pub fn meta_version(message: &Value) -> Option<&str> {
 
 /// Whether `message` (the parsed body) is a request of the modern era, as a
 /// dual-era server tells them apart: it carries modern `_meta`, or it is
-/// `server/discover`, or its `MCP-Protocol-Version` names no revision of the
-/// session era (`legacy`; so a client asking for an unknown future revision
-/// hears `UnsupportedProtocolVersion`, which it understands). `initialize`
-/// and JSON-RPC batches (2025-03-26) are always of the session era.
+/// `server/discover`, or, outside a session (no `Mcp-Session-Id`), its
+/// `MCP-Protocol-Version` names no revision of the session era (`legacy`; so
+/// a client asking for an unknown future revision hears
+/// `UnsupportedProtocolVersion`, which it understands). `initialize` and
+/// JSON-RPC batches (2025-03-26) are always of the session era.
 pub fn is_modern(headers: &HeaderMap, message: &Value, legacy: &[&str]) -> bool {
     let Some(obj) = message.as_object() else { return false };
     let method = obj.get("method").and_then(Value::as_str);
@@ -64,7 +67,8 @@ pub fn is_modern(headers: &HeaderMap, message: &Value, legacy: &[&str]) -> bool 
     }
     meta_version(message).is_some()
         || method == Some("server/discover")
-        || header(headers, VERSION_HEADER).is_some_and(|v| !legacy.contains(&v.trim()))
+        || header(headers, SESSION_HEADER).is_none()
+            && header(headers, VERSION_HEADER).is_some_and(|v| !legacy.contains(&v.trim()))
 }
 
 /// The value of `Mcp-Name` or `Mcp-Param-*`: as sent, or decoded from the
@@ -231,6 +235,8 @@ mod tests {
         assert!(!is_modern(&headers(&[(VERSION_HEADER, "2025-06-18")]), &ping, &LEGACY), "a session's request");
         assert!(!is_modern(&none, &ping, &LEGACY), "no header: 2025-03-26");
         assert!(is_modern(&headers(&[(VERSION_HEADER, "2099-01-01")]), &ping, &LEGACY), "a future revision");
+        let in_session = headers(&[(VERSION_HEADER, "2099-01-01"), (SESSION_HEADER, "s1")]);
+        assert!(!is_modern(&in_session, &ping, &LEGACY), "a session's message with an odd version stays in its era");
         assert!(!is_modern(&none, &json!([call("x")]), &LEGACY), "batches are 2025-03-26");
     }
 

@@ -190,7 +190,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
     // Preflights come before authentication (browsers send no credentials with them).
     if http_req.method() == http::Method::OPTIONS {
-        return from_http(oauth::cors::preflight(origin_of(&http_req)));
+        return from_http(crate::mcp::http_rules::preflight(http_req.headers()));
     }
     let url = url::Url::parse(&http_req.uri().to_string()).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let origin = origin_of(&http_req);

@@ -8,6 +8,8 @@ use super::caller::{Caller, Props};
 use super::envelope::{Envelope, Op};
 use super::http_rules::{self as rules, Responder, MAX_MESSAGE_BYTES, SESSION_HEADER, VERSION_HEADER};
 use super::jsonrpc::{self, Incoming};
+use super::stateless;
+use super::tools::ToolCall;
 use super::version;
 use http::header::{HeaderValue, ALLOW};
 use http::{Method, Request, Response, StatusCode};
@@ -32,6 +34,16 @@ pub enum Route {
     /// answers 403 `insufficient_scope` naming `scopes` (the token's own and
     /// the missing ones, so a step-up keeps what it had), nothing runs.
     InsufficientScope { scopes: Vec<String>, missing: Vec<&'static str> },
+    /// A modern-era `tools/call`: run it in the Worker for `caller`, then
+    /// answer with [`stateless::tool_answer`] (no session object).
+    Stateless { call: ToolCall, caller: Caller, origin: Option<String>, sse: bool },
+}
+
+/// What `/mcp` asks for: a session-era message for its session's object, or
+/// a modern request, served without one.
+enum Streamable {
+    Session(Envelope),
+    Stateless(stateless::Plan, bool),
 }
 
 /// Durable Object name of a session (one object per session and transport).
@@ -57,7 +69,11 @@ pub fn route(req: &Request<Vec<u8>>, caller: &Caller) -> Route {
     let caller = Caller { props: Props::trimmed(&caller.props), ..caller.clone() };
     let envelope = |op, session_id: String| Envelope::new(op, session_id, caller.clone(), origin.map(str::to_owned));
     let result = match req.uri().path() {
-        "/mcp" => streamable(req, &r, envelope),
+        "/mcp" => match streamable(req, &r, envelope) {
+            Ok(Streamable::Session(env)) => Ok(env),
+            Ok(Streamable::Stateless(plan, sse)) => return stateless_route(plan, caller, origin, sse),
+            Err(res) => Err(res),
+        },
         "/sse" => sse_open(req, &r, envelope),
         "/sse/message" => sse_message(req, &r, envelope),
         _ => Err(r.json(
@@ -77,6 +93,29 @@ pub fn route(req: &Request<Vec<u8>>, caller: &Caller) -> Route {
             }
         }
         Err(res) => Route::Respond(res),
+    }
+}
+
+/// A modern request's route: a tool call is checked against the token's
+/// scopes exactly as in the session era.
+fn stateless_route(plan: stateless::Plan, caller: Caller, origin: Option<&str>, sse: bool) -> Route {
+    match plan {
+        stateless::Plan::Respond(res) => Route::Respond(res),
+        stateless::Plan::Call(call) => {
+            let needed = call.name.as_str();
+            let missing: Vec<&'static str> = super::tools::TOOLS
+                .required_scope(needed)
+                .filter(|s| !caller.scopes.iter().any(|g| g == s))
+                .into_iter()
+                .collect();
+            if missing.is_empty() {
+                Route::Stateless { call, caller, origin: origin.map(str::to_owned), sse }
+            } else {
+                let mut scopes = caller.scopes.clone();
+                scopes.extend(missing.iter().map(|s| (*s).to_owned()));
+                Route::InsufficientScope { scopes, missing }
+            }
+        }
     }
 }
 
@@ -122,19 +161,25 @@ fn streamable(
     req: &Request<Vec<u8>>,
     r: &Responder<'_>,
     envelope: impl Fn(Op, String) -> Envelope,
-) -> Result<Envelope, Refusal> {
+) -> Result<Streamable, Refusal> {
     let session = rules::header(req.headers(), SESSION_HEADER);
     let protocol_version = rules::header(req.headers(), VERSION_HEADER);
     match *req.method() {
         Method::POST => {}
         Method::DELETE => {
+            // Without a session there is nothing to end: 405, as the modern
+            // revision answers DELETE, so neither era's client is misled.
             let Some(id) = session else {
-                return Err(bad_request(r, jsonrpc::SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required"));
+                return Err(method_not_allowed(
+                    r,
+                    "POST",
+                    "Method Not Allowed: DELETE ends a session named by Mcp-Session-Id",
+                ));
             };
             if !rules::plausible_session_id(id) {
                 return Err(r.session_not_found());
             }
-            return Ok(envelope(Op::Delete, id.to_owned()));
+            return Ok(Streamable::Session(envelope(Op::Delete, id.to_owned())));
         }
         // No server-initiated messages exist here, so there is no GET stream;
         // 405 (never 404) tells clients to go on without one.
@@ -152,6 +197,11 @@ fn streamable(
         ));
     }
     let message = read_body(req, r)?;
+    if crate::mcp_request::is_modern(req.headers(), &message, &version::SUPPORTED) {
+        // Stateless: Mcp-Session-Id and Last-Event-ID are ignored.
+        let sse = stateless::wants_sse(accepts);
+        return Ok(Streamable::Stateless(stateless::plan(req.headers(), &message, r, sse), sse));
+    }
     if let Some(v) = protocol_version {
         if !version::is_supported(v) {
             return Err(bad_request(
@@ -204,7 +254,7 @@ fn streamable(
     env.sse = accepts.sse_named || !accepts.json;
     env.protocol_version = protocol_version.map(str::to_owned);
     env.message = message;
-    Ok(env)
+    Ok(Streamable::Session(env))
 }
 
 fn query_param(req: &Request<Vec<u8>>, name: &str) -> Option<String> {

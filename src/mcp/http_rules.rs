@@ -80,6 +80,27 @@ pub fn apply_cors(origin: Option<&str>, headers: &mut HeaderMap) {
     crate::oauth::cors::apply(origin, headers);
 }
 
+/// The answer to a preflight of the MCP endpoints: the authorization
+/// server's policy, plus the `Mcp-Param-*` headers the browser asks for (a
+/// tool's `x-mcp-header` arguments, whose names no fixed list can know).
+pub fn preflight(headers: &HeaderMap) -> Response<Vec<u8>> {
+    let mut res = crate::oauth::cors::preflight(header(headers, "origin"));
+    let params: Vec<&str> = header(headers, "access-control-request-headers")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|h| h.len() <= 128 && h.to_ascii_lowercase().starts_with(crate::mcp_request::PARAM_HEADER_PREFIX))
+        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .collect();
+    if !params.is_empty() {
+        let allowed = format!("{}, {}", crate::oauth::cors::ALLOW_HEADERS, params.join(", "));
+        if let Ok(v) = HeaderValue::from_str(&allowed) {
+            res.headers_mut().insert("access-control-allow-headers", v);
+        }
+    }
+    res
+}
+
 /// Builds the responses of one MCP request: every one carries CORS headers and,
 /// when the session is known, its id.
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +185,24 @@ mod tests {
         assert!(any.json && any.sse && !any.sse_named);
         let neither = accepts(&h("text/html, image/png"));
         assert!(!neither.json && !neither.sse);
+    }
+
+    #[test]
+    fn mcp_preflight_allows_the_modern_headers() {
+        let mut m = HeaderMap::new();
+        m.insert("origin", HeaderValue::from_static("http://localhost:6274"));
+        m.insert(
+            "access-control-request-headers",
+            HeaderValue::from_static("authorization, mcp-method, mcp-name, mcp-param-region, x-other"),
+        );
+        let res = preflight(&m);
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        let allowed = res.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+        for h in ["authorization", "mcp-method", "mcp-name", "mcp-param-region", "mcp-protocol-version"] {
+            assert!(allowed.split(", ").any(|a| a == h), "{h} in {allowed}");
+        }
+        assert!(!allowed.contains("x-other"));
+        assert_eq!(res.headers()["access-control-allow-origin"], "http://localhost:6274");
     }
 
     #[test]

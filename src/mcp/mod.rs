@@ -25,6 +25,7 @@ pub mod object;
 pub mod server;
 pub mod session;
 pub mod sse;
+pub mod stateless;
 pub mod stream_watch;
 pub mod tools;
 pub mod version;

@@ -76,25 +76,31 @@ pub fn dispatch(message: Incoming) -> Step {
                 Step::Answer(jsonrpc::result(&id, tools::list()))
             }
         }
-        "tools/call" => {
-            let Some(name) = params.get("name").and_then(Value::as_str) else {
-                return Step::Answer(invalid_params(&id, "tools/call needs a string \"name\""));
-            };
-            if !tools::is_known(name) {
-                return Step::Answer(invalid_params(&id, &format!("Unknown tool: {name}")));
-            }
-            let arguments = params.get("arguments").cloned().unwrap_or_else(|| json!({}));
-            if !arguments.is_object() {
-                return Step::Answer(invalid_params(&id, "\"arguments\" must be an object"));
-            }
-            Step::Call(ToolCall { id, name: name.to_owned(), arguments })
-        }
+        "tools/call" => match tool_call(id, &params) {
+            Ok(call) => Step::Call(call),
+            Err(reply) => Step::Answer(reply),
+        },
         other => Step::Answer(jsonrpc::error(
             &id,
             jsonrpc::METHOD_NOT_FOUND,
             &format!("Method not found: {}", other.chars().take(100).collect::<String>()),
         )),
     }
+}
+
+/// A valid `tools/call` of a known tool, or the JSON-RPC error answering it.
+pub fn tool_call(id: Value, params: &Value) -> Result<ToolCall, Value> {
+    let Some(name) = params.get("name").and_then(Value::as_str) else {
+        return Err(invalid_params(&id, "tools/call needs a string \"name\""));
+    };
+    if !tools::is_known(name) {
+        return Err(invalid_params(&id, &format!("Unknown tool: {name}")));
+    }
+    let arguments = params.get("arguments").cloned().unwrap_or_else(|| json!({}));
+    if !arguments.is_object() {
+        return Err(invalid_params(&id, "\"arguments\" must be an object"));
+    }
+    Ok(ToolCall { id, name: name.to_owned(), arguments })
 }
 
 fn invalid_params(id: &Value, why: &str) -> Value {

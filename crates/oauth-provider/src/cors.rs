@@ -7,7 +7,7 @@ use http::{HeaderMap, Response, StatusCode};
 
 /// `Access-Control-Allow-Headers` of a preflight answer.
 pub const ALLOW_HEADERS: &str =
-    "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
+    "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID";
 /// `Access-Control-Allow-Methods` of a preflight answer.
 pub const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
 /// `Access-Control-Expose-Headers`: what a browser client may read of an answer.

@@ -242,6 +242,12 @@ impl World {
         let (name, envelope) = match gateway::route(&req, caller) {
             Route::Respond(res) => return res,
             Route::Forward { object, envelope } => (object, envelope),
+            // Modern era: the Worker runs the tool itself.
+            Route::Stateless { call, caller, origin, sse } => {
+                let result = block_on(tools::call(&self.ctx(&caller), &call.name, &call.arguments));
+                let r = crate::mcp::http_rules::Responder::new(origin.as_deref());
+                return crate::mcp::stateless::tool_answer(&r, sse, &call, result);
+            }
             // The Worker's 403 challenge (built by oauth, not mcp), reduced to what tests read.
             Route::InsufficientScope { scopes, .. } => {
                 let mut res = http::Response::new(Vec::new());

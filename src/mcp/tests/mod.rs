@@ -3,6 +3,7 @@
 //! a fake Todo API.
 
 mod fakes;
+mod modern;
 mod stream_watch;
 mod tools;
 mod transport;

@@ -12,6 +12,8 @@ use super::caller::Caller;
 use super::envelope::INTERNAL_URL;
 use super::gateway::{self, Route};
 use super::http_rules::Responder;
+use super::stateless;
+use super::tools::{self, ToolContext};
 use crate::platform::http::from_http;
 use worker::{Env, Method, Request, RequestInit, Response, Result};
 
@@ -34,6 +36,13 @@ pub async fn serve(
             return from_http(step_up(&scopes, &format!("This call needs the scope {}", missing.join(" "))))
         }
         Route::Forward { object, envelope } => (object, envelope),
+        Route::Stateless { call, caller, origin, sse } => {
+            // Modern era: the tool runs here, no session object is woken.
+            let (http, api_url) = service::todo_api(env);
+            let ctx = ToolContext { http, api_url, caller, now: crate::util::time::now_secs() };
+            let result = tools::call(&ctx, &call.name, &call.arguments).await;
+            return from_http(stateless::tool_answer(&Responder::new(origin.as_deref()), sse, &call, result));
+        }
     };
     // A fresh internal request: the envelope is the only thing the object trusts.
     let forward = async {

@@ -38,7 +38,7 @@ pub struct McpSession {
 
 impl DurableObject for McpSession {
     fn new(state: State, env: Env) -> Self {
-        let todo_api = todo_api(&env);
+        let todo_api = super::service::todo_api(&env);
         Self { session: Session::new(DoStorage(state.storage())), stream: RefCell::new(None), state, env, todo_api }
     }
 
@@ -193,15 +193,6 @@ impl McpSession {
         });
         streaming(head, rx.map(Ok::<Vec<u8>, worker::Error>))
     }
-}
-
-/// The TODO_API service binding when there is one, else fetch; the base URL
-/// is `API_URL`, or with the binding and no `API_URL` the binding's own.
-fn todo_api(env: &Env) -> (Rc<dyn HttpClient>, String) {
-    let var = |name: &str| crate::platform::env::text(env, name);
-    let (http, bound) = super::service::todo_api_client(env);
-    let api_url = var("API_URL").filter(|u| !u.is_empty());
-    (http, api_url.or_else(|| bound.then(|| super::service::BOUND_URL.to_owned())).unwrap_or_default())
 }
 
 /// A streamed response: `head`'s status and headers, its body first, then `rest`.

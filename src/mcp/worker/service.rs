@@ -26,6 +26,15 @@ pub fn todo_api_client(env: &Env) -> (Rc<dyn HttpClient>, bool) {
     }
 }
 
+/// The client and base URL of Todo API calls: the `TODO_API` binding when
+/// there is one, else fetch; the base URL is `API_URL`, or with the binding
+/// and no `API_URL` the binding's own.
+pub fn todo_api(env: &Env) -> (Rc<dyn HttpClient>, String) {
+    let (http, bound) = todo_api_client(env);
+    let api_url = crate::platform::env::text(env, "API_URL").filter(|u| !u.is_empty());
+    (http, api_url.or_else(|| bound.then(|| BOUND_URL.to_owned())).unwrap_or_default())
+}
+
 /// [`HttpClient`] over a service binding. The request URL's path and query
 /// reach the bound Worker; its host does not matter.
 pub struct ServiceClient(pub Fetcher);
