@@ -21,7 +21,8 @@
 //
 // Knobs: BENCH_SECONDS (per measurement, default 10), BENCH_LEVELS (default 1,8,32),
 // BENCH_REPEAT (rounds of the main measurements, default 2), BENCH_ONLY (comma-separated:
-// tools, ping, refresh, metadata, scaling, creates, cold, bundles, gateway; default all;
+// tools, modern, ping, refresh, metadata, scaling, creates, cold, bundles, gateway; default all;
+// `modern`: tools/call and server/discover in the stateless 2026-07-28 era, beside `tools`/`ping`;
 // profile, only when named: each worker's CPU with the chain cut short at each stage),
 // BENCH_SCALING (todo counts, default 10,100,500), BENCH_BASELINE_DIR (a tree with built
 // workers; what BENCH_BASELINE makes), BENCH_WITHOUT_BINDING=1 (also this build calling the
@@ -57,6 +58,7 @@ const want = (what) => !ONLY || ONLY.has(what);
 const FLOOR_EACH = process.env.BENCH_FLOOR_EACH === '1';
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR ? resolve(process.env.BENCH_BASELINE_DIR) : null;
 const PROTOCOL = '2025-06-18';
+const MODERN = '2026-07-28';
 const RUNTIME = process.env.BENCH_RUNTIME ?? 'wrangler';
 if (!['wrangler', 'miniflare', 'both'].includes(RUNTIME)) throw new Error(`BENCH_RUNTIME must be wrangler, miniflare or both, not ${RUNTIME}`);
 /** How each runtime is named in rows and tables. */
@@ -283,6 +285,42 @@ function listLoop(v, token, expect) {
   };
 }
 
+/** One MCP 2026-07-28 request: stateless, its version in `_meta` and the mirrored headers. */
+async function modernRpc(mcpUrl, token, id, method, params = {}) {
+  const headers = {
+    authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': MODERN, 'mcp-method': method,
+  };
+  if (params.name) headers['mcp-name'] = params.name;
+  const _meta = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
+  const res = await fetch(mcpUrl, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta } }) });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${res.status} ${text.slice(0, 200)}`);
+  return JSON.parse(text);
+}
+
+/** The modern era's `tools/call get_my_todo_list`: no session, the tool runs in the Worker. */
+function modernListLoop(v) {
+  return async () => {
+    let id = 1;
+    return async () => {
+      const json = await modernRpc(v.mcpUrl, v.token, id++, 'tools/call', { name: 'get_my_todo_list', arguments: {} });
+      if (!json.result || json.result.isError) throw new Error(JSON.stringify(json).slice(0, 200));
+    };
+  };
+}
+
+/** The modern era's cheapest request (it has no ping): `server/discover`, bearer check included. */
+function discoverLoop(v) {
+  return async () => {
+    let id = 1;
+    return async () => {
+      const json = await modernRpc(v.mcpUrl, v.token, id++, 'server/discover');
+      if (!json.result?.supportedVersions) throw new Error(JSON.stringify(json).slice(0, 200));
+    };
+  };
+}
+
 /** A load of `ping` (bearer validation, the session object, no Todo API). */
 function pingLoop(v) {
   return async () => {
@@ -363,6 +401,10 @@ function measurements() {
   const list = [];
   if (want('tools')) {
     for (const c of LEVELS) list.push(['tools', 'tools/call get_my_todo_list', c, (v) => listLoop(v, v.token, 0)]);
+  }
+  if (want('modern')) {
+    for (const c of LEVELS) list.push(['modern', 'tools/call get_my_todo_list (2026-07-28)', c, modernListLoop]);
+    list.push(['modern', 'server/discover (2026-07-28)', 8, discoverLoop]);
   }
   if (want('ping')) {
     list.push(['ping', 'ping', 8, pingLoop]);
