@@ -18,9 +18,9 @@
 //!   documents (the URL rules of [`crate::cimd`], no redirects, only 200), at
 //!   most [`MAX_JWKS_BYTES`] within [`crate::cimd::FETCH_TIMEOUT_MS`], cached
 //!   in KV (`cimd_jwks:{sha256(uri)}`) for at most [`JWKS_CACHE_SECS`] (less
-//!   when its `Cache-Control` says so). A key the client rotates in is
-//!   therefore seen within that time. Keys with private material refuse the
-//!   whole set.
+//!   when its `Cache-Control` says so). Keys with private material refuse the
+//!   whole set. A `kid` the cached set lacks fetches it again once the copy
+//!   is [`JWKS_REFETCH_AFTER_SECS`] old, so a rotated-in key works at once.
 //! - **Signature**: [`ALGORITHMS`] only (RS256 with a modulus of at least
 //!   2048 bits, ES256 on P-256), by the key the header's `kid` names, or any
 //!   key of the right type when it names none. Checked with RustCrypto's
@@ -70,6 +70,10 @@ pub const MAX_ASSERTION_LIFETIME_SECS: u64 = 300;
 pub const CLOCK_SKEW_SECS: u64 = 60;
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
+/// A `kid` missing from a cached key set fetches the set again once the
+/// cached copy is this old (a client rotating keys is followed at once; a
+/// stream of unknown `kid`s costs at most one fetch per this long).
+pub const JWKS_REFETCH_AFTER_SECS: u64 = 60;
 /// Most keys of a set tried for one assertion without a `kid`.
 const MAX_KEYS_TRIED: usize = 10;
 
@@ -123,11 +127,14 @@ fn parse(assertion: &str) -> Result<Parsed<'_>, Refusal> {
         return Err(malformed(&format!("longer than {MAX_ASSERTION_BYTES} bytes")));
     }
     let mut parts = assertion.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header_part), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(malformed("not three dot-separated parts"));
     };
-    let header = b64url_decode(header)
+    // What the signature covers: `header.payload`.
+    let signing_input = &assertion[..header_part.len() + 1 + payload.len()];
+    let header = b64url_decode(header_part)
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .filter(Value::is_object)
         .ok_or_else(|| malformed("the header is not a JSON object"))?;
@@ -158,13 +165,7 @@ fn parse(assertion: &str) -> Result<Parsed<'_>, Refusal> {
         })
         .ok_or_else(|| malformed("the claims are not a JSON object"))?;
     let signature = b64url_decode(signature).ok_or_else(|| malformed("bad signature encoding"))?;
-    let signing_input = &assertion[..header_len(assertion)];
     Ok(Parsed { alg, kid, signing_input, signature, claims })
-}
-
-/// Length of `header.payload` in a three-part JWS.
-fn header_len(assertion: &str) -> usize {
-    assertion.rfind('.').unwrap_or(0)
 }
 
 /// The `sub` an assertion claims, unverified: which client to look up when
@@ -308,6 +309,8 @@ pub(crate) fn has_private_material(key: &Value) -> bool {
 struct CachedJwks {
     jwks_uri: String,
     jwks: String,
+    #[serde(default)]
+    fetched_at: u64,
     fresh_until: u64,
 }
 
@@ -323,7 +326,7 @@ impl Provider<'_> {
         let parsed = parse(assertion)?;
         // The cheap checks first: no key fetch for a stale or misaddressed assertion.
         let (jti, exp) = check_claims(&parsed.claims, &client.client_id, audiences, self.now)?;
-        let keys = self.client_keys(client).await?;
+        let keys = self.client_keys(client, parsed.kid.as_deref()).await?;
         let candidates: Vec<&Jwk> =
             keys.iter().filter(|k| usable(k, parsed.alg, parsed.kid.as_deref())).take(MAX_KEYS_TRIED).collect();
         if candidates.is_empty() {
@@ -350,8 +353,9 @@ impl Provider<'_> {
     }
 
     /// The client's public keys: its inline `jwks`, or its `jwks_uri`'s set
-    /// (cached, else fetched).
-    async fn client_keys(&self, client: &ClientInfo) -> Result<Vec<Jwk>, Refusal> {
+    /// (cached, else fetched; fetched again for a `kid` the cached set lacks,
+    /// see [`JWKS_REFETCH_AFTER_SECS`]).
+    async fn client_keys(&self, client: &ClientInfo, kid: Option<&str>) -> Result<Vec<Jwk>, Refusal> {
         let invalid = |d: String| refuse("jwks_invalid", d);
         if let Some(set) = &client.jwks {
             return parse_jwks(set).map_err(invalid);
@@ -365,7 +369,10 @@ impl Provider<'_> {
             if let Ok(cached) = serde_json::from_str::<CachedJwks>(&raw) {
                 if cached.jwks_uri == uri && cached.fresh_until > self.now {
                     if let Some(keys) = serde_json::from_str(&cached.jwks).ok().and_then(|v| parse_jwks(&v).ok()) {
-                        return Ok(keys);
+                        let has_kid = kid.is_none_or(|k| keys.iter().any(|j| j.common.key_id.as_deref() == Some(k)));
+                        if has_kid || self.now < cached.fetched_at + JWKS_REFETCH_AFTER_SECS {
+                            return Ok(keys);
+                        }
                     }
                 }
             }
@@ -407,8 +414,12 @@ impl Provider<'_> {
         let keys = parse_jwks(&set).map_err(doc_err)?;
         let lifetime = cache_lifetime(fetched.cache_control.as_deref()).min(JWKS_CACHE_SECS);
         if lifetime > 0 {
-            let cached =
-                CachedJwks { jwks_uri: uri.to_owned(), jwks: set.to_string(), fresh_until: self.now + lifetime };
+            let cached = CachedJwks {
+                jwks_uri: uri.to_owned(),
+                jwks: set.to_string(),
+                fetched_at: self.now,
+                fresh_until: self.now + lifetime,
+            };
             if let Ok(raw) = serde_json::to_string(&cached) {
                 // Best effort: without the entry the next request fetches again.
                 let _ = self.store.put(&key, &raw, Some(lifetime.max(crate::store::MIN_TTL_SECS))).await;

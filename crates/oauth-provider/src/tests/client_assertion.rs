@@ -8,7 +8,7 @@
 use super::*;
 use crate::cimd::fake::FakeFetcher;
 use crate::cimd::{validate_document, FetchFailure};
-use crate::client_assertion::{jti_key, ASSERTION_TYPE, JWKS_CACHE_SECS, MAX_JWKS_BYTES};
+use crate::client_assertion::{jti_key, ASSERTION_TYPE, JWKS_CACHE_SECS, JWKS_REFETCH_AFTER_SECS, MAX_JWKS_BYTES};
 use crate::error::Reason;
 use p256::ecdsa::signature::Signer;
 use rsa::pkcs8::DecodePrivateKey;
@@ -524,13 +524,26 @@ fn the_key_set_is_fetched_with_the_document_guards_and_cached() {
     ok(&auth(&t));
     ok(&auth(&t));
     assert_eq!(t.f.calls_to(JWKS_URI), 1, "cached");
-    // A rotated key is seen once the cached set is stale.
+    // A key replaced under the same kid is seen once the cached set is stale.
     let rotated = Key::rsa_other();
     t.serve_keys(&[&rotated]);
     refused(&t.revoke_junk(&T::with(&[], &t.assertion(&rotated, CHATGPT))), "assertion_signature");
     t.w.advance(JWKS_CACHE_SECS + 1);
     ok(&t.revoke_junk(&T::with(&[], &t.assertion(&rotated, CHATGPT))));
     assert_eq!(t.f.calls_to(JWKS_URI), 2);
+    // A new kid fetches the set again while it is fresh, at most once a minute.
+    let third = Key::ec();
+    t.serve_keys(&[&rotated, &third]);
+    let with_k2 = |t: &T| {
+        let a = jws(&third, &json!({"alg": "ES256", "kid": "k2"}), &claims(CHATGPT, t.now()));
+        t.revoke_junk(&T::with(&[], &a))
+    };
+    refused(&with_k2(&t), "assertion_no_key");
+    assert_eq!(t.f.calls_to(JWKS_URI), 2, "the set was fetched under a minute ago");
+    t.w.advance(JWKS_REFETCH_AFTER_SECS);
+    ok(&with_k2(&t));
+    ok(&with_k2(&t));
+    assert_eq!(t.f.calls_to(JWKS_URI), 3);
     // Failures: unreachable or non-200 are worth a retry (503), a bad set is no key (401); none cached.
     t.w.advance(JWKS_CACHE_SECS + 1);
     type Setup = Box<dyn Fn(&FakeFetcher)>;
