@@ -6,6 +6,10 @@
 //   - the TypeScript SDK's OAuth client (OAuthClientProvider.clientMetadataUrl) and mcp-remote
 //     (--client-metadata-url) sign in, the consent page names the client as its document does,
 //     and they call tools;
+//   - private_key_jwt (RFC 7523): a ChatGPT-shaped document (none and private_key_jwt offered,
+//     keys at a jwks_uri on the same server) and one offering only private_key_jwt (inline
+//     jwks) sign in through the stand-in IdP, exchange, refresh and revoke with assertions
+//     signed by jose; replayed, wrongly signed and missing assertions are refused;
 //   - refusals, shown on the page (or as JSON), never redirected: mismatching client_id,
 //     unlisted redirect URI, oversized, slow, invalid and redirecting documents, private
 //     addresses, loopback without the development setting.
@@ -16,8 +20,10 @@ import { createServer } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { startTestStack } from './support/stack.mjs';
-import { CookieJar } from './support/flow.mjs';
+import { CookieJar, pkcePair } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient, followAuthorization } from './support/sdk-oauth.mjs';
 import { startMcpRemote } from './support/mcp-remote.mjs';
 
@@ -29,6 +35,12 @@ const SDK_NAME = 'CIMD Test Client (SDK)';
 const REMOTE_NAME = 'CIMD Test Client (mcp-remote)';
 const SDK_REDIRECT = 'http://127.0.0.1:33419/callback';
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+// ChatGPT's redirect URI: never fetched here (the sign-in stops at the redirect).
+const CHATGPT_REDIRECT = 'https://chatgpt.com/connector_platform_oauth_redirect';
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+// The clients' signing keys: ChatGPT's RS256 (published at its jwks_uri), the agent's ES256
+// (inline in its document). Made in before(), read by the document server per request.
+const keys = {};
 
 /** A self-signed certificate for 127.0.0.1 / localhost: { key, cert, certPath }. */
 function selfSigned() {
@@ -62,6 +74,22 @@ async function startDocServer(tls) {
     switch (path) {
       case '/clients/sdk.json': return json(doc(SDK_NAME, [SDK_REDIRECT]));
       case '/clients/mcp-remote.json': return json(doc(REMOTE_NAME, [state.mcpRemoteRedirect]));
+      case '/clients/chatgpt.json':
+        // The shape of ChatGPT's live document: prefers private_key_jwt, also offers none.
+        return json({
+          ...doc('ChatGPT (test)', [CHATGPT_REDIRECT]),
+          token_endpoint_auth_method: 'private_key_jwt',
+          token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'],
+          jwks_uri: `${state.origin}/clients/chatgpt-jwks.json`,
+        });
+      case '/clients/chatgpt-jwks.json':
+        return json({ keys: [keys.chatgpt.jwk] });
+      case '/clients/agent.json':
+        return json({
+          ...doc('Agent (test)', [CHATGPT_REDIRECT]),
+          token_endpoint_auth_method: 'private_key_jwt',
+          jwks: { keys: [keys.agent.jwk] },
+        });
       case '/clients/mismatch.json':
         return json({ ...doc('Mismatch', [SDK_REDIRECT]), client_id: `${state.origin}/clients/sdk.json` });
       case '/clients/secret.json':
@@ -99,7 +127,15 @@ async function startDocServer(tls) {
   return state;
 }
 
+/** A key pair for `alg` and its public JWK as a client publishes it. */
+async function clientKey(alg, kid) {
+  const { privateKey, publicKey } = await generateKeyPair(alg);
+  return { alg, kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
+}
+
 before(async () => {
+  keys.chatgpt = await clientKey('RS256', 'chatgpt-1');
+  keys.agent = await clientKey('ES256', 'agent-1');
   const tls = selfSigned();
   // Inherited by wrangler; miniflare adds it to the certificates workerd trusts.
   process.env.NODE_EXTRA_CA_CERTS = tls.certPath;
@@ -238,6 +274,140 @@ test('mcp-remote with --client-metadata-url signs in without registering and cal
   } finally {
     await remote.close();
   }
+});
+
+/** A client assertion (RFC 7523) of `clientId` signed with `key`, for the token endpoint. */
+function assertion(key, clientId, { aud = `${stack.mcpOrigin}/token`, jti = randomUUID() } = {}) {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+    .setIssuer(clientId).setSubject(clientId).setAudience(aud)
+    .setIssuedAt().setExpirationTime('60s').setJti(jti)
+    .sign(key.privateKey);
+}
+
+/** POST a form to the worker's `path`; { status, body } (body parsed when JSON). */
+async function postForm(path, params) {
+  const res = await fetch(`${stack.mcpOrigin}${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+const withAssertion = (params, a) => ({ ...params, client_assertion_type: ASSERTION_TYPE, client_assertion: a });
+
+/** Signs in as `user` through the consent page and the stand-in IdP; the code and PKCE verifier. */
+async function signIn(clientId, user = 'alice') {
+  const pkce = pkcePair();
+  const url = new URL(`${stack.mcpOrigin}/authorize`);
+  for (const [k, v] of Object.entries({
+    response_type: 'code', client_id: clientId, redirect_uri: CHATGPT_REDIRECT, state: 'st-pk',
+    code_challenge: pkce.challenge, code_challenge_method: 'S256', resource: stack.mcpUrl,
+  })) url.searchParams.set(k, v);
+  const trip = await followAuthorization(url.toString(), { jar: new CookieJar(), user, redirectUri: CHATGPT_REDIRECT });
+  assert.equal(trip.idpLogin, true);
+  const back = new URL(trip.redirect);
+  assert.equal(back.searchParams.get('state'), 'st-pk');
+  return { code: back.searchParams.get('code'), verifier: pkce.verifier };
+}
+
+/** The MCP initialize call with `token`: its HTTP status. */
+async function mcpStatus(token) {
+  const res = await fetch(stack.mcpUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
+    body: JSON.stringify({
+      jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'pkjwt-test', version: '1' } },
+    }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+test('the metadata advertises private_key_jwt with RS256 and ES256', async () => {
+  const meta = await (await fetch(`${stack.mcpOrigin}/.well-known/oauth-authorization-server`)).json();
+  for (const field of ['token_endpoint_auth_methods_supported', 'revocation_endpoint_auth_methods_supported']) {
+    assert.ok(meta[field].includes('private_key_jwt'), `${field}: ${meta[field]}`);
+    assert.ok(meta[field].includes('none'), field);
+  }
+  assert.deepEqual(meta.token_endpoint_auth_signing_alg_values_supported, ['RS256', 'ES256']);
+  assert.deepEqual(meta.revocation_endpoint_auth_signing_alg_values_supported, ['RS256', 'ES256']);
+});
+
+test('a ChatGPT-shaped document signs in, refreshes and revokes with private_key_jwt assertions', async () => {
+  const docUrl = `${docs.origin}/clients/chatgpt.json`;
+  const key = keys.chatgpt;
+  const { code, verifier } = await signIn(docUrl);
+  // The code exchange names no client_id: the assertion says who (its sub) and proves it.
+  const exchanged = await postForm('/token', withAssertion({
+    grant_type: 'authorization_code', code, redirect_uri: CHATGPT_REDIRECT, code_verifier: verifier,
+  }, await assertion(key, docUrl)));
+  assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
+  const { access_token: access, refresh_token: refresh } = exchanged.body;
+  assert.ok(access && refresh);
+  assert.equal(await mcpStatus(access), 200, 'the token opens the MCP endpoint');
+  assert.equal(docs.hits.get('/clients/chatgpt-jwks.json'), 1, 'the worker fetched the key set');
+
+  // A refresh with an assertion; the same assertion again is a replay.
+  const a = await assertion(key, docUrl);
+  const refreshed = await postForm('/token', withAssertion({ grant_type: 'refresh_token', refresh_token: refresh, client_id: docUrl }, a));
+  assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+  const replay = await postForm('/token', withAssertion({ grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token }, a));
+  assert.equal(replay.status, 401);
+  assert.equal(replay.body.error, 'invalid_client');
+  assert.match(replay.body.error_description, /jti was used before/);
+  // Signed with a key the document does not publish (same kid): refused, never taken for none.
+  const stranger = await clientKey('RS256', key.kid);
+  const forged = await postForm('/token', withAssertion(
+    { grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token, client_id: docUrl },
+    await assertion(stranger, docUrl),
+  ));
+  assert.equal(forged.status, 401);
+  assert.equal(forged.body.error, 'invalid_client');
+  assert.match(forged.body.error_description, /signature does not verify/);
+  // Neither refusal used the refresh token: it still works.
+  const again = await postForm('/token', withAssertion(
+    { grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token }, await assertion(key, docUrl),
+  ));
+  assert.equal(again.status, 200, JSON.stringify(again.body));
+  assert.equal(docs.hits.get('/clients/chatgpt-jwks.json'), 1, 'the key set was cached');
+
+  // Revocation with an assertion addressed to the revocation endpoint ends the grant.
+  const revoked = await postForm('/revoke', withAssertion(
+    { token: again.body.refresh_token, token_type_hint: 'refresh_token' },
+    await assertion(key, docUrl, { aud: `${stack.mcpOrigin}/revoke` }),
+  ));
+  assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+  assert.equal(await mcpStatus(again.body.access_token), 401, 'the access token died with its grant');
+  const dead = await postForm('/token', withAssertion(
+    { grant_type: 'refresh_token', refresh_token: again.body.refresh_token }, await assertion(key, docUrl),
+  ));
+  assert.equal(dead.status, 400);
+  assert.equal(dead.body.error, 'invalid_grant');
+});
+
+test('a document offering only private_key_jwt (inline jwks) needs an assertion on every request', async () => {
+  const docUrl = `${docs.origin}/clients/agent.json`;
+  const key = keys.agent;
+  const { code, verifier } = await signIn(docUrl, 'bob');
+  const params = { grant_type: 'authorization_code', code, redirect_uri: CHATGPT_REDIRECT, code_verifier: verifier };
+  const without = await postForm('/token', { ...params, client_id: docUrl });
+  assert.equal(without.status, 401);
+  assert.equal(without.body.error, 'invalid_client');
+  // The refusal did not use the code.
+  const exchanged = await postForm('/token', withAssertion({ ...params, client_id: docUrl }, await assertion(key, docUrl)));
+  assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
+  const { refresh_token: refresh, access_token: access } = exchanged.body;
+  assert.equal(await mcpStatus(access), 200);
+  for (const [path, p] of [['/token', { grant_type: 'refresh_token', refresh_token: refresh }], ['/revoke', { token: refresh }]]) {
+    const res = await postForm(path, { ...p, client_id: docUrl });
+    assert.equal(res.status, 401, `${path} without an assertion`);
+    assert.equal(res.body.error, 'invalid_client');
+  }
+  const revoked = await postForm('/revoke', withAssertion({ token: refresh }, await assertion(key, docUrl)));
+  assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+  assert.equal(await mcpStatus(access), 401);
 });
 
 test('refused documents are shown locally with the reason, never redirected', async () => {

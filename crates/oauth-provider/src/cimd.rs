@@ -16,7 +16,10 @@
 //! - **Document**: strict UTF-8 JSON object whose
 //!   `client_id` equals the URL exactly, with a `client_name` and
 //!   `redirect_uris` (checked as at registration), no client secret or
-//!   private keys, `token_endpoint_auth_method` `none` (or absent).
+//!   private keys; its token endpoint authentication negotiated from
+//!   `token_endpoint_auth_method` and `token_endpoint_auth_methods_supported`:
+//!   `none` (a public client), or `private_key_jwt` with the keys of `jwks` or
+//!   `jwks_uri` (see [`crate::client_assertion`]); shared secrets never.
 //! - **Cache** (KV, `cimd:{sha256(url)}`): only documents that validated, for
 //!   as long as their `Cache-Control` allows (`no-store`,
 //!   `no-cache` or `private` = not cached, `s-maxage`/`max-age` honoured up to
@@ -108,7 +111,7 @@ pub enum CimdErrorKind {
 }
 
 impl CimdError {
-    fn new(url: &str, kind: CimdErrorKind, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(url: &str, kind: CimdErrorKind, detail: impl Into<String>) -> Self {
         Self { url: url.chars().take(200).collect(), kind, detail: detail.into() }
     }
     /// Worth trying again later (the document host may come back).
@@ -173,18 +176,24 @@ const LOCAL_SUFFIXES: [&str; 8] =
 /// Checks a metadata document URL; `allow_loopback` is the development
 /// setting that admits 127.0.0.0/8, `[::1]` and `localhost`.
 pub(crate) fn check_url(client_id: &str, allow_loopback: bool) -> Result<Url, CimdError> {
-    let err = |d: &str| CimdError::new(client_id, CimdErrorKind::Url, d);
+    check_url_for(client_id, allow_loopback, "client_id")
+}
+
+/// [`check_url`] for a URL that a document names (`what`: `jwks_uri`), held
+/// to the same rules before it is fetched.
+pub(crate) fn check_url_for(client_id: &str, allow_loopback: bool, what: &str) -> Result<Url, CimdError> {
+    let err = |d: &str| CimdError::new(client_id, CimdErrorKind::Url, d.replace("{what}", what));
     if client_id.len() > MAX_URL_LEN {
-        return Err(err(&format!("the client_id URL is longer than {MAX_URL_LEN} characters")));
+        return Err(err(&format!("the {what} URL is longer than {MAX_URL_LEN} characters")));
     }
     if client_id.chars().any(|c| c.is_whitespace() || crate::text::is_hidden_control(c)) {
-        return Err(err("the client_id URL contains whitespace or control characters"));
+        return Err(err("the {what} URL contains whitespace or control characters"));
     }
     if client_id.contains('\\') {
-        return Err(err("the client_id URL contains a backslash"));
+        return Err(err("the {what} URL contains a backslash"));
     }
     if client_id.contains('#') {
-        return Err(err("the client_id URL must not have a fragment"));
+        return Err(err("the {what} URL must not have a fragment"));
     }
     let after_scheme = client_id.get(8..).unwrap_or("");
     let (authority, path) = match after_scheme.find(['/', '?']) {
@@ -192,24 +201,24 @@ pub(crate) fn check_url(client_id: &str, allow_loopback: bool) -> Result<Url, Ci
         None => (after_scheme, ""),
     };
     if authority.contains('@') {
-        return Err(err("the client_id URL must not contain user information"));
+        return Err(err("the {what} URL must not contain user information"));
     }
     let raw_path = path.split('?').next().unwrap_or("");
     if raw_path.split('/').any(is_dot_segment) {
-        return Err(err("the client_id URL must not contain dot segments"));
+        return Err(err("the {what} URL must not contain dot segments"));
     }
-    let url = Url::parse(client_id).map_err(|_| err("the client_id is not a valid URL"))?;
+    let url = Url::parse(client_id).map_err(|_| err("the {what} is not a valid URL"))?;
     if url.scheme() != "https" {
-        return Err(err("the client_id URL must use https"));
+        return Err(err("the {what} URL must use https"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(err("the client_id URL must not contain user information"));
+        return Err(err("the {what} URL must not contain user information"));
     }
     if raw_path.is_empty() || raw_path == "/" {
-        return Err(err("the client_id URL must have a path"));
+        return Err(err("the {what} URL must have a path"));
     }
-    let loopback = "the client_id URL points at a loopback address, which is refused (CIMD_ALLOW_LOOPBACK=true \
-                    allows it for local development)";
+    let loopback = "the {what} URL points at a loopback address, which is refused (CIMD_ALLOW_LOOPBACK=true allows it \
+                    for local development)";
     match url.host() {
         Some(Host::Ipv4(ip)) if ip.is_loopback() => {
             if !allow_loopback {
@@ -222,10 +231,10 @@ pub(crate) fn check_url(client_id: &str, allow_loopback: bool) -> Result<Url, Ci
             }
         }
         Some(Host::Ipv4(ip)) if !ipv4_public(ip) => {
-            return Err(err("the client_id URL points at a private or special-use address"))
+            return Err(err("the {what} URL points at a private or special-use address"))
         }
         Some(Host::Ipv6(ip)) if !ipv6_public(ip) => {
-            return Err(err("the client_id URL points at a private or special-use address"))
+            return Err(err("the {what} URL points at a private or special-use address"))
         }
         Some(Host::Ipv4(_) | Host::Ipv6(_)) => {}
         Some(Host::Domain(d)) => {
@@ -235,16 +244,16 @@ pub(crate) fn check_url(client_id: &str, allow_loopback: bool) -> Result<Url, Ci
                     return Err(err(loopback));
                 }
             } else if !d.contains('.') || d.ends_with('.') {
-                return Err(err("the client_id URL's host must be a fully qualified public name"));
+                return Err(err("the {what} URL's host must be a fully qualified public name"));
             } else if LOCAL_SUFFIXES.iter().any(|s| d.ends_with(s)) {
-                return Err(err("the client_id URL's host is a local or special-use name"));
+                return Err(err("the {what} URL's host is a local or special-use name"));
             }
         }
-        None => return Err(err("the client_id URL has no host")),
+        None => return Err(err("the {what} URL has no host")),
     }
     // One spelling per document: the one the document's client_id must repeat.
     if url.as_str() != client_id {
-        return Err(err(&format!("the client_id URL is not in canonical form (it would be {})", url.as_str())));
+        return Err(err(&format!("the {what} URL is not in canonical form (it would be {})", url.as_str())));
     }
     Ok(url)
 }
@@ -276,9 +285,61 @@ pub(crate) fn cache_lifetime(cache_control: Option<&str>) -> u64 {
 /// ignored (the document is written for many servers).
 const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 
+/// The token endpoint authentication a document's client gets: its
+/// `token_endpoint_auth_method` (the preference) and OpenID RP Metadata
+/// Choices' `token_endpoint_auth_methods_supported` (the offer), negotiated
+/// with what this server implements for metadata-document clients: `none`,
+/// and `private_key_jwt` when `private_key_jwt` is on and the document
+/// publishes its keys. Returns the method the client is held to and whether
+/// it may (also) authenticate with an assertion.
+fn negotiate_auth_method(
+    doc: &serde_json::Map<String, Value>,
+    private_key_jwt: bool,
+    has_keys: bool,
+) -> Result<(&'static str, bool), String> {
+    let preferred = match doc.get("token_endpoint_auth_method") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(m)) => Some(m.as_str()),
+        Some(_) => return Err("token_endpoint_auth_method must be a string".into()),
+    };
+    let choices: Option<Vec<&str>> = match doc.get("token_endpoint_auth_methods_supported") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(Value::as_str)
+                .collect::<Option<Vec<_>>>()
+                .ok_or("token_endpoint_auth_methods_supported must list strings")?,
+        ),
+        Some(_) => return Err("token_endpoint_auth_methods_supported must be an array".into()),
+    };
+    if let (Some(p), Some(c)) = (preferred, &choices) {
+        if !c.contains(&p) {
+            return Err("token_endpoint_auth_method must be one of token_endpoint_auth_methods_supported".into());
+        }
+    }
+    let offered = choices.unwrap_or_else(|| vec![preferred.unwrap_or("none")]);
+    let none = offered.contains(&"none");
+    let jwt = offered.contains(&"private_key_jwt");
+    match (none, jwt && private_key_jwt, has_keys) {
+        (true, true, true) => Ok(("none", true)),
+        (true, _, _) => Ok(("none", false)),
+        (false, true, true) => Ok(("private_key_jwt", false)),
+        (false, true, false) => Err("private_key_jwt needs the client's public keys in jwks or jwks_uri".into()),
+        (false, false, _) if jwt => Err("token_endpoint_auth_method private_key_jwt is turned off on this server \
+                                          (OAUTH_PRIVATE_KEY_JWT=false): the document must offer none"
+            .into()),
+        (false, false, _) => Err("token_endpoint_auth_method must be none or private_key_jwt (a metadata-document \
+                                  client has no shared secret)"
+            .into()),
+    }
+}
+
 /// Checks a fetched document for `url` and turns it into the client it
-/// describes (public: `token_endpoint_auth_method` `none`).
-pub(crate) fn validate_document(url: &str, body: &[u8]) -> Result<ClientInfo, CimdError> {
+/// describes: public (`none`), or holding the keys its `private_key_jwt`
+/// assertions are checked with (`private_key_jwt`: the setting
+/// [`Config::private_key_jwt`](crate::Config::private_key_jwt)).
+pub(crate) fn validate_document(url: &str, body: &[u8], private_key_jwt: bool) -> Result<ClientInfo, CimdError> {
     let err = |d: String| CimdError::new(url, CimdErrorKind::Document, d);
     let text = std::str::from_utf8(body).map_err(|_| err("the document is not valid UTF-8".into()))?;
     let doc: Value = serde_json::from_str(text).map_err(|_| err("the document is not valid JSON".into()))?;
@@ -296,19 +357,36 @@ pub(crate) fn validate_document(url: &str, body: &[u8]) -> Result<ClientInfo, Ci
     if doc.contains_key("client_secret") || doc.contains_key("client_secret_expires_at") {
         return Err(err("the document must not contain a client secret".into()));
     }
-    match doc.get("token_endpoint_auth_method") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(m)) if m == "none" => {}
-        Some(_) => {
-            return Err(err(
-                "token_endpoint_auth_method must be none (this server supports only public metadata-document clients)"
-                    .into(),
-            ))
-        }
+    if doc
+        .get("jwks")
+        .and_then(|j| j.get("keys"))
+        .and_then(Value::as_array)
+        .is_some_and(|keys| keys.iter().any(super::client_assertion::has_private_material))
+    {
+        return Err(err("the document's jwks contains private key material".into()));
     }
-    if let Some(keys) = doc.get("jwks").and_then(|j| j.get("keys")).and_then(Value::as_array) {
-        if keys.iter().any(|k| ["d", "p", "q", "k"].iter().any(|f| k.get(f).is_some())) {
-            return Err(err("the document's jwks contains private key material".into()));
+    let present = |f: &str| doc.get(f).is_some_and(|v| !v.is_null());
+    let (method, also_jwt) =
+        negotiate_auth_method(&doc, private_key_jwt, present("jwks") || present("jwks_uri")).map_err(err)?;
+    let uses_jwt = method == "private_key_jwt" || also_jwt;
+    // The keys are checked only when they are used (a document is written for many servers).
+    let (mut jwks, mut jwks_uri) = (None, None);
+    if uses_jwt {
+        if present("jwks") && present("jwks_uri") {
+            return Err(err("the document must not give both jwks and jwks_uri (RFC 7591 §2)".into()));
+        }
+        match doc.get("jwks") {
+            Some(set @ Value::Object(_)) => {
+                super::client_assertion::parse_jwks(set).map_err(|e| err(format!("the document's jwks: {e}")))?;
+                jwks = Some(set.clone());
+            }
+            Some(v) if !v.is_null() => return Err(err("the document's jwks must be a JSON object".into())),
+            _ => {}
+        }
+        match doc.get("jwks_uri") {
+            Some(Value::String(u)) if is_metadata_url(u) && Url::parse(u).is_ok() => jwks_uri = Some(u.clone()),
+            Some(v) if !v.is_null() => return Err(err("the document's jwks_uri must be an https URL".into())),
+            _ => {}
         }
     }
     match doc.get("client_name") {
@@ -326,8 +404,13 @@ pub(crate) fn validate_document(url: &str, body: &[u8]) -> Result<ClientInfo, Ci
     let mut client = super::register::validate_metadata(&Value::Object(doc)).map_err(|e| err(e.description))?;
     client.client_id = url.to_owned();
     client.client_secret = None;
-    client.token_endpoint_auth_method = "none".into();
+    client.token_endpoint_auth_method = method.into();
     client.auth_method_explicit = true;
+    client.jwks = jwks;
+    client.jwks_uri = jwks_uri;
+    if also_jwt {
+        client.token_endpoint_auth_methods_supported = Some(vec!["none".into(), "private_key_jwt".into()]);
+    }
     Ok(client)
 }
 
@@ -367,7 +450,9 @@ impl Provider<'_> {
         if let Ok(Some(raw)) = self.store.get(&key).await {
             if let Ok(cached) = serde_json::from_str::<Cached>(&raw) {
                 if cached.client_id == client_id && cached.fresh_until > self.now {
-                    if let Ok(client) = validate_document(client_id, cached.document.as_bytes()) {
+                    if let Ok(client) =
+                        validate_document(client_id, cached.document.as_bytes(), self.config.private_key_jwt)
+                    {
                         self.cimd_memo.borrow_mut().push(client.clone());
                         return Ok(client);
                     }
@@ -394,7 +479,7 @@ impl Provider<'_> {
         if fetched.body.len() > MAX_DOCUMENT_BYTES {
             return Err(fetch_err(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes")));
         }
-        let client = validate_document(client_id, &fetched.body)?;
+        let client = validate_document(client_id, &fetched.body, self.config.private_key_jwt)?;
         let lifetime = cache_lifetime(fetched.cache_control.as_deref());
         if lifetime > 0 {
             let cached = Cached {

@@ -1,6 +1,8 @@
 //! The token and revocation endpoints' request body and client
-//! authentication (RFC 6749 §2.3): HTTP Basic, `client_secret_post`, or none
-//! for public clients — exactly the method the client registered.
+//! authentication (RFC 6749 §2.3): HTTP Basic, `client_secret_post`, none
+//! for public clients, or a `private_key_jwt` assertion (RFC 7523, see
+//! [`crate::client_assertion`]) — exactly a method the client registered or
+//! its metadata document offers.
 
 use super::error::{OAuthError, Reason};
 use super::records::ClientInfo;
@@ -59,6 +61,8 @@ enum Presented {
     Basic,
     Post,
     None,
+    /// `client_assertion` (RFC 7523).
+    Assertion,
 }
 
 impl Presented {
@@ -67,6 +71,7 @@ impl Presented {
             Presented::Basic => "client_secret_basic",
             Presented::Post => "client_secret_post",
             Presented::None => "none",
+            Presented::Assertion => "private_key_jwt",
         }
     }
 }
@@ -97,6 +102,29 @@ impl Provider<'_> {
     ) -> Result<ClientInfo, OAuthError> {
         let refused = |basic: bool, check: &'static str| OAuthError::invalid_client(basic).because(reason(check));
         let auth_header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let assertion = match (form.get("client_assertion_type"), form.get("client_assertion")) {
+            (None, None) => None,
+            (Some(t), Some(a)) => {
+                if t != super::client_assertion::ASSERTION_TYPE {
+                    return Err(OAuthError {
+                        description: format!(
+                            "Client authentication failed: client_assertion_type must be {}",
+                            super::client_assertion::ASSERTION_TYPE
+                        ),
+                        ..refused(false, "assertion_type_unsupported")
+                    });
+                }
+                Some(a)
+            }
+            _ => {
+                return Err(OAuthError::invalid_request("client_assertion and client_assertion_type go together")
+                    .because(reason("assertion_incomplete")))
+            }
+        };
+        if assertion.is_some() && (auth_header.is_some() || form.get("client_secret").is_some()) {
+            return Err(OAuthError::invalid_request("Use one client authentication method, not two")
+                .because(reason("multiple_methods")));
+        }
         let (presented, client_id, secret) = match auth_header {
             Some(h) if h.trim_start().to_ascii_lowercase().starts_with("basic") => {
                 let (id, secret) = basic_credentials(h).ok_or_else(|| refused(true, "basic_malformed"))?;
@@ -110,13 +138,29 @@ impl Provider<'_> {
                 (Presented::Basic, id, Some(secret))
             }
             Some(_) => return Err(refused(false, "unsupported_scheme")),
-            None => {
-                let id = form.get("client_id").ok_or_else(|| refused(false, "client_id_missing"))?.to_owned();
-                match form.get("client_secret") {
-                    Some(s) => (Presented::Post, id, Some(s.to_owned())),
-                    None => (Presented::None, id, None),
+            None => match assertion {
+                // The client is the one the request names, else the one the
+                // assertion claims to be (RFC 7523 §3: its `sub`); the
+                // assertion must then prove it.
+                Some(a) => {
+                    let id = match form.get("client_id") {
+                        Some(id) => id.to_owned(),
+                        None => super::client_assertion::claimed_subject(a).ok_or_else(|| OAuthError {
+                            description: "Client authentication failed: the client assertion names no client (sub)"
+                                .into(),
+                            ..refused(false, "assertion_malformed")
+                        })?,
+                    };
+                    (Presented::Assertion, id, None)
                 }
-            }
+                None => {
+                    let id = form.get("client_id").ok_or_else(|| refused(false, "client_id_missing"))?.to_owned();
+                    match form.get("client_secret") {
+                        Some(s) => (Presented::Post, id, Some(s.to_owned())),
+                        None => (Presented::None, id, None),
+                    }
+                }
+            },
         };
         let basic = presented == Presented::Basic;
         let client = match self.find_client(&client_id).await {
@@ -138,7 +182,7 @@ impl Provider<'_> {
             }
         };
         let registered = client.token_endpoint_auth_method.as_str();
-        let method_ok = registered == presented.method()
+        let method_ok = client.accepts_auth_method(presented.method())
             || (!client.auth_method_explicit
                 && matches!(
                     (registered, presented),
@@ -146,6 +190,10 @@ impl Provider<'_> {
                 ));
         if !method_ok {
             return Err(refused(basic, "method_mismatch"));
+        }
+        if let (Presented::Assertion, Some(a)) = (presented, assertion) {
+            let audiences = assertion_audiences(req, &self.config.endpoints.token);
+            self.check_client_assertion(&client, a, &audiences).await?;
         }
         if let Some(secret) = secret {
             let Some(stored) = client.client_secret.as_deref() else {
@@ -157,6 +205,20 @@ impl Provider<'_> {
         }
         Ok(client)
     }
+}
+
+/// What a client assertion's `aud` may name for a request to `req`: the
+/// issuer (the origin), the token endpoint URL, and the URL of the endpoint
+/// called (the revocation endpoint for a revocation).
+fn assertion_audiences(req: &Request<Vec<u8>>, token_path: &str) -> Vec<String> {
+    let Some(url) = super::router::request_url(req) else { return Vec::new() };
+    let origin = url.origin().ascii_serialization();
+    let mut audiences = vec![origin.clone(), format!("{origin}{token_path}")];
+    let called = format!("{origin}{}", url.path());
+    if !audiences.contains(&called) {
+        audiences.push(called);
+    }
+    audiences
 }
 
 /// A refusal of client authentication (category `client_auth`).

@@ -54,6 +54,13 @@ pub struct Config {
     /// loopback addresses (`CIMD_ALLOW_LOOPBACK=true`), as a local test
     /// server needs. Private and other special-use addresses stay refused.
     pub cimd_allow_loopback: bool,
+    /// Client ID Metadata Document clients may authenticate with
+    /// `private_key_jwt` (RFC 7523 assertions signed with a key their document
+    /// publishes; see [`crate::client_assertion`]) when their document offers
+    /// it (`OAUTH_PRIVATE_KEY_JWT`, default on). Off, a document offering only
+    /// `private_key_jwt` is refused, one also offering `none` gets `none`, and
+    /// the metadata does not advertise it.
+    pub private_key_jwt: bool,
     /// `POST /register` (RFC 7591) is open (`OAUTH_DYNAMIC_REGISTRATION`,
     /// default on). Off: it answers 403 and the metadata omits
     /// `registration_endpoint`; clients are then created with
@@ -181,6 +188,7 @@ impl Default for Config {
             scopes_supported: vec!["todo_api:read".into(), "todo_api:write".into()],
             revoke_existing_grants: true,
             cimd_allow_loopback: false,
+            private_key_jwt: true,
             dynamic_registration: true,
             allow_public_clients: true,
             admin_token: None,
@@ -221,7 +229,7 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Res
 impl Config {
     /// Reads the optional `OAUTH_ACCESS_TOKEN_TTL`, `OAUTH_REFRESH_TOKEN_TTL`,
     /// `OAUTH_CLIENT_TTL` (seconds), `MCP_SCOPES` (space-separated),
-    /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`,
+    /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`, `OAUTH_PRIVATE_KEY_JWT`,
     /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only),
     /// `OAUTH_REFRESH_TOKEN_IDLE_TTL` (seconds, sliding expiry),
     /// `OAUTH_CLIENT_RENEWAL` (`true`/`false`), `OAUTH_TOKEN_CACHE_TTL`
@@ -239,6 +247,7 @@ impl Config {
         c.refresh_token_ttl = secs("OAUTH_REFRESH_TOKEN_TTL", c.refresh_token_ttl)?;
         c.client_ttl = secs("OAUTH_CLIENT_TTL", c.client_ttl)?;
         c.cimd_allow_loopback = flag(&get, "CIMD_ALLOW_LOOPBACK", false)?;
+        c.private_key_jwt = flag(&get, "OAUTH_PRIVATE_KEY_JWT", true)?;
         c.dynamic_registration = flag(&get, "OAUTH_DYNAMIC_REGISTRATION", true)?;
         c.allow_public_clients = flag(&get, "OAUTH_ALLOW_PUBLIC_CLIENTS", true)?;
         if let Some(s) = get("MCP_SCOPES") {

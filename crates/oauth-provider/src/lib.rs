@@ -2,7 +2,8 @@
 //! discovery metadata (RFC 8414, RFC 9728), dynamic client registration
 //! (RFC 7591) and Client ID Metadata Documents, authorization requests and
 //! grants, the token endpoint (authorization code + PKCE, refresh-token
-//! rotation), revocation (RFC 7009) and bearer-token validation for the
+//! rotation; clients authenticated with a secret, none, or `private_key_jwt`
+//! assertions for metadata-document clients), revocation (RFC 7009) and bearer-token validation for the
 //! protected resources.
 //!
 //! Records live in a [`KvStore`] (Workers KV in production, with the
@@ -98,6 +99,8 @@
 //!   Object's job in Workers);
 //! - [`bearer`], [`resource_server`], [`cimd`], [`config`], [`error`]: the
 //!   items above, with their helpers and limits;
+//! - [`client_assertion`]: `private_key_jwt` client authentication (RFC 7523)
+//!   for metadata-document clients: its rules, limits and KV keys;
 //! - [`cors`]: the CORS policy for browser-based MCP clients;
 //! - [`crypto`], [`text`]: hashing, random tokens and base64url; neutralising
 //!   control characters in displayed text;
@@ -115,6 +118,7 @@
 // The public modules: what an embedding worker names by path.
 pub mod bearer;
 pub mod cimd;
+pub mod client_assertion;
 pub mod config;
 pub mod cors;
 pub mod crypto;

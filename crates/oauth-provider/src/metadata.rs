@@ -32,7 +32,9 @@ pub fn document_response(method: &Method, doc: Option<Value>) -> Response<Vec<u8
 }
 
 /// `cimd`: Client ID Metadata Documents are accepted (the server has a
-/// fetcher; they are public clients, so also only when those are allowed).
+/// fetcher; they are public clients, so also only when those are allowed);
+/// then, with [`Config::private_key_jwt`], `private_key_jwt` is advertised
+/// too, with its signing algorithms.
 /// `registration_endpoint` only with dynamic registration on; auth method
 /// `none` only with public clients allowed. Endpoint paths come from
 /// [`Config::endpoints`]; `protected_resources` (RFC 9728 §4) lists the
@@ -42,11 +44,15 @@ pub fn authorization_server(origin: &str, config: &Config, cimd: bool) -> Value 
     if !scopes.iter().any(|s| s == "offline_access") {
         scopes.push("offline_access".into());
     }
-    let auth_methods: &[&str] = if config.allow_public_clients {
-        &["client_secret_basic", "client_secret_post", "none"]
-    } else {
-        &["client_secret_basic", "client_secret_post"]
-    };
+    let cimd = cimd && config.allow_public_clients;
+    let jwt = cimd && config.private_key_jwt;
+    let mut auth_methods = vec!["client_secret_basic", "client_secret_post"];
+    if config.allow_public_clients {
+        auth_methods.push("none");
+    }
+    if jwt {
+        auth_methods.push("private_key_jwt");
+    }
     let e = &config.endpoints;
     let resources: Vec<String> = config.resources.iter().map(|r| r.url(origin)).collect();
     let mut doc = json!({
@@ -68,8 +74,13 @@ pub fn authorization_server(origin: &str, config: &Config, cimd: bool) -> Value 
     if !config.dynamic_registration {
         doc.as_object_mut().expect("object").remove("registration_endpoint");
     }
-    if cimd && config.allow_public_clients {
+    if cimd {
         doc["client_id_metadata_document_supported"] = Value::Bool(true);
+    }
+    if jwt {
+        let algs = json!(crate::client_assertion::ALGORITHMS);
+        doc["token_endpoint_auth_signing_alg_values_supported"] = algs.clone();
+        doc["revocation_endpoint_auth_signing_alg_values_supported"] = algs;
     }
     doc
 }

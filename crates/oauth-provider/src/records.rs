@@ -66,12 +66,26 @@ pub struct ClientInfo {
     pub registration_date: u64,
     #[serde(default = "default_auth_method")]
     /// How the client authenticates at the token endpoint:
-    /// `client_secret_basic`, `client_secret_post` or `none` (public client).
+    /// `client_secret_basic`, `client_secret_post`, `none` (public client) or
+    /// `private_key_jwt` (a signed assertion; metadata-document clients).
     pub token_endpoint_auth_method: String,
     /// Set when the auth method was stated explicitly: then HTTP Basic and
     /// `client_secret_post` are not interchangeable.
     #[serde(default, skip_serializing_if = "is_false")]
     pub auth_method_explicit: bool,
+    /// Further methods the client may authenticate with besides
+    /// `token_endpoint_auth_method` (OpenID RP Metadata Choices): a metadata
+    /// document offering `none` and `private_key_jwt` is held to `none`'s
+    /// rules and may also send assertions. `None` for registered clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// RFC 7591 `jwks_uri`: where the client's public keys for
+    /// `private_key_jwt` are published (https; fetched and cached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// RFC 7591 `jwks`: the client's public keys for `private_key_jwt`, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
     /// When a dynamic registration expires (seconds since the epoch), as 1.x
     /// stamps it: only a stamped registration is renewed while in use.
     /// Pre-registered clients and records from 0.x have none.
@@ -96,6 +110,13 @@ impl ClientInfo {
     /// Whether this is a public client (no secret, `none` auth method).
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == "none"
+    }
+    /// Whether the client may authenticate with `method` at the token and
+    /// revocation endpoints: its `token_endpoint_auth_method`, or one of the
+    /// further methods it offers.
+    pub fn accepts_auth_method(&self, method: &str) -> bool {
+        self.token_endpoint_auth_method == method
+            || self.token_endpoint_auth_methods_supported.as_ref().is_some_and(|m| m.iter().any(|x| x == method))
     }
     /// Whether the client registered `grant_type` (e.g. `refresh_token`).
     pub fn allows_grant(&self, grant_type: &str) -> bool {

@@ -117,6 +117,9 @@ pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
         registration_date: 0,
         token_endpoint_auth_method: method,
         auth_method_explicit: doc.contains_key("token_endpoint_auth_method"),
+        token_endpoint_auth_methods_supported: None,
+        jwks_uri: None,
+        jwks: None,
         registration_expires_at: None,
     })
 }

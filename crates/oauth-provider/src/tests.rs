@@ -19,6 +19,7 @@ use url::Url;
 mod authorize;
 mod bearer;
 mod cimd;
+mod client_assertion;
 mod client_auth;
 mod compat;
 mod endpoints;
