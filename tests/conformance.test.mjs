@@ -286,7 +286,10 @@ test('authorization server scenarios, public client (none)', async (t) => {
   // The worker's own metadata, unmodified, without remarks: it advertises Client ID Metadata
   // Documents (tests/cimd.test.mjs signs clients in that way).
   const metadata = checks.find((c) => c.id === 'authorization-server-metadata');
-  assert.deepEqual(metadata.details.body.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'none']);
+  assert.deepEqual(
+    metadata.details.body.token_endpoint_auth_methods_supported,
+    ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'],
+  );
   assert.equal(metadata.details.body.client_id_metadata_document_supported, true);
   assert.equal(checks.find((c) => c.id === 'authorization-server-metadata-cimd')?.status, 'SUCCESS', describeChecks(checks));
   const warnings = checks.filter((c) => c.status === 'WARNING').map((c) => c.id);

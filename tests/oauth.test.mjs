@@ -161,7 +161,9 @@ test('authorization server metadata (RFC 8414)', async () => {
   assert.equal(m.revocation_endpoint, `${origin}/revoke`);
   assert.deepEqual(m.response_types_supported, ['code']);
   assert.deepEqual(m.grant_types_supported, ['authorization_code', 'refresh_token']);
-  assert.deepEqual(m.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'none']);
+  // private_key_jwt: metadata-document clients' assertions (tests/cimd.test.mjs), with its algorithms.
+  assert.deepEqual(m.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt']);
+  assert.deepEqual(m.token_endpoint_auth_signing_alg_values_supported, ['RS256', 'ES256']);
   assert.deepEqual(m.code_challenge_methods_supported, ['S256']);
   assert.ok(Array.isArray(m.scopes_supported) && m.scopes_supported.length > 0);
   assert.equal(m.authorization_response_iss_parameter_supported, true);
