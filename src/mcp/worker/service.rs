@@ -30,9 +30,18 @@ pub fn todo_api_client(env: &Env) -> (Rc<dyn HttpClient>, bool) {
 /// there is one, else fetch; the base URL is `API_URL`, or with the binding
 /// and no `API_URL` the binding's own.
 pub fn todo_api(env: &Env) -> (Rc<dyn HttpClient>, String) {
-    let (http, bound) = todo_api_client(env);
-    let api_url = crate::platform::env::text(env, "API_URL").filter(|u| !u.is_empty());
-    (http, api_url.or_else(|| bound.then(|| BOUND_URL.to_owned())).unwrap_or_default())
+    thread_local! {
+        // Bindings and vars are fixed for an isolate's life: looked up once.
+        static TODO_API: std::cell::OnceCell<(Rc<dyn HttpClient>, String)> = const { std::cell::OnceCell::new() };
+    }
+    TODO_API.with(|c| {
+        c.get_or_init(|| {
+            let (http, bound) = todo_api_client(env);
+            let api_url = crate::platform::env::text(env, "API_URL").filter(|u| !u.is_empty());
+            (http, api_url.or_else(|| bound.then(|| BOUND_URL.to_owned())).unwrap_or_default())
+        })
+        .clone()
+    })
 }
 
 /// [`HttpClient`] over a service binding. The request URL's path and query
