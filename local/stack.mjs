@@ -4,6 +4,8 @@
 //   node local/stack.mjs          start, print the MCP URL, stop on Ctrl-C
 //   node local/stack.mjs gateway  the MCP worker as identity gateway in front of a real
 //                                 downstream MCP server (local/downstream-mcp.mjs), no Todo API
+//   node local/stack.mjs gateway-modern  the same in front of an MCP 2026-07-28 server
+//                                 (local/downstream-mcp-modern.mjs, TypeScript SDK v2)
 //   node local/stack.mjs gateway-binding  the same with the downstream as a Worker
 //                                 (tests/downstream-worker/) behind the DOWNSTREAM_MCP service binding
 //   node local/stack.mjs stop     stop a stack started from another terminal
@@ -185,6 +187,8 @@ const DOWNSTREAM_WORKER = { config: join(ROOT, 'tests', 'downstream-worker', 'wr
  *     it verifies as the audience). `testHooks` enables its /__requests and /__fault endpoints;
  *     `verifyTokens: false` makes it accept requests without checking their token (the benchmark
  *     compares calls through the gateway with calls straight to it).
+ *     { modern: true } starts local/downstream-mcp-modern.mjs instead (the TypeScript SDK v2,
+ *     MCP 2026-07-28 only, stateless, no /sse; `modern: 'dual'` also serves session-era requests).
  *     { worker: true, url } runs it as a Worker instead (tests/downstream-worker/, Streamable HTTP
  *     only, /__requests always on) under `wrangler dev` on ports.downstream, and the MCP worker
  *     reaches it through its DOWNSTREAM_MCP service binding; `url` (optional) becomes
@@ -219,7 +223,8 @@ export async function startStack(opts = {}) {
     COOKIE_ENCRYPTION_KEY: STANDIN.cookieKey,
     ...userVars,
     ...(usePingOne ? {} : { PINGONE_ISSUER: issuer }),
-    ...(opts.downstream && !opts.downstream.worker ? { DOWNSTREAM_MCP_URL: `${downstreamOrigin}/mcp`, DOWNSTREAM_SSE_URL: `${downstreamOrigin}/sse` } : {}),
+    ...(opts.downstream && !opts.downstream.worker ? { DOWNSTREAM_MCP_URL: `${downstreamOrigin}/mcp` } : {}),
+    ...(opts.downstream && !opts.downstream.worker && !opts.downstream.modern ? { DOWNSTREAM_SSE_URL: `${downstreamOrigin}/sse` } : {}),
     ...(opts.downstream?.worker && opts.downstream.url ? { DOWNSTREAM_MCP_URL: opts.downstream.url } : {}),
     ...opts.mcpVars,
   };
@@ -267,7 +272,8 @@ export async function startStack(opts = {}) {
     }
 
     if (opts.downstream && !opts.downstream.worker) {
-      const child = startProcess('downstream', process.execPath, [join(ROOT, 'local', 'downstream-mcp.mjs')], {
+      const script = opts.downstream.modern ? 'downstream-mcp-modern.mjs' : 'downstream-mcp.mjs';
+      const child = startProcess('downstream', process.execPath, [join(ROOT, 'local', script)], {
         logFile: join(logsDir, 'downstream.log'),
         env: {
           DOWNSTREAM_HOST: '127.0.0.1',
@@ -275,6 +281,7 @@ export async function startStack(opts = {}) {
           DOWNSTREAM_ISSUER: opts.downstream.verifyTokens === false ? '' : issuer,
           DOWNSTREAM_AUDIENCE: apiIdentifier,
           DOWNSTREAM_TEST_HOOKS: opts.downstream.testHooks ? '1' : '',
+          DOWNSTREAM_LEGACY: opts.downstream.modern === 'dual' ? 'stateless' : 'reject',
         },
       });
       stack.children.push(child);
@@ -383,8 +390,8 @@ async function main(argv) {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
-  const gateway = argv[0] === 'gateway' || argv[0] === 'gateway-binding';
-  const downstream = argv[0] === 'gateway-binding' ? { worker: true } : true;
+  const gateway = ['gateway', 'gateway-binding', 'gateway-modern'].includes(argv[0]);
+  const downstream = { 'gateway-binding': { worker: true }, 'gateway-modern': { modern: true } }[argv[0]] ?? true;
   try {
     stack = await startStack(gateway ? { downstream, todoApi: false } : {});
   } catch (err) {
@@ -399,6 +406,7 @@ async function main(argv) {
   Identity provider:  ${stack.usePingOne ? `PingOne (${stack.issuer})` : `local stand-in at ${stack.issuer} (users alice / alice-password, bob / bob-password)`}
   ${!gateway ? `Todo API:           ${stack.todoApiUrl}` : downstream.worker
     ? `Gateway for:        the downstream MCP Worker (${stack.downstreamUrl}/mcp), through the DOWNSTREAM_MCP service binding`
+    : downstream.modern ? `Gateway for:        the downstream MCP 2026-07-28 server at ${stack.downstreamUrl}/mcp`
     : `Gateway for:        the downstream MCP server at ${stack.downstreamUrl}/mcp (and /sse)`}
   Logs:               ${stack.logsDir}
   Stop with Ctrl-C, or \`node local/stack.mjs stop\` from another terminal.

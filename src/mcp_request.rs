@@ -20,6 +20,11 @@ use serde_json::{json, Value};
 /// The modern revision this worker speaks.
 pub const MODERN_VERSION: &str = "2026-07-28";
 
+/// The revisions of the session era (`initialize`, `Mcp-Session-Id`), all
+/// published before [`MODERN_VERSION`]: what an intermediary that speaks no
+/// revision itself (the gateway) passes to [`is_modern`] as `legacy`.
+pub const SESSION_ERA_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
 /// The session era's session header (ignored by the modern era).
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -128,6 +133,16 @@ fn shown(s: &str) -> String {
 /// `supported`). The order follows the revision: a header that disagrees
 /// with the body is refused before the body's version is judged.
 pub fn check(headers: &HeaderMap, message: &Value, supported: &[&str]) -> Result<(), Refusal> {
+    check_headers(headers, message)?;
+    check_meta(message, supported)
+}
+
+/// The first half of [`check`]: the mirrored headers are there and agree
+/// with the body. All an intermediary may judge (the gateway): whether the
+/// body's `_meta` is complete and its version spoken is the server's to say.
+/// `Mcp-Param-*` headers are not judged here: which argument each mirrors is
+/// in the tool's `inputSchema` (`x-mcp-header`), known to the server only.
+pub fn check_headers(headers: &HeaderMap, message: &Value) -> Result<(), Refusal> {
     let method = message.get("method").and_then(Value::as_str).unwrap_or("");
     let meta_version = meta_version(message);
     match (header(headers, VERSION_HEADER), meta_version) {
@@ -167,7 +182,13 @@ pub fn check(headers: &HeaderMap, message: &Value, supported: &[&str]) -> Result
             }
         }
     }
-    let Some(version) = meta_version else {
+    Ok(())
+}
+
+/// The second half of [`check`]: the body's `_meta` carries the required
+/// fields and a version in `supported`.
+pub fn check_meta(message: &Value, supported: &[&str]) -> Result<(), Refusal> {
+    let Some(version) = meta_version(message) else {
         return Err(Refusal {
             code: INVALID_PARAMS,
             message: format!("Invalid params: _meta must carry \"{META_PROTOCOL_VERSION}\""),
@@ -272,6 +293,22 @@ mod tests {
         assert!(check(&modern_headers("tools/call", Some(literal)), &call(literal), &SUPPORTED).is_err());
         assert_eq!(decode_header_value(" padded"), None);
         assert_eq!(decode_header_value("us-west1").as_deref(), Some("us-west1"));
+    }
+
+    #[test]
+    fn mcp_headers_alone_are_what_an_intermediary_checks() {
+        // No _meta fields, a version nobody speaks: the server's to refuse, not the gateway's.
+        let future = headers(&[(VERSION_HEADER, "2099-01-01"), (METHOD_HEADER, "tools/call"), (NAME_HEADER, "a")]);
+        let mut msg = call("a");
+        msg["params"]["_meta"] = json!({META_PROTOCOL_VERSION: "2099-01-01"});
+        assert_eq!(check_headers(&future, &msg), Ok(()));
+        assert_eq!(check(&future, &msg, &SUPPORTED).unwrap_err().code, INVALID_PARAMS);
+        msg["params"]["_meta"][META_CLIENT_CAPABILITIES] = json!({});
+        assert_eq!(check(&future, &msg, &SUPPORTED).unwrap_err().code, UNSUPPORTED_PROTOCOL_VERSION);
+        // A lie is refused by either.
+        let lying = headers(&[(VERSION_HEADER, "2099-01-01"), (METHOD_HEADER, "tools/call"), (NAME_HEADER, "b")]);
+        assert_eq!(check_headers(&lying, &msg).unwrap_err().code, HEADER_MISMATCH);
+        assert!(is_modern(&future, &msg, &SESSION_ERA_VERSIONS));
     }
 
     #[test]

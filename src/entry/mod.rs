@@ -130,6 +130,7 @@ fn proxy_user(ctx: AuthContext, config: &Config, url: &url::Url) -> crate::proxy
         client_id: ctx.client_id,
         grant_id: ctx.grant_id,
         resource_metadata: oauth::bearer::resource_metadata_url(config, url),
+        scopes: ctx.scopes,
     }
 }
 
@@ -208,13 +209,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             from_http(logged(&path, res))
         }
         Ok(ctx) => {
+            // A tool call beyond the token's scopes: the MCP 2025-11-25 step-up challenge.
+            let step_up = |scopes: &[String], why: &str| {
+                let mut res = provider.insufficient_scope(&url, scopes, why);
+                oauth::cors::apply(origin, res.headers_mut());
+                logged(&path, res)
+            };
             // Proxy mode (DOWNSTREAM_MCP_URL or DOWNSTREAM_MCP): forwarded to another MCP server.
             match crate::proxy::worker::downstream(&env) {
                 Ok(Some(downstream)) => {
                     let user = proxy_user(ctx, &config, &url);
                     // The same binding again, owned (the relay keeps it while its streams last).
                     let grants = Kv(kv.0.clone());
-                    return crate::proxy::worker::serve(&http_req, &user, &downstream, &env, grants).await;
+                    return crate::proxy::worker::serve(&http_req, &user, &downstream, &env, grants, step_up).await;
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -223,12 +230,6 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                     return json(500, serde_json::json!({"error": "server_error", "error_description": why}));
                 }
             }
-            // A tool call beyond the token's scopes: the MCP 2025-11-25 step-up challenge.
-            let step_up = |scopes: &[String], why: &str| {
-                let mut res = provider.insufficient_scope(&url, scopes, why);
-                oauth::cors::apply(origin, res.headers_mut());
-                logged(&path, res)
-            };
             crate::mcp::worker::serve(&http_req, &caller(ctx), &env, step_up).await
         }
         Err(res) => from_http(logged(&path, res)),

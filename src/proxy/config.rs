@@ -10,6 +10,7 @@
 use crate::grant_watch;
 use crate::util::crypto::random_bytes;
 use hmac::{Hmac, Mac};
+use serde_json::Value;
 use sha2::Sha256;
 use std::fmt;
 use url::Url;
@@ -49,6 +50,9 @@ pub struct Downstream {
     pub groups_claim: String,
     /// Seals downstream session ids (derived from `COOKIE_ENCRYPTION_KEY`).
     pub session_key: [u8; 32],
+    /// `GATEWAY_TOOL_SCOPES`: the MCP scopes a tool call needs (none set:
+    /// tool calls are not judged by scope).
+    pub tool_scopes: ToolScopes,
 }
 
 impl fmt::Debug for Downstream {
@@ -61,6 +65,7 @@ impl fmt::Debug for Downstream {
             .field("keepalive_ms", &self.keepalive_ms)
             .field("grant_check_ms", &self.grant_check_ms)
             .field("groups_claim", &self.groups_claim)
+            .field("tool_scopes", &self.tool_scopes)
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +162,7 @@ impl Downstream {
             grant_check_ms: u32::try_from(grant_check_secs.saturating_mul(1000)).unwrap_or(u32::MAX),
             groups_claim: set("GROUPS_CLAIM").map(|g| g.trim().to_owned()).unwrap_or(DEFAULT_GROUPS_CLAIM.into()),
             session_key: session_key(cookie_key.as_bytes()),
+            tool_scopes: set("GATEWAY_TOOL_SCOPES").map(|v| ToolScopes::parse(&v)).transpose()?.unwrap_or_default(),
         }))
     }
 
@@ -171,7 +177,115 @@ impl Downstream {
             grant_check_ms: 60_000,
             groups_claim: DEFAULT_GROUPS_CLAIM.into(),
             session_key: random_bytes::<32>(),
+            tool_scopes: ToolScopes::default(),
         }
+    }
+}
+
+/// Which tools need which MCP scopes (`GATEWAY_TOOL_SCOPES`): rules of the
+/// form `pattern=scope [scope…]`, separated by commas or line breaks, e.g.
+/// `delete_*=todo_api:write, *=todo_api:read`. A pattern is a tool name, or
+/// one with a single `*` standing for any text (`delete_*`, `*_admin`, `*`).
+/// The first rule whose pattern matches the tool's name decides, and a call
+/// needs every scope it lists; a tool no rule matches needs none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolScopes {
+    rules: Vec<ToolRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ToolRule {
+    /// The text before and after the `*` (`None`: no `*`, the whole name).
+    prefix: String,
+    suffix: Option<String>,
+    scopes: Vec<String>,
+}
+
+impl ToolRule {
+    fn matches(&self, tool: &str) -> bool {
+        match &self.suffix {
+            None => tool == self.prefix,
+            Some(suffix) => {
+                tool.len() >= self.prefix.len() + suffix.len()
+                    && tool.starts_with(&self.prefix)
+                    && tool.ends_with(suffix.as_str())
+            }
+        }
+    }
+}
+
+const TOOL_SCOPES: &str = "GATEWAY_TOOL_SCOPES";
+
+/// RFC 6749 `scope-token` characters (`%x21 / %x23-5B / %x5D-7E`), without
+/// the comma that separates rules here.
+fn is_scope_char(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x5b | 0x5d..=0x7e)
+}
+
+impl ToolScopes {
+    /// Parses the setting; an error names it and what is wrong, not the value.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let mut rules = Vec::new();
+        for rule in raw.split([',', '\n']).map(str::trim).filter(|r| !r.is_empty()) {
+            let (pattern, scopes) = rule.split_once('=').ok_or(err(
+                TOOL_SCOPES,
+                "must be rules of the form tool=scope, separated by commas (a rule has no '=')",
+            ))?;
+            let pattern = pattern.trim();
+            if pattern.is_empty() || pattern.chars().any(|c| c.is_whitespace() || c == '=') {
+                return Err(err(TOOL_SCOPES, "has a rule without a tool name or pattern before its '='"));
+            }
+            let (prefix, suffix) = match pattern.split_once('*') {
+                None => (pattern.to_owned(), None),
+                Some((_, after)) if after.contains('*') => {
+                    return Err(err(TOOL_SCOPES, "has a pattern with more than one '*'"))
+                }
+                Some((before, after)) => (before.to_owned(), Some(after.to_owned())),
+            };
+            let scopes: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();
+            if scopes.is_empty() {
+                return Err(err(TOOL_SCOPES, "has a rule without scopes after its '='"));
+            }
+            if !scopes.iter().all(|s| s.bytes().all(is_scope_char)) {
+                return Err(err(TOOL_SCOPES, "has a scope with characters no OAuth scope can have"));
+            }
+            rules.push(ToolRule { prefix, suffix, scopes });
+        }
+        if rules.is_empty() {
+            return Err(err(TOOL_SCOPES, "has no rules (leave it unset to judge no tool call by scope)"));
+        }
+        Ok(Self { rules })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The scopes a call of `tool` needs: the first matching rule's.
+    pub fn required(&self, tool: &str) -> &[String] {
+        self.rules.iter().find(|r| r.matches(tool)).map(|r| r.scopes.as_slice()).unwrap_or_default()
+    }
+
+    /// The scopes the `tools/call` requests in `message` (one request or a
+    /// batch) need and `granted` lacks, each once, in order.
+    pub fn missing(&self, message: &Value, granted: &[String]) -> Vec<String> {
+        let calls: Vec<&Value> = match message {
+            Value::Array(batch) => batch.iter().collect(),
+            one => vec![one],
+        };
+        let mut missing: Vec<String> = Vec::new();
+        for call in calls {
+            if call.get("method").and_then(Value::as_str) != Some("tools/call") {
+                continue;
+            }
+            let Some(tool) = call.pointer("/params/name").and_then(Value::as_str) else { continue };
+            for scope in self.required(tool) {
+                if !granted.contains(scope) && !missing.contains(scope) {
+                    missing.push(scope.clone());
+                }
+            }
+        }
+        missing
     }
 }
 
@@ -260,6 +374,62 @@ mod tests {
         let short = bad(&[ok_mcp, ("COOKIE_ENCRYPTION_KEY", "short-secret")]);
         assert_eq!(short.name, "COOKIE_ENCRYPTION_KEY");
         assert!(!short.to_string().contains("short-secret"));
+    }
+
+    #[test]
+    fn tool_scopes_first_matching_rule_decides() {
+        let ok_mcp = ("DOWNSTREAM_MCP_URL", "https://mcp.example.com/mcp");
+        let d = load(&[KEY, ok_mcp]).unwrap().unwrap();
+        assert!(d.tool_scopes.is_empty(), "unset: no tool call is judged by scope");
+        let rules =
+            "delete_*=todo_api:write todo_api:admin,\n *_report = reports:read ,whoami=profile, *=todo_api:read";
+        let d = load(&[KEY, ok_mcp, ("GATEWAY_TOOL_SCOPES", rules)]).unwrap().unwrap();
+        let t = &d.tool_scopes;
+        assert_eq!(t.required("delete_todo"), ["todo_api:write", "todo_api:admin"]);
+        assert_eq!(t.required("delete_"), ["todo_api:write", "todo_api:admin"], "* may stand for nothing");
+        assert_eq!(t.required("weekly_report"), ["reports:read"]);
+        assert_eq!(t.required("whoami"), ["profile"]);
+        assert_eq!(t.required("whoami2"), ["todo_api:read"], "a name without * matches only itself");
+        assert_eq!(t.required("list"), ["todo_api:read"]);
+        let narrow = ToolScopes::parse("a*z=s").unwrap();
+        assert_eq!(
+            (narrow.required("abcz"), narrow.required("az"), narrow.required("za")),
+            (&["s".to_owned()][..], &["s".to_owned()][..], &[][..])
+        );
+        assert!(narrow.required("a").is_empty(), "prefix and suffix may not overlap");
+    }
+
+    #[test]
+    fn tool_scopes_missing_covers_batches_and_names_each_scope_once() {
+        let t = ToolScopes::parse("delete_*=w, *=r").unwrap();
+        let call = |name: &str| serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}});
+        let granted = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(t.missing(&call("delete_x"), &granted(&["r"])), ["w"]);
+        assert!(t.missing(&call("list"), &granted(&["r"])).is_empty());
+        assert_eq!(t.missing(&call("list"), &granted(&[])), ["r"]);
+        let batch = serde_json::json!([call("list"), call("delete_a"), call("delete_b"), {"jsonrpc": "2.0", "id": 4, "method": "tools/list"}]);
+        assert_eq!(t.missing(&batch, &granted(&[])), ["r", "w"]);
+        assert!(t.missing(&serde_json::json!({"method": "tools/list"}), &granted(&[])).is_empty());
+        assert!(ToolScopes::default().missing(&call("delete_x"), &granted(&[])).is_empty());
+    }
+
+    #[test]
+    fn bad_tool_scopes_are_named_without_their_values() {
+        let ok_mcp = ("DOWNSTREAM_MCP_URL", "https://mcp.example.com/mcp");
+        for (value, why) in [
+            ("delete_*", "no '='"),
+            ("=todo_api:write", "without a tool name"),
+            ("delete me=x", "without a tool name"),
+            ("a*b*=x", "more than one '*'"),
+            ("delete_*=", "without scopes"),
+            ("delete_*=  ,*=r", "without scopes"),
+            ("x=\"quoted\"", "characters no OAuth scope"),
+            (" , ", "no rules"),
+        ] {
+            let e = load(&[KEY, ok_mcp, ("GATEWAY_TOOL_SCOPES", value)]).unwrap_err();
+            assert_eq!(e.name, "GATEWAY_TOOL_SCOPES", "{value}");
+            assert!(e.to_string().contains(why), "{value}: {e}");
+        }
     }
 
     #[test]

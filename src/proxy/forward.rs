@@ -7,10 +7,11 @@ use super::config::Downstream;
 use super::identity::outbound_headers;
 use super::session::{Bound, Sessions};
 use super::User;
+use crate::mcp_request::{check_headers, is_modern, Refusal, SESSION_ERA_VERSIONS};
 use crate::util::origin::{origin_allowed, own_origin};
 use http::header::{HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 use url::Url;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -41,12 +42,21 @@ pub struct Outbound {
     /// The sealed session id the client sent and what it opened to.
     pub client_session: Option<String>,
     pub downstream_session: Option<String>,
+    /// An MCP 2026-07-28 request: no session travels either way.
+    pub modern: bool,
 }
 
 #[derive(Debug)]
 pub enum Plan {
     Respond(Response<Vec<u8>>),
     Send(Outbound),
+    /// A tool call needs scopes the token lacks (`GATEWAY_TOOL_SCOPES`): the
+    /// Worker answers 403 `insufficient_scope` naming `scopes` (the token's
+    /// own and the `missing` ones, so a step-up keeps what it had).
+    InsufficientScope {
+        scopes: Vec<String>,
+        missing: Vec<String>,
+    },
 }
 
 /// A JSON-RPC error that answers no particular request, with CORS.
@@ -116,7 +126,24 @@ fn same_origin(a: &Url, b: &Url) -> bool {
     a.origin() == b.origin()
 }
 
+/// A modern request whose headers do not mirror its body: 400 and the
+/// JSON-RPC error the revision names (`HeaderMismatch`), answering its id.
+fn refused(origin: Option<&str>, message: &Value, refusal: &Refusal) -> Response<Vec<u8>> {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let mut res = Response::new(refusal.to_json(&id).to_string().into_bytes());
+    *res.status_mut() = StatusCode::BAD_REQUEST;
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    crate::oauth::cors::apply(origin, res.headers_mut());
+    res
+}
+
 /// Decides what to do with an authenticated request to `/mcp` or `/sse…`.
+///
+/// On `POST /mcp` the era is told per request (`mcp_request::is_modern`): a
+/// modern request must have headers that mirror its body (refused with 400
+/// otherwise, so the downstream never sees one that lies) and travels without
+/// a session: a client's `Mcp-Session-Id` is ignored, none is sent or sealed.
+/// A session-era request (and `GET`, `DELETE`, `/sse…`) goes as it always did.
 pub fn plan(req: &Request<Vec<u8>>, user: &User, ds: &Downstream) -> Plan {
     let origin = header(req.headers(), "origin");
     if let Some(o) = origin {
@@ -131,18 +158,30 @@ pub fn plan(req: &Request<Vec<u8>>, user: &User, ds: &Downstream) -> Plan {
     }
     let sessions = Sessions::new(&ds.session_key, &user.user_id, &user.client_id);
     let not_found = || Plan::Respond(session_not_found(origin));
+    // A message that is not JSON goes on as it is: the downstream answers it.
+    let message: Option<Value> =
+        (req.method() == Method::POST).then(|| serde_json::from_slice(req.body()).ok()).flatten();
+    let mut modern = false;
     let (kind, target, client_session, downstream_session) = match req.uri().path() {
         "/mcp" => {
             if !matches!(*req.method(), Method::GET | Method::POST | Method::DELETE) {
                 return Plan::Respond(method_not_allowed(origin, "GET, POST, DELETE"));
             }
+            modern = message.as_ref().is_some_and(|m| is_modern(req.headers(), m, &SESSION_ERA_VERSIONS));
             let (client, downstream) = match header(req.headers(), SESSION_HEADER) {
+                _ if modern => (None, None),
                 None => (None, None),
                 Some(id) => match sessions.open(id) {
                     Some(Bound::Mcp(sid)) => (Some(id.to_owned()), Some(sid)),
                     _ => return not_found(),
                 },
             };
+            if let (true, Some(m)) = (modern, &message) {
+                // The downstream judges `_meta` and the version; the gateway, the mirrors.
+                if let Err(refusal) = check_headers(req.headers(), m) {
+                    return Plan::Respond(refused(origin, m, &refusal));
+                }
+            }
             (Kind::Streamable, ds.mcp_url.clone(), client, downstream)
         }
         "/sse" | "/sse/message" if ds.sse_url.is_none() => {
@@ -194,7 +233,15 @@ pub fn plan(req: &Request<Vec<u8>>, user: &User, ds: &Downstream) -> Plan {
             ))
         }
     };
-    let headers = outbound_headers(req.headers(), user, &ds.groups_claim, downstream_session.as_deref());
+    if let Some(m) = &message {
+        let missing = ds.tool_scopes.missing(m, &user.scopes);
+        if !missing.is_empty() {
+            let mut scopes = user.scopes.clone();
+            scopes.extend(missing.iter().cloned());
+            return Plan::InsufficientScope { scopes, missing };
+        }
+    }
+    let headers = outbound_headers(req.headers(), user, &ds.groups_claim, downstream_session.as_deref(), modern);
     let mut request = Request::new(req.body().clone());
     *request.method_mut() = req.method().clone();
     *request.headers_mut() = headers;
@@ -202,7 +249,14 @@ pub fn plan(req: &Request<Vec<u8>>, user: &User, ds: &Downstream) -> Plan {
         Ok(uri) => *request.uri_mut() = uri,
         Err(_) => return Plan::Respond(unreachable(origin)),
     }
-    Plan::Send(Outbound { kind, request, origin: origin.map(str::to_owned), client_session, downstream_session })
+    Plan::Send(Outbound {
+        kind,
+        request,
+        origin: origin.map(str::to_owned),
+        client_session,
+        downstream_session,
+        modern,
+    })
 }
 
 /// Response headers passed on as the downstream sent them.
@@ -271,7 +325,8 @@ pub fn response_head(
             h.append(WWW_AUTHENTICATE, v);
         }
     }
-    if out.kind == Kind::Streamable {
+    // A modern exchange has no session: one the downstream names anyway is dropped.
+    if out.kind == Kind::Streamable && !out.modern {
         if let Some(sid) = header(headers, SESSION_HEADER) {
             let id = if out.downstream_session.as_deref() == Some(sid) {
                 out.client_session.clone()
@@ -312,6 +367,7 @@ mod tests {
             grant_id: "grant-1".into(),
             props: Props::from_value(&json!({"subjectToken": format!("pingone-token-of-{id}"), "claims": {"sub": id}})),
             resource_metadata: "https://gw.example.com/.well-known/oauth-protected-resource/mcp".into(),
+            scopes: vec!["todo_api:read".into()],
         }
     }
 
@@ -327,6 +383,7 @@ mod tests {
         match p {
             Plan::Send(o) => o,
             Plan::Respond(r) => panic!("answered {} {}", r.status(), String::from_utf8_lossy(r.body())),
+            Plan::InsufficientScope { missing, .. } => panic!("refused for lack of {missing:?}"),
         }
     }
 
@@ -334,6 +391,7 @@ mod tests {
         match p {
             Plan::Respond(r) => r,
             Plan::Send(o) => panic!("forwarded to {}", o.request.uri()),
+            Plan::InsufficientScope { missing, .. } => panic!("refused for lack of {missing:?}"),
         }
     }
 
@@ -403,6 +461,147 @@ mod tests {
         // The downstream's raw id is no session here either.
         let raw = req("POST", "https://gw.example.com/mcp", &[("mcp-session-id", "downstream-1")], "{}");
         assert_eq!(respond(plan(&raw, &alice, &ds)).status(), StatusCode::NOT_FOUND);
+    }
+
+    fn modern_call(name: &str) -> String {
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+            "name": name, "arguments": {"region": "us-west1"},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {}},
+        }})
+        .to_string()
+    }
+
+    const MODERN: [(&str, &str); 4] = [
+        ("content-type", "application/json"),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "whoami"),
+    ];
+
+    #[test]
+    fn a_modern_request_travels_without_a_session_and_with_its_mirrored_headers() {
+        let (ds, alice) = (ds(), user("alice"));
+        let mut headers = MODERN.to_vec();
+        headers.extend([("mcp-param-region", "us-west1"), ("mcp-session-id", "g1.not-a-session-of-anyone")]);
+        let r = req("POST", "https://gw.example.com/mcp", &headers, &modern_call("whoami"));
+        let out = send(plan(&r, &alice, &ds));
+        assert!(out.modern);
+        let h = out.request.headers();
+        assert_eq!((h["mcp-method"].to_str().unwrap(), h["mcp-name"].to_str().unwrap()), ("tools/call", "whoami"));
+        assert_eq!(
+            (h["mcp-param-region"].to_str().unwrap(), h["mcp-protocol-version"].to_str().unwrap()),
+            ("us-west1", "2026-07-28")
+        );
+        assert_eq!(h["authorization"], "Bearer pingone-token-of-alice");
+        assert!(h.get("mcp-session-id").is_none(), "a client's session id is ignored, not forwarded or judged");
+        assert_eq!(out.request.body(), modern_call("whoami").as_bytes(), "the body goes as it came");
+        // A session id the downstream names anyway is neither sealed nor echoed.
+        let ds_headers = downstream_headers(&[("content-type", "application/json"), ("mcp-session-id", "d-1")]);
+        let (_, h) = response_head(&out, 200, &ds_headers, &alice, &ds).unwrap();
+        assert!(h.get("mcp-session-id").is_none());
+        // server/discover (the probe of dual-era clients) is modern too, as is a future version.
+        let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover"}).to_string();
+        let probe = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "server/discover")];
+        assert!(send(plan(&req("POST", "https://gw.example.com/mcp", &probe, &discover), &alice, &ds)).modern);
+
+        // Session-era requests: the session as before, and unchecked mirrors never pass.
+        let init = req(
+            "POST",
+            "https://gw.example.com/mcp",
+            &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/list"), ("mcp-name", "x")],
+            INIT,
+        );
+        let out = send(plan(&init, &alice, &ds));
+        assert!(!out.modern, "initialize is of the session era whatever its headers say");
+        assert!(out.request.headers().get("mcp-method").is_none() && out.request.headers().get("mcp-name").is_none());
+        let legacy = req("POST", "https://gw.example.com/mcp", &[("mcp-session-id", "g1.forged")], "{}");
+        assert_eq!(respond(plan(&legacy, &alice, &ds)).status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn a_modern_request_whose_headers_lie_is_refused_before_the_downstream() {
+        let (ds, alice) = (ds(), user("alice"));
+        let lying = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "echo")];
+        let res =
+            respond(plan(&req("POST", "https://gw.example.com/mcp", &lying, &modern_call("whoami")), &alice, &ds));
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let b = body(&res);
+        assert_eq!(
+            (b["id"].clone(), b["error"]["code"].clone()),
+            (json!(5), json!(crate::mcp_request::HEADER_MISMATCH))
+        );
+        assert!(b["error"]["message"].as_str().unwrap().contains("Mcp-Name header value 'echo'"));
+        assert_eq!(res.headers()["content-type"], "application/json");
+        let no_method = [("mcp-protocol-version", "2026-07-28"), ("mcp-name", "whoami")];
+        let res =
+            respond(plan(&req("POST", "https://gw.example.com/mcp", &no_method, &modern_call("whoami")), &alice, &ds));
+        assert_eq!(body(&res)["error"]["code"], crate::mcp_request::HEADER_MISMATCH);
+        let other_version =
+            [("mcp-protocol-version", "2026-12-01"), ("mcp-method", "tools/call"), ("mcp-name", "whoami")];
+        let res = respond(plan(
+            &req("POST", "https://gw.example.com/mcp", &other_version, &modern_call("whoami")),
+            &alice,
+            &ds,
+        ));
+        assert!(body(&res)["error"]["message"].as_str().unwrap().contains("MCP-Protocol-Version"));
+        // Versions are the downstream's to judge: one the gateway never heard of passes.
+        let future = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list",
+            "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01"}}})
+        .to_string();
+        let h = [("mcp-protocol-version", "2099-01-01"), ("mcp-method", "tools/list")];
+        assert!(send(plan(&req("POST", "https://gw.example.com/mcp", &h, &future), &alice, &ds)).modern);
+    }
+
+    #[test]
+    fn tool_calls_beyond_the_tokens_scopes_are_refused_in_both_eras() {
+        let ds = Downstream {
+            tool_scopes: crate::proxy::config::ToolScopes::parse("delete_*=todo_api:write, *=todo_api:read").unwrap(),
+            ..ds()
+        };
+        let alice = user("alice"); // todo_api:read only
+        let refused = |p: Plan| match p {
+            Plan::InsufficientScope { scopes, missing } => (scopes, missing),
+            Plan::Send(o) => panic!("forwarded to {}", o.request.uri()),
+            Plan::Respond(r) => panic!("answered {}", r.status()),
+        };
+        let read_write = || vec!["todo_api:read".to_owned(), "todo_api:write".to_owned()];
+        // Modern: the name from the body (the headers agree, or it is refused before).
+        let h = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "delete_all")];
+        let (scopes, missing) =
+            refused(plan(&req("POST", "https://gw.example.com/mcp", &h, &modern_call("delete_all")), &alice, &ds));
+        assert_eq!((scopes, missing), (read_write(), vec!["todo_api:write".to_owned()]));
+        let mut permitted = MODERN.to_vec();
+        permitted[3] = ("mcp-name", "whoami");
+        send(plan(&req("POST", "https://gw.example.com/mcp", &permitted, &modern_call("whoami")), &alice, &ds));
+        // Session era, one call and a batch, on /mcp and on the legacy transport.
+        let sealed = Sessions::new(&ds.session_key, "alice", "client-1").seal(&Bound::Mcp("d-1".into())).unwrap();
+        let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "delete_one"}});
+        let legacy = req("POST", "https://gw.example.com/mcp", &[("mcp-session-id", &sealed)], &call.to_string());
+        assert_eq!(refused(plan(&legacy, &alice, &ds)).0, read_write());
+        let batch = json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, call]).to_string();
+        let legacy = req("POST", "https://gw.example.com/mcp", &[("mcp-session-id", &sealed)], &batch);
+        assert_eq!(refused(plan(&legacy, &alice, &ds)).1, ["todo_api:write"]);
+        let endpoint = Sessions::new(&ds.session_key, "alice", "client-1")
+            .seal(&Bound::Sse("/messages?sessionId=a".into()))
+            .unwrap();
+        let uri = format!("https://gw.example.com/sse/message?sessionId={endpoint}");
+        assert_eq!(refused(plan(&req("POST", &uri, &[], &call.to_string()), &alice, &ds)).1, ["todo_api:write"]);
+        // A token without any scope needs read even for whoami; with write it may delete.
+        let nobody = User { scopes: vec![], ..user("alice") };
+        assert_eq!(
+            refused(plan(&req("POST", "https://gw.example.com/mcp", &permitted, &modern_call("whoami")), &nobody, &ds))
+                .1,
+            ["todo_api:read"]
+        );
+        let writer = User { scopes: read_write(), ..user("alice") };
+        send(plan(&req("POST", "https://gw.example.com/mcp", &h, &modern_call("delete_all")), &writer, &ds));
+        // Without GATEWAY_TOOL_SCOPES scopes are not judged.
+        send(plan(
+            &req("POST", "https://gw.example.com/mcp", &h, &modern_call("delete_all")),
+            &nobody,
+            &super::super::config::Downstream { tool_scopes: Default::default(), ..ds.clone() },
+        ));
     }
 
     #[test]

@@ -20,6 +20,14 @@ use serde_json::Value;
 /// Client request headers forwarded as they are; every other one is dropped.
 pub const FORWARDED: [&str; 5] = ["accept", "content-type", "mcp-protocol-version", "last-event-id", "user-agent"];
 
+/// Headers of MCP 2026-07-28 that mirror the body (`Mcp-Method`, `Mcp-Name`,
+/// and every `Mcp-Param-*`), forwarded on modern requests only, once the
+/// gateway has checked `Mcp-Method` and `Mcp-Name` against the body
+/// (`mcp_request::check_headers`; `Mcp-Param-*` the downstream checks, it
+/// knows which argument each mirrors). On session-era requests nobody checks
+/// them, so they are dropped: the downstream never sees unchecked mirrors.
+pub const MIRRORED: [&str; 2] = [crate::mcp_request::METHOD_HEADER, crate::mcp_request::NAME_HEADER];
+
 pub const USER_SUB: &str = "x-user-sub";
 pub const USER_EMAIL: &str = "x-user-email";
 pub const USER_NAME: &str = "x-user-name";
@@ -82,13 +90,28 @@ pub fn identity_headers(user: &User, groups_claim: &str) -> Vec<(&'static str, S
     out
 }
 
-/// The headers of the request to the downstream: the allowed client headers,
-/// the identity, and `session` as `Mcp-Session-Id` when given.
-pub fn outbound_headers(incoming: &HeaderMap, user: &User, groups_claim: &str, session: Option<&str>) -> HeaderMap {
+/// The headers of the request to the downstream: the allowed client headers
+/// (with the [`MIRRORED`] ones when `modern`), the identity, and `session` as
+/// `Mcp-Session-Id` when given.
+pub fn outbound_headers(
+    incoming: &HeaderMap,
+    user: &User,
+    groups_claim: &str,
+    session: Option<&str>,
+    modern: bool,
+) -> HeaderMap {
     let mut out = HeaderMap::new();
     for name in FORWARDED {
         for value in incoming.get_all(name) {
             out.append(HeaderName::from_static(name), value.clone());
+        }
+    }
+    if modern {
+        for (name, value) in incoming {
+            let n = name.as_str();
+            if MIRRORED.contains(&n) || n.starts_with(crate::mcp_request::PARAM_HEADER_PREFIX) {
+                out.append(name.clone(), value.clone());
+            }
         }
     }
     if let Some(token) = user.props.subject_token.as_deref() {
@@ -120,6 +143,7 @@ mod tests {
             grant_id: "grant-1".into(),
             props: Props::from_value(&json!({"subjectToken": "pingone-access-token", "claims": claims})),
             resource_metadata: String::new(),
+            scopes: Vec::new(),
         }
     }
 
@@ -178,7 +202,7 @@ mod tests {
             incoming.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
         let u = user(json!({"sub": "alice-sub", "email": "alice@example.com"}));
-        let out = outbound_headers(&incoming, &u, "groups", Some("downstream-sid"));
+        let out = outbound_headers(&incoming, &u, "groups", Some("downstream-sid"), false);
         assert_eq!(out["authorization"], "Bearer pingone-access-token");
         assert_eq!(out["x-user-email"], "alice@example.com");
         assert_eq!(out["x-user-sub"], "alice-sub");
@@ -192,6 +216,35 @@ mod tests {
         assert_eq!(out.get_all("x-user-email").iter().count(), 1);
         assert!(!format!("{out:?}").contains("mcp-token-of-the-client"));
         // Without a session to name, the client's (sealed) id does not pass either.
-        assert!(outbound_headers(&incoming, &u, "groups", None).get("mcp-session-id").is_none());
+        assert!(outbound_headers(&incoming, &u, "groups", None, false).get("mcp-session-id").is_none());
+    }
+
+    #[test]
+    fn mirrored_headers_pass_on_modern_requests_only() {
+        let mut incoming = HeaderMap::new();
+        for (k, v) in [
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "=?base64?R3LDvMOfZQ==?="),
+            ("mcp-param-region", "us-west1"),
+            ("Mcp-Param-Tenant", "acme"),
+            ("mcp-paramx", "not a mirror"),
+            ("mcp-session-id", "g1.client-facing"),
+        ] {
+            incoming.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_static(v));
+        }
+        incoming.append("mcp-param-region", HeaderValue::from_static("eu-west1"));
+        let u = user(json!({"sub": "alice-sub"}));
+        let out = outbound_headers(&incoming, &u, "groups", None, true);
+        assert_eq!(out["mcp-protocol-version"], "2026-07-28");
+        assert_eq!(out["mcp-method"], "tools/call");
+        assert_eq!(out["mcp-name"], "=?base64?R3LDvMOfZQ==?=");
+        assert_eq!(out.get_all("mcp-param-region").iter().collect::<Vec<_>>(), ["us-west1", "eu-west1"]);
+        assert_eq!(out["mcp-param-tenant"], "acme");
+        assert!(out.get("mcp-paramx").is_none() && out.get("mcp-session-id").is_none());
+        let legacy = outbound_headers(&incoming, &u, "groups", None, false);
+        for gone in ["mcp-method", "mcp-name", "mcp-param-region", "mcp-param-tenant"] {
+            assert!(legacy.get(gone).is_none(), "{gone} is unchecked on a session-era request");
+        }
     }
 }

@@ -10,14 +10,19 @@
 //!
 //! - [`config`]: the settings (the `DOWNSTREAM_MCP` service binding,
 //!   `DOWNSTREAM_MCP_URL`, `DOWNSTREAM_SSE_URL`, `DOWNSTREAM_TIMEOUT_SECS`,
-//!   `DOWNSTREAM_KEEPALIVE_SECS`, `SSE_GRANT_CHECK_SECS`);
+//!   `DOWNSTREAM_KEEPALIVE_SECS`, `SSE_GRANT_CHECK_SECS`,
+//!   `GATEWAY_TOOL_SCOPES`);
 //! - [`identity`]: which client headers go through (an allowlist) and the
 //!   identity the downstream server gets (`Authorization: Bearer <PingOne
 //!   token>`, `X-User-*`), never the client's bearer token or cookies;
 //! - [`session`]: downstream session ids sealed to the user and client that
 //!   created them, so no state is kept and no Durable Object is in the path;
 //! - [`forward`]: the request to send and the response head to return,
-//!   including every error a client can act on (404, 502, 504);
+//!   including every error a client can act on (400 for MCP 2026-07-28
+//!   headers that disagree with the body, 403 step-up for a tool call beyond
+//!   the token's scopes, 404, 502, 504). Both protocol eras share `/mcp`:
+//!   a modern request (`mcp_request::is_modern`) is checked and forwarded
+//!   without any session, a session-era one as before;
 //! - [`sse`]: the legacy transport's `endpoint` event, rewritten to point at
 //!   this worker with a sealed session id;
 //! - [`keepalive`]: comments sent on event streams the downstream leaves idle;
@@ -59,4 +64,7 @@ pub struct User {
     /// into the downstream's `WWW-Authenticate` challenges so clients come
     /// back here (the only authorization server they can use).
     pub resource_metadata: String,
+    /// The MCP access token's scopes: `GATEWAY_TOOL_SCOPES` is judged
+    /// against them.
+    pub scopes: Vec<String>,
 }

@@ -53,15 +53,22 @@ enum Failure {
 /// Forwards an authenticated `/mcp` or `/sse…` request for `user`; `env`
 /// gives the service binding (when `ds.bound`), `grants` the KV namespace of
 /// the grant records (event streams end once the user's grant is gone).
+/// `step_up` builds the authorization server's 403 challenge for a tool call
+/// that needs scopes the token lacks (`GATEWAY_TOOL_SCOPES`), given the
+/// scopes to ask for and a description.
 pub async fn serve(
     req: &http::Request<Vec<u8>>,
     user: &User,
     ds: &Downstream,
     env: &Env,
     grants: Kv,
+    step_up: impl FnOnce(&[String], &str) -> http::Response<Vec<u8>>,
 ) -> Result<Response> {
     let out = match forward::plan(req, user, ds) {
         Plan::Respond(res) => return from_http(res),
+        Plan::InsufficientScope { scopes, missing } => {
+            return from_http(step_up(&scopes, &format!("This call needs the scope {}", missing.join(" "))))
+        }
         Plan::Send(out) => out,
     };
     let origin = out.origin.as_deref();
