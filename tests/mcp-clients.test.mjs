@@ -1,11 +1,12 @@
 // Independent MCP clients against the MCP worker in workerd, with tokens from the real flow:
-//   - the rmcp crate's client (tests/rmcp-client, a native Rust binary);
+//   - the rmcp crate's client (tests/rmcp-client, a native Rust binary built by scripts/test with
+//     `cargo build -p rmcp-client`), in the session era and in 2026-07-28 (MCP_ERA=modern);
 //   - MCP Inspector in CLI mode (`--header "Authorization: Bearer …"`);
 //   - mcp-remote (what Claude Desktop's config runs), driven headlessly (support/mcp-remote.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import { startTestStack, ROOT } from './support/stack.mjs';
 import { CookieJar, getMcpToken } from './support/flow.mjs';
 import { followAuthorization } from './support/sdk-oauth.mjs';
 import { startMcpRemote } from './support/mcp-remote.mjs';
+import { startBearerProxy } from './support/bearer-proxy.mjs';
 
 const TOOL_NAMES = ['who_am_I', 'get_my_todo_list', 'create_new_todo', 'toggle_todo_status', 'deleteTodo'];
 const INSPECTOR_DIR = join(ROOT, 'node_modules', '@modelcontextprotocol', 'inspector-cli', 'build');
@@ -47,13 +49,16 @@ function run(cmd, args, { env = {}, cwd = ROOT, timeoutMs = 300_000 } = {}) {
 
 // ---- rmcp ------------------------------------------------------------------------------------
 
-test('the rmcp client: initialize, tools/list, every tool and the error cases', async () => {
-  const cargo = process.env.CARGO ?? 'cargo';
-  const build = await run(cargo, ['build', '--quiet', '-p', 'rmcp-client']);
-  assert.equal(build.code, 0, `cargo build -p rmcp-client failed:\n${build.stderr}`);
-  const bin = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'rmcp-client');
+// Built by scripts/test (`cargo build -p rmcp-client`) before the node tests.
+const RMCP_CLIENT = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'rmcp-client');
 
-  const ok = await run(bin, [], { env: { MCP_URL: stack.mcpUrl, MCP_TOKEN: token }, timeoutMs: 60_000 });
+function rmcpClient(env) {
+  assert.ok(existsSync(RMCP_CLIENT), `${RMCP_CLIENT} is missing: cargo build -p rmcp-client (scripts/test does)`);
+  return run(RMCP_CLIENT, [], { env, timeoutMs: 60_000 });
+}
+
+test('the rmcp client: initialize, tools/list, every tool and the error cases', async () => {
+  const ok = await rmcpClient({ MCP_URL: stack.mcpUrl, MCP_TOKEN: token });
   assert.equal(ok.code, 0, `rmcp-client failed: ${ok.stderr}`);
   const summary = JSON.parse(ok.stdout.trim().split('\n').pop());
   assert.equal(summary.ok, true);
@@ -62,10 +67,43 @@ test('the rmcp client: initialize, tools/list, every tool and the error cases', 
   assert.ok(['2025-11-25', '2025-06-18', '2025-03-26'].includes(summary.protocolVersion), summary.protocolVersion);
 
   // The same client without a valid token is turned away before the session starts.
-  const denied = await run(bin, [], { env: { MCP_URL: stack.mcpUrl, MCP_TOKEN: 'not-a-token' }, timeoutMs: 60_000 });
+  const denied = await rmcpClient({ MCP_URL: stack.mcpUrl, MCP_TOKEN: 'not-a-token' });
   assert.equal(denied.code, 1);
   assert.match(denied.stderr, /rmcp-client: initialize/);
 });
+
+test('the rmcp client in 2026-07-28 (server/discover, no initialize): tools/list, every tool, the error cases', async () => {
+  const recorder = await startBearerProxy({ target: stack.mcpOrigin, token });
+  try {
+    const ok = await rmcpClient({ MCP_URL: `${recorder.url}/mcp`, MCP_TOKEN: token, MCP_ERA: 'modern' });
+    assert.equal(ok.code, 0, `rmcp-client failed: ${ok.stderr}`);
+    const summary = JSON.parse(ok.stdout.trim().split('\n').pop());
+    assert.equal(summary.ok, true);
+    assert.deepEqual(summary.tools, TOOL_NAMES);
+    assert.equal(summary.server.name, 'pingone-mcp-worker');
+    assert.equal(summary.protocolVersion, '2026-07-28');
+    assertModernWire(recorder.requests, { calls: 8 });
+  } finally {
+    await recorder.close();
+  }
+});
+
+/**
+ * What a client of the 2026-07-28 era sent, as a recording proxy saw it: server/discover and
+ * `calls` tools/call, every POST with Mcp-Method and MCP-Protocol-Version 2026-07-28 (a
+ * session-era initialize has neither), and no Mcp-Session-Id ever handed out.
+ */
+function assertModernWire(requests, { calls }) {
+  const posts = requests.filter((r) => r.method === 'POST' && r.path.startsWith('/mcp'));
+  const shown = JSON.stringify(posts);
+  assert.ok(posts.some((r) => r.mcpMethod === 'server/discover' && r.status === 200), shown);
+  assert.ok(posts.filter((r) => r.mcpMethod === 'tools/call').length >= calls, shown);
+  for (const r of posts) {
+    assert.equal(r.protocolVersion, '2026-07-28', shown);
+    assert.ok(r.mcpMethod, shown);
+  }
+  assert.deepEqual(requests.filter((r) => r.responseSessionId || r.sessionId), [], 'no session');
+}
 
 // ---- MCP Inspector CLI -----------------------------------------------------------------------
 
