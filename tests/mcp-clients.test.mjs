@@ -2,7 +2,9 @@
 //   - the rmcp crate's client (tests/rmcp-client, a native Rust binary built by scripts/test with
 //     `cargo build -p rmcp-client`), in the session era and in 2026-07-28 (MCP_ERA=modern);
 //   - MCP Inspector in CLI mode (`--header "Authorization: Bearer …"`);
-//   - mcp-remote (what Claude Desktop's config runs), driven headlessly (support/mcp-remote.mjs).
+//   - mcp-remote (what Claude Desktop's config runs), driven headlessly (support/mcp-remote.mjs),
+//     by default (legacy) and with `--protocol auto` (lands in 2026-07-28), the latter behind a
+//     recording loopback proxy that shows what it sent.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,10 +12,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startTestStack, ROOT } from './support/stack.mjs';
+import { startTestStack, freePort, ROOT } from './support/stack.mjs';
 import { CookieJar, getMcpToken } from './support/flow.mjs';
 import { followAuthorization } from './support/sdk-oauth.mjs';
-import { startMcpRemote } from './support/mcp-remote.mjs';
+import { signInThroughBrowser, startMcpRemote } from './support/mcp-remote.mjs';
 import { startBearerProxy } from './support/bearer-proxy.mjs';
 
 const TOOL_NAMES = ['who_am_I', 'get_my_todo_list', 'create_new_todo', 'toggle_todo_status', 'deleteTodo'];
@@ -21,10 +23,20 @@ const INSPECTOR_DIR = join(ROOT, 'node_modules', '@modelcontextprotocol', 'inspe
 
 let stack;
 let token; // alice's MCP access token from the real flow
+let recorderPort; // the recording proxy's, a redirect target of the worker's IdP client
 const scratch = mkdtempSync(join(tmpdir(), 'mcp-clients-'));
 
 before(async () => {
-  stack = await startTestStack();
+  // Behind the recording proxy (which keeps the client's Host) the worker's origin is the
+  // proxy's, so its /callback there must be a redirect URI the stand-in IdP knows.
+  const mcp = await freePort();
+  recorderPort = await freePort();
+  stack = await startTestStack({
+    ports: { mcp },
+    idpEnv: {
+      MCP_REDIRECT_URIS: [mcp, recorderPort].flatMap((p) => [`http://127.0.0.1:${p}/callback`, `http://localhost:${p}/callback`]).join(' '),
+    },
+  });
   token = (await getMcpToken(stack, { user: 'alice' })).access_token;
 });
 
@@ -246,5 +258,30 @@ test('mcp-remote given the /sse URL falls back from Streamable HTTP (405) to leg
       'bob does not see alice\'s todos');
   } finally {
     await remote.close();
+  }
+});
+
+test('mcp-remote --protocol auto signs in through the browser, then speaks 2026-07-28 (no session) for its stdio client', async () => {
+  // Host kept: the worker is the authorization server and MCP server at the recorder's origin.
+  const recorder = await startBearerProxy({ target: stack.mcpOrigin, token: null, port: recorderPort });
+  const configDir = join(scratch, 'mcp-remote-auto');
+  const remote = await startMcpRemote(`${recorder.url}/mcp`, configDir, ['--protocol', 'auto']);
+  try {
+    const { trip } = await signInThroughBrowser(remote, 'alice');
+    assert.equal(trip.consentShown, true);
+    // The stdio side is the session era as ever (mcp-remote answers its initialize itself).
+    const who = await useTools(remote);
+    assert.equal(who.user.preferred_username, 'alice');
+    const label = `via mcp-remote auto ${randomBytes(4).toString('hex')}`;
+    const created = await remote.request('tools/call', { name: 'create_new_todo', arguments: { text: label } });
+    assert.ok(created.result.structuredContent.todos.some((t) => t.text === label), JSON.stringify(created));
+
+    // Before sign-in the probe was refused (401), after it the probe found the modern era.
+    const probes = recorder.requests.filter((r) => r.mcpMethod === 'server/discover');
+    assert.equal(probes[0]?.status, 401, `the first server/discover probe: ${JSON.stringify(recorder.requests)}`);
+    assertModernWire(recorder.requests, { calls: 2 });
+  } finally {
+    await remote.close();
+    await recorder.close();
   }
 });
