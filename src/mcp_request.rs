@@ -62,13 +62,15 @@ pub fn meta_version(message: &Value) -> Option<&str> {
 /// `server/discover`, or, outside a session (no `Mcp-Session-Id`), its
 /// `MCP-Protocol-Version` names no revision of the session era (`legacy`; so
 /// a client asking for an unknown future revision hears
-/// `UnsupportedProtocolVersion`, which it understands). `initialize` and
-/// JSON-RPC batches (2025-03-26) are always of the session era.
+/// `UnsupportedProtocolVersion`, which it understands). JSON-RPC batches
+/// (2025-03-26) are always of the session era, and so is `initialize` unless
+/// it carries modern `_meta`: no session-era client sends that, and a modern
+/// one asking for `initialize` asks for a method the revision removed (404).
 pub fn is_modern(headers: &HeaderMap, message: &Value, legacy: &[&str]) -> bool {
     let Some(obj) = message.as_object() else { return false };
     let method = obj.get("method").and_then(Value::as_str);
     if method == Some("initialize") {
-        return false;
+        return meta_version(message).is_some();
     }
     meta_version(message).is_some()
         || method == Some("server/discover")
@@ -252,6 +254,9 @@ mod tests {
         let init =
             json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}});
         assert!(!is_modern(&headers(&[(VERSION_HEADER, MODERN_VERSION)]), &init, &LEGACY));
+        let mut modern_init = init.clone();
+        modern_init["params"]["_meta"] = json!({META_PROTOCOL_VERSION: MODERN_VERSION});
+        assert!(is_modern(&HeaderMap::new(), &modern_init, &LEGACY), "initialize with modern _meta");
         let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
         assert!(!is_modern(&headers(&[(VERSION_HEADER, "2025-06-18")]), &ping, &LEGACY), "a session's request");
         assert!(!is_modern(&none, &ping, &LEGACY), "no header: 2025-03-26");

@@ -2,8 +2,10 @@
 // backend and its React app) in headless Chromium, as the README tells a person to use it:
 // Add Servers → Add manually → the stack's URL → switch it on (Connect) → our consent page →
 // Approve → the stand-in IdP's login → back in the Inspector, connected → Tools → list → call.
-// Once over Streamable HTTP (/mcp) and once over legacy SSE (/sse), against one stack and one
-// Inspector, each transport in a fresh browser context (so each walks consent and login).
+// Over Streamable HTTP (/mcp) in the session era, over Streamable HTTP with the server's
+// Protocol Era set to Modern (2026-07-28, sessionless: Server Settings → Options), and over
+// legacy SSE (/sse), against one stack and one Inspector, each in a fresh browser context (so
+// each walks consent and login).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -146,7 +148,7 @@ async function waitForText(locator, predicate, what, ms = STEP_MS) {
  * In a fresh browser context: adds the server to the Inspector, connects, walks our consent page
  * and the IdP login, lists the tools and calls who_am_I, create_new_todo and get_my_todo_list.
  */
-async function connectAndCall({ id, transportOption, url, cardLabel, trafficTo }) {
+async function connectAndCall({ id, transportOption, url, cardLabel, trafficTo, protocolEra, protocolVersion }) {
   const context = await browser.newContext();
   context.setDefaultTimeout(STEP_MS);
   const page = await context.newPage();
@@ -167,11 +169,25 @@ async function connectAndCall({ id, transportOption, url, cardLabel, trafficTo }
     await dialog.getByRole('button', { name: 'Add', exact: true }).click();
     await dialog.waitFor({ state: 'hidden' }); // its closing overlay would take the next click
 
+    const card = page.locator('.mantine-Card-root', { has: page.getByText(id, { exact: true }) });
+    if (protocolEra) {
+      // The card's Settings → Server Settings → Options → Protocol Era.
+      await card.getByRole('button', { name: 'Settings', exact: true }).click();
+      const settings = page.getByRole('dialog');
+      const era = settings.getByRole('textbox', { name: 'Protocol Era' });
+      if (!(await era.isVisible())) await settings.getByRole('button', { name: 'Options' }).click();
+      await era.click();
+      await page.getByRole('option', { name: protocolEra }).click();
+      assert.match(await era.inputValue(), protocolEra);
+      await settings.getByRole('button', { name: 'Close' }).click();
+      await settings.waitFor({ state: 'hidden' });
+    }
+
     // Connect: the Inspector gets a 401, discovers our authorization server, registers (DCR)
     // and sends the browser to our /authorize, whose consent page names it.
     await page.getByLabel(`Connect or disconnect "${id}"`).click({ force: true });
     await within(page, page.waitForSelector('button[value="approve"]', { timeout: STEP_MS + 5000 }), STEP_MS, 'our consent page after Connect');
-    assert.ok(page.url().startsWith(`${stack.mcpOrigin}/authorize?`), page.url());
+    assert.ok(page.url().startsWith(`${new URL(url).origin}/authorize?`), page.url());
     const consent = await page.textContent('body');
     assert.match(consent, /MCP Inspector wants to connect to this server as you/);
     assert.ok(consent.includes(`sent back to ${new URL(inspector.origin).host}`), consent);
@@ -186,15 +202,14 @@ async function connectAndCall({ id, transportOption, url, cardLabel, trafficTo }
     await page.click('button[type="submit"]');
 
     // Back in the Inspector through its /oauth/callback (code, state, iss), and connected.
-    const card = page.locator('.mantine-Card-root', { has: page.getByText(id, { exact: true }) });
     await waitForText(card, (t) => /\bConnected\b/.test(t), `the "${id}" card saying Connected after sign-in`);
     const back = navigations.map((u) => new URL(u)).find((u) => u.origin === inspector.origin && u.pathname === '/oauth/callback');
     assert.ok(back, `no redirect to the Inspector's /oauth/callback; navigations:\n${navigations.join('\n')}`);
     assert.ok(back.searchParams.get('code'));
-    assert.equal(back.searchParams.get('iss'), stack.mcpOrigin);
+    assert.equal(back.searchParams.get('iss'), new URL(url).origin);
     const cardText = await card.innerText();
     assert.ok(cardText.includes(cardLabel), cardText);
-    assert.match(cardText, /MCP \d{4}-\d{2}-\d{2}/);
+    assert.match(cardText, protocolVersion ?? /MCP 2025-\d{2}-\d{2}/);
 
     // Tools: the list the server gave.
     await page.locator('header').getByText('Tools', { exact: true }).click();
@@ -249,6 +264,14 @@ function jsonIn(text) {
 test('MCP Inspector web UI over Streamable HTTP: add /mcp, Connect, consent, IdP sign-in, list and call tools', async () => {
   await connectAndCall({ id: 'todos-http', transportOption: 'streamable-http', url: stack.mcpUrl, cardLabel: 'Streamable HTTP',
     trafficTo: `${stack.mcpUrl}\n` });
+});
+
+test('MCP Inspector web UI, Protocol Era Modern: /mcp in 2026-07-28, Connect, consent, IdP sign-in, list and call tools', async () => {
+  // At the worker's localhost origin (its /callback there is registered with the IdP too): the
+  // Inspector keeps the tokens it got for the 127.0.0.1 URL and would not sign in again.
+  const url = stack.mcpUrl.replace('//127.0.0.1:', '//localhost:');
+  await connectAndCall({ id: 'todos-modern', transportOption: 'streamable-http', url, cardLabel: 'Streamable HTTP',
+    trafficTo: `${url}\n`, protocolEra: /^Modern/, protocolVersion: /MCP 2026-07-28/ });
 });
 
 test('MCP Inspector web UI over legacy SSE: add /sse, Connect, consent, IdP sign-in, list and call tools', async () => {

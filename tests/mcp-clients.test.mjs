@@ -1,28 +1,42 @@
 // Independent MCP clients against the MCP worker in workerd, with tokens from the real flow:
-//   - the rmcp crate's client (tests/rmcp-client, a native Rust binary);
+//   - the rmcp crate's client (tests/rmcp-client, a native Rust binary built by scripts/test with
+//     `cargo build -p rmcp-client`), in the session era and in 2026-07-28 (MCP_ERA=modern);
 //   - MCP Inspector in CLI mode (`--header "Authorization: Bearer …"`);
-//   - mcp-remote (what Claude Desktop's config runs), driven headlessly (support/mcp-remote.mjs).
+//   - mcp-remote (what Claude Desktop's config runs), driven headlessly (support/mcp-remote.mjs),
+//     by default (legacy) and with `--protocol auto` (lands in 2026-07-28), the latter behind a
+//     recording loopback proxy that shows what it sent.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startTestStack, ROOT } from './support/stack.mjs';
+import { startTestStack, freePort, ROOT } from './support/stack.mjs';
 import { CookieJar, getMcpToken } from './support/flow.mjs';
 import { followAuthorization } from './support/sdk-oauth.mjs';
-import { startMcpRemote } from './support/mcp-remote.mjs';
+import { signInThroughBrowser, startMcpRemote } from './support/mcp-remote.mjs';
+import { startBearerProxy } from './support/bearer-proxy.mjs';
 
 const TOOL_NAMES = ['who_am_I', 'get_my_todo_list', 'create_new_todo', 'toggle_todo_status', 'deleteTodo'];
 const INSPECTOR_DIR = join(ROOT, 'node_modules', '@modelcontextprotocol', 'inspector-cli', 'build');
 
 let stack;
 let token; // alice's MCP access token from the real flow
+let recorderPort; // the recording proxy's, a redirect target of the worker's IdP client
 const scratch = mkdtempSync(join(tmpdir(), 'mcp-clients-'));
 
 before(async () => {
-  stack = await startTestStack();
+  // Behind the recording proxy (which keeps the client's Host) the worker's origin is the
+  // proxy's, so its /callback there must be a redirect URI the stand-in IdP knows.
+  const mcp = await freePort();
+  recorderPort = await freePort();
+  stack = await startTestStack({
+    ports: { mcp },
+    idpEnv: {
+      MCP_REDIRECT_URIS: [mcp, recorderPort].flatMap((p) => [`http://127.0.0.1:${p}/callback`, `http://localhost:${p}/callback`]).join(' '),
+    },
+  });
   token = (await getMcpToken(stack, { user: 'alice' })).access_token;
 });
 
@@ -47,13 +61,16 @@ function run(cmd, args, { env = {}, cwd = ROOT, timeoutMs = 300_000 } = {}) {
 
 // ---- rmcp ------------------------------------------------------------------------------------
 
-test('the rmcp client: initialize, tools/list, every tool and the error cases', async () => {
-  const cargo = process.env.CARGO ?? 'cargo';
-  const build = await run(cargo, ['build', '--quiet', '-p', 'rmcp-client']);
-  assert.equal(build.code, 0, `cargo build -p rmcp-client failed:\n${build.stderr}`);
-  const bin = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'rmcp-client');
+// Built by scripts/test (`cargo build -p rmcp-client`) before the node tests.
+const RMCP_CLIENT = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'rmcp-client');
 
-  const ok = await run(bin, [], { env: { MCP_URL: stack.mcpUrl, MCP_TOKEN: token }, timeoutMs: 60_000 });
+function rmcpClient(env) {
+  assert.ok(existsSync(RMCP_CLIENT), `${RMCP_CLIENT} is missing: cargo build -p rmcp-client (scripts/test does)`);
+  return run(RMCP_CLIENT, [], { env, timeoutMs: 60_000 });
+}
+
+test('the rmcp client: initialize, tools/list, every tool and the error cases', async () => {
+  const ok = await rmcpClient({ MCP_URL: stack.mcpUrl, MCP_TOKEN: token });
   assert.equal(ok.code, 0, `rmcp-client failed: ${ok.stderr}`);
   const summary = JSON.parse(ok.stdout.trim().split('\n').pop());
   assert.equal(summary.ok, true);
@@ -62,10 +79,43 @@ test('the rmcp client: initialize, tools/list, every tool and the error cases', 
   assert.ok(['2025-11-25', '2025-06-18', '2025-03-26'].includes(summary.protocolVersion), summary.protocolVersion);
 
   // The same client without a valid token is turned away before the session starts.
-  const denied = await run(bin, [], { env: { MCP_URL: stack.mcpUrl, MCP_TOKEN: 'not-a-token' }, timeoutMs: 60_000 });
+  const denied = await rmcpClient({ MCP_URL: stack.mcpUrl, MCP_TOKEN: 'not-a-token' });
   assert.equal(denied.code, 1);
   assert.match(denied.stderr, /rmcp-client: initialize/);
 });
+
+test('the rmcp client in 2026-07-28 (server/discover, no initialize): tools/list, every tool, the error cases', async () => {
+  const recorder = await startBearerProxy({ target: stack.mcpOrigin, token });
+  try {
+    const ok = await rmcpClient({ MCP_URL: `${recorder.url}/mcp`, MCP_TOKEN: token, MCP_ERA: 'modern' });
+    assert.equal(ok.code, 0, `rmcp-client failed: ${ok.stderr}`);
+    const summary = JSON.parse(ok.stdout.trim().split('\n').pop());
+    assert.equal(summary.ok, true);
+    assert.deepEqual(summary.tools, TOOL_NAMES);
+    assert.equal(summary.server.name, 'pingone-mcp-worker');
+    assert.equal(summary.protocolVersion, '2026-07-28');
+    assertModernWire(recorder.requests, { calls: 8 });
+  } finally {
+    await recorder.close();
+  }
+});
+
+/**
+ * What a client of the 2026-07-28 era sent, as a recording proxy saw it: server/discover and
+ * `calls` tools/call, every POST with Mcp-Method and MCP-Protocol-Version 2026-07-28 (a
+ * session-era initialize has neither), and no Mcp-Session-Id ever handed out.
+ */
+function assertModernWire(requests, { calls }) {
+  const posts = requests.filter((r) => r.method === 'POST' && r.path.startsWith('/mcp'));
+  const shown = JSON.stringify(posts);
+  assert.ok(posts.some((r) => r.mcpMethod === 'server/discover' && r.status === 200), shown);
+  assert.ok(posts.filter((r) => r.mcpMethod === 'tools/call').length >= calls, shown);
+  for (const r of posts) {
+    assert.equal(r.protocolVersion, '2026-07-28', shown);
+    assert.ok(r.mcpMethod, shown);
+  }
+  assert.deepEqual(requests.filter((r) => r.responseSessionId || r.sessionId), [], 'no session');
+}
 
 // ---- MCP Inspector CLI -----------------------------------------------------------------------
 
@@ -208,5 +258,30 @@ test('mcp-remote given the /sse URL falls back from Streamable HTTP (405) to leg
       'bob does not see alice\'s todos');
   } finally {
     await remote.close();
+  }
+});
+
+test('mcp-remote --protocol auto signs in through the browser, then speaks 2026-07-28 (no session) for its stdio client', async () => {
+  // Host kept: the worker is the authorization server and MCP server at the recorder's origin.
+  const recorder = await startBearerProxy({ target: stack.mcpOrigin, token: null, port: recorderPort });
+  const configDir = join(scratch, 'mcp-remote-auto');
+  const remote = await startMcpRemote(`${recorder.url}/mcp`, configDir, ['--protocol', 'auto']);
+  try {
+    const { trip } = await signInThroughBrowser(remote, 'alice');
+    assert.equal(trip.consentShown, true);
+    // The stdio side is the session era as ever (mcp-remote answers its initialize itself).
+    const who = await useTools(remote);
+    assert.equal(who.user.preferred_username, 'alice');
+    const label = `via mcp-remote auto ${randomBytes(4).toString('hex')}`;
+    const created = await remote.request('tools/call', { name: 'create_new_todo', arguments: { text: label } });
+    assert.ok(created.result.structuredContent.todos.some((t) => t.text === label), JSON.stringify(created));
+
+    // Before sign-in the probe was refused (401), after it the probe found the modern era.
+    const probes = recorder.requests.filter((r) => r.mcpMethod === 'server/discover');
+    assert.equal(probes[0]?.status, 401, `the first server/discover probe: ${JSON.stringify(recorder.requests)}`);
+    assertModernWire(recorder.requests, { calls: 2 });
+  } finally {
+    await remote.close();
+    await recorder.close();
   }
 });

@@ -126,11 +126,14 @@ fn mcp_modern_refusals_are_modern_errors_a_dual_era_client_recognises() {
     let data = &one(&res)["error"]["data"];
     assert_eq!(data["requested"], "2099-01-01");
     assert_eq!(data["supported"][0], MODERN_VERSION);
-    // Removed by the revision: 404 with -32601, never a session error.
-    for method in ["ping", "logging/setLevel", "subscriptions/listen"] {
+    // Removed by the revision: 404 with -32601, never a session error;
+    // `initialize` too when it comes as a modern request (with modern _meta).
+    for method in ["initialize", "ping", "logging/setLevel", "subscriptions/listen"] {
         let res = modern(&w, &alice(), method, json!({}));
         assert_eq!((res.status().as_u16(), code(&res)), (404, -32601), "{method}");
+        assert!(res.headers().get("mcp-session-id").is_none(), "{method}");
     }
+    assert!(w.envelopes.borrow().is_empty(), "no session object was asked");
 }
 
 #[test]

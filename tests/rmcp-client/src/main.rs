@@ -2,9 +2,13 @@
 //! initialize → tools/list → every tool → an unknown tool, asserting each
 //! answer. Exits non-zero with the first failed check on stderr; prints a
 //! JSON summary on stdout.
+//!
+//! `MCP_ERA=modern` speaks MCP 2026-07-28 instead: `server/discover` in place
+//! of `initialize` (no fallback to the session era), then the same calls,
+//! each carrying its own `_meta` and mirrored headers.
 
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::{RoleClient, RunningService};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::ServiceExt;
@@ -44,10 +48,15 @@ fn todos(name: &str, result: &CallToolResult) -> Result<Vec<Value>, String> {
     structured["todos"].as_array().cloned().ok_or(format!("{name}: no todos array"))
 }
 
-async fn run(url: &str, token: &str) -> Result<Value, String> {
+async fn run(url: &str, token: &str, modern: bool) -> Result<Value, String> {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(token.to_owned());
     let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-    let client = ().serve(transport).await.map_err(|e| format!("initialize: {e}"))?;
+    let client = if modern {
+        let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+        ().serve_with_lifecycle(transport, lifecycle).await.map_err(|e| format!("server/discover: {e}"))?
+    } else {
+        ().serve(transport).await.map_err(|e| format!("initialize: {e}"))?
+    };
 
     let info = client.peer_info().ok_or("no server info after initialize")?;
     let info = serde_json::to_value(&*info).map_err(|e| e.to_string())?;
@@ -105,7 +114,15 @@ async fn main() {
         eprintln!("set MCP_URL and MCP_TOKEN");
         std::process::exit(2);
     };
-    match run(&url, &token).await {
+    let modern = match std::env::var("MCP_ERA").as_deref() {
+        Ok("modern") => true,
+        Ok("legacy") | Err(_) => false,
+        Ok(other) => {
+            eprintln!("MCP_ERA must be legacy or modern, not {other}");
+            std::process::exit(2);
+        }
+    };
+    match run(&url, &token, modern).await {
         Ok(summary) => println!("{summary}"),
         Err(e) => {
             eprintln!("rmcp-client: {e}");
