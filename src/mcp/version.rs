@@ -1,7 +1,8 @@
 //! MCP protocol revisions this server speaks, and negotiation.
 
-/// Newest first.
-pub const SUPPORTED: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The session-era revisions, newest first (the modern one is served by
+/// [`super::stateless`]; the list is `mcp_request`'s, which the gateway shares).
+pub const SUPPORTED: [&str; 4] = crate::mcp_request::SESSION_ERA_VERSIONS;
 pub const LATEST: &str = SUPPORTED[0];
 /// What a Streamable HTTP request without `MCP-Protocol-Version` and without a
 /// negotiated session version is assumed to speak (the spec's fallback).
