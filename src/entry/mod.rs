@@ -5,7 +5,8 @@
 //!   the internal validation endpoint; paths per `oauth::Config::endpoints`) → `oauth`
 //! - `/authorize`, `/callback` (consent and PingOne sign-in) → `login`
 //! - the paths the resource registry protects, `/mcp`, `/sse…` by default (after
-//!   bearer validation) → `mcp`, one Durable Object per session,
+//!   bearer validation) → `mcp` (which tells the protocol eras apart: a session
+//!   Durable Object per session, modern requests answered statelessly),
 //!   or with `DOWNSTREAM_MCP_URL` or the `DOWNSTREAM_MCP` binding set → `proxy`,
 //!   forwarded to that MCP server
 //! - refresh-token requests at `/token` → `oauth` inside the grant's `GrantRefresh`
@@ -134,105 +135,129 @@ fn proxy_user(ctx: AuthContext, config: &Config, url: &url::Url) -> crate::proxy
     }
 }
 
+/// Who answers a request, from its path alone: the front door at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Area {
+    /// `/authorize` (the configured path) and `/callback`: consent and PingOne sign-in.
+    Login,
+    /// The paths the resource registry protects (`/mcp`, `/sse…`): the built-in
+    /// MCP server, or in proxy mode the downstream one.
+    Mcp,
+    /// The authorization server's endpoints (metadata, `/register`, `/token`, …).
+    OAuth,
+}
+
+/// The route table, after [`HEALTH_PATH`] (answered before the settings are
+/// read): the paths follow the authorization server's configuration.
+fn area(config: &Config, path: &str) -> Option<Area> {
+    if crate::login::owns(&config.endpoints.authorize, path) {
+        Some(Area::Login)
+    } else if crate::mcp::gateway::owns(config, path) {
+        Some(Area::Mcp)
+    } else if oauth::is_endpoint(config, path) {
+        Some(Area::OAuth)
+    } else {
+        None
+    }
+}
+
+fn misconfigured(e: impl std::fmt::Display) -> Result<Response> {
+    worker::console_error!("configuration: {e}");
+    let why = format!("The server is misconfigured: {e}");
+    json(500, serde_json::json!({"error": "server_error", "error_description": why}))
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     // ID-token signatures are checked with WebCrypto (no-op after the first request).
     crate::login::webcrypto::install();
     let path = req.path();
     if path == HEALTH_PATH {
-        return json(
-            200,
-            serde_json::json!({"name": crate::SERVER_NAME, "version": crate::SERVER_VERSION, "status": "ok"}),
-        );
+        let health = serde_json::json!({"name": crate::SERVER_NAME, "version": crate::SERVER_VERSION, "status": "ok"});
+        return json(200, health);
     }
     let config = match oauth_config(&env) {
         Ok(c) => c,
-        Err(e) => {
-            worker::console_error!("configuration: {e}");
-            return json(
-                500,
-                serde_json::json!({"error": "server_error", "error_description": format!("The server is misconfigured: {e}")}),
-            );
-        }
+        Err(e) => return misconfigured(e),
     };
-    // Which module answers follows the authorization server's configuration:
-    // its endpoint paths and the paths its resource registry protects.
-    let is_login = crate::login::owns(&config.endpoints.authorize, &path);
-    let is_mcp = crate::mcp::gateway::owns(&config, &path);
-    let not_found = || json(404, serde_json::json!({"error": "not_found", "error_description": "No such endpoint"}));
-    if !(is_login || is_mcp || oauth::is_endpoint(&config, &path)) {
-        return not_found();
-    }
+    let Some(area) = area(&config, &path) else {
+        return json(404, serde_json::json!({"error": "not_found", "error_description": "No such endpoint"}));
+    };
     let Ok(kv) = env.kv(KV_BINDING).map(Kv) else {
-        worker::console_error!("configuration: the KV namespace binding {KV_BINDING} is missing");
-        let why = format!("The server is misconfigured: the KV namespace binding {KV_BINDING} is missing");
-        return json(500, serde_json::json!({"error": "server_error", "error_description": why}));
+        return misconfigured(format!("the KV namespace binding {KV_BINDING} is missing"));
     };
-    // PingOne refresh and revocation ride on the grant's life (login::upstream);
-    // the bearer path of /mcp and /sse never needs them, so it skips reading the settings.
-    let settings = (!is_mcp).then(|| crate::login::worker::settings(&env).ok()).flatten();
+    match area {
+        Area::Login | Area::OAuth => authorization(req, &env, &kv, &config, area, &path).await,
+        Area::Mcp => mcp(req, &env, &kv, &config, &path).await,
+    }
+}
+
+/// Sign-in and the authorization server's endpoints, with the PingOne grant
+/// hooks (refresh, revocation) when the sign-in settings are usable.
+async fn authorization(req: Request, env: &Env, kv: &Kv, config: &Config, area: Area, path: &str) -> Result<Response> {
+    let settings = crate::login::worker::settings(env).ok();
     let cache = crate::login::worker::cache();
     let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
-    let provider = provider(&kv, &config, hooks.as_ref());
-    if is_login {
-        return crate::login::worker::serve(req, &env, &kv, &provider).await;
+    let provider = provider(kv, config, hooks.as_ref());
+    if area == Area::Login {
+        return crate::login::worker::serve(req, env, kv, &provider).await;
     }
-    let Some(http_req) = into_http(req).await? else {
-        return json(
-            413,
-            serde_json::json!({"error": "invalid_request", "error_description": "Request body too large"}),
-        );
-    };
-    if !is_mcp {
-        if let Some(grant) = oauth::refresh_gate::grant_of_at(&http_req, &config.endpoints.token) {
-            return refresh::forward(&env, &grant, &http_req, &provider).await;
-        }
-        return from_http(logged(&path, provider.handle(&http_req).await));
+    let Some(http_req) = into_http(req).await? else { return too_large() };
+    // Refreshes are answered one at a time per grant, in its GrantRefresh object.
+    if let Some(grant) = oauth::refresh_gate::grant_of_at(&http_req, &config.endpoints.token) {
+        return refresh::forward(env, &grant, &http_req, &provider).await;
     }
+    from_http(logged(path, provider.handle(&http_req).await))
+}
+
+fn too_large() -> Result<Response> {
+    json(413, serde_json::json!({"error": "invalid_request", "error_description": "Request body too large"}))
+}
+
+/// `/mcp` and `/sse…`: preflight, the bearer token (and the PingOne token
+/// behind it), then the built-in MCP server or, in proxy mode, the
+/// downstream one. The bearer path never needs the sign-in settings.
+async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> Result<Response> {
+    let Some(http_req) = into_http(req).await? else { return too_large() };
     // Preflights come before authentication (browsers send no credentials with them).
     if http_req.method() == http::Method::OPTIONS {
         return from_http(crate::mcp::http_rules::preflight(http_req.headers()));
     }
+    let provider = provider(kv, config, None);
     let url = url::Url::parse(&http_req.uri().to_string()).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let origin = origin_of(&http_req);
     // The URL parsed above serves the bearer check too.
-    match provider.authenticate_request_at(&http_req, &url).await {
-        Ok(ctx) if upstream_expired(&ctx, provider.now) => {
-            // No tool may run with a dead PingOne token: the client's auth layer
-            // answers this 401 with a refresh, which refreshes PingOne too.
-            let why = BearerError::invalid(
-                "The upstream sign-in behind this token has expired; refresh the token",
-                oauth::error::Reason::new("upstream", "token_expired"),
-            );
-            let mut res = provider.challenge(&url, &why);
-            oauth::cors::apply(origin, res.headers_mut());
-            from_http(logged(&path, res))
+    let ctx = match provider.authenticate_request_at(&http_req, &url).await {
+        Ok(ctx) => ctx,
+        Err(res) => return from_http(logged(path, res)),
+    };
+    if upstream_expired(&ctx, provider.now) {
+        // No tool may run with a dead PingOne token: the client's auth layer
+        // answers this 401 with a refresh, which refreshes PingOne too.
+        let why = BearerError::invalid(
+            "The upstream sign-in behind this token has expired; refresh the token",
+            oauth::error::Reason::new("upstream", "token_expired"),
+        );
+        let mut res = provider.challenge(&url, &why);
+        oauth::cors::apply(origin, res.headers_mut());
+        return from_http(logged(path, res));
+    }
+    // A tool call beyond the token's scopes: the MCP 2025-11-25 step-up challenge.
+    let step_up = |scopes: &[String], why: &str| {
+        let mut res = provider.insufficient_scope(&url, scopes, why);
+        oauth::cors::apply(origin, res.headers_mut());
+        logged(path, res)
+    };
+    // Proxy mode (DOWNSTREAM_MCP_URL or DOWNSTREAM_MCP): forwarded to another MCP server.
+    match crate::proxy::worker::downstream(env) {
+        Ok(Some(downstream)) => {
+            let user = proxy_user(ctx, config, &url);
+            // The same binding again, owned (the relay keeps it while its streams last).
+            let grants = Kv(kv.0.clone());
+            crate::proxy::worker::serve(&http_req, &user, &downstream, env, grants, step_up).await
         }
-        Ok(ctx) => {
-            // A tool call beyond the token's scopes: the MCP 2025-11-25 step-up challenge.
-            let step_up = |scopes: &[String], why: &str| {
-                let mut res = provider.insufficient_scope(&url, scopes, why);
-                oauth::cors::apply(origin, res.headers_mut());
-                logged(&path, res)
-            };
-            // Proxy mode (DOWNSTREAM_MCP_URL or DOWNSTREAM_MCP): forwarded to another MCP server.
-            match crate::proxy::worker::downstream(&env) {
-                Ok(Some(downstream)) => {
-                    let user = proxy_user(ctx, &config, &url);
-                    // The same binding again, owned (the relay keeps it while its streams last).
-                    let grants = Kv(kv.0.clone());
-                    return crate::proxy::worker::serve(&http_req, &user, &downstream, &env, grants, step_up).await;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    worker::console_error!("configuration: {e}");
-                    let why = format!("The server is misconfigured: {e}");
-                    return json(500, serde_json::json!({"error": "server_error", "error_description": why}));
-                }
-            }
-            crate::mcp::worker::serve(&http_req, &caller(ctx), &env, step_up).await
-        }
-        Err(res) => from_http(logged(&path, res)),
+        Ok(None) => crate::mcp::worker::serve(&http_req, &caller(ctx), env, step_up).await,
+        Err(e) => misconfigured(e),
     }
 }
 
