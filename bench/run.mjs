@@ -28,7 +28,12 @@
 // workers; what BENCH_BASELINE makes), BENCH_WITHOUT_BINDING=1 (also this build calling the
 // Todo API at API_URL rather than through its service binding), BENCH_FLOOR_EACH=1 (a floor
 // before each main measurement, its rows counted in that floor rather than the run's median),
-// BENCH_RUNTIME (wrangler, miniflare or both; default wrangler). `refresh` is four rows (see
+// BENCH_RUNTIME (wrangler, miniflare or both; default wrangler), BENCH_ORIGINAL (the path of a
+// checkout of the original TypeScript worker's folder, pingidentity/cloudflare-mcp's
+// remote-mcp-pingone: built and started here under `wrangler dev` against the stand-in IdP over
+// HTTPS, bench/original.mjs, and measured in the same run as column "original (this run)":
+// the session-era `tools`, `ping`, `metadata` rows and, of `refresh`, the "still fresh" row, its
+// equal work; its figures measured elsewhere are then not printed). `refresh` is four rows (see
 // REFRESH_STACKS): the stack's default settings, PingOne refreshed on every grant, PingOne never
 // called, and that without the GrantRefresh object; each prints the IdP token-endpoint calls its
 // grants made. A fifth row is the KV work of a refresh alone, done by the floor worker (REFRESH_KV).
@@ -48,6 +53,7 @@ import { signToken } from '../tests/support/idp.mjs';
 import { snapshot, spent } from './cpu.mjs';
 import { SHARED, startMiniflareStack } from './miniflare.mjs';
 import { profileWhile } from './v8profile.mjs';
+import { reexecWithCa, startOriginalStack } from './original.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,8,32').split(',').map(Number);
@@ -60,6 +66,8 @@ const BASELINE_DIR = process.env.BENCH_BASELINE_DIR ? resolve(process.env.BENCH_
 const PROTOCOL = '2025-06-18';
 const MODERN = '2026-07-28';
 const RUNTIME = process.env.BENCH_RUNTIME ?? 'wrangler';
+const ORIGINAL_DIR = process.env.BENCH_ORIGINAL ? resolve(process.env.BENCH_ORIGINAL) : null;
+const ORIGINAL_LABEL = 'original (this run)';
 if (!['wrangler', 'miniflare', 'both'].includes(RUNTIME)) throw new Error(`BENCH_RUNTIME must be wrangler, miniflare or both, not ${RUNTIME}`);
 /** How each runtime is named in rows and tables. */
 const RUNTIMES = { wrangler: 'wrangler dev', miniflare: 'miniflare (no dev proxy)' };
@@ -261,9 +269,14 @@ function withoutGrantRefresh(config) {
   return path;
 }
 
-async function signIn(mcpOrigin, user = 'alice') {
+/**
+ * Registers a client at `target` (a variant or one of its refresh stacks) and signs `user` in.
+ * The original is asked for no `resource`: it refuses a token for `<origin>/mcp` at /mcp.
+ */
+async function signIn(target, user = 'alice') {
+  const mcpOrigin = target.origin;
   const client = await registerClient(mcpOrigin);
-  const auth = await authorize({ mcpOrigin, client, jar: new CookieJar(), user });
+  const auth = await authorize({ mcpOrigin, client, jar: new CookieJar(), user, ...(target.original ? { resource: null } : {}) });
   const tokens = await exchangeCode({ mcpOrigin, client, code: auth.code, verifier: auth.pkce.verifier });
   return { client, ...tokens };
 }
@@ -371,7 +384,8 @@ function idpCalls(stack) {
   let text = '';
   try { text = readFileSync(join(stack.logsDir, 'idp.log'), 'utf8'); } catch {}
   const count = (re) => (text.match(re) ?? []).length;
-  return { token: count(/ POST \/as\/token \d/g), userinfo: count(/ GET \/as\/userinfo \d/g) };
+  // The issuer's path may be PingOne's /<envId>/as (the original's HTTPS stand-in).
+  return { token: count(/ POST \S*\/as\/token \d/g), userinfo: count(/ GET \S*\/as\/userinfo \d/g) };
 }
 
 /**
@@ -400,7 +414,7 @@ async function withIdpCount(t, run) {
 function measurements() {
   const list = [];
   if (want('tools')) {
-    for (const c of LEVELS) list.push(['tools', 'tools/call get_my_todo_list', c, (v) => listLoop(v, v.token, 0)]);
+    for (const c of LEVELS) list.push(['tools', 'tools/call get_my_todo_list', c, (v) => listLoop(v, v.token, v.original ? undefined : 0)]);
   }
   if (want('modern')) {
     for (const c of LEVELS) list.push(['modern', 'tools/call get_my_todo_list (2026-07-28)', c, modernListLoop]);
@@ -511,7 +525,7 @@ function summarizeRun(results) {
   }
   results.summary = Object.entries(groups).map(([key, byVariant]) => ({
     key,
-    original_floors: ORIGINAL.floors[key] ?? null,
+    original_floors: ORIGINAL_DIR ? null : ORIGINAL.floors[key] ?? null,
     variants: Object.fromEntries(Object.entries(byVariant).map(([variant, rows]) => [variant, {
       runtime: rows[0].runtime,
       floors: stats(rows.map((r) => r.cpu.floors)),
@@ -567,10 +581,38 @@ async function gatewayRows() {
   return rows;
 }
 
+/**
+ * The original TypeScript worker at BENCH_ORIGINAL as a variant (its rows in the wrangler dev
+ * floor). Its refresh grants never call PingOne: it is its own "still fresh" refresh stack.
+ */
+async function startOriginalVariant() {
+  const t0 = performance.now();
+  const stack = await startOriginalStack(ORIGINAL_DIR, join(ROOT, 'bench-output', 'state-original'));
+  const v = {
+    label: ORIGINAL_LABEL, runtime: 'wrangler', original: true, stack, configs: stack.configs,
+    origin: stack.mcpOrigin, mcpUrl: stack.mcpUrl, start_s: +((performance.now() - t0) / 1000).toFixed(1),
+  };
+  v.aux = { fresh: v };
+  return v;
+}
+
+/**
+ * The measurements the original takes part in: the session era's (it has no 2026-07-28 era) and,
+ * of the refresh rows, the one of equal work (it never refreshed PingOne on a refresh grant).
+ */
+const originalMeasures = (what, on) => ['tools', 'ping', 'metadata'].includes(what) || (what === 'refresh' && on === 'fresh');
+
 async function main() {
+  // The original's stand-in IdP speaks HTTPS with a certificate made for this run, which Node
+  // trusts only through NODE_EXTRA_CA_CERTS at start: run again with it set.
+  if (ORIGINAL_DIR) {
+    const status = reexecWithCa();
+    if (status !== null) process.exit(status);
+  }
   mkdirSync(join(ROOT, 'bench-output'), { recursive: true });
   const results = {
-    date: new Date().toISOString(), seconds_per_run: SECONDS, repeat: REPEAT, original: ORIGINAL,
+    date: new Date().toISOString(), seconds_per_run: SECONDS, repeat: REPEAT,
+    original: ORIGINAL_DIR ? { note: `measured in this run as "${ORIGINAL_LABEL}"`, dir: ORIGINAL_DIR } : ORIGINAL,
     method: 'CPU: utime+stime ticks (10 ms) of the workerd that runs each worker, per call; floors: per call of bench/floor in the same run',
     floors: [], rows: [],
   };
@@ -582,6 +624,7 @@ async function main() {
 
   const variants = [];
   const runtimes = RUNTIME === 'both' ? ['wrangler', 'miniflare'] : [RUNTIME];
+  if (ORIGINAL_DIR && !runtimes.includes('wrangler')) throw new Error('BENCH_ORIGINAL runs the original under wrangler dev: use BENCH_RUNTIME=wrangler or both');
   results.runtimes = runtimes.map((rt) => RUNTIMES[rt]);
   try {
     // One frozen copy per build, shared by both runtimes.
@@ -612,6 +655,8 @@ async function main() {
       if (apiUrlConfigs) await add('API_URL', apiUrlConfigs, { noAux: true });
       if (baselineConfigs) await add('baseline', baselineConfigs);
     }
+    // The original TypeScript worker, under wrangler dev (bench/original.mjs).
+    if (ORIGINAL_DIR) variants.push(await startOriginalVariant());
     // Each runtime's floor, measured in the workerd of the floor worker of its 'this build' stack.
     const measureFloor = async (runtime) => {
       const floorStack = variants.find((v) => v.runtime === runtime).stack;
@@ -626,14 +671,14 @@ async function main() {
       return out;
     };
     const refreshChain = async (t) => {
-      const s = await signIn(t.origin, 'alice');
+      const s = await signIn(t, 'alice');
       return { client: s.client, refreshToken: s.refresh_token };
     };
 
     for (const v of variants) {
-      v.token = (await signIn(v.origin, 'alice')).access_token;
+      v.token = (await signIn(v, 'alice')).access_token;
       v.chain = await refreshChain(v);
-      v.bobToken = (await signIn(v.origin, 'bob')).access_token;
+      v.bobToken = (await signIn(v, 'bob')).access_token;
     }
 
     const list = measurements();
@@ -647,7 +692,7 @@ async function main() {
         const floor = FLOOR_EACH ? await measureFloors() : {};
         for (const v of order) {
           const t = on ? v.aux[on] : v;
-          if (!t) continue;
+          if (!t || (v.original && !originalMeasures(what, on))) continue;
           // A new grant each round (a "still fresh" PingOne token stays so for 50 min only).
           if (on) t.chain = await refreshChain(t);
           const run = () => load(name, c, loop(v), t.stack, partsOf(v));
@@ -667,10 +712,11 @@ async function main() {
       }
     }
     if (ONLY?.has('profile')) {
-      const stages = new Map(variants.map((v) => [v, profileMeasurements(v)]));
+      const ours = variants.filter((v) => !v.original);
+      const stages = new Map(ours.map((v) => [v, profileMeasurements(v)]));
       for (let r = 0; r < REPEAT; r++) {
-        for (let i = 0; i < stages.get(variants[0]).length; i++) {
-          for (const v of (r + i) % 2 ? [...variants].reverse() : variants) {
+        for (let i = 0; i < stages.get(ours[0]).length; i++) {
+          for (const v of (r + i) % 2 ? [...ours].reverse() : ours) {
             const [part, name, loop] = stages.get(v)[i];
             results.rows.push({ ...tag(v), round: r, profile: true, ...await load(name, 8, loop, v.stack, partsOf(v, [part])) });
           }
@@ -699,11 +745,13 @@ async function main() {
         });
       }
     }
+    // The original's answers carry no structuredContent to count todos in: ours only.
+    const ours = variants.filter((v) => !v.original);
     if (want('scaling')) {
       for (const n of SCALING) {
-        for (const v of variants) await fillTo(v, v.bobToken, n);
+        for (const v of ours) await fillTo(v, v.bobToken, n);
         for (let r = 0; r < REPEAT; r++) {
-          const order = r % 2 ? [...variants].reverse() : variants;
+          const order = r % 2 ? [...ours].reverse() : ours;
           for (const v of order) {
             results.rows.push({ ...tag(v), round: r, todos: n, ...await load(`get_my_todo_list, ${n} todos`, 8, listLoop(v, v.bobToken, n), v.stack, partsOf(v)) });
           }
@@ -715,7 +763,7 @@ async function main() {
     // 32 todos created at once by one user: how many survive?
     if (want('creates')) {
       results.concurrent_creates = {};
-      for (const v of variants) {
+      for (const v of ours) {
         const sids = await Promise.all(Array.from({ length: 32 }, () => openSession(v.mcpUrl, v.token)));
         const n0 = todoCount(await callTool(v, sids[0], 'get_my_todo_list'));
         await Promise.all(sids.map((sid, i) => callTool(v, sid, 'create_new_todo', { text: `bench todo ${i}` }, 2)));
@@ -778,14 +826,16 @@ function report(results) {
       console.log(`  column ${pad(`"${v}"`, 26)}${rt}${rt === RUNTIMES.miniflare ? ': both workers in one workerd, counted together' : ''}`);
     }
     console.log('Median of the rounds, (min–max) when they differ.');
-    console.log(`${pad('measurement', 56)}${pad('original (TS)*', 16)}${variants.map((v) => pad(v, 26)).join('')}ms per call (${variants.join(' | ')}); per worker, ms`);
+    const fixed = !ORIGINAL_DIR; // the original's figures measured elsewhere, as a column
+    console.log(`${pad('measurement', 56)}${fixed ? pad('original (TS)*', 16) : ''}${variants.map((v) => pad(v, 26)).join('')}ms per call (${variants.join(' | ')}); per worker, ms`);
     for (const s of results.summary) {
       const cells = variants.map((v) => pad(s.variants[v] ? range(s.variants[v].floors) : '', 26)).join('');
       const ms = variants.map((v) => s.variants[v]?.ms.median ?? '-').join(' | ');
       const split = variants.map((v) => Object.entries(s.variants[v]?.per_worker_ms ?? {}).map(([w, st]) => `${w} ${st.median}`).join(', ')).filter(Boolean).join(' | ');
-      console.log(`${pad(s.key.replace('@', ', conc '), 56)}${pad(s.original_floors ?? '', 16)}${cells}${ms}; ${split}`);
+      console.log(`${pad(s.key.replace('@', ', conc '), 56)}${fixed ? pad(s.original_floors ?? '', 16) : ''}${cells}${ms}; ${split}`);
     }
-    console.log(`* ${ORIGINAL.note}; its floor there was ${ORIGINAL.floor_ms} ms. The original never refreshed PingOne on a refresh_token grant: its 14.4 is set against the "still fresh" row, the equal work ("${REFRESH_DEFAULT}" alone is this stack's default settings, where about one grant a second refreshes PingOne).`);
+    if (!fixed) console.log(`"${ORIGINAL_LABEL}": the original TypeScript worker at ${ORIGINAL_DIR}, under wrangler dev, in the wrangler dev floor. It never refreshes PingOne on a refresh_token grant: its refresh row is the "still fresh" one, the equal work.`);
+    else console.log(`* ${ORIGINAL.note}; its floor there was ${ORIGINAL.floor_ms} ms. The original never refreshed PingOne on a refresh_token grant: its 14.4 is set against the "still fresh" row, the equal work ("${REFRESH_DEFAULT}" alone is this stack's default settings, where about one grant a second refreshes PingOne).`);
     for (const s of results.summary) {
       for (const [v, sv] of Object.entries(s.variants)) {
         if (sv.pingone_token_calls_per_grant) console.log(`  ${s.key.split('@')[0]}, ${v}: IdP token-endpoint calls per grant, by round: ${sv.pingone_token_calls_per_grant.join(', ')}`);
@@ -809,7 +859,7 @@ function report(results) {
     console.log(`\nV8 profile, ${name}: ${p.busy_ms_per_call} ms busy per call; ${Object.entries(p.kinds_ms_per_call).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     for (const t of p.top.slice(0, 25)) console.log(`  ${pad(t.ms_per_call, 8)}${pad((t.share * 100).toFixed(1) + '%', 8)}${t.name.slice(0, 110)}`);
   }
-  console.log(`original (TS, measured elsewhere): MCP worker bundle gzip ${ORIGINAL.mcp_bundle_gzip_kib} KiB`);
+  if (!ORIGINAL_DIR) console.log(`original (TS, measured elsewhere): MCP worker bundle gzip ${ORIGINAL.mcp_bundle_gzip_kib} KiB`);
   writeFileSync(join(ROOT, 'bench-output', 'bench.json'), JSON.stringify(results, null, 2));
   console.log('\nwritten: bench-output/bench.json');
 }

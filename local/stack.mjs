@@ -106,7 +106,7 @@ export async function waitForHttp(url, { timeoutMs = 120_000, child, name = url,
   }
 }
 
-function startProcess(name, cmd, args, { env, logFile, cwd = ROOT }) {
+export function startProcess(name, cmd, args, { env, logFile, cwd = ROOT }) {
   const fd = openSync(logFile, 'a');
   const logStart = fstatSync(fd).size;
   // Own process group, so stopping kills wrangler *and* its workerd child.
@@ -122,7 +122,7 @@ function startProcess(name, cmd, args, { env, logFile, cwd = ROOT }) {
   return child;
 }
 
-async function stopProcess(child, graceMs = 5000) {
+export async function stopProcess(child, graceMs = 5000) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   try { process.kill(-child.pid, 'SIGTERM'); } catch { return; }

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadOrCreateJwks, publicJwks, rotateJwks } from './keys.mjs';
@@ -87,7 +88,9 @@ function sendHtml(res, status, html) {
  *   clockTolerance (s), proxy (trust X-Forwarded-* of a TLS-terminating proxy),
  *   log (function receiving one line per request; default none),
  *   adminApi (serve POST /admin/users/{name}/revoke-tokens; tests only),
- *   groupsClaim (claim carrying the users' groups in ID tokens and userinfo; default `groups`).
+ *   groupsClaim (claim carrying the users' groups in ID tokens and userinfo; default `groups`),
+ *   tls ({ key, cert } PEM: serve HTTPS itself, issuer `https://{host}:{port}/as`; for clients that
+ *     refuse an http issuer, such as the original TypeScript worker's oauth4webapi).
  * Returns { issuer, url, port, stateDir, clientId, redirectUris, apiIdentifier, usernames, groupsClaim,
  *   close(), rotateKey() -> new kid, jwks() -> public JWKS }.
  */
@@ -106,16 +109,17 @@ export async function startIdp(opts = {}) {
 
   // Listen first so port 0 resolves to the real port before the issuer is fixed.
   let handler = null;
-  const server = createServer((req, res) => {
+  const listener = (req, res) => {
     if (handler) handler(req, res);
     else { res.writeHead(503); res.end(); }
-  });
+  };
+  const server = o.tls ? createHttpsServer({ key: o.tls.key, cert: o.tls.cert }, listener) : createServer(listener);
   await new Promise((res, rej) => {
     server.once('error', rej);
     server.listen(o.port, o.host, () => { server.off('error', rej); res(); });
   });
   const { port } = server.address();
-  const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
+  const url = `${o.tls ? 'https' : 'http'}://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
   const issuer = o.issuer ?? `${url}${ISSUER_PATH}`;
   const issuerPath = new URL(issuer).pathname.replace(/\/$/, '');
 
@@ -325,6 +329,8 @@ export function optionsFromEnv(env = process.env) {
     cookieKeys: list(env.IDP_COOKIE_KEYS),
     adminApi: env.IDP_ADMIN_API === '1',
     groupsClaim: env.IDP_GROUPS_CLAIM?.trim() || undefined,
+    tls: env.IDP_TLS_KEY && env.IDP_TLS_CERT
+      ? { key: readFileSync(env.IDP_TLS_KEY), cert: readFileSync(env.IDP_TLS_CERT) } : undefined,
   };
 }
 
