@@ -372,3 +372,45 @@ for (const version of VERSIONS) {
     });
   });
 }
+
+// An MCP access token that outlives the PingOne token behind it. This worker never issues one
+// (its access tokens are capped at the PingOne token's remaining life), so the grant comes from
+// the TypeScript provider, in this worker's props shape, with a PingOne token whose recorded
+// expiry has passed but which the IdP would still accept: only the worker's own check stands
+// between the call and the Todo API.
+test('a bearer token whose PingOne token has expired is a 401 at a tool call in both eras, never a tool run', async () => {
+  const client = await tsRegister('1.2.3');
+  const props = {
+    subjectToken: idp.access_token, subjectTokenExpiresAt: Math.floor(Date.now() / 1000) - 5,
+    scopes: idp.scope.split(' '), claims: { sub: SUB },
+  };
+  const tokens = await tsTokens('1.2.3', client, { props, resource: `${mcpOrigin}/mcp` });
+  const before = api.requests.length;
+  const call = (headers, body) => fetch(stack.mcpUrl, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream', ...headers,
+    },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(20_000),
+  });
+  const modern = await call(
+    { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'get_my_todo_list' },
+    {
+      jsonrpc: '2.0', id: 1, method: 'tools/call', params: {
+        name: 'get_my_todo_list', arguments: {},
+        _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
+      },
+    },
+  );
+  assert.equal(modern.status, 401, await modern.text());
+  assert.match(modern.headers.get('www-authenticate'), /error="invalid_token"/);
+  const legacy = await call({ 'mcp-protocol-version': '2025-06-18' }, {
+    jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'probe', version: '1' } },
+  });
+  assert.equal(legacy.status, 401);
+  await legacy.arrayBuffer();
+  assert.equal(api.requests.length, before, 'the Todo API was never called');
+});
