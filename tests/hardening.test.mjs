@@ -2,8 +2,8 @@
 //   - request bodies are capped while they are read: a chunked upload (no Content-Length) past
 //     the 4 MiB cap is refused with 413 as soon as it passes the cap, without waiting for its end;
 //   - a legacy SSE stream ends when the grant it was opened with is gone: found by the session's
-//     alarm (SSE_GRANT_CHECK_SECS, shortened here), or at once by a message sent under the
-//     client's new grant after a re-authorization replaced the old one;
+//     alarm (SSE_GRANT_CHECK_SECS, shortened here); a re-authorization of the same client (a
+//     step-up) keeps it, the new grant taking it over;
 //   - a sign-in that a foreign page starts in the user's browser (consent skipped for an approved
 //     client) ends no grant: older grants end only when the new code is exchanged.
 // (Expiry of a session, 30 days, is covered by the native tests of mcp::stream_watch.)
@@ -144,24 +144,25 @@ test('an SSE stream ends once its grant is revoked (found by the session alarm)'
   }
 });
 
-test('an SSE stream ends at once when a message under the new grant shows its grant replaced', async () => {
+test('a re-authorization of the client keeps its SSE stream: the new grant takes it over', async () => {
   const jar = new CookieJar();
   const first = await getMcpToken(stack, { user: 'alice', jar });
-  const opened = Date.now();
   const sse = await liveStream(first.access_token);
   try {
-    // The same client signs in again: the new grant replaces (revokes) the one the stream was opened with.
+    // The same client signs in again (a step-up does): the new grant replaces the one the stream
+    // was opened with once its code is exchanged.
     const again = await authorize({ mcpOrigin: stack.mcpOrigin, client: first.client, jar, user: 'alice' });
     assert.ok(again.code, again.redirect);
     const second = await exchangeCode({ mcpOrigin: stack.mcpOrigin, client: first.client, code: again.code, verifier: again.pkce.verifier });
     const ping = await postMessage(sse.endpoint, second.access_token, { jsonrpc: '2.0', id: 2, method: 'ping' });
-    // The answer has no stream to go to any more: 404, and the client starts a new session.
-    assert.equal(ping.status, 404, await ping.text());
-    assert.equal(await sse.next(5_000), 'closed');
-    assert.ok(Date.now() - opened < CHECK_SECS * 1000, 'closed by the message, not by the alarm');
-    // A new stream with the new token works.
-    const fresh = await liveStream(second.access_token);
-    fresh.close();
+    assert.equal(ping.status, 202, await ping.text());
+    const answer = await sse.next(10_000);
+    assert.equal(answer.event, 'message');
+    assert.equal(JSON.parse(answer.data).id, 2, 'answered on the same stream');
+    // The old grant's token is refused now; the stream lives on under the new grant.
+    const old = await postMessage(sse.endpoint, first.access_token, { jsonrpc: '2.0', id: 3, method: 'ping' });
+    assert.equal(old.status, 401);
+    await old.arrayBuffer();
   } finally {
     sse.close();
   }

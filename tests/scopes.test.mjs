@@ -24,11 +24,19 @@ after(async () => {
 const call = (client, name, args = {}) => client.callTool({ name, arguments: args });
 const BOTH = 'todo_api:read todo_api:write';
 
-async function readOnlyToken(user = 'bob') {
+async function readOnlyToken(user = 'bob', jar = new CookieJar()) {
   const client = await registerClient(stack.mcpOrigin);
-  const auth = await authorize({ mcpOrigin: stack.mcpOrigin, client, user, scope: 'todo_api:read' });
+  const auth = await authorize({ mcpOrigin: stack.mcpOrigin, client, user, jar, scope: 'todo_api:read' });
   const tokens = await exchangeCode({ mcpOrigin: stack.mcpOrigin, client, code: auth.code, verifier: auth.pkce.verifier });
   assert.equal(tokens.scope, 'todo_api:read');
+  return { ...tokens, client, jar, user };
+}
+
+/** The same client authorized again for read and write (a step-up): its new tokens. */
+async function steppedUp(t) {
+  const auth = await authorize({ mcpOrigin: stack.mcpOrigin, client: t.client, user: t.user, jar: t.jar, scope: BOTH });
+  const tokens = await exchangeCode({ mcpOrigin: stack.mcpOrigin, client: t.client, code: auth.code, verifier: auth.pkce.verifier });
+  assert.equal(tokens.scope, BOTH);
   return tokens;
 }
 
@@ -102,6 +110,15 @@ test('over legacy SSE a write with a read-only grant is refused the same way', a
     assert.equal(res.status, 403);
     assert.match(res.headers.get('www-authenticate'), /error="insufficient_scope".*scope="todo_api:read todo_api:write"|scope="todo_api:read todo_api:write".*error="insufficient_scope"/);
     assert.match(res.headers.get('www-authenticate'), /oauth-protected-resource\/sse"/);
+    // The step-up: the same client re-authorized for both scopes keeps its session and stream.
+    const wider = await steppedUp(t);
+    const made = await rpc(endpoint, wider.access_token, toolCall('create_new_todo', { text: 'after sse step-up' }));
+    assert.equal(made.status, 202, await made.text());
+    while (!/after sse step-up/.test(buf)) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, `the stream ended before the answer: ${buf.slice(-300)}`);
+      buf += new TextDecoder().decode(value);
+    }
   } finally {
     ctl.abort();
   }
@@ -153,6 +170,8 @@ test('the TypeScript SDK steps up on the 403: it asks for read and write, the co
   const provider = new ReadOnlyFirstProvider({ user: 'alice', jar, dropRefreshToken: true });
   const { client, transport } = await connectClient('http', stack.mcpUrl, provider);
   open.push(client);
+  const session = transport.sessionId;
+  assert.ok(session);
   assert.equal(provider.authorizations.length, 1);
   assert.ok(provider.authorizations[0].consentShown);
   const listed = await call(client, 'get_my_todo_list');
@@ -170,6 +189,7 @@ test('the TypeScript SDK steps up on the 403: it asks for read and write, the co
   const made = await call(client, 'create_new_todo', { text: 'after step-up' });
   assert.notEqual(made.isError, true, made.content?.[0]?.text);
   assert.ok(made.structuredContent.todos.some((t) => t.text === 'after step-up'));
+  assert.equal(transport.sessionId, session, 'the step-up kept the MCP session (README: a re-authorization of that client keeps its session)');
 });
 
 test('the TypeScript SDK 1.x with a stored refresh token refreshes instead of stepping up, and gives up; nothing is written', async () => {

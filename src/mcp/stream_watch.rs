@@ -10,9 +10,13 @@
 //!   been erased, or once the grant it was opened with is gone from KV (one
 //!   KV read per open stream per check);
 //! - on every request reaching the object: the stream ends if the session is
-//!   gone, and a message sent under another grant than the stream's (a
-//!   re-authorization, which replaces the client's earlier grant) checks the
-//!   stream's grant at once.
+//!   gone, and a message sent under another grant than the stream's checks
+//!   the stream's grant at once. When that grant is gone, the request's
+//!   grant (the same user, and the session's own client: the object checked
+//!   both) takes it over: a re-authorization of the client (a step-up, which
+//!   replaces its earlier grant) keeps the session and its stream, as on
+//!   Streamable HTTP. A grant revoked without a new one ends the stream at
+//!   the next alarm.
 
 use super::caller::Caller;
 use super::session::{Session, SessionStorage};
@@ -60,23 +64,35 @@ pub async fn at_alarm<S: SessionStorage>(
     }
 }
 
-/// After a request reached the object (`caller` is who sent it): `Some(reason)`
-/// when the stream must end.
+/// What a request that reached the object means for the open stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterRequest {
+    /// Nothing changes.
+    Keep,
+    /// End it (the reason, for the log).
+    Close(&'static str),
+    /// The stream's grant is gone and the request's replaces it: the stream
+    /// now lives as long as this owner's grant.
+    Adopt(StreamOwner),
+}
+
+/// After a request reached the object (`caller` is who sent it, already
+/// known to own the session: the same user and client).
 pub async fn after_request<S: SessionStorage>(
     session: &Session<S>,
     owner: &StreamOwner,
     caller: &Caller,
     grants: &dyn Grants,
     now: u64,
-) -> Option<&'static str> {
+) -> AfterRequest {
     if let Ok(None) = session.state(now).await {
-        return Some("the session ended");
+        return AfterRequest::Close("the session ended");
     }
-    if caller.user_id == owner.user_id && caller.grant_id == owner.grant_id {
-        return None;
+    if caller.user_id != owner.user_id || caller.grant_id == owner.grant_id {
+        return AfterRequest::Keep;
     }
     match grants.alive(&owner.user_id, &owner.grant_id, now).await {
-        Ok(false) => Some("the grant it was opened with ended"),
-        _ => None,
+        Ok(false) => AfterRequest::Adopt(StreamOwner::of(caller)),
+        _ => AfterRequest::Keep,
     }
 }

@@ -4,7 +4,7 @@
 use super::fakes::*;
 use crate::grant_watch::{Grants, KvGrants};
 use crate::mcp::session::{Session, SessionState, Transport, SESSION_TTL_SECS};
-use crate::mcp::stream_watch::{after_request, at_alarm, StreamOwner, Verdict};
+use crate::mcp::stream_watch::{after_request, at_alarm, AfterRequest, StreamOwner, Verdict};
 use crate::store::{KvStore, MemoryStore, StoreError};
 use async_trait::async_trait;
 use futures::executor::block_on;
@@ -104,24 +104,34 @@ fn storage_failures_keep_the_stream_and_look_again_soon() {
 }
 
 #[test]
-fn a_request_under_another_grant_shows_the_streams_grant_gone() {
+fn a_request_under_the_clients_new_grant_takes_the_stream_over() {
     let (session, _) = sse_session(NOW + SESSION_TTL_SECS);
     let same = caller("alice", "grant-a", "tok-alice");
     let reauthorized = caller("alice", "grant-b", "tok-alice-2");
     // The stream's own grant sends: no lookup, nothing to do.
     let g = grants(&[]);
-    assert_eq!(block_on(after_request(&session, &owner(), &same, &g, NOW)), None);
+    assert_eq!(block_on(after_request(&session, &owner(), &same, &g, NOW)), AfterRequest::Keep);
     assert_eq!(g.lookups.get(), 0);
-    // Another grant of the same client: the stream's grant is checked now.
-    assert!(block_on(after_request(&session, &owner(), &reauthorized, &grants(&["grant-b"]), NOW)).is_some());
-    assert_eq!(block_on(after_request(&session, &owner(), &reauthorized, &grants(&["grant-a", "grant-b"]), NOW)), None);
+    // Another grant of the same client that replaced the stream's (a step-up): it takes the stream over.
+    assert_eq!(
+        block_on(after_request(&session, &owner(), &reauthorized, &grants(&["grant-b"]), NOW)),
+        AfterRequest::Adopt(StreamOwner::of(&reauthorized))
+    );
+    // Both alive: the stream stays with its own.
+    assert_eq!(
+        block_on(after_request(&session, &owner(), &reauthorized, &grants(&["grant-a", "grant-b"]), NOW)),
+        AfterRequest::Keep
+    );
 }
 
 #[test]
 fn a_request_that_finds_the_session_gone_ends_the_stream() {
     let (session, _) = sse_session(NOW + 5);
     let same = caller("alice", "grant-a", "tok-alice");
-    assert!(block_on(after_request(&session, &owner(), &same, &grants(&["grant-a"]), NOW + 6)).is_some());
+    assert!(matches!(
+        block_on(after_request(&session, &owner(), &same, &grants(&["grant-a"]), NOW + 6)),
+        AfterRequest::Close(_)
+    ));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::mcp::envelope::{Envelope, Op};
 use crate::mcp::object::{self, Plan};
 use crate::mcp::session::Session;
 use crate::mcp::sse::{KEEPALIVE, KEEPALIVE_SECS};
-use crate::mcp::stream_watch::{self, StreamOwner, Verdict};
+use crate::mcp::stream_watch::{self, AfterRequest, StreamOwner, Verdict};
 use crate::mcp::tools::{self, ToolContext};
 use crate::outbound::HttpClient;
 use crate::platform::http::from_http;
@@ -135,10 +135,15 @@ impl McpSession {
     async fn watch_stream(&self, envelope: &Envelope, now: u64) {
         let Some(owner) = self.stream_owner() else { return };
         let Ok(kv) = self.env.kv(KV_BINDING).map(Kv) else { return };
-        if let Some(why) =
-            stream_watch::after_request(&self.session, &owner, &envelope.caller, &KvGrants(&kv), now).await
-        {
-            self.close_stream(why);
+        match stream_watch::after_request(&self.session, &owner, &envelope.caller, &KvGrants(&kv), now).await {
+            AfterRequest::Keep => {}
+            AfterRequest::Close(why) => self.close_stream(why),
+            AfterRequest::Adopt(next) => {
+                worker::console_log!("mcp: legacy SSE stream taken over by the client's new grant");
+                if let Some((_, owner)) = self.stream.borrow_mut().as_mut() {
+                    *owner = next;
+                }
+            }
         }
     }
 
