@@ -692,8 +692,28 @@ fn admitted_users_and_group_members_complete_the_authorization() {
     assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 302);
     let w = restricted(&[("ALLOWED_USERS", "bob")]);
     assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 403);
+    // By PingOne user id (a UUID entry is a sub, matched exactly).
+    let id = "0f6b1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2b";
+    let w = restricted(&[("ALLOWED_USERS", id)]);
+    w.http.json(&format!("{ISSUER}/userinfo"), 200, json!({"sub": id, "preferred_username": "alice"}));
+    assert_eq!(callback_with(&w, &mut Jar::default(), |c| c["sub"] = json!(id)).status(), 302, "by sub");
+    // An entry that is not in PingOne's id form is a username, never a sub.
     let w = restricted(&[("ALLOWED_USERS", "user-1")]);
-    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 302, "by sub");
+    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 403, "user-1 is a username");
+    // An address matches only a verified email, never a username spelled like it.
+    let w = restricted(&[("ALLOWED_USERS", "alice@example.com")]);
+    w.http.json(
+        &format!("{ISSUER}/userinfo"),
+        200,
+        json!({"sub": "user-1", "preferred_username": "alice@example.com", "email": "alice@example.com"}),
+    );
+    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 403, "email_verified missing");
+    w.http.json(
+        &format!("{ISSUER}/userinfo"),
+        200,
+        json!({"sub": "user-1", "email": "alice@example.com", "email_verified": true}),
+    );
+    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 302, "verified email");
 }
 
 #[test]
