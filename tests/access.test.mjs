@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { closeWithin, launchChromium, startCallbackServer, within } from './support/browser.mjs';
-import { startTestStack, ROOT } from './support/stack.mjs';
+import { startStack, startTestStack, ROOT } from './support/stack.mjs';
 import { authorize, CookieJar, exchangeCode, getMcpToken, pkcePair, refresh, registerClient } from './support/flow.mjs';
 
 const OUT = join(ROOT, 'test-output');
@@ -184,4 +184,46 @@ describe('ALLOWED_USERS=alice, ALLOWED_GROUPS=admins, GROUPS_CLAIM=memberOfGroup
       await setGroups('alice', ['todo-users']);
     }
   });
+});
+
+// Broken sign-in settings must not turn /token into a way around them: without the settings the
+// worker cannot re-check the allow-list, cap the token at the PingOne token's life or refresh
+// PingOne. Sign-in itself refuses to run then, so the grant and the unused code come from a start
+// with good settings, and the worker is started again on the same state with ALLOWED_USERS=","
+// (set, but naming nobody: a parse error, not "everyone").
+test('with broken sign-in settings (ALLOWED_USERS=","), /token refuses refresh and code exchange with a 500 naming the setting; the grant stays', async (t) => {
+  let stack = await startTestStack({ todoApi: false, mcpVars: { ALLOWED_USERS: 'alice' } });
+  t.after(async () => { await stack.stop(); });
+  const restart = (mcpVars) => stack.stop().then(() => startStack({
+    ports: stack.ports, stateDir: stack.stateDir, dotenv: null, build: false, todoApi: false,
+    mcpVars: { ...stack.mcpVars, ...mcpVars },
+  }));
+  const tokens = await getMcpToken(stack, { user: 'alice' });
+  const pending = await authorize({ mcpOrigin: stack.mcpOrigin, client: tokens.client, jar: tokens.jar, user: 'alice' });
+  assert.ok(pending.code, pending.redirect);
+  const exchange = () => fetch(`${stack.mcpOrigin}/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code', code: pending.code, code_verifier: pending.pkce.verifier,
+      client_id: tokens.client.client_id, redirect_uri: tokens.client.redirect_uris[0],
+    }),
+  }).then(async (res) => ({ status: res.status, body: await res.json() }));
+
+  stack = await restart({ ALLOWED_USERS: ',' });
+  const refused = await refresh({ mcpOrigin: stack.mcpOrigin, client: tokens.client, refreshToken: tokens.refresh_token });
+  assert.equal(refused.status, 500, JSON.stringify(refused.body));
+  assert.equal(refused.body.error, 'server_error');
+  assert.match(refused.body.error_description, /ALLOWED_USERS/);
+  assert.equal(refused.body.access_token, undefined);
+  const code = await exchange();
+  assert.equal(code.status, 500, JSON.stringify(code.body));
+  assert.equal(code.body.error, 'server_error');
+  assert.match(code.body.error_description, /ALLOWED_USERS/);
+
+  // Fixed again: the grant, its refresh token and the unused code were all kept.
+  stack = await restart({ ALLOWED_USERS: 'alice' });
+  const again = await refresh({ mcpOrigin: stack.mcpOrigin, client: tokens.client, refreshToken: tokens.refresh_token });
+  assert.equal(again.status, 200, JSON.stringify(again.body));
+  const exchanged = await exchange();
+  assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
 });

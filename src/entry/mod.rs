@@ -107,6 +107,21 @@ fn provider<'a>(
     }
 }
 
+/// The answer at the token endpoint while the sign-in settings do not parse:
+/// 500 `server_error` naming the setting (never its value), nothing used up.
+fn sign_in_unusable(e: &crate::login::settings::SettingError, origin: Option<&str>) -> http::Response<Vec<u8>> {
+    worker::console_error!("configuration: {e}; no tokens are issued until it is fixed");
+    let mut res = oauth::OAuthError::new(
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        format!("The server is misconfigured: {e}; no tokens are issued until it is fixed (the sign-in is kept)"),
+    )
+    .because(oauth::error::Reason::new("config", "sign_in_settings"))
+    .into_response();
+    oauth::cors::apply(origin, res.headers_mut());
+    res
+}
+
 fn origin_of(req: &http::Request<Vec<u8>>) -> Option<&str> {
     req.headers().get("origin").and_then(|v| v.to_str().ok())
 }
@@ -195,7 +210,22 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 /// Sign-in and the authorization server's endpoints, with the PingOne grant
 /// hooks (refresh, revocation) when the sign-in settings are usable.
 async fn authorization(req: Request, env: &Env, kv: &Kv, config: &Config, area: Area, path: &str) -> Result<Response> {
-    let settings = crate::login::worker::settings(env).ok();
+    // PingOne refresh and revocation ride on the grant's life (login::upstream).
+    let settings = match crate::login::worker::settings(env) {
+        Ok(settings) => Some(settings),
+        // Without them a token would skip the allow-list, the lifetime cap and
+        // the PingOne refresh: no tokens at all (grants and codes stay).
+        Err(e) if path == config.endpoints.token => {
+            return from_http(sign_in_unusable(&e, req.headers().get("origin").ok().flatten().as_deref()));
+        }
+        // Sign-in shows its own page naming the setting.
+        Err(_) if area == Area::Login => None,
+        // Anything else goes on (a revocation still ends the grant; PingOne is not told).
+        Err(e) => {
+            worker::console_error!("configuration: {e}; PingOne refresh tokens are not revoked");
+            None
+        }
+    };
     let cache = crate::login::worker::cache();
     let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
     let provider = provider(kv, config, hooks.as_ref());

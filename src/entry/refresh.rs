@@ -75,9 +75,17 @@ async fn answer(env: &Env, written: &Written, req: &http::Request<Vec<u8>>) -> h
         return OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server is misconfigured")
             .into_response();
     };
-    let settings = crate::login::worker::settings(env).ok();
+    // Fail closed: without the sign-in settings a refresh would skip the
+    // allow-list, the lifetime cap and the PingOne refresh.
+    let settings = match crate::login::worker::settings(env) {
+        Ok(s) => s,
+        Err(e) => {
+            let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
+            return super::sign_in_unusable(&e, origin);
+        }
+    };
     let cache = crate::login::worker::cache();
-    let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+    let hooks = PingOneGrants { settings: &settings, http: &FetchClient, cache: &cache };
     let store = ReadYourWrites { inner: &kv, written, now: now_secs() };
-    super::logged(req.uri().path(), provider(&store, &config, hooks.as_ref()).handle(req).await)
+    super::logged(req.uri().path(), provider(&store, &config, Some(&hooks)).handle(req).await)
 }

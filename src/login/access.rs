@@ -16,8 +16,9 @@ pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
 /// admitted; otherwise a user must match `users` or belong to one of `groups`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessPolicy {
-    /// Entries of `ALLOWED_USERS`: a `sub` (exact), or a `preferred_username`
-    /// or `email` (case-insensitive).
+    /// Entries of `ALLOWED_USERS`: a PingOne user id (UUID) is a `sub`
+    /// (exact), one with `@` a verified `email`, anything else a
+    /// `preferred_username` (both ignoring case).
     pub users: Vec<String>,
     /// Entries of `ALLOWED_GROUPS` (group names, exact).
     pub groups: Vec<String>,
@@ -62,19 +63,21 @@ impl AccessPolicy {
     }
 
     /// The decision for user `sub` with `claims` (ID token and userinfo
-    /// merged) and `groups`.
+    /// merged) and `groups`. Each `ALLOWED_USERS` entry is matched against
+    /// its own kind only (see [`Entry::of`]).
     pub fn admits_user(&self, sub: &str, claims: &Map<String, Value>, groups: &[String]) -> bool {
         if self.is_open() {
             return true;
         }
         let claim = |k: &str| claims.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
         let username = claim("preferred_username");
-        // An address PingOne says is unverified proves nothing about who this is.
-        let email = claim("email").filter(|_| claims.get("email_verified") != Some(&Value::Bool(false)));
-        let by_user = self.users.iter().any(|u| {
-            u == sub
-                || username.is_some_and(|n| n.eq_ignore_ascii_case(u))
-                || email.is_some_and(|e| e.eq_ignore_ascii_case(u))
+        // Only an address PingOne says it verified proves who this is (a
+        // missing `email_verified` proves nothing).
+        let email = claim("email").filter(|_| claims.get("email_verified") == Some(&Value::Bool(true)));
+        let by_user = self.users.iter().any(|u| match Entry::of(u) {
+            Entry::Sub => u == sub,
+            Entry::Email => email.is_some_and(|e| e.eq_ignore_ascii_case(u)),
+            Entry::Username => username.is_some_and(|n| n.eq_ignore_ascii_case(u)),
         });
         by_user || groups.iter().any(|g| self.groups.contains(g))
     }
@@ -83,6 +86,38 @@ impl AccessPolicy {
     pub fn admits(&self, who: &SignedIn) -> bool {
         self.admits_user(&who.sub, &who.claims, &who.groups)
     }
+}
+
+/// What an `ALLOWED_USERS` entry names, from its form alone: so an entry can
+/// match only the claim it was written for (a user whose username is an
+/// allowed address, or a UUID, is not that person).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// A PingOne user id (a UUID, `8-4-4-4-12` hex digits): the `sub`, exactly.
+    Sub,
+    /// Contains `@`: a verified `email`, ignoring case.
+    Email,
+    /// Anything else: the `preferred_username`, ignoring case.
+    Username,
+}
+
+impl Entry {
+    fn of(entry: &str) -> Self {
+        if entry.contains('@') {
+            Entry::Email
+        } else if is_uuid(entry) {
+            Entry::Sub
+        } else {
+            Entry::Username
+        }
+    }
+}
+
+/// `8-4-4-4-12` hex digits, PingOne's form of user ids.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `sub` for the log: only characters that cannot forge a log line, bounded.
@@ -146,22 +181,53 @@ mod tests {
         assert!(p.admits_user("anyone", &Map::new(), &[]));
     }
 
+    const ALICE_SUB: &str = "5f0c2a4e-8b1d-4c3e-9a7f-0e1d2c3b4a59";
+
     #[test]
     fn users_match_by_sub_exactly_and_by_username_or_email_ignoring_case() {
         let none: &[String] = &[];
-        assert!(policy(&["user-1"], &[]).admits_user("user-1", &Map::new(), none));
-        assert!(!policy(&["USER-1"], &[]).admits_user("user-1", &Map::new(), none), "sub is exact");
+        assert!(policy(&[ALICE_SUB], &[]).admits_user(ALICE_SUB, &Map::new(), none));
+        assert!(!policy(&[&ALICE_SUB.to_uppercase()], &[]).admits_user(ALICE_SUB, &Map::new(), none), "sub is exact");
         assert!(policy(&["alice"], &[]).admits_user("u", &alice(), none));
         assert!(policy(&["alice@example.COM"], &[]).admits_user("u", &alice(), none));
         assert!(!policy(&["bob", "bob@example.com"], &[]).admits_user("u", &alice(), none));
         assert!(!policy(&["ali"], &[]).admits_user("u", &alice(), none), "no prefix matching");
-        // An email PingOne marks unverified does not count; a username is not an email.
+        // An email PingOne marks unverified does not count, and neither does one it says nothing about.
         let unverified = claims(json!({"email": "boss@example.com", "email_verified": false}));
         assert!(!policy(&["boss@example.com"], &[]).admits_user("u", &unverified, none));
         let no_flag = claims(json!({"email": "boss@example.com"}));
-        assert!(policy(&["boss@example.com"], &[]).admits_user("u", &no_flag, none));
+        assert!(!policy(&["boss@example.com"], &[]).admits_user("u", &no_flag, none), "missing email_verified");
+        let text_flag = claims(json!({"email": "boss@example.com", "email_verified": "true"}));
+        assert!(!policy(&["boss@example.com"], &[]).admits_user("u", &text_flag, none), "only the boolean true");
         // Empty claims never match an entry.
         assert!(!policy(&["x"], &[]).admits_user("u", &claims(json!({"preferred_username": " "})), none));
+    }
+
+    #[test]
+    fn an_entry_matches_only_its_own_kind_of_claim() {
+        let none: &[String] = &[];
+        // An allowed address is not matched by a username spelled like it (nor by an unverified email).
+        let lookalike = claims(
+            json!({"preferred_username": "boss@example.com", "email": "me@evil.example", "email_verified": true}),
+        );
+        assert!(!policy(&["boss@example.com"], &[]).admits_user("u", &lookalike, none));
+        // An allowed user id is not matched by a username or an email spelled like it.
+        let as_username = claims(json!({"preferred_username": ALICE_SUB}));
+        assert!(!policy(&[ALICE_SUB], &[]).admits_user("someone-else", &as_username, none));
+        // An allowed username is not matched by a sub spelled like it.
+        assert!(!policy(&["alice"], &[]).admits_user("alice", &claims(json!({"preferred_username": "mallory"})), none));
+        // Each kind still matches its own claim.
+        assert!(policy(&["boss@example.com"], &[]).admits_user(
+            "u",
+            &claims(json!({"email": "Boss@Example.com", "email_verified": true})),
+            none
+        ));
+        assert!(policy(&["Alice"], &[]).admits_user("u", &alice(), none));
+        assert_eq!(Entry::of("alice@example.com"), Entry::Email);
+        assert_eq!(Entry::of(ALICE_SUB), Entry::Sub);
+        assert_eq!(Entry::of("5f0c2a4e-8b1d-4c3e-9a7f-0e1d2c3b4a5"), Entry::Username, "one digit short");
+        assert_eq!(Entry::of("5f0c2a4e8b1d4c3e9a7f0e1d2c3b4a59"), Entry::Username, "no dashes");
+        assert_eq!(Entry::of("user-1"), Entry::Username);
     }
 
     #[test]

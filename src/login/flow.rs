@@ -392,7 +392,8 @@ impl Login<'_> {
 
         let mut metadata = serde_json::json!({ "label": signed_in.label() });
         if let Some(rt) = &signed_in.refresh_token {
-            metadata[upstream::SEALED_FIELD] = serde_json::json!(upstream::seal(self.settings, rt));
+            // Bound to the user now, to the grant at the code exchange (its id does not exist yet).
+            metadata[upstream::SEALED_FIELD] = serde_json::json!(upstream::seal(self.settings, rt, &signed_in.sub, ""));
         }
         // What PingOne actually granted bounds the grant: an API scope it left
         // out is not granted to the MCP client either.

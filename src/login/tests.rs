@@ -399,7 +399,7 @@ fn consent_then_pingone_then_back_to_the_client() {
     // The PingOne refresh token is sealed into the metadata, never in clear.
     let sealed = g["metadata"]["upstream"].as_str().unwrap();
     assert!(!sealed.contains("pingone-refresh-token"));
-    assert_eq!(super::upstream::open(&w.settings, sealed).as_deref(), Some("pingone-refresh-token"));
+    assert_eq!(super::upstream::open(&w.settings, sealed, "user-1", "").as_deref(), Some("pingone-refresh-token"));
     for k in w.store.keys() {
         let raw = w.store.raw(&k).unwrap();
         assert!(!raw.contains("pingone-refresh-token") && !raw.contains("pingone-access-token"), "{k} holds a token");
@@ -692,8 +692,28 @@ fn admitted_users_and_group_members_complete_the_authorization() {
     assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 302);
     let w = restricted(&[("ALLOWED_USERS", "bob")]);
     assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 403);
+    // By PingOne user id (a UUID entry is a sub, matched exactly).
+    let id = "0f6b1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2b";
+    let w = restricted(&[("ALLOWED_USERS", id)]);
+    w.http.json(&format!("{ISSUER}/userinfo"), 200, json!({"sub": id, "preferred_username": "alice"}));
+    assert_eq!(callback_with(&w, &mut Jar::default(), |c| c["sub"] = json!(id)).status(), 302, "by sub");
+    // An entry that is not in PingOne's id form is a username, never a sub.
     let w = restricted(&[("ALLOWED_USERS", "user-1")]);
-    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 302, "by sub");
+    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 403, "user-1 is a username");
+    // An address matches only a verified email, never a username spelled like it.
+    let w = restricted(&[("ALLOWED_USERS", "alice@example.com")]);
+    w.http.json(
+        &format!("{ISSUER}/userinfo"),
+        200,
+        json!({"sub": "user-1", "preferred_username": "alice@example.com", "email": "alice@example.com"}),
+    );
+    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 403, "email_verified missing");
+    w.http.json(
+        &format!("{ISSUER}/userinfo"),
+        200,
+        json!({"sub": "user-1", "email": "alice@example.com", "email_verified": true}),
+    );
+    assert_eq!(callback_with(&w, &mut Jar::default(), |_| {}).status(), 302, "verified email");
 }
 
 #[test]
@@ -1121,4 +1141,92 @@ fn grants_of_the_original_worker_live_as_long_as_their_pingone_token() {
     assert_eq!(live.access_token_ttl, Some(600), "capped at the PingOne token's life");
     assert!(matches!(refresh(&original(NOW - 1)), Err(ExchangeError::GrantDead(_))));
     assert!(w.http.requests.borrow().is_empty(), "nothing to refresh PingOne with");
+}
+
+/// The PingOne refresh token's seal is bound to its grant (user and grant id
+/// as associated data): sealed for the user at sign-in, bound to the grant
+/// at the code exchange, and opened for no other grant or user; seals from
+/// before the binding still open.
+#[test]
+fn the_sealed_pingone_refresh_token_opens_only_for_its_grant() {
+    use super::upstream::{open, seal, seal_unbound, SEALED_FIELD};
+    let w = World::new();
+    let back = location(&callback_with(&w, &mut Jar::default(), |_| {}));
+    let at_sign_in = w.grants()[0]["metadata"][SEALED_FIELD].as_str().unwrap().to_owned();
+    assert_eq!(open(&w.settings, &at_sign_in, "user-1", "").as_deref(), Some("pingone-refresh-token"));
+    assert_eq!(open(&w.settings, &at_sign_in, "user-2", ""), None, "bound to the user from sign-in on");
+    w.tokens(&back);
+    let grant = &w.grants()[0];
+    let id = grant["id"].as_str().unwrap();
+    let sealed = grant["metadata"][SEALED_FIELD].as_str().unwrap();
+    assert_ne!(sealed, at_sign_in, "sealed again at the code exchange");
+    assert_eq!(open(&w.settings, sealed, "user-1", id).as_deref(), Some("pingone-refresh-token"));
+    assert_eq!(open(&w.settings, sealed, "user-1", "another-grant"), None, "another grant of the same user");
+    assert_eq!(open(&w.settings, sealed, "user-2", id), None, "another user");
+    assert_eq!(open(&w.settings, sealed, "user-1", ""), None, "no longer a sign-in seal");
+    // A seal from before the binding opens for any grant (and is bound at the next PingOne refresh).
+    let old = seal_unbound(&w.settings, "old-refresh-token");
+    assert_eq!(open(&w.settings, &old, "user-1", id).as_deref(), Some("old-refresh-token"));
+    assert_eq!(open(&w.settings, &seal(&w.settings, "rt", "u", "g"), "u", "g").as_deref(), Some("rt"));
+    assert_eq!(open(&w.settings, "v2.not-base64!", "u", "g"), None);
+}
+
+/// A PingOne refresh through the hook: a seal copied from another grant does
+/// not open (PingOne is not called with it), an old unbound seal works and
+/// is bound to the grant, and with the access policy open a refreshed token
+/// whose userinfo names another user ends the grant (and is revoked).
+#[test]
+fn a_pingone_refresh_uses_only_the_grants_own_seal_and_the_grants_own_user() {
+    use super::upstream::{open, seal, seal_unbound, SEALED_FIELD};
+    use crate::oauth::{Exchange, ExchangeError, GrantHooks, GrantType};
+    let mut w = World::new();
+    w.settings = settings_with(&[]);
+    let mut d = discovery_json();
+    d["revocation_endpoint"] = json!(format!("{ISSUER}/revoke"));
+    w.http.json(&format!("{ISSUER}/.well-known/openid-configuration"), 200, d);
+    w.http.json(&format!("{ISSUER}/revoke"), 200, json!({}));
+    w.http.json(
+        &format!("{ISSUER}/token"),
+        200,
+        json!({"access_token": "fresh-access-token", "token_type": "Bearer", "expires_in": 3600,
+               "refresh_token": "rotated-refresh-token", "scope": "openid profile todo_api:read"}),
+    );
+    assert!(w.settings.access.is_open());
+    let hooks = w.hooks();
+    let scope = vec!["todo_api:read".to_owned()];
+    // The PingOne token has expired: the refresh must ask PingOne.
+    let props = json!({"subjectToken": "old", "subjectTokenExpiresAt": NOW - 1, "claims": {"sub": "user-1"}});
+    let refresh = |metadata: &Value| {
+        block_on(hooks.exchange(Exchange {
+            grant_type: GrantType::RefreshToken,
+            client_id: "client-1",
+            user_id: "user-1",
+            grant_id: "grant-1",
+            scope: &scope,
+            token_scope: &scope,
+            props: &props,
+            metadata,
+            access_token_ttl: 3600,
+            now: NOW,
+        }))
+    };
+    let token_calls = || w.http.calls_to(&format!("{ISSUER}/token"));
+
+    let foreign = json!({ SEALED_FIELD: seal(&w.settings, "someone-elses-token", "user-1", "grant-2") });
+    assert!(matches!(refresh(&foreign), Err(ExchangeError::GrantDead(_))));
+    assert_eq!(token_calls(), 0, "PingOne was never sent a token sealed for another grant");
+
+    let old = json!({ SEALED_FIELD: seal_unbound(&w.settings, "old-refresh-token") });
+    let ok = refresh(&old).expect("an unbound seal from before still refreshes");
+    assert_eq!(token_calls(), 1);
+    let sealed = ok.metadata.unwrap()[SEALED_FIELD].as_str().unwrap().to_owned();
+    assert_eq!(open(&w.settings, &sealed, "user-1", "grant-1").as_deref(), Some("rotated-refresh-token"));
+    assert_eq!(open(&w.settings, &sealed, "user-1", "grant-2"), None, "now bound to the grant");
+
+    // Open policy: PingOne's token for someone else never becomes this user's.
+    w.http.json(&format!("{ISSUER}/userinfo"), 200, json!({"sub": "someone-else", "preferred_username": "eve"}));
+    let own = json!({ SEALED_FIELD: seal(&w.settings, "own-refresh-token", "user-1", "grant-1") });
+    assert!(matches!(refresh(&own), Err(ExchangeError::GrantDead(_))));
+    assert_eq!(token_calls(), 2);
+    assert_eq!(w.http.calls_to(&format!("{ISSUER}/revoke")), 1, "its PingOne refresh token is revoked");
 }

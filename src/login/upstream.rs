@@ -4,7 +4,8 @@
 //! a grant ends its PingOne refresh token is revoked.
 //!
 //! The PingOne refresh token lives in the grant's metadata, sealed
-//! (AES-256-GCM) under a key derived from `COOKIE_ENCRYPTION_KEY`: the props
+//! (AES-256-GCM, the user and grant ids as associated data) under a key
+//! derived from `COOKIE_ENCRYPTION_KEY`: the props
 //! can be read only with one of the client's tokens, but a grant ended by a
 //! new sign-in or the purge has none, and must still revoke it.
 
@@ -16,7 +17,7 @@ use crate::oauth::records::Grant;
 use crate::oauth::{Exchange, ExchangeError, ExchangeResult, GrantHooks, GrantType};
 use crate::outbound::HttpClient;
 use crate::util::crypto::{b64url, b64url_decode, random_bytes};
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
@@ -35,24 +36,61 @@ fn sealing_key(settings: &Settings) -> Aes256Gcm {
     Aes256Gcm::new(&key.into())
 }
 
-/// `base64url(nonce || ciphertext)` of a PingOne refresh token.
-pub fn seal(settings: &Settings, refresh_token: &str) -> String {
-    let nonce = random_bytes::<12>();
-    let sealed = sealing_key(settings)
-        .encrypt(&Nonce::from(nonce), refresh_token.as_bytes())
-        .expect("AES-GCM encryption of an in-memory buffer cannot fail");
-    b64url([nonce.as_slice(), &sealed].concat())
+/// The version prefix of seals bound to their grant (associated data); a
+/// seal without it is from before (no associated data) and still opens.
+const SEAL_V2: &str = "v2.";
+
+/// What a seal is bound to: the grant's user and id (`""` at sign-in, before
+/// the grant exists; the code exchange seals it again under the grant's id).
+fn associated_data(user_id: &str, grant_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!(["pingone-refresh-token", user_id, grant_id])).expect("a JSON array of strings")
 }
 
-/// The refresh token in `sealed`, if it opens under this worker's key.
-pub fn open(settings: &Settings, sealed: &str) -> Option<String> {
-    let data = b64url_decode(sealed)?;
+/// `v2.` + `base64url(nonce || ciphertext)` of a PingOne refresh token, with
+/// the user id and grant id as associated data: the seal opens only for that
+/// grant (a seal copied into another grant's record does not open).
+pub fn seal(settings: &Settings, refresh_token: &str, user_id: &str, grant_id: &str) -> String {
+    let nonce = random_bytes::<12>();
+    let aad = associated_data(user_id, grant_id);
+    let sealed = sealing_key(settings)
+        .encrypt(&Nonce::from(nonce), Payload { msg: refresh_token.as_bytes(), aad: &aad })
+        .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+    format!("{SEAL_V2}{}", b64url([nonce.as_slice(), &sealed].concat()))
+}
+
+/// The refresh token in `sealed`, if it opens under this worker's key for
+/// this grant: a `v2.` seal made for the grant, or at its sign-in (`grant_id`
+/// `""`) for its user; a seal without the prefix (grants sealed before the
+/// binding) opens without associated data.
+pub fn open(settings: &Settings, sealed: &str, user_id: &str, grant_id: &str) -> Option<String> {
+    let (bound, data) = match sealed.strip_prefix(SEAL_V2) {
+        Some(rest) => (true, b64url_decode(rest)?),
+        None => (false, b64url_decode(sealed)?),
+    };
     if data.len() < 12 {
         return None;
     }
     let (nonce, ct) = data.split_at(12);
-    let nonce: [u8; 12] = nonce.try_into().ok()?;
-    String::from_utf8(sealing_key(settings).decrypt(&Nonce::from(nonce), ct).ok()?).ok()
+    let nonce = Nonce::from(<[u8; 12]>::try_from(nonce).ok()?);
+    let key = sealing_key(settings);
+    let plain = if bound {
+        let with = |grant: &str| key.decrypt(&nonce, Payload { msg: ct, aad: &associated_data(user_id, grant) }).ok();
+        with(grant_id).or_else(|| with(""))?
+    } else {
+        key.decrypt(&nonce, ct).ok()?
+    };
+    String::from_utf8(plain).ok()
+}
+
+/// Whether `sealed` is already bound to the grant `grant_id` itself.
+fn bound_to_grant(settings: &Settings, sealed: &str, user_id: &str, grant_id: &str) -> bool {
+    let Some(data) = sealed.strip_prefix(SEAL_V2).and_then(b64url_decode).filter(|d| d.len() >= 12) else {
+        return false;
+    };
+    let (nonce, ct) = data.split_at(12);
+    let Ok(nonce) = <[u8; 12]>::try_from(nonce) else { return false };
+    let aad = associated_data(user_id, grant_id);
+    sealing_key(settings).decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: &aad }).is_ok()
 }
 
 /// The PingOne scopes to ask for when an MCP client is being granted
@@ -81,9 +119,23 @@ fn log(line: &str) {
 }
 
 impl PingOneGrants<'_> {
-    fn refresh_token_of(&self, props: &Value, metadata: &Value) -> Option<String> {
+    /// The metadata with its sealed refresh token bound to this grant, when it
+    /// is not yet (`None`: nothing to change).
+    fn sealed_for_grant(&self, e: &Exchange<'_>) -> Option<Value> {
+        let sealed = e.metadata.get(SEALED_FIELD).and_then(Value::as_str)?;
+        if bound_to_grant(self.settings, sealed, e.user_id, e.grant_id) {
+            return None;
+        }
+        let rt = open(self.settings, sealed, e.user_id, e.grant_id)?;
+        let mut metadata = e.metadata.clone();
+        metadata[SEALED_FIELD] = json!(seal(self.settings, &rt, e.user_id, e.grant_id));
+        Some(metadata)
+    }
+
+    fn refresh_token_of(&self, e: &Exchange<'_>) -> Option<String> {
+        let (props, metadata) = (e.props, e.metadata);
         match metadata.get(SEALED_FIELD).and_then(Value::as_str) {
-            Some(sealed) => open(self.settings, sealed),
+            Some(sealed) => open(self.settings, sealed, e.user_id, e.grant_id),
             None => props.get(LEGACY_PROPS_FIELD).and_then(Value::as_str).map(str::to_owned),
         }
     }
@@ -136,7 +188,7 @@ impl PingOneGrants<'_> {
             }
         }
         let mut metadata = if e.metadata.is_object() { e.metadata.clone() } else { json!({}) };
-        metadata[SEALED_FIELD] = json!(seal(self.settings, keep));
+        metadata[SEALED_FIELD] = json!(seal(self.settings, keep, e.user_id, e.grant_id));
         Ok(ExchangeResult {
             props: Some(props),
             metadata: Some(metadata),
@@ -238,12 +290,13 @@ impl GrantHooks for PingOneGrants<'_> {
         if e.grant_type == GrantType::AuthorizationCode {
             return match remaining {
                 Some(0) => Err(ExchangeError::GrantDead("The PingOne sign-in has expired; sign in again".into())),
-                _ => Ok(capped),
+                // Sealed at sign-in before the grant had an id: bound to it now.
+                _ => Ok(ExchangeResult { metadata: self.sealed_for_grant(&e), ..capped }),
             };
         }
         // Good for a whole access-token lifetime (or of unknown life): no call to PingOne.
         let fresh_enough = remaining.is_none_or(|r| r >= e.access_token_ttl);
-        let upstream_refresh = if fresh_enough { None } else { self.refresh_token_of(e.props, e.metadata) };
+        let upstream_refresh = if fresh_enough { None } else { self.refresh_token_of(&e) };
         if let Some(rt) = upstream_refresh {
             // Access is checked there, on PingOne's current userinfo.
             return self.refresh(&e, &rt).await;
@@ -279,7 +332,11 @@ impl GrantHooks for PingOneGrants<'_> {
     }
 
     async fn grant_ended(&self, grant: &Grant) {
-        let Some(rt) = grant.metadata.get(SEALED_FIELD).and_then(Value::as_str).and_then(|s| open(self.settings, s))
+        let Some(rt) = grant
+            .metadata
+            .get(SEALED_FIELD)
+            .and_then(Value::as_str)
+            .and_then(|s| open(self.settings, s, &grant.user_id, &grant.id))
         else {
             return;
         };
@@ -294,4 +351,12 @@ impl GrantHooks for PingOneGrants<'_> {
             Err(why) => log(&format!("grant ended: revoking the PingOne refresh token failed: {why}")),
         }
     }
+}
+
+/// A seal as written before the binding (no prefix, no associated data).
+#[cfg(test)]
+pub fn seal_unbound(settings: &Settings, refresh_token: &str) -> String {
+    let nonce = random_bytes::<12>();
+    let sealed = sealing_key(settings).encrypt(&Nonce::from(nonce), refresh_token.as_bytes()).unwrap();
+    b64url([nonce.as_slice(), &sealed].concat())
 }

@@ -1,7 +1,10 @@
 //! Reading, saving, listing and revoking grants, and the scheduled purge of
 //! what KV's own expiry missed.
 
-use super::records::{grant_key, grant_prefix, parse_grant_key, token_prefix, Grant, GrantKeyMetadata};
+use super::records::{
+    grant_ended_key, grant_key, grant_prefix, parse_grant_key, token_prefix, Grant, GrantKeyMetadata,
+    GRANT_ENDED_TTL_SECS,
+};
 use super::Provider;
 use crate::store::{KvStore, StoreError, MIN_TTL_SECS};
 
@@ -138,10 +141,29 @@ impl Provider<'_> {
     /// at its own expiry); then the application hears of it. The first
     /// storage error is returned after all of that was tried.
     pub(crate) async fn end_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        self.end_grant_marked(grant, true).await
+    }
+
+    /// [`Self::end_grant`]; `mark`: leave the end marker first (not needed
+    /// for a grant that is over, which no refresh can be using).
+    async fn end_grant_marked(&self, grant: &Grant, mark: bool) -> Result<(), StoreError> {
+        let marked = if mark { self.mark_ended(&grant.user_id, &grant.id).await } else { Ok(()) };
         self.store.delete(&grant_key(&grant.user_id, &grant.id)).await?;
         let tokens = self.delete_tokens(&grant.user_id, &grant.id).await;
         self.hooks.grant_ended(grant).await;
-        tokens
+        marked.and(tokens)
+    }
+
+    /// Leaves the marker ([`grant_ended_key`]) a refresh in flight checks
+    /// after writing the grant back; written before the grant is deleted.
+    async fn mark_ended(&self, user_id: &str, grant_id: &str) -> Result<(), StoreError> {
+        let key = grant_ended_key(user_id, grant_id);
+        self.store.put(&key, &self.now.to_string(), Some(GRANT_ENDED_TTL_SECS)).await
+    }
+
+    /// Whether the grant's end was marked ([`Self::end_grant`]).
+    pub(crate) async fn grant_ended(&self, user_id: &str, grant_id: &str) -> Result<bool, StoreError> {
+        Ok(self.store.get(&grant_ended_key(user_id, grant_id)).await?.is_some())
     }
 
     /// Ends the grant `grant_id` of `user_id` (its record first, then its access tokens, then
@@ -151,13 +173,14 @@ impl Provider<'_> {
         match self.get_grant(user_id, grant_id).await? {
             Some(g) => self.end_grant(&g).await,
             None => {
+                let marked = self.mark_ended(user_id, grant_id).await;
                 self.store.delete(&grant_key(user_id, grant_id)).await?;
-                self.delete_tokens(user_id, grant_id).await
+                marked.and(self.delete_tokens(user_id, grant_id).await)
             }
         }
     }
 
-    async fn delete_tokens(&self, user_id: &str, grant_id: &str) -> Result<(), StoreError> {
+    pub(crate) async fn delete_tokens(&self, user_id: &str, grant_id: &str) -> Result<(), StoreError> {
         if let Some(cache) = self.token_cache {
             cache.grant_ended(user_id, grant_id, self.now);
         }
@@ -322,7 +345,8 @@ impl Provider<'_> {
                 let Ok(g) = serde_json::from_str::<Grant>(&raw) else { continue };
                 // The key, not the record, says whose grant it is.
                 if self.is_over(&g) && key.name == grant_key(&g.user_id, &g.id) {
-                    self.end_grant(&g).await?;
+                    // Past its end: no refresh can be using it, so no end marker.
+                    self.end_grant_marked(&g, false).await?;
                     progress.purged += 1;
                 }
             }

@@ -1,6 +1,7 @@
 //! The KV records, in workers-oauth-provider's published layout (camelCase
 //! JSON): `client:{id}`, `grant:{userId}:{grantId}`,
-//! `token:{userId}:{grantId}:{sha256(token)}`.
+//! `token:{userId}:{grantId}:{sha256(token)}`; and this crate's own
+//! `grant_ended:{userId}:{grantId}` (see [`grant_ended_key`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,6 +18,16 @@ pub fn grant_key(user_id: &str, grant_id: &str) -> String {
 pub fn grant_prefix(user_id: &str) -> String {
     format!("grant:{user_id}:")
 }
+/// The marker a grant's end leaves for [`GRANT_ENDED_TTL_SECS`]:
+/// `grant_ended:{userId}:{grantId}`. A refresh that read the grant before it
+/// ended checks it after writing, so it cannot bring the grant back (KV has no
+/// compare-and-set).
+pub fn grant_ended_key(user_id: &str, grant_id: &str) -> String {
+    format!("grant_ended:{user_id}:{grant_id}")
+}
+/// How long a grant's end is remembered: longer than any refresh in flight
+/// plus KV's propagation delay (about 60 s).
+pub const GRANT_ENDED_TTL_SECS: u64 = 3600;
 pub(crate) fn token_key(user_id: &str, grant_id: &str, token_hash: &str) -> String {
     format!("token:{user_id}:{grant_id}:{token_hash}")
 }

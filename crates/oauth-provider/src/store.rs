@@ -179,17 +179,20 @@ pub const READ_YOUR_WRITES_SECS: u64 = 60;
 /// Values remembered at most (oldest forgotten first).
 const READ_YOUR_WRITES_MAX: usize = 16;
 
-/// Values written recently through a [`ReadYourWrites`], kept by its owner
-/// across requests (a Durable Object that serializes one grant's refreshes).
+/// Values written (`Some`) and keys deleted (`None`, a tombstone) recently
+/// through a [`ReadYourWrites`], kept by its owner across requests (a Durable
+/// Object that serializes one grant's refreshes).
 #[derive(Default)]
-pub struct Written(std::cell::RefCell<Vec<(String, String, u64)>>);
+pub struct Written(std::cell::RefCell<Vec<(String, Option<String>, u64)>>);
 
 /// A store that reads back what it wrote. KV is eventually consistent: a read
 /// right after a write may still return the value before it, and a refresh
 /// that read the grant as it was before the previous refresh would refuse the
 /// token that refresh just issued. Only a *different present* value is
-/// overridden: a key that reads as absent stays absent (a revocation elsewhere
-/// must never be undone by a remembered write).
+/// overridden by a remembered write: a key that reads as absent stays absent
+/// (a revocation elsewhere must never be undone by a remembered write). A
+/// deletion through this store is remembered too, as a tombstone: the key
+/// reads as absent even while KV still serves the value from before it.
 pub struct ReadYourWrites<'a> {
     /// The store read from and written to.
     pub inner: &'a dyn KvStore,
@@ -199,6 +202,18 @@ pub struct ReadYourWrites<'a> {
     pub now: u64,
 }
 
+impl ReadYourWrites<'_> {
+    /// Remembers `key`'s latest value (`None`: deleted), newest last.
+    fn remember(&self, key: &str, value: Option<&str>) {
+        let mut written = self.written.0.borrow_mut();
+        written.retain(|(k, _, _)| k != key);
+        if written.len() >= READ_YOUR_WRITES_MAX {
+            written.remove(0);
+        }
+        written.push((key.to_owned(), value.map(str::to_owned), self.now));
+    }
+}
+
 #[async_trait(?Send)]
 impl KvStore for ReadYourWrites<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -206,7 +221,8 @@ impl KvStore for ReadYourWrites<'_> {
         let mut written = self.written.0.borrow_mut();
         written.retain(|(_, _, at)| self.now < at + READ_YOUR_WRITES_SECS);
         Ok(match (read, written.iter().rev().find(|(k, _, _)| k == key)) {
-            (Some(_), Some((_, mine, _))) => Some(mine.clone()),
+            // A remembered deletion (`None`) wins over KV's stale copy too.
+            (Some(_), Some((_, mine, _))) => mine.clone(),
             (read, _) => read,
         })
     }
@@ -224,16 +240,12 @@ impl KvStore for ReadYourWrites<'_> {
             Some(_) => self.inner.put_with_metadata(key, value, ttl_secs, metadata).await?,
             None => self.inner.put(key, value, ttl_secs).await?,
         }
-        let mut written = self.written.0.borrow_mut();
-        written.retain(|(k, _, _)| k != key);
-        if written.len() >= READ_YOUR_WRITES_MAX {
-            written.remove(0);
-        }
-        written.push((key.to_owned(), value.to_owned(), self.now));
+        self.remember(key, Some(value));
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.written.0.borrow_mut().retain(|(k, _, _)| k != key);
+        // Remembered before the deletion is tried: a failed one may still have happened.
+        self.remember(key, None);
         self.inner.delete(key).await
     }
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<KeyPage, StoreError> {
@@ -436,5 +448,23 @@ mod tests {
         block_on(kv.before.put("grant:u:g", "v1", None)).unwrap();
         let later = ReadYourWrites { inner: &kv, written: &written, now: 100 + READ_YOUR_WRITES_SECS };
         assert_eq!(block_on(later.get("grant:u:g")).unwrap().as_deref(), Some("v1"));
+    }
+
+    #[test]
+    fn what_it_deleted_stays_deleted_while_kv_still_serves_it() {
+        let kv = Lagging { now: MemoryStore::new(100), before: MemoryStore::new(100) };
+        block_on(kv.before.put("grant:u:g", "v1", None)).unwrap();
+        let written = Written::default();
+        let store = ReadYourWrites { inner: &kv, written: &written, now: 100 };
+        block_on(store.put("grant:u:g", "v2", None)).unwrap();
+        block_on(store.delete("grant:u:g")).unwrap();
+        assert_eq!(block_on(kv.get("grant:u:g")).unwrap().as_deref(), Some("v1"), "the lag");
+        // Neither the remembered write nor KV's stale copy brings it back.
+        assert_eq!(block_on(store.get("grant:u:g")).unwrap(), None);
+        let next = ReadYourWrites { inner: &kv, written: &written, now: 100 + READ_YOUR_WRITES_SECS - 1 };
+        assert_eq!(block_on(next.get("grant:u:g")).unwrap(), None, "a later request of the same object");
+        // Written again through the store (a new value), it reads back.
+        block_on(next.put("grant:u:g", "v3", None)).unwrap();
+        assert_eq!(block_on(next.get("grant:u:g")).unwrap().as_deref(), Some("v3"));
     }
 }

@@ -388,3 +388,90 @@ impl crate::store::KvStore for Meddled<'_> {
         self.inner.list_keys(prefix, cursor, limit).await
     }
 }
+
+/// The world's store with something else happening between two of a
+/// request's store operations: `meddle` runs once, right after the
+/// operation numbered `after` (from 0) completed. Driving `after` over every
+/// operation of a request plays every interleaving of that request with
+/// another one (a revocation, say) that KV could produce, deterministically.
+pub struct Interleaved<'a> {
+    inner: &'a dyn crate::store::KvStore,
+    after: usize,
+    ops: std::cell::Cell<usize>,
+    meddle: std::cell::RefCell<Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>>>,
+}
+
+impl<'a> Interleaved<'a> {
+    pub fn new(
+        inner: &'a dyn crate::store::KvStore,
+        after: usize,
+        meddle: impl std::future::Future<Output = ()> + 'a,
+    ) -> Self {
+        Self { inner, after, ops: Default::default(), meddle: std::cell::RefCell::new(Some(Box::pin(meddle))) }
+    }
+
+    /// Whether the meddling ran (the request had more than `after` operations).
+    pub fn meddled(&self) -> bool {
+        self.meddle.borrow().is_none()
+    }
+
+    async fn step(&self) {
+        let n = self.ops.get();
+        self.ops.set(n + 1);
+        if n == self.after {
+            let meddle = self.meddle.borrow_mut().take();
+            if let Some(f) = meddle {
+                f.await;
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl crate::store::KvStore for Interleaved<'_> {
+    async fn get(&self, key: &str) -> Result<Option<String>, crate::store::StoreError> {
+        let r = self.inner.get(key).await;
+        self.step().await;
+        r
+    }
+    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), crate::store::StoreError> {
+        let r = self.inner.put(key, value, ttl).await;
+        self.step().await;
+        r
+    }
+    async fn put_with_metadata(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Option<u64>,
+        metadata: Option<&Value>,
+    ) -> Result<(), crate::store::StoreError> {
+        let r = self.inner.put_with_metadata(key, value, ttl, metadata).await;
+        self.step().await;
+        r
+    }
+    async fn delete(&self, key: &str) -> Result<(), crate::store::StoreError> {
+        let r = self.inner.delete(key).await;
+        self.step().await;
+        r
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+    ) -> Result<crate::store::KeyPage, crate::store::StoreError> {
+        let r = self.inner.list(prefix, cursor).await;
+        self.step().await;
+        r
+    }
+    async fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<crate::store::ListedPage, crate::store::StoreError> {
+        let r = self.inner.list_keys(prefix, cursor, limit).await;
+        self.step().await;
+        r
+    }
+}

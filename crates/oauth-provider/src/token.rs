@@ -6,7 +6,7 @@ use super::authorize::pkce_syntax_ok;
 use super::client_auth::Form;
 use super::error::{json_response, OAuthError, Reason};
 use super::hooks::{Exchange, ExchangeError, GrantType};
-use super::records::{token_key, AccessToken, ClientInfo, Grant, Resource, TokenGrant};
+use super::records::{grant_key, token_key, AccessToken, ClientInfo, Grant, Resource, TokenGrant};
 use super::{redirect, resource, seal, token_str, Provider};
 use crate::crypto::{b64url, constant_time_eq, sha256};
 use http::{Method, Request, Response, StatusCode};
@@ -218,15 +218,19 @@ impl Provider<'_> {
         let scope = narrowed_scope(&grant.scope, form.get("scope"))?;
         let audience = self.token_audience(&grant, &form.resources)?;
         let key = seal::unwrap_key(&wrapped, token).map_err(|_| bad("key_unwrap_failed"))?;
-        let rekeyed_from = grant.encrypted_props.clone();
+        let before = (grant.encrypted_props.clone(), grant.metadata.clone());
         let (key, cap) = self.run_exchange(&mut grant, key, GrantType::RefreshToken, &scope).await?;
-        if grant.encrypted_props != rekeyed_from {
-            // The hook did upstream work, which takes time: a grant revoked
-            // meanwhile must stay revoked, and the fresh upstream tokens with it.
-            if self.get_grant(&grant.user_id, &grant.id).await?.is_none() {
+        // The hook may have done upstream work, which takes time, and even a
+        // hook that changed nothing ran while the grant could end: a grant
+        // revoked meanwhile must stay revoked (one KV read; `issue` checks
+        // the end marker after writing, for an end between here and there).
+        let upstream_changed = (&grant.encrypted_props, &grant.metadata) != (&before.0, &before.1);
+        if self.get_grant(&grant.user_id, &grant.id).await?.is_none() {
+            if upstream_changed {
+                // The fresh upstream tokens end with it.
                 self.hooks.grant_ended(&grant).await;
-                return Err(bad("grant_revoked_meanwhile"));
             }
+            return Err(bad("grant_revoked_meanwhile"));
         }
         grant.previous_refresh_token_id = Some(hash);
         // The presented token stays good until the new one is used (a client
@@ -243,7 +247,19 @@ impl Provider<'_> {
         if let Some(c) = cap {
             max_ttl = max_ttl.min(c);
         }
-        self.issue(grant, key, audience, scope, max_ttl, self.config.refresh_token_ttl > 0).await
+        let written = grant.clone();
+        let res = self.issue(grant, key, audience, scope, max_ttl, self.config.refresh_token_ttl > 0).await?;
+        // KV has no compare-and-set: a grant that ended between the check above
+        // and the write is back. Its end left a marker (one more KV read): undo.
+        if self.grant_ended(&written.user_id, &written.id).await? {
+            self.store.delete(&grant_key(&written.user_id, &written.id)).await?;
+            let _ = self.delete_tokens(&written.user_id, &written.id).await;
+            if upstream_changed {
+                self.hooks.grant_ended(&written).await;
+            }
+            return Err(bad("grant_revoked_meanwhile"));
+        }
+        Ok(res)
     }
 
     /// Runs the application's token-exchange hook on `grant` and applies what

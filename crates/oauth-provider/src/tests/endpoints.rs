@@ -166,7 +166,10 @@ fn grants_are_listed_without_secrets() {
     assert!(!dump.contains("encrypted") && !dump.contains("refreshToken") && !dump.contains(s(&t["refresh_token"])));
     assert!(block_on(w.p().list_user_grants("bob")).unwrap().is_empty());
     block_on(w.p().revoke_grant("alice", &list[0].id)).unwrap();
-    assert!(w.store.keys().iter().all(|k| k.starts_with("client:")));
+    // What is left: the client and the grant's end marker (a time, no secret).
+    let ended = format!("grant_ended:alice:{}", list[0].id);
+    assert!(w.store.keys().iter().all(|k| k.starts_with("client:") || *k == ended), "{:?}", w.store.keys());
+    assert_eq!(w.store.raw(&ended).as_deref(), Some(NOW.to_string().as_str()));
 }
 
 #[test]

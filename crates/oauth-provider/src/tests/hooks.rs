@@ -252,3 +252,75 @@ fn the_code_exchange_may_narrow_the_grant_but_never_widen_it() {
     assert_eq!(again["scope"], "todo_api:read");
     assert_error(&w.refresh(&c, s(&again["refresh_token"]), &[("scope", "todo_api:write")]), 400, "invalid_scope");
 }
+
+/// A refresh raced with a revocation of its grant, at every point between two
+/// of the refresh's store operations, with a hook that changes nothing and
+/// one that refreshes upstream (new props and metadata), and through the
+/// read-your-writes layer of the grant's refresh object as well as directly:
+/// the grant never comes back, nor does any token of it work.
+#[test]
+fn a_refresh_racing_a_revocation_never_brings_the_grant_back() {
+    use crate::store::{ReadYourWrites, Written};
+    let mut interleavings = 0;
+    for upstream in [false, true] {
+        for through_object in [false, true] {
+            for after in 0.. {
+                let (w, script) = world();
+                let c = w.public_client();
+                let t = w.tokens(&c, "alice");
+                // One refresh before, through the same object: its write is remembered.
+                let written = Written::default();
+                let object = ReadYourWrites { inner: &*w.store, written: &written, now: w.store.now() };
+                let first = Provider::new(&object, &w.config, w.store.now()).with_hooks(w.hooks.as_ref());
+                let req = refresh_request(&c, s(&t["refresh_token"]));
+                let res = block_on(first.handle(&req));
+                assert_eq!(res.status(), 200, "{}", String::from_utf8_lossy(res.body()));
+                let r = s(&json_of(&res)["refresh_token"]).to_owned();
+                let (user, grant) = ("alice".to_owned(), grant_id_of(&r));
+                if upstream {
+                    script.answers.borrow_mut().push(Ok(ExchangeResult {
+                        props: Some(json!({"secret": "upstream-2"})),
+                        metadata: Some(json!({"label": "alice", "upstream": "sealed-2"})),
+                        ..Default::default()
+                    }));
+                }
+                let revoker = w.p();
+                let revocation = async move { revoker.revoke_grant(&user, &grant).await.unwrap() };
+                let racing = Interleaved::new(&*w.store, after, revocation);
+                let object = ReadYourWrites { inner: &racing, written: &written, now: w.store.now() };
+                let store: &dyn crate::store::KvStore = if through_object { &object } else { &racing };
+                let p = Provider::new(store, &w.config, w.store.now()).with_hooks(w.hooks.as_ref());
+                let res = block_on(p.handle(&refresh_request(&c, &r)));
+                if !racing.meddled() {
+                    break; // `after` is past the refresh's last store operation
+                }
+                interleavings += 1;
+                let case = format!("upstream {upstream}, through the object {through_object}, after op {after}");
+                assert!(w.grant_of(&r).is_none(), "{case}: the grant came back");
+                assert!(w.keys(&format!("token:alice:{}:", grant_id_of(&r))).is_empty(), "{case}: a token is left");
+                if res.status() == 200 {
+                    let body = json_of(&res);
+                    assert!(w.bearer(s(&body["access_token"])).is_err(), "{case}: its access token works");
+                    assert_error(&w.refresh(&c, s(&body["refresh_token"]), &[]), 400, "invalid_grant");
+                } else {
+                    assert_error(&res, 400, "invalid_grant");
+                }
+                assert_error(&w.refresh(&c, &r, &[]), 400, "invalid_grant");
+                if upstream {
+                    // Fresh upstream tokens written by the refresh are reported as ended too.
+                    let ended = script.ended.borrow();
+                    assert!(ended.iter().all(|g| *g == grant_id_of(&r)) && !ended.is_empty(), "{case}: {ended:?}");
+                }
+            }
+        }
+    }
+    assert!(interleavings >= 4 * 5, "the refresh had fewer store operations than expected: {interleavings}");
+}
+
+fn refresh_request(c: &Client, refresh_token: &str) -> Request<Vec<u8>> {
+    let body = form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", &c.id)]);
+    Request::post(format!("{ORIGIN}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.into_bytes())
+        .unwrap()
+}
