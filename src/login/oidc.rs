@@ -102,16 +102,22 @@ pub enum RefreshError {
     Failed(String),
 }
 
-/// Refreshes the PingOne access token (RFC 6749 §6) with the worker's client credentials.
+/// Refreshes the PingOne access token (RFC 6749 §6) with the worker's client
+/// credentials; with `scope`, asks for those scopes only (§6 lets a refresh
+/// narrow them, and widen back up to what the sign-in granted).
 pub async fn refresh(
     http: &dyn HttpClient,
     settings: &Settings,
     discovery: &Discovery,
     refresh_token: &str,
+    scope: Option<&[String]>,
     now: u64,
 ) -> Result<Refreshed, RefreshError> {
-    let token = base_client(settings, discovery)
-        .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+    let client = base_client(settings, discovery);
+    let rt = RefreshToken::new(refresh_token.to_owned());
+    let token = client
+        .exchange_refresh_token(&rt)
+        .add_scopes(scope.unwrap_or_default().iter().cloned().map(Scope::new))
         .request_async(&OAuth2Http(http))
         .await
         .map_err(|e| match e {

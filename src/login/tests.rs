@@ -1230,3 +1230,70 @@ fn a_pingone_refresh_uses_only_the_grants_own_seal_and_the_grants_own_user() {
     assert_eq!(token_calls(), 2);
     assert_eq!(w.http.calls_to(&format!("{ISSUER}/revoke")), 1, "its PingOne refresh token is revoked");
 }
+
+#[test]
+fn a_narrowed_token_gets_a_pingone_token_of_its_own_scopes_and_the_whole_grant_gets_them_back() {
+    use super::upstream::{seal, SEALED_FIELD};
+    use crate::oauth::{Exchange, GrantHooks, GrantType};
+    let w = World::new();
+    let answer = |scope: Option<&str>| {
+        let mut body =
+            json!({"access_token": "fresh", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-2"});
+        if let Some(s) = scope {
+            body["scope"] = json!(s);
+        }
+        w.http.json(&format!("{ISSUER}/token"), 200, body);
+    };
+    let hooks = w.hooks();
+    let both = vec!["todo_api:read".to_owned(), "todo_api:write".to_owned()];
+    let read = vec!["todo_api:read".to_owned()];
+    let metadata = json!({ SEALED_FIELD: seal(&w.settings, "rt-1", "user-1", "grant-1") });
+    // A PingOne token still fresh for an hour, of both API scopes.
+    let wide = json!({"subjectToken": "wide", "subjectTokenExpiresAt": NOW + 3600,
+                      "scopes": ["openid", "profile", "todo_api:read", "todo_api:write"], "claims": {"sub": "user-1"}});
+    let exchange = |grant_type, props: &Value, token_scope: &[String]| {
+        block_on(hooks.exchange(Exchange {
+            grant_type,
+            client_id: "client-1",
+            user_id: "user-1",
+            grant_id: "grant-1",
+            scope: &both,
+            token_scope,
+            props,
+            metadata: &metadata,
+            access_token_ttl: 600,
+            now: NOW,
+        }))
+        .unwrap()
+    };
+    let last_scope = || {
+        let reqs = w.http.requests.borrow();
+        let body =
+            String::from_utf8(reqs.iter().rev().find(|r| r.uri().path().ends_with("/token")).unwrap().body().clone())
+                .unwrap();
+        url::form_urlencoded::parse(body.as_bytes()).find(|(k, _)| k == "scope").map(|(_, v)| v.into_owned())
+    };
+    let calls = || w.http.calls_to(&format!("{ISSUER}/token"));
+    // The whole grant, PingOne token fresh: PingOne is not asked.
+    assert!(exchange(GrantType::RefreshToken, &wide, &both).props.is_none());
+    assert_eq!(calls(), 0);
+    // Narrowed to read at a refresh: PingOne is asked for read only, though its token is fresh.
+    answer(None);
+    let narrowed = exchange(GrantType::RefreshToken, &wide, &read).props.unwrap();
+    assert_eq!(calls(), 1);
+    let asked = last_scope().unwrap();
+    assert!(asked.contains("todo_api:read") && !asked.contains("todo_api:write"), "{asked}");
+    assert_eq!(narrowed["subjectToken"], "fresh");
+    assert_eq!(narrowed["scopes"], json!(asked.split(' ').collect::<Vec<_>>()), "PingOne left out scope: as asked");
+    // Narrowed at the code exchange too.
+    answer(Some("openid profile todo_api:read"));
+    exchange(GrantType::AuthorizationCode, &wide, &read);
+    assert_eq!(calls(), 2);
+    assert!(!last_scope().unwrap().contains("todo_api:write"));
+    // The whole grant again after narrowing: PingOne is asked for both back.
+    answer(Some("openid profile todo_api:read todo_api:write"));
+    let widened = exchange(GrantType::RefreshToken, &narrowed, &both).props.unwrap();
+    assert_eq!(calls(), 3);
+    assert!(last_scope().unwrap().contains("todo_api:write"));
+    assert_eq!(widened["scopes"], json!(["openid", "profile", "todo_api:read", "todo_api:write"]));
+}

@@ -140,13 +140,34 @@ impl PingOneGrants<'_> {
         }
     }
 
-    async fn refresh(&self, e: &Exchange<'_>, refresh_token: &str) -> Result<ExchangeResult, ExchangeError> {
+    /// The PingOne scopes the new MCP token may carry, when the PingOne token
+    /// held carries other API scopes: the client narrowed its token (`scope=`
+    /// at the code exchange or a refresh), or asks for the whole grant again
+    /// after narrowing. `None`: the token held fits (or its scopes are unknown).
+    fn rescoped(&self, e: &Exchange<'_>) -> Option<Vec<String>> {
+        let held = Props::from_value(e.props).scopes?;
+        let wanted = scopes_for(self.settings, e.token_scope);
+        let api = |v: &[String]| {
+            let mut a: Vec<String> = v.iter().filter(|s| is_api_scope(s)).cloned().collect();
+            a.sort();
+            a
+        };
+        (api(&held) != api(&wanted)).then_some(wanted)
+    }
+
+    async fn refresh(
+        &self,
+        e: &Exchange<'_>,
+        refresh_token: &str,
+        scope: Option<Vec<String>>,
+    ) -> Result<ExchangeResult, ExchangeError> {
         let discovery = self
             .cache
             .discovery(self.http, &self.settings.issuer, e.now)
             .await
             .map_err(|err| ExchangeError::Unavailable(format!("PingOne could not be reached ({err}); retry")))?;
-        let fresh = match oidc::refresh(self.http, self.settings, &discovery, refresh_token, e.now).await {
+        let asked = scope.as_deref();
+        let fresh = match oidc::refresh(self.http, self.settings, &discovery, refresh_token, asked, e.now).await {
             Ok(r) => r,
             Err(RefreshError::Dead) => {
                 log("PingOne refused the refresh token (invalid_grant); the grant ends");
@@ -179,7 +200,8 @@ impl PingOneGrants<'_> {
                 Some(at) => p.insert("subjectTokenExpiresAt".into(), json!(at)),
                 None => p.remove("subjectTokenExpiresAt"),
             };
-            if let Some(scopes) = &fresh.scopes {
+            // PingOne may leave out `scope` when it granted what was asked (RFC 6749 §5.1).
+            if let Some(scopes) = fresh.scopes.as_deref().or(asked) {
                 p.insert("scopes".into(), json!(scopes));
             }
             // Props of either shape end in this worker's, claims included.
@@ -287,19 +309,27 @@ impl GrantHooks for PingOneGrants<'_> {
         let expires_at = Props::from_value(e.props).subject_token_expires_at;
         let remaining = expires_at.map(|at| at.saturating_sub(e.now));
         let capped = ExchangeResult { access_token_ttl: remaining, ..Default::default() };
+        // A token narrower (or wider) than the PingOne token held: PingOne is
+        // asked for a token of exactly its scopes, so what reaches the Todo API
+        // or a downstream server can do no more than the MCP token.
+        let rescoped = self.rescoped(&e);
         if e.grant_type == GrantType::AuthorizationCode {
+            if let (Some(scope), Some(rt), false) = (&rescoped, self.refresh_token_of(&e), remaining == Some(0)) {
+                return self.refresh(&e, &rt, Some(scope.clone())).await;
+            }
             return match remaining {
                 Some(0) => Err(ExchangeError::GrantDead("The PingOne sign-in has expired; sign in again".into())),
                 // Sealed at sign-in before the grant had an id: bound to it now.
                 _ => Ok(ExchangeResult { metadata: self.sealed_for_grant(&e), ..capped }),
             };
         }
-        // Good for a whole access-token lifetime (or of unknown life): no call to PingOne.
-        let fresh_enough = remaining.is_none_or(|r| r >= e.access_token_ttl);
+        // Good for a whole access-token lifetime (or of unknown life), and of
+        // the right scopes: no call to PingOne.
+        let fresh_enough = remaining.is_none_or(|r| r >= e.access_token_ttl) && rescoped.is_none();
         let upstream_refresh = if fresh_enough { None } else { self.refresh_token_of(&e) };
         if let Some(rt) = upstream_refresh {
             // Access is checked there, on PingOne's current userinfo.
-            return self.refresh(&e, &rt).await;
+            return self.refresh(&e, &rt, rescoped).await;
         }
         if !self.settings.access.is_open() {
             // Membership as PingOne sees it now, asked with the PingOne token still held.
