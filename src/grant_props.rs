@@ -2,12 +2,16 @@
 //! session (`mcp`) and by the PingOne refresh hook. Two shapes exist:
 //!
 //! - this worker's: `subjectToken`, `subjectTokenExpiresAt`, `scopes`, `claims`;
-//! - the original TypeScript worker's (cloudflare/ai `remote-mcp-pingone`):
-//!   `sub`, `preferred_username`, `given_name`, `family_name`, `email` and
-//!   `tokenSet` (PingOne's token response: `access_token`, `scope`, a relative
-//!   `expires_in`, …), which a deployment switching over keeps in its grants.
+//! - the public original's (`pingidentity/cloudflare-mcp`, `remote-mcp-pingone`,
+//!   `mcp/src/auth/ping-handler.ts` at a15d34e: `props: { subjectToken }`):
+//!   the PingOne access token alone, its expiry only in the JWT's `exp`;
+//! - the earlier demo's (cloudflare/ai `remote-mcp-pingone`): `sub`,
+//!   `preferred_username`, `given_name`, `family_name`, `email` and `tokenSet`
+//!   (PingOne's token response: `access_token`, `scope`, a relative
+//!   `expires_in`, …).
 //!
-//! [`Props`] reads both, so grants of the original work until they end.
+//! A deployment switching over keeps them in its grants; [`Props`] reads all
+//! three, so those grants work until they end.
 
 use crate::util::crypto::b64url_decode;
 use serde_json::{json, Map, Value};
@@ -51,11 +55,14 @@ impl Props {
                 return Self::from_original(v, set);
             }
         }
+        let subject_token = non_empty_str(v.get("subjectToken"));
         Self {
-            subject_token: non_empty_str(v.get("subjectToken")),
+            // The public original stored no expiry: the PingOne JWT's own `exp` then.
             subject_token_expires_at: v
                 .get("subjectTokenExpiresAt")
-                .and_then(|n| n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))),
+                .and_then(|n| n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)))
+                .or_else(|| subject_token.as_deref().and_then(jwt_exp)),
+            subject_token,
             scopes: v.get("scopes").and_then(str_list),
             claims: v.get("claims").and_then(Value::as_object).cloned(),
         }
@@ -150,6 +157,12 @@ mod tests {
         let trimmed = Props::trimmed(&original);
         assert_eq!(Props::from_value(&trimmed), p);
         assert!(!trimmed.to_string().contains("id.token.here"));
+
+        // The public original's props: the PingOne token alone, its life read from the JWT.
+        let public = Props::from_value(&json!({ "subjectToken": jwt }));
+        assert_eq!(public.subject_token.as_deref(), Some(jwt.as_str()));
+        assert_eq!(public.subject_token_expires_at, Some(1_700_003_600));
+        assert_eq!((public.scopes, public.claims), (None, None));
 
         // An opaque PingOne token: usable, of unknown life.
         let opaque = Props::from_value(&json!({"sub": "u1", "tokenSet": {"access_token": "opaque"}}));
