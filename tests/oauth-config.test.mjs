@@ -176,3 +176,41 @@ describe('OAUTH_TOKEN_PATH on the sign-in callback', () => {
     assert.equal((await fetch(`${stack.mcpOrigin}/health`)).status, 200);
   });
 });
+
+// Registration hygiene: private-use redirect schemes switched off.
+describe('OAUTH_ALLOW_PRIVATE_USE_SCHEMES=false', () => {
+  let stack;
+  before(async () => {
+    stack = await startTestStack({ idp: false, todoApi: false, mcpVars: { OAUTH_ALLOW_PRIVATE_USE_SCHEMES: 'false' } });
+  });
+  after(async () => { await stack?.stop(); });
+
+  const register = (body) => fetch(`${stack.mcpOrigin}/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_name: 'Native', token_endpoint_auth_method: 'none', ...body }),
+  });
+
+  test('a private-use redirect may be listed beside a usable one but not used; alone it is refused', async () => {
+    const cursor = 'cursor://anysphere.cursor-mcp/oauth/callback';
+    const loopback = 'http://127.0.0.1:33419/callback';
+    let res = await register({ redirect_uris: [cursor] });
+    assert.equal(res.status, 400);
+    const refused = await res.json();
+    assert.equal(refused.error, 'invalid_redirect_uri');
+    assert.match(refused.error_description, /private-use/);
+    res = await register({ redirect_uris: [loopback, cursor] });
+    assert.equal(res.status, 201);
+    const client = await res.json();
+    const url = (redirect) => `${stack.mcpOrigin}/authorize?${new URLSearchParams({
+      response_type: 'code', client_id: client.client_id, redirect_uri: redirect, state: 's',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+    })}`;
+    const bad = await fetch(url(cursor), { redirect: 'manual', headers: { accept: 'application/json' } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers.get('location'), null);
+    assert.match((await bad.json()).error_description, /Invalid redirect URI.*private-use/);
+    const ok = await fetch(url(loopback), { redirect: 'manual' });
+    assert.notEqual(ok.status, 400, 'the loopback redirect is usable');
+    await ok.arrayBuffer();
+  });
+});

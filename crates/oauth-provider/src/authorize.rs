@@ -340,6 +340,22 @@ impl Provider<'_> {
                 )
             });
         }
+        // Listed but not usable (remote http, a private-use scheme this server refuses):
+        // the registration may list it beside a usable one, a request may not use it.
+        if let Err(why) = url::Url::parse(&req.redirect_uri)
+            .map_err(|_| "redirect URI must be an absolute URI".to_string())
+            .and_then(|u| redirect::check_usable(&u, self.config.allow_private_use_schemes))
+        {
+            return Err(AuthorizeError {
+                client_name,
+                ..local(
+                    400,
+                    "invalid_request",
+                    &format!("Invalid redirect URI: {why}."),
+                    reason("redirect_uri_not_allowed"),
+                )
+            });
+        }
         // From here on the person may take the error back to the client.
         let fail = |error: &str, description: &str, check: &'static str| {
             let state = (!req.state.is_empty() && req.state.len() <= MAX_STATE_LEN).then(|| req.state.clone());

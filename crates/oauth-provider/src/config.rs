@@ -70,6 +70,14 @@ pub struct Config {
     /// Metadata Document clients, which are always public) may register and
     /// be used (`OAUTH_ALLOW_PUBLIC_CLIENTS`, default on).
     pub allow_public_clients: bool,
+    /// Redirect URIs with a private-use scheme of a native app (RFC 8252
+    /// §7.1: `cursor://…`, `claude://…`, `com.example.app:/cb`) may be used
+    /// (`OAUTH_ALLOW_PRIVATE_USE_SCHEMES`, default on, because desktop MCP
+    /// clients sign in through them; workers-oauth-provider 1.2 refuses them
+    /// unless `allowPrivateUseRedirectUris`). Off, such a URI may still be
+    /// listed beside a usable one, but an authorization request using it is
+    /// refused.
+    pub allow_private_use_schemes: bool,
     /// Bearer token of the admin endpoint `POST /admin/clients`
     /// (`OAUTH_ADMIN_TOKEN`, a secret of at least 32 characters); unset, the
     /// endpoint does not exist.
@@ -191,6 +199,7 @@ impl Default for Config {
             private_key_jwt: true,
             dynamic_registration: true,
             allow_public_clients: true,
+            allow_private_use_schemes: true,
             admin_token: None,
             resources: vec![ProtectedResource::new("/mcp")
                 .with_alias("/sse")
@@ -229,7 +238,8 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Res
 impl Config {
     /// Reads the optional `OAUTH_ACCESS_TOKEN_TTL`, `OAUTH_REFRESH_TOKEN_TTL`,
     /// `OAUTH_CLIENT_TTL` (seconds), `MCP_SCOPES` (space-separated),
-    /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`, `OAUTH_PRIVATE_KEY_JWT`,
+    /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`, `OAUTH_ALLOW_PRIVATE_USE_SCHEMES`,
+    /// `OAUTH_PRIVATE_KEY_JWT`,
     /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only),
     /// `OAUTH_REFRESH_TOKEN_IDLE_TTL` (seconds, sliding expiry),
     /// `OAUTH_CLIENT_RENEWAL` (`true`/`false`), `OAUTH_TOKEN_CACHE_TTL`
@@ -250,6 +260,7 @@ impl Config {
         c.private_key_jwt = flag(&get, "OAUTH_PRIVATE_KEY_JWT", true)?;
         c.dynamic_registration = flag(&get, "OAUTH_DYNAMIC_REGISTRATION", true)?;
         c.allow_public_clients = flag(&get, "OAUTH_ALLOW_PUBLIC_CLIENTS", true)?;
+        c.allow_private_use_schemes = flag(&get, "OAUTH_ALLOW_PRIVATE_USE_SCHEMES", true)?;
         if let Some(s) = get("MCP_SCOPES") {
             let scopes = scope_list(&s);
             if scopes.is_empty()

@@ -59,22 +59,40 @@ fn opt_string_list(doc: &Map<String, Value>, name: &str, max_items: usize) -> Re
 }
 
 /// Validates a registration document into the client to store (without ids).
-pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
+///
+/// Every redirect URI must be listable ([`redirect::check_listable`]) and at
+/// least one usable ([`redirect::check_usable`], private-use schemes only
+/// with `allow_private_use`); the others are kept, and refused only when an
+/// authorization request uses one (as workers-oauth-provider 1.2.1 does: Cursor
+/// lists `cursor://…` beside its https and loopback callbacks).
+pub fn validate_metadata(doc: &Value, allow_private_use: bool) -> Result<ClientInfo, OAuthError> {
     let doc = doc.as_object().ok_or_else(|| meta_err("The registration must be a JSON object"))?;
     let redirect_uris =
         opt_string_list(doc, "redirect_uris", MAX_REDIRECT_URIS)?.filter(|l| !l.is_empty()).ok_or_else(|| {
             OAuthError::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", "redirect_uris must list at least one URI")
                 .because(reason("redirect_uris_missing"))
         })?;
+    let refuse = |why: String, uri: &str| {
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_redirect_uri",
+            format!("{why}: {}", uri.chars().take(100).collect::<String>()),
+        )
+        .because(reason("redirect_uri_invalid"))
+    };
+    let mut first_unusable = None;
+    let mut usable = false;
     for uri in &redirect_uris {
-        redirect::check_registrable(uri).map_err(|why| {
-            OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_redirect_uri",
-                format!("{why}: {}", uri.chars().take(100).collect::<String>()),
-            )
-            .because(reason("redirect_uri_invalid"))
-        })?;
+        let url = redirect::check_listable(uri).map_err(|why| refuse(why, uri))?;
+        match redirect::check_usable(&url, allow_private_use) {
+            Ok(()) => usable = true,
+            Err(why) => {
+                first_unusable.get_or_insert((why, uri));
+            }
+        }
+    }
+    if let (false, Some((why, uri))) = (usable, first_unusable) {
+        return Err(refuse(why, uri));
     }
     let method = opt_string(doc, "token_endpoint_auth_method", 64)?.unwrap_or_else(|| "client_secret_basic".into());
     if !AUTH_METHODS.contains(&method.as_str()) {
@@ -173,7 +191,7 @@ impl Provider<'_> {
         doc: &Value,
         ttl: Option<u64>,
     ) -> Result<(ClientInfo, Option<String>), OAuthError> {
-        let mut client = validate_metadata(doc)?;
+        let mut client = validate_metadata(doc, self.config.allow_private_use_schemes)?;
         self.check_policy(&client)?;
         client.client_id = random_token(token_str::ID_LEN);
         client.registration_date = self.now;

@@ -483,3 +483,38 @@ impl crate::store::KvStore for Down {
         Err(crate::store::StoreError::Unavailable("down".into()))
     }
 }
+
+/// WOP 1.2.1: a registration may list redirect URIs this server never sends a
+/// code to beside a usable one; only a request using one is refused, shown
+/// locally with the usual words. Private-use schemes are usable by default,
+/// and refused when `allow_private_use_schemes` is off.
+#[test]
+fn listed_but_unusable_redirect_uris_are_refused_only_when_used() {
+    const REMOTE_HTTP: &str = "http://app.example.com/callback";
+    const CURSOR: &str = "cursor://anysphere.cursor-mcp/oauth/callback";
+    for allow_private_use in [true, false] {
+        let w = World::with_config(Config { allow_private_use_schemes: allow_private_use, ..Config::default() });
+        let c = w.client_with("none", REDIRECT, json!({"redirect_uris": [REDIRECT, REMOTE_HTTP, CURSOR]}));
+        let pkce = Pkce::new();
+        assert!(w.parse(&w.authorize_url(&c, Some(&pkce), &[])).is_ok());
+        let at = |redirect: &str| Client { redirect: redirect.into(), ..c.clone() };
+        let (status, error, description) = local_err(w.parse(&w.authorize_url(&at(REMOTE_HTTP), Some(&pkce), &[])));
+        assert_eq!((status, error.as_str()), (400, "invalid_request"));
+        assert!(description.contains("Invalid redirect URI") && description.contains("loopback"), "{description}");
+        let cursor = w.parse(&w.authorize_url(&at(CURSOR), Some(&pkce), &[]));
+        if allow_private_use {
+            let req = cursor.expect("a private-use scheme is usable by default");
+            let to = w.complete(req, "alice", json!({})).unwrap();
+            assert!(to.starts_with(&format!("{CURSOR}?code=")), "{to}");
+        } else {
+            let (_, _, description) = local_err(cursor);
+            assert!(
+                description.contains("Invalid redirect URI") && description.contains("private-use"),
+                "{description}"
+            );
+            // Listed alone, nothing could ever receive a code: refused at registration.
+            let res = w.register(&json!({"client_name": "App", "redirect_uris": [CURSOR]}));
+            assert_error(&res, 400, "invalid_redirect_uri");
+        }
+    }
+}

@@ -108,8 +108,6 @@ fn redirect_uri_rules() {
         "file:///etc/passwd",
         "blob:https://app.example.com/x",
         "mailto:a@example.com",
-        "http://app.example.com/cb",
-        "http://localhost.evil.example/cb",
         "https://app.example.com/cb#frag",
         "https://app.example.com/cb#",
         "/relative/cb",
@@ -120,10 +118,16 @@ fn redirect_uri_rules() {
         "https://app.example.com/c\nb",
         "https://app.example.com/c\u{202E}b",
         "com.example.app:/oauth\u{2066}",
-        "ftp://app.example.com/cb",
     ] {
         let res = w.register(&doc(json!({"redirect_uris": ["https://ok.example.com/cb", bad]})));
         assert_error(&res, 400, "invalid_redirect_uri");
+    }
+    // Listable but never usable (WOP 1.2.1): kept beside a usable one, refused alone.
+    for unusable in ["http://app.example.com/cb", "http://localhost.evil.example/cb", "ftp://app.example.com/cb"] {
+        let res = w.register(&doc(json!({"redirect_uris": ["https://ok.example.com/cb", unusable]})));
+        assert_eq!(res.status(), 201, "{unusable}");
+        assert_eq!(json_of(&res)["redirect_uris"], json!(["https://ok.example.com/cb", unusable]));
+        assert_error(&w.register(&doc(json!({"redirect_uris": [unusable]}))), 400, "invalid_redirect_uri");
     }
     // Too long (2 KiB per URI) is refused like a wrong type.
     assert_error(&w.register(&doc(json!({"redirect_uris": [long]}))), 400, "invalid_client_metadata");
@@ -140,7 +144,7 @@ fn redirect_uri_rules() {
     let many: Vec<String> = (0..21).map(|i| format!("https://app.example.com/cb{i}")).collect();
     assert_error(&w.register(&doc(json!({"redirect_uris": many}))), 400, "invalid_client_metadata");
     // Nothing was stored for any refused registration.
-    assert_eq!(w.keys("client:").len(), 6);
+    assert_eq!(w.keys("client:").len(), 6 + 3, "six usable, three with an unusable URI beside a usable one");
 }
 
 #[test]
