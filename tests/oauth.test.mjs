@@ -314,6 +314,18 @@ test('resource indicators: canonical accepted, others invalid_target (shown, not
   }
 });
 
+test('a resource with extra query parameters maps to the resource at /authorize and /token (WOP 1.2.3)', async () => {
+  const client = await registerClient(origin);
+  const resource = `${origin}/mcp?mode=direct`;
+  const { code, verifier } = await codeFor(client, { resource });
+  const tokens = await exchangeCode({ mcpOrigin: origin, client, code, verifier, resource: `${origin}/mcp?x=1` });
+  assert.equal(tokens.resource, `${origin}/mcp`);
+  assertAuthenticated(await mcp(tokens.access_token));
+  assertAuthenticated(await mcp(tokens.access_token, { url: `${origin}/mcp?mode=direct` }));
+  const r = await post('/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.client_id, resource: `${origin}/other?x=1` });
+  assertOAuthError(r, 400, 'invalid_target');
+});
+
 // ---- the code exchange ------------------------------------------------------------------------
 
 test('code exchange: PKCE, redirect URI, client binding and single use', async (t) => {

@@ -376,13 +376,29 @@ impl Provider<'_> {
         if req.state.len() > MAX_STATE_LEN {
             return Err(fail("invalid_request", "state is too long", "state_too_long"));
         }
+        // A value with a query names the resource without it (WOP 1.2.3), once.
+        let mut mapped: Vec<String> = Vec::new();
         for r in &req.resource {
-            if let Err(why) = resource::check_requested(self.config, r, origin) {
+            let m = resource::map_requested(r);
+            if let Err(why) = resource::check_requested(self.config, &m, origin) {
                 return Err(fail("invalid_target", why, "resource_refused"));
             }
+            if !mapped.contains(&m) {
+                mapped.push(m);
+            }
         }
+        req.resource = mapped;
         if req.resource.is_empty() {
-            req.resource.push(self.config.default_protected_resource().url(origin));
+            match self.config.authorization_default_resource() {
+                Some(r) => req.resource.push(r.url(origin)),
+                None => {
+                    return Err(fail(
+                        "invalid_target",
+                        "The resource parameter is required: this server has several protected resources",
+                        "resource_missing",
+                    ))
+                }
+            }
         }
         // Scopes this server does not know are dropped (RFC 6749 §3.3 lets the
         // server grant less; MCP clients send odd ones) and reported in

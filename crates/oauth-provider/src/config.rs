@@ -88,7 +88,11 @@ pub struct Config {
     /// `/mcp` with the alias `/sse`, requiring the catalogue's scopes.
     pub resources: Vec<ProtectedResource>,
     /// The `resource` of the registered resource an authorization request
-    /// that names none is for; `None`: the first registered.
+    /// that names none is for (`OAUTH_DEFAULT_RESOURCE`); `None`: the only
+    /// registered resource, and with several a request must name one
+    /// (`invalid_target` otherwise, as workers-oauth-provider 1.2 without
+    /// `defaultResource`). Grants stored without a resource (from clients
+    /// that never sent one) count as this one's, else the first registered.
     pub default_resource: Option<String>,
     /// The bare origin (`https://host` or `https://host/`) may be requested as
     /// a resource: its token is good at every resource on that origin, and
@@ -342,7 +346,8 @@ impl Config {
     /// `MCP_SCOPES`), the endpoint paths (`OAUTH_*_PATH`),
     /// `OAUTH_EXTRA_RESOURCES` (space-separated absolute URLs of resources
     /// in other workers, registered with no required scopes: their own
-    /// metadata says what they need) and `OAUTH_VALIDATION_SECRET`.
+    /// metadata says what they need), `OAUTH_DEFAULT_RESOURCE` (the resource of
+    /// a request naming none, among several) and `OAUTH_VALIDATION_SECRET`.
     fn read_resource_settings(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(s) = get("MCP_REQUIRED_SCOPES").filter(|s| !s.trim().is_empty()) {
             let scopes = scope_list(&s);
@@ -370,6 +375,10 @@ impl Config {
                 return Err(ConfigError("OAUTH_EXTRA_RESOURCES must be distinct absolute http(s) URLs".into()));
             }
             self.resources.push(ProtectedResource::new(url));
+        }
+        if let Some(d) = get("OAUTH_DEFAULT_RESOURCE").map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()) {
+            // Validated with the registry: it must be a registered resource.
+            self.default_resource = Some(d);
         }
         self.validation_secret = get("OAUTH_VALIDATION_SECRET").filter(|t| !t.trim().is_empty()).map(Secret);
         Ok(())

@@ -237,7 +237,8 @@ fn resource_must_name_this_servers_mcp_endpoint() {
         "https://mcp.example.com/other",
         "https://mcp.example.com/mcp#frag",
         "https://mcp.example.com/mcp#",
-        "https://mcp.example.com/mcp?x=1",
+        "https://mcp.example.com/mcp?x=1#",
+        "https://mcp.example.com/other?x=1",
         "https://evil.example.com/mcp",
         "http://mcp.example.com/mcp",
         "https://mcp.example.com:8443/mcp",
@@ -252,6 +253,9 @@ fn resource_must_name_this_servers_mcp_endpoint() {
     // Every one of several must be good.
     let url = w.authorize_url(&c, Some(&pkce), &[("resource", MCP), ("resource", "https://evil.example.com/mcp")]);
     assert_eq!(shown_with_link_back(w.parse(&url), REDIRECT).0, "invalid_target");
+    // Extra query parameters are ignored (WOP 1.2.3; tests/resources.rs).
+    let url = w.authorize_url(&c, Some(&pkce), &[("resource", "https://mcp.example.com/mcp?x=1")]);
+    assert_eq!(w.parse(&url).unwrap().resource, [MCP]);
 }
 
 #[test]
