@@ -177,16 +177,19 @@ describe('OAUTH_TOKEN_PATH on the sign-in callback', () => {
   });
 });
 
-// Registration hygiene: private-use redirect schemes switched off.
-describe('OAUTH_ALLOW_PRIVATE_USE_SCHEMES=false', () => {
+// Registration hygiene: private-use redirect schemes switched off, and a bound on
+// registrations per source (CF-Connecting-IP) and hour.
+describe('OAUTH_ALLOW_PRIVATE_USE_SCHEMES=false, OAUTH_REGISTRATION_LIMIT=3', () => {
   let stack;
   before(async () => {
-    stack = await startTestStack({ idp: false, todoApi: false, mcpVars: { OAUTH_ALLOW_PRIVATE_USE_SCHEMES: 'false' } });
+    stack = await startTestStack({
+      idp: false, todoApi: false, mcpVars: { OAUTH_ALLOW_PRIVATE_USE_SCHEMES: 'false', OAUTH_REGISTRATION_LIMIT: '3' },
+    });
   });
   after(async () => { await stack?.stop(); });
 
-  const register = (body) => fetch(`${stack.mcpOrigin}/register`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+  const register = (body, ip = '192.0.2.1') => fetch(`${stack.mcpOrigin}/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip },
     body: JSON.stringify({ client_name: 'Native', token_endpoint_auth_method: 'none', ...body }),
   });
 
@@ -212,5 +215,31 @@ describe('OAUTH_ALLOW_PRIVATE_USE_SCHEMES=false', () => {
     const ok = await fetch(url(loopback), { redirect: 'manual' });
     assert.notEqual(ok.status, 400, 'the loopback redirect is usable');
     await ok.arrayBuffer();
+  });
+
+  test('a fourth registration from one source within the hour is 429 with Retry-After; another source is not affected', async () => {
+    const ok = { redirect_uris: ['http://127.0.0.1:33419/callback'] };
+    for (let i = 0; i < 3; i++) {
+      const res = await register(ok, '198.51.100.20');
+      assert.equal(res.status, 201, await res.text());
+    }
+    const res = await register(ok, '198.51.100.20');
+    assert.equal(res.status, 429);
+    const retry = Number(res.headers.get('retry-after'));
+    assert.ok(retry > 0 && retry <= 3600, String(retry));
+    const body = await res.json();
+    assert.equal(body.error, 'temporarily_unavailable');
+    assert.match(body.error_description, /Too many client registrations/);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal((await register(ok, '198.51.100.21')).status, 201);
+  });
+
+  test('application_type is echoed; a web client must have an https redirect', async () => {
+    let res = await register({ application_type: 'web', redirect_uris: ['http://127.0.0.1:33419/callback'] }, '198.51.100.30');
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).error_description, /application_type web/);
+    res = await register({ application_type: 'native', redirect_uris: ['http://127.0.0.1:33419/callback'] }, '198.51.100.30');
+    assert.equal(res.status, 201);
+    assert.equal((await res.json()).application_type, 'native');
   });
 });

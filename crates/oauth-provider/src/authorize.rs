@@ -251,8 +251,11 @@ impl Provider<'_> {
         }
         match self.store.get(&super::records::client_key(client_id)).await? {
             None => Ok(None),
-            // A record we cannot read is treated as no client, not a crash.
-            Some(raw) => Ok(serde_json::from_str(&raw).ok()),
+            // A record we cannot read is treated as no client, not a crash; one
+            // past its stamped expiry (KV removes it a little later) is gone.
+            Some(raw) => Ok(serde_json::from_str::<ClientInfo>(&raw)
+                .ok()
+                .filter(|c| c.registration_expires_at.is_none_or(|t| t > self.now))),
         }
     }
 
@@ -344,7 +347,10 @@ impl Provider<'_> {
         // the registration may list it beside a usable one, a request may not use it.
         if let Err(why) = url::Url::parse(&req.redirect_uri)
             .map_err(|_| "redirect URI must be an absolute URI".to_string())
-            .and_then(|u| redirect::check_usable(&u, self.config.allow_private_use_schemes))
+            .and_then(|u| {
+                redirect::check_usable(&u, self.config.allow_private_use_schemes)?;
+                redirect::check_web(&u, client.application_type.as_deref() == Some("web"))
+            })
         {
             return Err(AuthorizeError {
                 client_name,

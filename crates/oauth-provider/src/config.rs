@@ -78,6 +78,21 @@ pub struct Config {
     /// listed beside a usable one, but an authorization request using it is
     /// refused.
     pub allow_private_use_schemes: bool,
+    /// How long a dynamic registration that never got a token lasts
+    /// (`OAUTH_UNUSED_CLIENT_TTL`, seconds, default 1 day; 0: the full
+    /// `client_ttl` from the start). Its first successful token request
+    /// promotes it to `client_ttl`. Clients that register again on every
+    /// start, or abandon a sign-in, leave records that go away after this
+    /// instead of `client_ttl`. At least 3600 s.
+    pub unused_client_ttl: u64,
+    /// At most this many dynamic registrations per source address and hour
+    /// (`OAUTH_REGISTRATION_LIMIT`, default 30; 0: no limit). The source is
+    /// the `CF-Connecting-IP` header (an IPv6 address counts by its /64); a
+    /// request without one is not limited. Counted in KV
+    /// (`registration_rate:` keys), which is eventually consistent: requests
+    /// at several Cloudflare locations at once may pass the bound a little.
+    /// Over it: `429` with `Retry-After` and `temporarily_unavailable`.
+    pub registration_limit: u32,
     /// Bearer token of the admin endpoint `POST /admin/clients`
     /// (`OAUTH_ADMIN_TOKEN`, a secret of at least 32 characters); unset, the
     /// endpoint does not exist.
@@ -204,6 +219,8 @@ impl Default for Config {
             dynamic_registration: true,
             allow_public_clients: true,
             allow_private_use_schemes: true,
+            unused_client_ttl: 24 * 3600,
+            registration_limit: 30,
             admin_token: None,
             resources: vec![ProtectedResource::new("/mcp")
                 .with_alias("/sse")
@@ -241,7 +258,8 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Res
 
 impl Config {
     /// Reads the optional `OAUTH_ACCESS_TOKEN_TTL`, `OAUTH_REFRESH_TOKEN_TTL`,
-    /// `OAUTH_CLIENT_TTL` (seconds), `MCP_SCOPES` (space-separated),
+    /// `OAUTH_CLIENT_TTL`, `OAUTH_UNUSED_CLIENT_TTL` (seconds), `OAUTH_REGISTRATION_LIMIT`
+    /// (per source and hour), `MCP_SCOPES` (space-separated),
     /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`, `OAUTH_ALLOW_PRIVATE_USE_SCHEMES`,
     /// `OAUTH_PRIVATE_KEY_JWT`,
     /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only),
@@ -260,6 +278,16 @@ impl Config {
         c.access_token_ttl = secs("OAUTH_ACCESS_TOKEN_TTL", c.access_token_ttl)?;
         c.refresh_token_ttl = secs("OAUTH_REFRESH_TOKEN_TTL", c.refresh_token_ttl)?;
         c.client_ttl = secs("OAUTH_CLIENT_TTL", c.client_ttl)?;
+        c.unused_client_ttl = secs("OAUTH_UNUSED_CLIENT_TTL", c.unused_client_ttl)?;
+        c.registration_limit = match get("OAUTH_REGISTRATION_LIMIT")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+        {
+            None => c.registration_limit,
+            Some(v) => v.parse::<u32>().map_err(|_| {
+                ConfigError("OAUTH_REGISTRATION_LIMIT must be a number of registrations per hour (0: no limit)".into())
+            })?,
+        };
         c.cimd_allow_loopback = flag(&get, "CIMD_ALLOW_LOOPBACK", false)?;
         c.private_key_jwt = flag(&get, "OAUTH_PRIVATE_KEY_JWT", true)?;
         c.dynamic_registration = flag(&get, "OAUTH_DYNAMIC_REGISTRATION", true)?;
@@ -324,6 +352,9 @@ impl Config {
             }
         }
         range("OAUTH_CLIENT_TTL", self.client_ttl, 3600)?;
+        if self.unused_client_ttl != 0 {
+            range("OAUTH_UNUSED_CLIENT_TTL", self.unused_client_ttl, 3600)?;
+        }
         if self.token_cache_ttl > crate::TokenCache::MAX_TTL_SECS {
             return Err(ConfigError(format!(
                 "OAUTH_TOKEN_CACHE_TTL must be a number of seconds between 0 and {}",

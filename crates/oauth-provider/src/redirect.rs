@@ -60,6 +60,16 @@ pub fn check_usable(url: &Url, allow_private_use: bool) -> Result<(), String> {
     }
 }
 
+/// For a client that declared `application_type` `web` (OpenID Connect
+/// Registration §2): only https redirect URIs. Native clients (and those that
+/// declared nothing) are held to [`check_usable`] alone.
+pub fn check_web(url: &Url, web: bool) -> Result<(), String> {
+    if web && url.scheme() != "https" {
+        return Err("a web application (application_type web) must use https redirect URIs".into());
+    }
+    Ok(())
+}
+
 /// Why a redirect URI cannot be used: [`check_listable`], then [`check_usable`].
 #[cfg(test)]
 pub fn check_registrable(uri: &str, allow_private_use: bool) -> Result<Url, String> {
