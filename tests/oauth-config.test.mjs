@@ -77,6 +77,30 @@ describe('OAUTH_DYNAMIC_REGISTRATION=false with OAUTH_ADMIN_TOKEN', () => {
       await client.close();
     }
   });
+  test('clients are listed, read, updated and deleted through the admin endpoint; a deleted one gets 401 invalid_client', async () => {
+    const call = (method, path, body) => fetch(`${stack.mcpOrigin}/admin/clients${path}`, {
+      method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const created = await (await admin({ client_name: 'To administer', redirect_uris: ['https://app.example.com/cb'] }, ADMIN)).json();
+    const list = await (await call('GET', '')).json();
+    assert.ok(list.clients.some((c) => c.client_id === created.client_id));
+    assert.ok(list.clients.every((c) => c.client_secret === undefined));
+    let res = await call('PUT', `/${created.client_id}`, { client_name: 'Renamed', redirect_uris: ['https://app.example.com/cb'] });
+    assert.equal(res.status, 200);
+    assert.equal((await (await call('GET', `/${created.client_id}`)).json()).client_name, 'Renamed');
+    res = await call('GET', '/grants?user_id=nobody');
+    assert.deepEqual(await res.json(), { grants: [] });
+    assert.equal((await call('DELETE', `/${created.client_id}`)).status, 204);
+    assert.equal((await call('GET', `/${created.client_id}`)).status, 404);
+    res = await fetch(`${stack.mcpOrigin}/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${created.client_id}:${created.client_secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'u:g:x' }),
+    });
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error, 'invalid_client');
+    assert.equal((await fetch(`${stack.mcpOrigin}/admin/clients/${created.client_id}`)).status, 401, 'sub-paths need the token');
+  });
 });
 
 // Endpoint paths and the scope split, configured: a real SDK client finds every endpoint

@@ -245,7 +245,7 @@ impl Provider<'_> {
         }
     }
 
-    async fn registered_client(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError> {
+    pub(crate) async fn registered_client(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError> {
         if client_id.is_empty() || client_id.len() > 256 {
             return Ok(None);
         }

@@ -5,9 +5,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The prefix of every registration's key.
+pub const CLIENT_PREFIX: &str = "client:";
+
 /// The key of client `client_id`'s registration: `client:{id}`.
 pub fn client_key(client_id: &str) -> String {
-    format!("client:{client_id}")
+    format!("{CLIENT_PREFIX}{client_id}")
 }
 /// The key of a grant's record: `grant:{userId}:{grantId}`.
 pub fn grant_key(user_id: &str, grant_id: &str) -> String {
