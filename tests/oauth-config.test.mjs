@@ -77,6 +77,30 @@ describe('OAUTH_DYNAMIC_REGISTRATION=false with OAUTH_ADMIN_TOKEN', () => {
       await client.close();
     }
   });
+  test('clients are listed, read, updated and deleted through the admin endpoint; a deleted one gets 401 invalid_client', async () => {
+    const call = (method, path, body) => fetch(`${stack.mcpOrigin}/admin/clients${path}`, {
+      method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const created = await (await admin({ client_name: 'To administer', redirect_uris: ['https://app.example.com/cb'] }, ADMIN)).json();
+    const list = await (await call('GET', '')).json();
+    assert.ok(list.clients.some((c) => c.client_id === created.client_id));
+    assert.ok(list.clients.every((c) => c.client_secret === undefined));
+    let res = await call('PUT', `/${created.client_id}`, { client_name: 'Renamed', redirect_uris: ['https://app.example.com/cb'] });
+    assert.equal(res.status, 200);
+    assert.equal((await (await call('GET', `/${created.client_id}`)).json()).client_name, 'Renamed');
+    res = await call('GET', '/grants?user_id=nobody');
+    assert.deepEqual(await res.json(), { grants: [] });
+    assert.equal((await call('DELETE', `/${created.client_id}`)).status, 204);
+    assert.equal((await call('GET', `/${created.client_id}`)).status, 404);
+    res = await fetch(`${stack.mcpOrigin}/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${created.client_id}:${created.client_secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'u:g:x' }),
+    });
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error, 'invalid_client');
+    assert.equal((await fetch(`${stack.mcpOrigin}/admin/clients/${created.client_id}`)).status, 401, 'sub-paths need the token');
+  });
 });
 
 // Endpoint paths and the scope split, configured: a real SDK client finds every endpoint
@@ -174,5 +198,72 @@ describe('OAUTH_TOKEN_PATH on the sign-in callback', () => {
       assert.match(body.error_description, /OAUTH_TOKEN_PATH must not be \/callback, a route of the application/);
     }
     assert.equal((await fetch(`${stack.mcpOrigin}/health`)).status, 200);
+  });
+});
+
+// Registration hygiene: private-use redirect schemes switched off, and a bound on
+// registrations per source (CF-Connecting-IP) and hour.
+describe('OAUTH_ALLOW_PRIVATE_USE_SCHEMES=false, OAUTH_REGISTRATION_LIMIT=3', () => {
+  let stack;
+  before(async () => {
+    stack = await startTestStack({
+      idp: false, todoApi: false, mcpVars: { OAUTH_ALLOW_PRIVATE_USE_SCHEMES: 'false', OAUTH_REGISTRATION_LIMIT: '3' },
+    });
+  });
+  after(async () => { await stack?.stop(); });
+
+  const register = (body, ip = '192.0.2.1') => fetch(`${stack.mcpOrigin}/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip },
+    body: JSON.stringify({ client_name: 'Native', token_endpoint_auth_method: 'none', ...body }),
+  });
+
+  test('a private-use redirect may be listed beside a usable one but not used; alone it is refused', async () => {
+    const cursor = 'cursor://anysphere.cursor-mcp/oauth/callback';
+    const loopback = 'http://127.0.0.1:33419/callback';
+    let res = await register({ redirect_uris: [cursor] });
+    assert.equal(res.status, 400);
+    const refused = await res.json();
+    assert.equal(refused.error, 'invalid_redirect_uri');
+    assert.match(refused.error_description, /private-use/);
+    res = await register({ redirect_uris: [loopback, cursor] });
+    assert.equal(res.status, 201);
+    const client = await res.json();
+    const url = (redirect) => `${stack.mcpOrigin}/authorize?${new URLSearchParams({
+      response_type: 'code', client_id: client.client_id, redirect_uri: redirect, state: 's',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+    })}`;
+    const bad = await fetch(url(cursor), { redirect: 'manual', headers: { accept: 'application/json' } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers.get('location'), null);
+    assert.match((await bad.json()).error_description, /Invalid redirect URI.*private-use/);
+    const ok = await fetch(url(loopback), { redirect: 'manual' });
+    assert.notEqual(ok.status, 400, 'the loopback redirect is usable');
+    await ok.arrayBuffer();
+  });
+
+  test('a fourth registration from one source within the hour is 429 with Retry-After; another source is not affected', async () => {
+    const ok = { redirect_uris: ['http://127.0.0.1:33419/callback'] };
+    for (let i = 0; i < 3; i++) {
+      const res = await register(ok, '198.51.100.20');
+      assert.equal(res.status, 201, await res.text());
+    }
+    const res = await register(ok, '198.51.100.20');
+    assert.equal(res.status, 429);
+    const retry = Number(res.headers.get('retry-after'));
+    assert.ok(retry > 0 && retry <= 3600, String(retry));
+    const body = await res.json();
+    assert.equal(body.error, 'temporarily_unavailable');
+    assert.match(body.error_description, /Too many client registrations/);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal((await register(ok, '198.51.100.21')).status, 201);
+  });
+
+  test('application_type is echoed; a web client must have an https redirect', async () => {
+    let res = await register({ application_type: 'web', redirect_uris: ['http://127.0.0.1:33419/callback'] }, '198.51.100.30');
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).error_description, /application_type web/);
+    res = await register({ application_type: 'native', redirect_uris: ['http://127.0.0.1:33419/callback'] }, '198.51.100.30');
+    assert.equal(res.status, 201);
+    assert.equal((await res.json()).application_type, 'native');
   });
 });

@@ -267,6 +267,24 @@ test('open redirector (RFC 9700 §4.11.2): a client registered with any redirect
   }
 });
 
+test('redirect URIs this server never uses may be registered beside a usable one; a request using one is refused locally (WOP 1.2.1)', async () => {
+  const cursor = 'cursor://anysphere.cursor-mcp/oauth/callback';
+  const remote = 'http://app.example.com/callback';
+  const client = await registerClient(origin, { client_name: 'Several surfaces', redirect_uris: [REDIRECT, remote, cursor] });
+  assert.deepEqual(client.redirect_uris, [REDIRECT, remote, cursor]);
+  const r = await authorizeRaw(authorizeUrl(client, { redirect_uri: remote }));
+  assert.equal(r.status, 400, r.body.slice(0, 300));
+  assert.equal(r.location, null);
+  assert.match(r.body, /Invalid redirect URI/);
+  assert.doesNotMatch(r.body, /href="http:\/\/app\.example\.com/, 'no link to the unusable redirect');
+  assert.match(await assertJsonError(authorizeUrl(client, { redirect_uri: remote }), 'invalid_request'), /Invalid redirect URI.*loopback/);
+  // The private-use scheme (RFC 8252 §7.1) and the loopback one lead to the consent page.
+  for (const redirect_uri of [cursor, REDIRECT]) {
+    const ok = await authorizeRaw(authorizeUrl(client, { redirect_uri }));
+    assert.equal(ok.status, 200, ok.body.slice(0, 300));
+  }
+});
+
 test('PKCE missing, plain, omitted method or unknown method is invalid_request, shown with a link back', async () => {
   const client = await registerClient(origin);
   const cases = [
@@ -294,6 +312,18 @@ test('resource indicators: canonical accepted, others invalid_target (shown, not
     const r = await authorizeRaw(authorizeUrl(client, { resource }));
     assert.equal(r.status, 200, r.body.slice(0, 300));
   }
+});
+
+test('a resource with extra query parameters maps to the resource at /authorize and /token (WOP 1.2.3)', async () => {
+  const client = await registerClient(origin);
+  const resource = `${origin}/mcp?mode=direct`;
+  const { code, verifier } = await codeFor(client, { resource });
+  const tokens = await exchangeCode({ mcpOrigin: origin, client, code, verifier, resource: `${origin}/mcp?x=1` });
+  assert.equal(tokens.resource, `${origin}/mcp`);
+  assertAuthenticated(await mcp(tokens.access_token));
+  assertAuthenticated(await mcp(tokens.access_token, { url: `${origin}/mcp?mode=direct` }));
+  const r = await post('/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.client_id, resource: `${origin}/other?x=1` });
+  assertOAuthError(r, 400, 'invalid_target');
 });
 
 // ---- the code exchange ------------------------------------------------------------------------

@@ -245,14 +245,17 @@ impl Provider<'_> {
         }
     }
 
-    async fn registered_client(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError> {
+    pub(crate) async fn registered_client(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError> {
         if client_id.is_empty() || client_id.len() > 256 {
             return Ok(None);
         }
         match self.store.get(&super::records::client_key(client_id)).await? {
             None => Ok(None),
-            // A record we cannot read is treated as no client, not a crash.
-            Some(raw) => Ok(serde_json::from_str(&raw).ok()),
+            // A record we cannot read is treated as no client, not a crash; one
+            // past its stamped expiry (KV removes it a little later) is gone.
+            Some(raw) => Ok(serde_json::from_str::<ClientInfo>(&raw)
+                .ok()
+                .filter(|c| c.registration_expires_at.is_none_or(|t| t > self.now))),
         }
     }
 
@@ -340,6 +343,25 @@ impl Provider<'_> {
                 )
             });
         }
+        // Listed but not usable (remote http, a private-use scheme this server refuses):
+        // the registration may list it beside a usable one, a request may not use it.
+        if let Err(why) = url::Url::parse(&req.redirect_uri)
+            .map_err(|_| "redirect URI must be an absolute URI".to_string())
+            .and_then(|u| {
+                redirect::check_usable(&u, self.config.allow_private_use_schemes)?;
+                redirect::check_web(&u, client.application_type.as_deref() == Some("web"))
+            })
+        {
+            return Err(AuthorizeError {
+                client_name,
+                ..local(
+                    400,
+                    "invalid_request",
+                    &format!("Invalid redirect URI: {why}."),
+                    reason("redirect_uri_not_allowed"),
+                )
+            });
+        }
         // From here on the person may take the error back to the client.
         let fail = |error: &str, description: &str, check: &'static str| {
             let state = (!req.state.is_empty() && req.state.len() <= MAX_STATE_LEN).then(|| req.state.clone());
@@ -360,13 +382,29 @@ impl Provider<'_> {
         if req.state.len() > MAX_STATE_LEN {
             return Err(fail("invalid_request", "state is too long", "state_too_long"));
         }
+        // A value with a query names the resource without it (WOP 1.2.3), once.
+        let mut mapped: Vec<String> = Vec::new();
         for r in &req.resource {
-            if let Err(why) = resource::check_requested(self.config, r, origin) {
+            let m = resource::map_requested(r);
+            if let Err(why) = resource::check_requested(self.config, &m, origin) {
                 return Err(fail("invalid_target", why, "resource_refused"));
             }
+            if !mapped.contains(&m) {
+                mapped.push(m);
+            }
         }
+        req.resource = mapped;
         if req.resource.is_empty() {
-            req.resource.push(self.config.default_protected_resource().url(origin));
+            match self.config.authorization_default_resource() {
+                Some(r) => req.resource.push(r.url(origin)),
+                None => {
+                    return Err(fail(
+                        "invalid_target",
+                        "The resource parameter is required: this server has several protected resources",
+                        "resource_missing",
+                    ))
+                }
+            }
         }
         // Scopes this server does not know are dropped (RFC 6749 §3.3 lets the
         // server grant less; MCP clients send odd ones) and reported in

@@ -70,6 +70,29 @@ pub struct Config {
     /// Metadata Document clients, which are always public) may register and
     /// be used (`OAUTH_ALLOW_PUBLIC_CLIENTS`, default on).
     pub allow_public_clients: bool,
+    /// Redirect URIs with a private-use scheme of a native app (RFC 8252
+    /// §7.1: `cursor://…`, `claude://…`, `com.example.app:/cb`) may be used
+    /// (`OAUTH_ALLOW_PRIVATE_USE_SCHEMES`, default on, because desktop MCP
+    /// clients sign in through them; workers-oauth-provider 1.2 refuses them
+    /// unless `allowPrivateUseRedirectUris`). Off, such a URI may still be
+    /// listed beside a usable one, but an authorization request using it is
+    /// refused.
+    pub allow_private_use_schemes: bool,
+    /// How long a dynamic registration that never got a token lasts
+    /// (`OAUTH_UNUSED_CLIENT_TTL`, seconds, default 1 day; 0: the full
+    /// `client_ttl` from the start). Its first successful token request
+    /// promotes it to `client_ttl`. Clients that register again on every
+    /// start, or abandon a sign-in, leave records that go away after this
+    /// instead of `client_ttl`. At least 3600 s.
+    pub unused_client_ttl: u64,
+    /// At most this many dynamic registrations per source address and hour
+    /// (`OAUTH_REGISTRATION_LIMIT`, default 30; 0: no limit). The source is
+    /// the `CF-Connecting-IP` header (an IPv6 address counts by its /64); a
+    /// request without one is not limited. Counted in KV
+    /// (`registration_rate:` keys), which is eventually consistent: requests
+    /// at several Cloudflare locations at once may pass the bound a little.
+    /// Over it: `429` with `Retry-After` and `temporarily_unavailable`.
+    pub registration_limit: u32,
     /// Bearer token of the admin endpoint `POST /admin/clients`
     /// (`OAUTH_ADMIN_TOKEN`, a secret of at least 32 characters); unset, the
     /// endpoint does not exist.
@@ -80,7 +103,11 @@ pub struct Config {
     /// `/mcp` with the alias `/sse`, requiring the catalogue's scopes.
     pub resources: Vec<ProtectedResource>,
     /// The `resource` of the registered resource an authorization request
-    /// that names none is for; `None`: the first registered.
+    /// that names none is for (`OAUTH_DEFAULT_RESOURCE`); `None`: the only
+    /// registered resource, and with several a request must name one
+    /// (`invalid_target` otherwise, as workers-oauth-provider 1.2 without
+    /// `defaultResource`). Grants stored without a resource (from clients
+    /// that never sent one) count as this one's, else the first registered.
     pub default_resource: Option<String>,
     /// The bare origin (`https://host` or `https://host/`) may be requested as
     /// a resource: its token is good at every resource on that origin, and
@@ -191,6 +218,9 @@ impl Default for Config {
             private_key_jwt: true,
             dynamic_registration: true,
             allow_public_clients: true,
+            allow_private_use_schemes: true,
+            unused_client_ttl: 24 * 3600,
+            registration_limit: 30,
             admin_token: None,
             resources: vec![ProtectedResource::new("/mcp")
                 .with_alias("/sse")
@@ -228,8 +258,10 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Res
 
 impl Config {
     /// Reads the optional `OAUTH_ACCESS_TOKEN_TTL`, `OAUTH_REFRESH_TOKEN_TTL`,
-    /// `OAUTH_CLIENT_TTL` (seconds), `MCP_SCOPES` (space-separated),
-    /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`, `OAUTH_PRIVATE_KEY_JWT`,
+    /// `OAUTH_CLIENT_TTL`, `OAUTH_UNUSED_CLIENT_TTL` (seconds), `OAUTH_REGISTRATION_LIMIT`
+    /// (per source and hour), `MCP_SCOPES` (space-separated),
+    /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`, `OAUTH_ALLOW_PRIVATE_USE_SCHEMES`,
+    /// `OAUTH_PRIVATE_KEY_JWT`,
     /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only),
     /// `OAUTH_REFRESH_TOKEN_IDLE_TTL` (seconds, sliding expiry),
     /// `OAUTH_CLIENT_RENEWAL` (`true`/`false`), `OAUTH_TOKEN_CACHE_TTL`
@@ -246,10 +278,21 @@ impl Config {
         c.access_token_ttl = secs("OAUTH_ACCESS_TOKEN_TTL", c.access_token_ttl)?;
         c.refresh_token_ttl = secs("OAUTH_REFRESH_TOKEN_TTL", c.refresh_token_ttl)?;
         c.client_ttl = secs("OAUTH_CLIENT_TTL", c.client_ttl)?;
+        c.unused_client_ttl = secs("OAUTH_UNUSED_CLIENT_TTL", c.unused_client_ttl)?;
+        c.registration_limit = match get("OAUTH_REGISTRATION_LIMIT")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+        {
+            None => c.registration_limit,
+            Some(v) => v.parse::<u32>().map_err(|_| {
+                ConfigError("OAUTH_REGISTRATION_LIMIT must be a number of registrations per hour (0: no limit)".into())
+            })?,
+        };
         c.cimd_allow_loopback = flag(&get, "CIMD_ALLOW_LOOPBACK", false)?;
         c.private_key_jwt = flag(&get, "OAUTH_PRIVATE_KEY_JWT", true)?;
         c.dynamic_registration = flag(&get, "OAUTH_DYNAMIC_REGISTRATION", true)?;
         c.allow_public_clients = flag(&get, "OAUTH_ALLOW_PUBLIC_CLIENTS", true)?;
+        c.allow_private_use_schemes = flag(&get, "OAUTH_ALLOW_PRIVATE_USE_SCHEMES", true)?;
         if let Some(s) = get("MCP_SCOPES") {
             let scopes = scope_list(&s);
             if scopes.is_empty()
@@ -309,6 +352,9 @@ impl Config {
             }
         }
         range("OAUTH_CLIENT_TTL", self.client_ttl, 3600)?;
+        if self.unused_client_ttl != 0 {
+            range("OAUTH_UNUSED_CLIENT_TTL", self.unused_client_ttl, 3600)?;
+        }
         if self.token_cache_ttl > crate::TokenCache::MAX_TTL_SECS {
             return Err(ConfigError(format!(
                 "OAUTH_TOKEN_CACHE_TTL must be a number of seconds between 0 and {}",
@@ -331,7 +377,8 @@ impl Config {
     /// `MCP_SCOPES`), the endpoint paths (`OAUTH_*_PATH`),
     /// `OAUTH_EXTRA_RESOURCES` (space-separated absolute URLs of resources
     /// in other workers, registered with no required scopes: their own
-    /// metadata says what they need) and `OAUTH_VALIDATION_SECRET`.
+    /// metadata says what they need), `OAUTH_DEFAULT_RESOURCE` (the resource of
+    /// a request naming none, among several) and `OAUTH_VALIDATION_SECRET`.
     fn read_resource_settings(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(s) = get("MCP_REQUIRED_SCOPES").filter(|s| !s.trim().is_empty()) {
             let scopes = scope_list(&s);
@@ -359,6 +406,10 @@ impl Config {
                 return Err(ConfigError("OAUTH_EXTRA_RESOURCES must be distinct absolute http(s) URLs".into()));
             }
             self.resources.push(ProtectedResource::new(url));
+        }
+        if let Some(d) = get("OAUTH_DEFAULT_RESOURCE").map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()) {
+            // Validated with the registry: it must be a registered resource.
+            self.default_resource = Some(d);
         }
         self.validation_secret = get("OAUTH_VALIDATION_SECRET").filter(|t| !t.trim().is_empty()).map(Secret);
         Ok(())

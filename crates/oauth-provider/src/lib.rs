@@ -61,8 +61,8 @@
 //!
 //! - **The authorization server**: [`Provider`] (built per request; its
 //!   methods route the endpoints, parse and complete authorizations, validate
-//!   bearer tokens, list, revoke and purge grants, create clients as an
-//!   admin), [`is_endpoint`], and its settings [`Config`] with [`Endpoints`],
+//!   bearer tokens, list, revoke and purge grants, create, list, read,
+//!   update and delete clients as an admin, with [`ClientPage`]), [`is_endpoint`], and its settings [`Config`] with [`Endpoints`],
 //!   [`ProtectedResource`], [`Secret`] and [`ConfigError`].
 //! - **Authorization requests**: [`AuthRequest`], [`AuthorizeError`] (shown
 //!   where the person is) with [`ErrorRedirect`] (the error as data for the
@@ -151,6 +151,7 @@ mod seal;
 mod token;
 mod token_str;
 
+pub use admin::{ClientPage, CLIENTS_PER_PAGE};
 pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuthorization, ErrorRedirect};
 pub use bearer::{step_up_challenge, AuthContext, BearerError};
 pub use cimd::{CimdError, CimdErrorKind, FetchFailure, FetchedDocument, MetadataFetcher};

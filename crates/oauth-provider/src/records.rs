@@ -6,9 +6,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The prefix of every registration's key.
+pub const CLIENT_PREFIX: &str = "client:";
+
 /// The key of client `client_id`'s registration: `client:{id}`.
 pub fn client_key(client_id: &str) -> String {
-    format!("client:{client_id}")
+    format!("{CLIENT_PREFIX}{client_id}")
 }
 /// The key of a grant's record: `grant:{userId}:{grantId}`.
 pub fn grant_key(user_id: &str, grant_id: &str) -> String {
@@ -102,6 +105,18 @@ pub struct ClientInfo {
     /// Pre-registered clients and records from 0.x have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_expires_at: Option<u64>,
+    /// OpenID Connect Registration `application_type` as the client declared
+    /// it (`web` or `native`; MCP 2026-07-28 clients send it): a `web` client
+    /// is sent codes only at https redirect URIs. `None` when not declared:
+    /// no restriction beyond the server's redirect rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_type: Option<String>,
+    /// A dynamic registration no token was issued to yet: it expires
+    /// [`Config::unused_client_ttl`](crate::Config::unused_client_ttl) after
+    /// registering unless its first token request promotes it to the full
+    /// [`Config::client_ttl`](crate::Config::client_ttl).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub awaiting_first_token: bool,
 }
 
 fn is_false(b: &bool) -> bool {

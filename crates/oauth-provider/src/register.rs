@@ -16,6 +16,25 @@ const MAX_TEXT: usize = 256;
 const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 
+/// The registration limit counts per fixed hour.
+const RATE_WINDOW_SECS: u64 = 3600;
+/// KV prefix of the per-source registration counters.
+pub const RATE_PREFIX: &str = "registration_rate:";
+
+/// Who is registering, for the limit: the `CF-Connecting-IP` header Cloudflare
+/// sets (a client cannot forge it there), an IPv6 address reduced to its /64
+/// (one host usually has a whole /64). `None` without the header.
+fn registration_source(req: &Request<Vec<u8>>) -> Option<String> {
+    let ip = req.headers().get("cf-connecting-ip")?.to_str().ok()?.trim();
+    match ip.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) => Some(v4.to_string()),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            Some(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+        }
+    }
+}
+
 /// A refusal of a registration (category `register`).
 const fn reason(check: &'static str) -> Reason {
     Reason::new("register", check)
@@ -59,22 +78,46 @@ fn opt_string_list(doc: &Map<String, Value>, name: &str, max_items: usize) -> Re
 }
 
 /// Validates a registration document into the client to store (without ids).
-pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
+///
+/// Every redirect URI must be listable ([`redirect::check_listable`]) and at
+/// least one usable ([`redirect::check_usable`], private-use schemes only
+/// with `allow_private_use`); the others are kept, and refused only when an
+/// authorization request uses one (as workers-oauth-provider 1.2.1 does: Cursor
+/// lists `cursor://…` beside its https and loopback callbacks).
+pub fn validate_metadata(doc: &Value, allow_private_use: bool) -> Result<ClientInfo, OAuthError> {
     let doc = doc.as_object().ok_or_else(|| meta_err("The registration must be a JSON object"))?;
     let redirect_uris =
         opt_string_list(doc, "redirect_uris", MAX_REDIRECT_URIS)?.filter(|l| !l.is_empty()).ok_or_else(|| {
             OAuthError::new(StatusCode::BAD_REQUEST, "invalid_redirect_uri", "redirect_uris must list at least one URI")
                 .because(reason("redirect_uris_missing"))
         })?;
+    let refuse = |why: String, uri: &str| {
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_redirect_uri",
+            format!("{why}: {}", uri.chars().take(100).collect::<String>()),
+        )
+        .because(reason("redirect_uri_invalid"))
+    };
+    let application_type = match opt_string(doc, "application_type", 16)?.as_deref() {
+        None => None,
+        Some(t @ ("web" | "native")) => Some(t.to_owned()),
+        Some(_) => return Err(meta_err("application_type must be web or native")),
+    };
+    let web = application_type.as_deref() == Some("web");
+    let mut first_unusable = None;
+    let mut usable = false;
     for uri in &redirect_uris {
-        redirect::check_registrable(uri).map_err(|why| {
-            OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_redirect_uri",
-                format!("{why}: {}", uri.chars().take(100).collect::<String>()),
-            )
-            .because(reason("redirect_uri_invalid"))
-        })?;
+        let url = redirect::check_listable(uri).map_err(|why| refuse(why, uri))?;
+        match redirect::check_usable(&url, allow_private_use).and_then(|()| redirect::check_web(&url, web)) {
+            Ok(()) => usable = true,
+            Err(why) => {
+                first_unusable.get_or_insert((why, uri));
+            }
+        }
+    }
+    if let (false, Some((why, uri))) = (usable, first_unusable) {
+        return Err(refuse(why, uri));
     }
     let method = opt_string(doc, "token_endpoint_auth_method", 64)?.unwrap_or_else(|| "client_secret_basic".into());
     if !AUTH_METHODS.contains(&method.as_str()) {
@@ -121,6 +164,8 @@ pub fn validate_metadata(doc: &Value) -> Result<ClientInfo, OAuthError> {
         jwks_uri: None,
         jwks: None,
         registration_expires_at: None,
+        application_type,
+        awaiting_first_token: false,
     })
 }
 
@@ -161,9 +206,42 @@ impl Provider<'_> {
                 }
             })?;
         }
+        let source = registration_source(req);
+        let counter = match (&source, self.config.registration_limit) {
+            (Some(src), limit) if limit > 0 => Some(self.registration_count(src, limit).await?),
+            _ => None,
+        };
         let (client, secret) = self.create_client(&doc, Some(self.config.client_ttl)).await?;
+        if let Some((key, count, ttl)) = counter {
+            // Best effort: the client exists either way.
+            let _ = self.store.put(&key, &(count + 1).to_string(), Some(ttl)).await;
+        }
         let body = registration_body(&client, secret.as_deref(), Some(self.now + self.config.client_ttl));
         Ok(json_response(StatusCode::CREATED, &body))
+    }
+
+    /// This hour's registrations from `source` (its counter key, the count and
+    /// the counter's KV lifetime), or the 429 once the limit is reached.
+    async fn registration_count(&self, source: &str, limit: u32) -> Result<(String, u64, u64), OAuthError> {
+        let window_start = self.now - self.now % RATE_WINDOW_SECS;
+        let left = window_start + RATE_WINDOW_SECS - self.now;
+        let key = format!("{RATE_PREFIX}{}:{window_start}", crate::crypto::sha256_hex(source));
+        let count = self.store.get(&key).await?.and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+        if count >= u64::from(limit) {
+            return Err(OAuthError {
+                retry_after: Some(u32::try_from(left).unwrap_or(u32::MAX)),
+                ..OAuthError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "temporarily_unavailable",
+                    format!(
+                        "Too many client registrations from this network ({limit} an hour); \
+                         try again in {left} seconds, or reuse the client_id you registered"
+                    ),
+                )
+                .because(reason("rate_limited"))
+            });
+        }
+        Ok((key, count, left.max(crate::store::MIN_TTL_SECS)))
     }
 
     /// Validates `doc`, applies the policy and stores a new client for
@@ -173,12 +251,21 @@ impl Provider<'_> {
         doc: &Value,
         ttl: Option<u64>,
     ) -> Result<(ClientInfo, Option<String>), OAuthError> {
-        let mut client = validate_metadata(doc)?;
+        let mut client = validate_metadata(doc, self.config.allow_private_use_schemes)?;
         self.check_policy(&client)?;
         client.client_id = random_token(token_str::ID_LEN);
         client.registration_date = self.now;
         let secret = (!client.is_public()).then(|| random_token(token_str::SECRET_LEN));
         client.client_secret = secret.as_deref().map(token_str::hash);
+        // A dynamic registration is on probation until its first token (see Config::unused_client_ttl).
+        let unused = self.config.unused_client_ttl;
+        let ttl = match ttl {
+            Some(t) if unused != 0 && unused < t => {
+                client.awaiting_first_token = true;
+                Some(unused)
+            }
+            other => other,
+        };
         client.registration_expires_at = ttl.map(|t| self.now + t);
         let raw = serde_json::to_string(&client)
             .map_err(|_| OAuthError::invalid_request("registration").because(reason("record_unserializable")))?;
@@ -197,10 +284,14 @@ impl Provider<'_> {
     /// is already made), and a client deleted meanwhile stays deleted unless
     /// the delete lands between the read and the write (KV has no
     /// compare-and-set).
+    ///
+    /// A registration awaiting its first token ([`ClientInfo::awaiting_first_token`])
+    /// is promoted here, whatever the renewal setting: a full TTL from now.
     pub(crate) async fn renew_client_if_due(&self, client: &ClientInfo) {
         let ttl = self.config.client_ttl;
         let Some(expires_at) = client.registration_expires_at else { return };
-        if !self.config.renew_clients_in_use || expires_at.saturating_sub(self.now) > ttl / 2 {
+        let due = self.config.renew_clients_in_use && expires_at.saturating_sub(self.now) <= ttl / 2;
+        if !due && !client.awaiting_first_token {
             return;
         }
         let key = client_key(&client.client_id);
@@ -209,6 +300,7 @@ impl Provider<'_> {
         if !record.contains_key("registrationExpiresAt") {
             return;
         }
+        record.remove("awaitingFirstToken");
         record.insert("registrationExpiresAt".into(), json!(self.now + ttl));
         let _ = self.store.put(&key, &Value::Object(record).to_string(), Some(ttl)).await;
     }
@@ -239,6 +331,9 @@ pub fn registration_body(client: &ClientInfo, secret: Option<&str>, secret_expir
     }
     if let Some(c) = &client.contacts {
         body["contacts"] = json!(c);
+    }
+    if let Some(t) = &client.application_type {
+        body["application_type"] = json!(t);
     }
     if let Some(s) = secret {
         body["client_secret"] = json!(s);

@@ -149,14 +149,29 @@ pub fn path_within(path: &str, prefix: &str) -> bool {
 }
 
 impl Config {
-    /// The default resource of authorization requests that omit `resource`
-    /// ([`Config::default_resource`], else the first registered).
+    /// The resource grants stored without one count as, and whose name the
+    /// authorization server metadata shows ([`Config::default_resource`], else
+    /// the first registered). What an authorization request naming none is
+    /// for is [`Config::authorization_default_resource`].
     pub fn default_protected_resource(&self) -> &ProtectedResource {
         self.default_resource
             .as_deref()
             .and_then(|d| self.resources.iter().find(|r| r.resource == d))
             .or(self.resources.first())
             .expect("validated configuration has a resource")
+    }
+
+    /// The resource an authorization request that names none is for:
+    /// [`Config::default_resource`] when set, else the only registered
+    /// resource; `None` when several are registered and none is the default
+    /// (such a request is then refused with `invalid_target`, as
+    /// workers-oauth-provider 1.2 refuses it without `defaultResource`).
+    pub fn authorization_default_resource(&self) -> Option<&ProtectedResource> {
+        match (&self.default_resource, self.resources.as_slice()) {
+            (Some(d), _) => self.resources.iter().find(|r| &r.resource == d),
+            (None, [only]) => Some(only),
+            (None, _) => None,
+        }
     }
 
     /// The registered resource whose canonical URL is `resource`.
@@ -245,7 +260,8 @@ impl Config {
 /// Checks a `resource` parameter a client sent (RFC 8707): absolute http(s),
 /// no fragment or query, and naming a registered resource (at or below its
 /// path or an alias) or, with [`Config::origin_resource`], the bare origin
-/// of this server.
+/// of this server. A value with a query is refused here; see
+/// [`map_requested`] for what a request's value is taken as.
 pub fn check_requested(config: &Config, resource: &str, origin: &str) -> Result<(), &'static str> {
     let url = Url::parse(resource).map_err(|_| "resource must be an absolute URI")?;
     if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() || resource.contains('#') {
@@ -262,6 +278,24 @@ pub fn check_requested(config: &Config, resource: &str, origin: &str) -> Result<
         return Ok(());
     }
     Err("resource is not served by this server")
+}
+
+/// What an authorization or token request's `resource` value is taken as
+/// (workers-oauth-provider 1.2.3, RFC 8707 §2.2): a value with a query is the
+/// URL a client uses at the resource (`https://mcp.example.com/mcp?mode=direct`),
+/// and since no registered resource constrains the query (resources have
+/// none), every query parameter is ignored and the value maps to the same URL
+/// without its query; a value without one is kept as sent. The result is then
+/// held to [`check_requested`]. A fragment is never ignored (it makes the
+/// value invalid), nor is anything but the query.
+pub fn map_requested(resource: &str) -> String {
+    match Url::parse(resource) {
+        Ok(mut u) if u.query().is_some() && u.fragment().is_none() && !resource.contains('#') => {
+            u.set_query(None);
+            u.to_string()
+        }
+        _ => resource.to_owned(),
+    }
 }
 
 /// Whether a token for `audience` may be used at `request_url`: the request

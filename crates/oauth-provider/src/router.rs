@@ -17,7 +17,7 @@ pub fn is_endpoint(config: &Config, path: &str) -> bool {
     path == e.token
         || path == e.register
         || path == e.revoke
-        || path == e.admin_clients
+        || resource::path_within(path, &e.admin_clients)
         || (path == e.validate && config.validation_secret.is_some())
         || path == metadata::AS_METADATA_PATH
         || resource::path_within(path, metadata::PRM_PATH)
@@ -37,7 +37,7 @@ impl Provider<'_> {
     pub async fn handle(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         let path = req.uri().path();
         // Not for browsers: no preflight, no CORS headers.
-        if path == self.config.endpoints.admin_clients {
+        if resource::path_within(path, &self.config.endpoints.admin_clients) {
             return self.admin_endpoint(req).await;
         }
         if path == self.config.endpoints.validate && self.config.validation_secret.is_some() {

@@ -319,6 +319,14 @@ impl Provider<'_> {
     /// grant was issued for; the token's audience is the explicit or granted one.
     fn token_audience(&self, grant: &Grant, explicit: &[String]) -> Result<Vec<String>, OAuthError> {
         let granted = grant.resources();
+        // A value with a query names the resource without it (WOP 1.2.3), as at /authorize.
+        let mut mapped: Vec<String> = Vec::new();
+        for r in explicit.iter().map(|r| resource::map_requested(r)) {
+            if !mapped.contains(&r) {
+                mapped.push(r);
+            }
+        }
+        let explicit = &mapped[..];
         for r in explicit {
             let covered = url::Url::parse(r).is_ok_and(|u| {
                 u.fragment().is_none()

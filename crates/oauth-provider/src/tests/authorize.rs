@@ -237,7 +237,8 @@ fn resource_must_name_this_servers_mcp_endpoint() {
         "https://mcp.example.com/other",
         "https://mcp.example.com/mcp#frag",
         "https://mcp.example.com/mcp#",
-        "https://mcp.example.com/mcp?x=1",
+        "https://mcp.example.com/mcp?x=1#",
+        "https://mcp.example.com/other?x=1",
         "https://evil.example.com/mcp",
         "http://mcp.example.com/mcp",
         "https://mcp.example.com:8443/mcp",
@@ -252,6 +253,9 @@ fn resource_must_name_this_servers_mcp_endpoint() {
     // Every one of several must be good.
     let url = w.authorize_url(&c, Some(&pkce), &[("resource", MCP), ("resource", "https://evil.example.com/mcp")]);
     assert_eq!(shown_with_link_back(w.parse(&url), REDIRECT).0, "invalid_target");
+    // Extra query parameters are ignored (WOP 1.2.3; tests/resources.rs).
+    let url = w.authorize_url(&c, Some(&pkce), &[("resource", "https://mcp.example.com/mcp?x=1")]);
+    assert_eq!(w.parse(&url).unwrap().resource, [MCP]);
 }
 
 #[test]
@@ -481,5 +485,40 @@ impl crate::store::KvStore for Down {
     }
     async fn list(&self, _: &str, _: Option<&str>) -> Result<crate::store::KeyPage, crate::store::StoreError> {
         Err(crate::store::StoreError::Unavailable("down".into()))
+    }
+}
+
+/// WOP 1.2.1: a registration may list redirect URIs this server never sends a
+/// code to beside a usable one; only a request using one is refused, shown
+/// locally with the usual words. Private-use schemes are usable by default,
+/// and refused when `allow_private_use_schemes` is off.
+#[test]
+fn listed_but_unusable_redirect_uris_are_refused_only_when_used() {
+    const REMOTE_HTTP: &str = "http://app.example.com/callback";
+    const CURSOR: &str = "cursor://anysphere.cursor-mcp/oauth/callback";
+    for allow_private_use in [true, false] {
+        let w = World::with_config(Config { allow_private_use_schemes: allow_private_use, ..Config::default() });
+        let c = w.client_with("none", REDIRECT, json!({"redirect_uris": [REDIRECT, REMOTE_HTTP, CURSOR]}));
+        let pkce = Pkce::new();
+        assert!(w.parse(&w.authorize_url(&c, Some(&pkce), &[])).is_ok());
+        let at = |redirect: &str| Client { redirect: redirect.into(), ..c.clone() };
+        let (status, error, description) = local_err(w.parse(&w.authorize_url(&at(REMOTE_HTTP), Some(&pkce), &[])));
+        assert_eq!((status, error.as_str()), (400, "invalid_request"));
+        assert!(description.contains("Invalid redirect URI") && description.contains("loopback"), "{description}");
+        let cursor = w.parse(&w.authorize_url(&at(CURSOR), Some(&pkce), &[]));
+        if allow_private_use {
+            let req = cursor.expect("a private-use scheme is usable by default");
+            let to = w.complete(req, "alice", json!({})).unwrap();
+            assert!(to.starts_with(&format!("{CURSOR}?code=")), "{to}");
+        } else {
+            let (_, _, description) = local_err(cursor);
+            assert!(
+                description.contains("Invalid redirect URI") && description.contains("private-use"),
+                "{description}"
+            );
+            // Listed alone, nothing could ever receive a code: refused at registration.
+            let res = w.register(&json!({"client_name": "App", "redirect_uris": [CURSOR]}));
+            assert_error(&res, 400, "invalid_redirect_uri");
+        }
     }
 }

@@ -118,8 +118,13 @@ fn a_registration_in_use_is_renewed_once_half_its_life_is_gone() {
     let w = renewing(true);
     let c = w.public_client();
     let key = format!("client:{}", c.id);
-    assert_eq!(client_record(&w, &c).unwrap()["registrationExpiresAt"], NOW + 10 * DAY, "stamped as 1.x does");
+    let unused = client_record(&w, &c).unwrap();
+    assert_eq!(unused["registrationExpiresAt"], NOW + DAY, "stamped as 1.x does, for the unused lifetime");
+    assert_eq!(unused["awaitingFirstToken"], true);
     let mut t = w.tokens(&c, "alice");
+    let promoted = client_record(&w, &c).unwrap();
+    assert_eq!(promoted["registrationExpiresAt"], NOW + 10 * DAY, "the first token promotes it");
+    assert!(promoted.get("awaitingFirstToken").is_none());
     w.advance(4 * DAY);
     t = refreshed(&w, &c, s(&t["refresh_token"]));
     assert_eq!(w.store.expires_at(&key), Some(NOW + 10 * DAY), "more than half left: no write");

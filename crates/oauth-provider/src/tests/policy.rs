@@ -250,7 +250,7 @@ fn the_admin_endpoint_needs_the_token_and_answers_the_secret() {
     }
     assert!(w.keys("client:").is_empty(), "nothing created without the token");
     let bearer = format!("Bearer {ADMIN}");
-    let mut req = Request::get(format!("{ORIGIN}/admin/clients")).header("authorization", &bearer);
+    let mut req = Request::patch(format!("{ORIGIN}/admin/clients")).header("authorization", &bearer);
     req = req.header("origin", "https://evil.example");
     let res = w.send(req.body(Vec::new()).unwrap());
     assert_error(&res, 405, "invalid_request");
@@ -331,4 +331,115 @@ fn a_registration_policy_decides_on_dynamic_registrations_only() {
     let p = w.p().with_registration_policy(&policy);
     assert!(block_on(p.register_client_admin(&json!({"client_name": "Other", "redirect_uris": [REDIRECT]}))).is_ok());
     assert_eq!(policy.0.borrow().len(), asked);
+}
+
+fn admin_send(w: &World, method: &str, path_and_query: &str, body: Option<&Value>) -> Response<Vec<u8>> {
+    let req = Request::builder()
+        .method(method)
+        .uri(format!("{ORIGIN}/admin/clients{path_and_query}"))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json");
+    w.send(req.body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default()).unwrap())
+}
+
+/// Client administration through the crate's API and the admin endpoint:
+/// list, read, update and delete clients; a user's grants listed, one ended,
+/// or all of them to one client.
+#[test]
+fn clients_and_a_users_grants_are_administered_through_the_api_and_the_endpoint() {
+    let w = admin_world(true);
+    let a = w.public_client();
+    let b = w.confidential("client_secret_basic");
+    // List (no secrets), read.
+    let page = block_on(w.p().list_clients(None)).unwrap();
+    assert_eq!(page.clients.len(), 2);
+    assert!(page.cursor.is_none());
+    let res = admin_send(&w, "GET", "", None);
+    assert_eq!(res.status(), 200);
+    let listed = json_of(&res);
+    let ids: Vec<&str> =
+        listed["clients"].as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&a.id.as_str()) && ids.contains(&b.id.as_str()));
+    let text = String::from_utf8_lossy(res.body()).into_owned();
+    assert!(
+        !text.contains(b.secret.as_deref().unwrap())
+            && !text.contains("clientSecret")
+            && !text.contains("\"client_secret\"")
+    );
+    let one = json_of(&admin_send(&w, "GET", &format!("/{}", b.id), None));
+    assert_eq!(one["client_id"], b.id.as_str());
+    assert_eq!(one["has_client_secret"], true);
+    assert_error(&admin_send(&w, "GET", "/nobody", None), 404, "not_found");
+
+    // Update: metadata replaced, id, secret and lifetime kept; public <-> confidential refused.
+    let expires = w.store.expires_at(&format!("client:{}", b.id));
+    let res = admin_send(
+        &w,
+        "PUT",
+        &format!("/{}", b.id),
+        Some(&json!({"client_name": "Renamed", "redirect_uris": [WEB_REDIRECT, "https://app.example.com/second"]})),
+    );
+    assert_eq!(res.status(), 200, "{}", String::from_utf8_lossy(res.body()));
+    let updated = block_on(w.p().get_client(&b.id)).unwrap().unwrap();
+    assert_eq!(updated.client_name.as_deref(), Some("Renamed"));
+    assert_eq!(updated.redirect_uris.len(), 2);
+    assert_eq!(updated.token_endpoint_auth_method, "client_secret_basic");
+    assert_eq!(w.store.expires_at(&format!("client:{}", b.id)), expires);
+    let t = w.tokens(&b, "alice");
+    assert!(w.bearer(t["access_token"].as_str().unwrap()).is_ok(), "the secret still works");
+    let res = admin_send(
+        &w,
+        "PUT",
+        &format!("/{}", b.id),
+        Some(&json!({"redirect_uris": [WEB_REDIRECT], "token_endpoint_auth_method": "none"})),
+    );
+    assert_error(&res, 400, "invalid_client_metadata");
+    assert_error(
+        &admin_send(&w, "PUT", &format!("/{}", b.id), Some(&json!({"redirect_uris": ["javascript:x"]}))),
+        400,
+        "invalid_redirect_uri",
+    );
+    assert_error(&admin_send(&w, "PUT", "/nobody", Some(&json!({"redirect_uris": [WEB_REDIRECT]}))), 404, "not_found");
+
+    // A user's grants: listed (all, or to one client), one ended, all to one client ended.
+    let ta = w.tokens(&a, "alice");
+    // A second grant to the same client, kept beside the first (no replacement).
+    let (code, pkce) = w.code_for(&a, "alice", &[]);
+    let key = format!("grant:alice:{}", code.split(':').nth(1).unwrap());
+    let mut rec: Value = serde_json::from_str(&w.store.raw(&key).unwrap()).unwrap();
+    rec.as_object_mut().unwrap().remove("replacesOlderGrants");
+    block_on(crate::KvStore::put(&*w.store, &key, &rec.to_string(), None)).unwrap();
+    let ta2 = json_of(&w.exchange(&a, &code, &pkce));
+    w.tokens(&a, "bob");
+    let all = json_of(&admin_send(&w, "GET", "/grants?user_id=alice", None));
+    assert_eq!(all["grants"].as_array().unwrap().len(), 3, "{all}");
+    let to_a = json_of(&admin_send(&w, "GET", &format!("/grants?user_id=alice&client_id={}", a.id), None));
+    assert_eq!(to_a["grants"].as_array().unwrap().len(), 2);
+    assert!(!to_a.to_string().contains("encryptedProps"), "no secrets or props");
+    assert_error(&admin_send(&w, "GET", "/grants", None), 400, "invalid_request");
+    let grant_of_b = all["grants"].as_array().unwrap().iter().find(|g| g["client_id"] == b.id.as_str()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(admin_send(&w, "DELETE", &format!("/grants/{grant_of_b}?user_id=alice"), None).status(), 204);
+    assert!(w.bearer(t["access_token"].as_str().unwrap()).is_err(), "its tokens ended with it");
+    assert_error(&admin_send(&w, "DELETE", &format!("/grants/{grant_of_b}?user_id=alice"), None), 404, "not_found");
+    let res = admin_send(&w, "DELETE", &format!("/grants?user_id=alice&client_id={}", a.id), None);
+    assert_eq!(json_of(&res)["revoked"], 2);
+    for t in [&ta, &ta2] {
+        assert!(w.bearer(t["access_token"].as_str().unwrap()).is_err());
+    }
+    assert_eq!(block_on(w.p().list_user_grants("bob")).unwrap().len(), 1, "another user's grant is untouched");
+    assert_eq!(block_on(w.p().revoke_client_grants("bob", &a.id)).unwrap(), 1);
+
+    // Delete: the client's token requests get 401 invalid_client (it registers again).
+    let tb = w.tokens(&b, "carol");
+    assert_eq!(admin_send(&w, "DELETE", &format!("/{}", b.id), None).status(), 204);
+    assert!(block_on(w.p().get_client(&b.id)).unwrap().is_none());
+    assert_error(&w.refresh(&b, tb["refresh_token"].as_str().unwrap(), &[]), 401, "invalid_client");
+    assert_error(&admin_send(&w, "DELETE", &format!("/{}", b.id), None), 404, "not_found");
+    // Every sub-path needs the token too.
+    let res = w.send(Request::get(format!("{ORIGIN}/admin/clients/{}", a.id)).body(Vec::new()).unwrap());
+    assert_error(&res, 401, "invalid_token");
+    assert!(crate::is_endpoint(&w.config, "/admin/clients/x/y") && !crate::is_endpoint(&w.config, "/admin/clientsx"));
 }

@@ -48,9 +48,11 @@ fn public_client_gets_no_secret_and_echoed_metadata() {
     assert_eq!(raw["registrationDate"], NOW);
     assert!(raw.get("clientSecret").is_none());
     assert!(client.is_public());
-    // Registrations expire after the configured TTL (default 90 days).
-    assert_eq!(*w.store.ttls_requested.borrow(), vec![90 * 24 * 3600]);
-    w.advance(90 * 24 * 3600 - 1);
+    // Registrations no token was issued to expire after a day (tests/lifecycle.rs: the first token
+    // promotes them to the configured TTL, default 90 days).
+    assert_eq!(*w.store.ttls_requested.borrow(), vec![24 * 3600]);
+    assert_eq!(raw["registrationExpiresAt"], NOW + 24 * 3600);
+    w.advance(24 * 3600 - 1);
     assert!(w.store.raw(&format!("client:{id}")).is_some());
     w.advance(1);
     assert!(w.store.raw(&format!("client:{id}")).is_none());
@@ -108,8 +110,6 @@ fn redirect_uri_rules() {
         "file:///etc/passwd",
         "blob:https://app.example.com/x",
         "mailto:a@example.com",
-        "http://app.example.com/cb",
-        "http://localhost.evil.example/cb",
         "https://app.example.com/cb#frag",
         "https://app.example.com/cb#",
         "/relative/cb",
@@ -120,10 +120,16 @@ fn redirect_uri_rules() {
         "https://app.example.com/c\nb",
         "https://app.example.com/c\u{202E}b",
         "com.example.app:/oauth\u{2066}",
-        "ftp://app.example.com/cb",
     ] {
         let res = w.register(&doc(json!({"redirect_uris": ["https://ok.example.com/cb", bad]})));
         assert_error(&res, 400, "invalid_redirect_uri");
+    }
+    // Listable but never usable (WOP 1.2.1): kept beside a usable one, refused alone.
+    for unusable in ["http://app.example.com/cb", "http://localhost.evil.example/cb", "ftp://app.example.com/cb"] {
+        let res = w.register(&doc(json!({"redirect_uris": ["https://ok.example.com/cb", unusable]})));
+        assert_eq!(res.status(), 201, "{unusable}");
+        assert_eq!(json_of(&res)["redirect_uris"], json!(["https://ok.example.com/cb", unusable]));
+        assert_error(&w.register(&doc(json!({"redirect_uris": [unusable]}))), 400, "invalid_redirect_uri");
     }
     // Too long (2 KiB per URI) is refused like a wrong type.
     assert_error(&w.register(&doc(json!({"redirect_uris": [long]}))), 400, "invalid_client_metadata");
@@ -140,7 +146,7 @@ fn redirect_uri_rules() {
     let many: Vec<String> = (0..21).map(|i| format!("https://app.example.com/cb{i}")).collect();
     assert_error(&w.register(&doc(json!({"redirect_uris": many}))), 400, "invalid_client_metadata");
     // Nothing was stored for any refused registration.
-    assert_eq!(w.keys("client:").len(), 6);
+    assert_eq!(w.keys("client:").len(), 6 + 3, "six usable, three with an unusable URI beside a usable one");
 }
 
 #[test]
@@ -258,4 +264,125 @@ fn registered_client_is_found_by_lookup() {
     // A corrupted record is no client, not a crash.
     block_on(crate::store::KvStore::put(&*w.store, "client:broken", "{not json", None)).unwrap();
     assert!(block_on(w.p().lookup_client("broken")).unwrap().is_none());
+}
+
+// ---- issue 22: registrations the way 2026 clients make them ----------------------------------
+
+#[test]
+fn application_type_is_stored_echoed_and_a_web_client_gets_codes_only_at_https() {
+    let w = World::new();
+    let web = w.client_with(
+        "none",
+        WEB_REDIRECT,
+        json!({"application_type": "web", "redirect_uris": [WEB_REDIRECT, REDIRECT]}),
+    );
+    let (raw, client) = stored(&w, &web.id);
+    assert_eq!(raw["applicationType"], "web");
+    assert_eq!(client.application_type.as_deref(), Some("web"));
+    let pkce = Pkce::new();
+    assert!(w.parse(&w.authorize_url(&web, Some(&pkce), &[])).is_ok());
+    let at_loopback = Client { redirect: REDIRECT.into(), ..web.clone() };
+    let e = w.parse(&w.authorize_url(&at_loopback, Some(&pkce), &[])).unwrap_err();
+    assert!(e.back.is_none() && e.description.contains("application_type web"), "{e:?}");
+    // A web client with no https redirect could never sign in: refused at registration.
+    let res = w.register(&doc(json!({"application_type": "web"})));
+    assert_error(&res, 400, "invalid_redirect_uri");
+    // native: loopback and private-use, as for clients that declare nothing.
+    let res = w.register(&doc(json!({"application_type": "native", "redirect_uris": [REDIRECT, "cursor://x/cb"]})));
+    assert_eq!(res.status(), 201);
+    assert_eq!(json_of(&res)["application_type"], "native");
+    let res = w.register(&doc(json!({})));
+    assert!(json_of(&res).get("application_type").is_none(), "not declared, not invented");
+    for bad in [json!("desktop"), json!(1)] {
+        assert_error(&w.register(&doc(json!({"application_type": bad}))), 400, "invalid_client_metadata");
+    }
+}
+
+fn register_from(w: &World, ip: &str, d: &Value) -> Response<Vec<u8>> {
+    w.post("/register", &d.to_string(), &[("content-type", "application/json"), ("cf-connecting-ip", ip)])
+}
+
+#[test]
+fn registrations_per_source_and_hour_are_bounded() {
+    let w = World::with_config(Config { registration_limit: 2, ..Config::default() });
+    let d = doc(json!({"token_endpoint_auth_method": "none"}));
+    // Refused registrations do not count.
+    assert_error(&register_from(&w, "203.0.113.5", &doc(json!({"redirect_uris": []}))), 400, "invalid_redirect_uri");
+    for _ in 0..2 {
+        assert_eq!(register_from(&w, "203.0.113.5", &d).status(), 201);
+    }
+    w.advance(600);
+    let res = register_from(&w, "203.0.113.5", &d);
+    assert_error(&res, 429, "temporarily_unavailable");
+    let window_left = 3600 - (NOW + 600) % 3600;
+    assert_eq!(header(&res, "retry-after"), Some(window_left.to_string().as_str()));
+    assert!(json_of(&res)["error_description"].as_str().unwrap().contains("Too many client registrations"));
+    // Another source is not affected; an IPv6 /64 is one source; no header, no limit.
+    assert_eq!(register_from(&w, "198.51.100.7", &d).status(), 201);
+    assert_eq!(register_from(&w, "2001:db8:1:2::1", &d).status(), 201);
+    assert_eq!(register_from(&w, "2001:db8:1:2:ffff::9", &d).status(), 201);
+    assert_error(&register_from(&w, "2001:db8:1:2:abcd::1", &d), 429, "temporarily_unavailable");
+    for _ in 0..3 {
+        assert_eq!(w.register(&d).status(), 201);
+    }
+    // The counters are in KV under their own prefix, hashed, gone with the hour.
+    let counters = w.keys(crate::register::RATE_PREFIX);
+    assert_eq!(counters.len(), 3);
+    assert!(counters.iter().all(|k| !k.contains("203.0.113.5")));
+    w.advance(window_left);
+    assert_eq!(register_from(&w, "203.0.113.5", &d).status(), 201, "a new hour");
+    // Off with 0; read from OAUTH_REGISTRATION_LIMIT.
+    let open = World::with_config(Config { registration_limit: 0, ..Config::default() });
+    for _ in 0..5 {
+        assert_eq!(register_from(&open, "203.0.113.5", &d).status(), 201);
+    }
+    let vars = |v: &'static str| Config::from_lookup(move |k| (k == "OAUTH_REGISTRATION_LIMIT").then(|| v.to_owned()));
+    assert_eq!(vars("5").unwrap().registration_limit, 5);
+    assert!(vars("many").unwrap_err().0.contains("OAUTH_REGISTRATION_LIMIT"));
+    assert_eq!(Config::default().registration_limit, 30);
+}
+
+#[test]
+fn unused_registrations_expire_early_and_used_ones_live_the_full_ttl() {
+    let w = World::new();
+    let unused = w.public_client();
+    let used = w.public_client();
+    w.tokens(&used, "alice");
+    w.advance(24 * 3600);
+    let e = w.parse(&w.authorize_url(&unused, Some(&Pkce::new()), &[])).unwrap_err();
+    assert!(e.description.contains("Invalid client_id"), "{}", e.description);
+    assert!(w.parse(&w.authorize_url(&used, Some(&Pkce::new()), &[])).is_ok());
+    // Admin-created clients never expire; OAUTH_UNUSED_CLIENT_TTL=0 gives the full TTL at once.
+    let (admin, _) = block_on(w.p().register_client_admin(&doc(json!({})))).unwrap();
+    assert!(admin.registration_expires_at.is_none() && !admin.awaiting_first_token);
+    let full = World::with_config(Config { unused_client_ttl: 0, ..Config::default() });
+    let c = full.public_client();
+    assert_eq!(full.store.expires_at(&format!("client:{}", c.id)), Some(NOW + 90 * 24 * 3600));
+    let vars = |v: &'static str| Config::from_lookup(move |k| (k == "OAUTH_UNUSED_CLIENT_TTL").then(|| v.to_owned()));
+    assert_eq!(vars("7200").unwrap().unused_client_ttl, 7200);
+    assert!(vars("60").unwrap_err().0.contains("OAUTH_UNUSED_CLIENT_TTL"));
+}
+
+/// RFC 6749 §5.2: a token or revocation request naming a client that was
+/// deleted or whose registration ran out is `401 invalid_client`, so the
+/// client registers again (instead of retrying `invalid_grant`).
+#[test]
+fn a_deleted_or_expired_client_gets_401_invalid_client_at_token_and_revocation() {
+    let w = World::new();
+    let c = w.public_client();
+    let t = w.tokens(&c, "alice");
+    let refresh = t["refresh_token"].as_str().unwrap().to_owned();
+    // Its stamp says it ended, though KV has not removed the record yet.
+    let key = format!("client:{}", c.id);
+    let mut rec: Value = serde_json::from_str(&w.store.raw(&key).unwrap()).unwrap();
+    rec["registrationExpiresAt"] = json!(w.store.now());
+    block_on(crate::KvStore::put(&*w.store, &key, &rec.to_string(), None)).unwrap();
+    let res = w.refresh(&c, &refresh, &[]);
+    assert_error(&res, 401, "invalid_client");
+    assert_error(&w.form_as("/revoke", &c, &[("token", &refresh)]), 401, "invalid_client");
+    // Deleted.
+    w.store.remove(&key);
+    assert_error(&w.refresh(&c, &refresh, &[]), 401, "invalid_client");
+    assert_error(&w.form_as("/revoke", &c, &[("token", &refresh)]), 401, "invalid_client");
+    assert_error(&w.form_as("/token", &c, &[("token", &refresh)]), 401, "invalid_client");
 }

@@ -95,12 +95,15 @@ fn the_catalogue_and_each_resources_required_scopes_are_advertised_apart() {
 fn unknown_requested_scopes_are_dropped_and_reported() {
     let w = World::with_config(two_resources());
     let c = w.public_client();
-    let url =
-        w.authorize_url(&c, Some(&Pkce::new()), &[("scope", "todo_api:read mcp:tools todo_api:read offline_access")]);
+    let url = w.authorize_url(
+        &c,
+        Some(&Pkce::new()),
+        &[("scope", "todo_api:read mcp:tools todo_api:read offline_access"), ("resource", MCP)],
+    );
     let req = w.parse(&url).unwrap();
     assert_eq!(req.scope, ["todo_api:read", "offline_access"]);
     assert_eq!(req.dropped_scopes, ["mcp:tools"]);
-    let url = w.authorize_url(&c, Some(&Pkce::new()), &[("scope", "calendar:read")]);
+    let url = w.authorize_url(&c, Some(&Pkce::new()), &[("scope", "calendar:read"), ("resource", CALENDAR)]);
     assert!(w.parse(&url).unwrap().dropped_scopes.is_empty());
 }
 
@@ -333,4 +336,76 @@ fn endpoint_paths_must_not_take_the_applications_own_routes() {
     // A protected resource at or above one of them (here the whole /mcp tree).
     let e = Config::default().check_app_routes(&["/mcp/health"]).unwrap_err().0;
     assert!(e.contains("protected resources must not cover /mcp/health"), "{e}");
+}
+
+/// WOP 1.2: with several resources and no default, an authorization request
+/// must name one (`invalid_target`, shown with the way back); a configured
+/// default (`OAUTH_DEFAULT_RESOURCE`) restores the old behaviour.
+#[test]
+fn several_resources_without_a_default_need_a_resource_parameter() {
+    let w = World::with_config(two_resources());
+    let c = w.public_client();
+    let e = w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[])).unwrap_err();
+    assert_eq!(e.error, "invalid_target");
+    assert!(e.description.contains("resource parameter is required"), "{}", e.description);
+    assert!(e.back.is_some(), "the client and redirect checked out: the way back is offered");
+    assert_eq!(
+        w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[("resource", CALENDAR)])).unwrap().resource,
+        [CALENDAR]
+    );
+    // One resource (with an alias): it is the default, as before.
+    let one = World::new();
+    let c1 = one.public_client();
+    assert_eq!(one.parse(&one.authorize_url(&c1, Some(&Pkce::new()), &[])).unwrap().resource, [MCP]);
+    // The setting names a registered resource.
+    let vars = |v: &'static str| {
+        Config::from_lookup(move |k| match k {
+            "OAUTH_EXTRA_RESOURCES" => Some(CALENDAR.into()),
+            "OAUTH_DEFAULT_RESOURCE" => Some(v.into()),
+            _ => None,
+        })
+    };
+    assert_eq!(vars("/mcp").unwrap().authorization_default_resource().unwrap().resource, "/mcp");
+    assert_eq!(vars(CALENDAR).unwrap().authorization_default_resource().unwrap().resource, CALENDAR);
+    assert!(vars("/other").unwrap_err().0.contains("default resource"));
+}
+
+/// WOP 1.2.3: a `resource` naming the URL a client uses at the resource, with
+/// query parameters the resource does not constrain, maps to the resource (at
+/// /authorize and /token); the token's audience and the answer's `resource`
+/// are the resource itself. A fragment still makes it invalid.
+#[test]
+fn a_resource_with_extra_query_parameters_maps_to_the_resource() {
+    let w = World::new();
+    let c = w.public_client();
+    let with_query = format!("{MCP}?mode=direct&x=1");
+    let req = w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[("resource", &with_query)])).unwrap();
+    assert_eq!(req.resource, [MCP]);
+    let (code, pkce) = w.code_for(&c, "alice", &[("resource", &with_query)]);
+    let res = w.token(
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &c.redirect),
+            ("code_verifier", &pkce.verifier),
+            ("resource", &format!("{MCP}?mode=direct")),
+        ],
+    );
+    assert_eq!(res.status(), 200, "{}", String::from_utf8_lossy(res.body()));
+    let t = json_of(&res);
+    assert_eq!(t["resource"], MCP);
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(w.bearer_at(Some(access), &format!("{MCP}?mode=direct")).unwrap().user_id, "alice");
+    let refresh = t["refresh_token"].as_str().unwrap();
+    let res = w.refresh(&c, refresh, &[("resource", &format!("{MCP}?session=7"))]);
+    assert_eq!(res.status(), 200, "{}", String::from_utf8_lossy(res.body()));
+    assert_eq!(json_of(&res)["resource"], MCP);
+    // Only the query is ignored.
+    for bad in [format!("{MCP}?mode=direct#f"), format!("{ORIGIN}/other?mode=direct")] {
+        let e = w.parse(&w.authorize_url(&c, Some(&Pkce::new()), &[("resource", &bad)])).unwrap_err();
+        assert_eq!(e.error, "invalid_target", "{bad}");
+    }
+    let refresh = json_of(&res)["refresh_token"].as_str().unwrap().to_owned();
+    assert_error(&w.refresh(&c, &refresh, &[("resource", &format!("{ORIGIN}/other?x=1"))]), 400, "invalid_target");
 }
