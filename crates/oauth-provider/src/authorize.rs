@@ -305,7 +305,9 @@ impl Provider<'_> {
                     super::cimd::CimdErrorKind::Fetch => "client_document_fetch_failed",
                     super::cimd::CimdErrorKind::Document => "client_document_invalid",
                 };
-                return Err(local(400, "invalid_client", &e.to_string(), reason(check)));
+                // invalid_request: RFC 6749 §4.1.2.1 has no invalid_client at this endpoint
+                // (the token endpoint answers invalid_client for the same document).
+                return Err(local(400, "invalid_request", &e.to_string(), reason(check)));
             }
             Err(ClientLookupError::PublicClientsDisabled) => {
                 return Err(local(

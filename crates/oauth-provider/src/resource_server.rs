@@ -107,6 +107,7 @@ impl ResourceServer {
     /// Scopes any access needs (metadata `scopes_supported`, the 401 `scope`).
     pub fn with_required_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.entry.required_scopes = scopes.into_iter().map(Into::into).filter(|s| s != "offline_access").collect();
+        crate::config::dedup_in_place(&mut self.entry.required_scopes);
         self
     }
 

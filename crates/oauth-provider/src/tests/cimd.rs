@@ -420,3 +420,22 @@ fn loopback_documents_need_the_development_setting() {
         }
     }
 }
+
+#[test]
+fn a_refused_document_at_the_authorization_endpoint_is_invalid_request() {
+    // RFC 6749 §4.1.2.1 has no invalid_client at the authorization endpoint.
+    let t = Cimd::new();
+    let other = "https://other.example.com/client.json";
+    let c = Client { id: other.into(), ..t.client(CIMD_REDIRECT) };
+    for setup in [
+        Box::new(|f: &FakeFetcher| f.serve(other, 404, None, "")) as Box<dyn Fn(&FakeFetcher)>,
+        Box::new(|f: &FakeFetcher| f.serve(other, 200, None, "{}")),
+    ] {
+        setup(&t.f);
+        let e = t.parse(&t.w.authorize_url(&c, Some(&Pkce::new()), &[])).unwrap_err();
+        assert_eq!(e.error, "invalid_request", "{e:?}");
+        assert_eq!(e.status, 400);
+    }
+    let bad_url = Client { id: "https://10.1.2.3/client.json".into(), ..t.client(CIMD_REDIRECT) };
+    assert_eq!(t.parse(&t.w.authorize_url(&bad_url, Some(&Pkce::new()), &[])).unwrap_err().error, "invalid_request");
+}

@@ -224,7 +224,7 @@ fn a_resource_in_another_worker_validates_through_the_internal_endpoint() {
 
 #[test]
 fn endpoint_paths_follow_the_configuration() {
-    let config = Config {
+    let mut config = Config {
         endpoints: Endpoints {
             authorize: "/oauth/authorize".into(),
             token: "/oauth/token".into(),
