@@ -153,7 +153,7 @@ mod token_str;
 
 pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuthorization, ErrorRedirect};
 pub use bearer::{step_up_challenge, AuthContext, BearerError};
-pub use cimd::{CimdError, CimdErrorKind, FetchFailure, FetchedDocument, MetadataFetcher};
+pub use cimd::{CimdError, CimdErrorKind, FetchBudget, FetchFailure, FetchedDocument, MetadataFetcher};
 pub use config::{Config, ConfigError, Endpoints, Secret};
 pub use error::{OAuthError, Reason};
 pub use hooks::{Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy};
@@ -188,6 +188,16 @@ pub struct Provider<'a> {
     /// Access tokens validated in the last few seconds ([`TokenCache`]);
     /// none by default: every bearer check reads the store.
     pub token_cache: Option<&'a TokenCache>,
+    /// The bound on fetches of metadata documents not in the cache
+    /// ([`cimd::FetchBudget`]); none by default: not bounded.
+    pub fetch_budget: Option<&'a cimd::FetchBudget>,
+    /// Who is asking (e.g. the caller's IP address), for the per-source bound
+    /// of the fetch budget; none by default (one shared source).
+    pub source: Option<&'a str>,
+    /// Where details for the operator go (why a metadata document was
+    /// refused: the HTTP status, the connection error, the offending value),
+    /// which the answers never carry; none by default: dropped.
+    pub operator_log: Option<&'a dyn Fn(&str)>,
     /// Metadata-document clients resolved during this request.
     cimd_memo: std::cell::RefCell<Vec<ClientInfo>>,
 }
@@ -205,6 +215,9 @@ impl<'a> Provider<'a> {
             external_tokens: None,
             registration_policy: None,
             token_cache: None,
+            fetch_budget: None,
+            source: None,
+            operator_log: None,
             cimd_memo: Default::default(),
         }
     }
@@ -212,6 +225,18 @@ impl<'a> Provider<'a> {
     /// The same server accepting Client ID Metadata Documents, fetched with `fetcher`.
     pub fn with_metadata_fetcher(self, fetcher: &'a dyn MetadataFetcher) -> Self {
         Self { cimd: Some(fetcher), ..self }
+    }
+
+    /// The same server sending details for the operator (never in an
+    /// answer) to `log`.
+    pub fn with_operator_log(self, log: &'a dyn Fn(&str)) -> Self {
+        Self { operator_log: Some(log), ..self }
+    }
+
+    pub(crate) fn log(&self, line: &str) {
+        if let Some(log) = self.operator_log {
+            log(line);
+        }
     }
 
     /// The same server with the application's token-exchange and grant-end hooks.
