@@ -119,6 +119,8 @@ fn provider<'a>(
         .with_metadata_fetcher(&oauth::workers::WorkersMetadataFetcher)
         .with_fetch_budget(fetch_budget())
         .with_operator_log(&operator_log)
+        // Resources in other workers get the user's claims, not the PingOne token.
+        .with_resource_props(&crate::grant_props::ClaimsOnly)
         .with_token_cache(token_cache(config));
     match hooks {
         Some(h) => provider.with_hooks(h),

@@ -156,7 +156,9 @@ pub use bearer::{step_up_challenge, AuthContext, BearerError};
 pub use cimd::{CimdError, CimdErrorKind, FetchBudget, FetchFailure, FetchedDocument, MetadataFetcher};
 pub use config::{Config, ConfigError, Endpoints, Secret};
 pub use error::{OAuthError, Reason};
-pub use hooks::{Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy};
+pub use hooks::{
+    Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy, ResourceProps,
+};
 pub use records::{ClientInfo, Grant};
 pub use resource::ProtectedResource;
 pub use resource_server::{RemoteValidator, ResourceServer, TokenValidator, ValidationTransport};
@@ -198,6 +200,9 @@ pub struct Provider<'a> {
     /// refused: the HTTP status, the connection error, the offending value),
     /// which the answers never carry; none by default: dropped.
     pub operator_log: Option<&'a dyn Fn(&str)>,
+    /// What the internal validation endpoint tells each resource of a
+    /// grant's props ([`ResourceProps`]); none by default: nothing.
+    pub resource_props: Option<&'a dyn ResourceProps>,
     /// Metadata-document clients resolved during this request.
     cimd_memo: std::cell::RefCell<Vec<ClientInfo>>,
 }
@@ -218,6 +223,7 @@ impl<'a> Provider<'a> {
             fetch_budget: None,
             source: None,
             operator_log: None,
+            resource_props: None,
             cimd_memo: Default::default(),
         }
     }
@@ -225,6 +231,13 @@ impl<'a> Provider<'a> {
     /// The same server accepting Client ID Metadata Documents, fetched with `fetcher`.
     pub fn with_metadata_fetcher(self, fetcher: &'a dyn MetadataFetcher) -> Self {
         Self { cimd: Some(fetcher), ..self }
+    }
+
+    /// The same server letting `hook` decide what of a grant's props each
+    /// resource in another worker receives from the validation endpoint
+    /// (see [`ResourceProps`]).
+    pub fn with_resource_props(self, hook: &'a dyn ResourceProps) -> Self {
+        Self { resource_props: Some(hook), ..self }
     }
 
     /// The same server sending details for the operator (never in an
