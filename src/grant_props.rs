@@ -110,10 +110,41 @@ impl Props {
     }
 }
 
+/// What a resource in another worker learns of a grant from the internal
+/// validation endpoint: the user's claims and the PingOne scopes, never the
+/// PingOne access token (it is for the Todo API, which this worker calls
+/// itself) nor anything else the grant holds.
+pub struct ClaimsOnly;
+
+impl crate::oauth::ResourceProps for ClaimsOnly {
+    fn props_for(&self, _resource: &crate::oauth::ProtectedResource, props: &Value) -> Value {
+        let p = Props::from_value(props);
+        Props { subject_token: None, subject_token_expires_at: None, ..p }.to_value()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::util::crypto::b64url;
+
+    #[test]
+    fn other_resources_get_the_claims_but_not_the_pingone_token() {
+        use crate::oauth::ResourceProps;
+        let calendar = crate::oauth::ProtectedResource::new("https://calendar.example.net/mcp");
+        for props in [
+            json!({"subjectToken": "pingone-at", "subjectTokenExpiresAt": 9, "scopes": ["todo_api:read"],
+                   "claims": {"sub": "u1", "preferred_username": "bob"}, "upstreamRefresh": "rt"}),
+            // The original TypeScript worker's shape.
+            json!({"tokenSet": {"access_token": "pingone-at", "id_token": "idt", "expires_in": 60}, "sub": "u1",
+                   "preferred_username": "bob"}),
+        ] {
+            let given = ClaimsOnly.props_for(&calendar, &props);
+            let text = given.to_string();
+            assert!(!text.contains("pingone-at") && !text.contains("idt") && !text.contains("\"rt\""), "{text}");
+            assert_eq!(given["claims"]["preferred_username"], "bob", "{text}");
+        }
+    }
 
     #[test]
     fn props_are_read_leniently() {

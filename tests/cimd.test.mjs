@@ -10,6 +10,8 @@
 //     keys at a jwks_uri on the same server) and one offering only private_key_jwt (inline
 //     jwks) sign in through the stand-in IdP, exchange, refresh and revoke with assertions
 //     signed by jose; replayed, wrongly signed and missing assertions are refused;
+//   - the consent page (headless Chromium, screenshots in test-output/) names the host that
+//     published the document first and warns about a web page or redirect URI on another host;
 //   - refusals, shown on the page (or as JSON), never redirected: mismatching client_id,
 //     unlisted redirect URI, oversized, slow, invalid and redirecting documents, private
 //     addresses, loopback without the development setting.
@@ -17,15 +19,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:https';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import { startTestStack } from './support/stack.mjs';
+import { ROOT, startTestStack } from './support/stack.mjs';
 import { CookieJar, pkcePair } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient, followAuthorization } from './support/sdk-oauth.mjs';
 import { startMcpRemote } from './support/mcp-remote.mjs';
+import { closeWithin, launchChromium } from './support/browser.mjs';
 
 const scratch = mkdtempSync(join(tmpdir(), 'cimd-'));
 let stack;
@@ -37,6 +40,8 @@ const SDK_REDIRECT = 'http://127.0.0.1:33419/callback';
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
 // ChatGPT's redirect URI: never fetched here (the sign-in stops at the redirect).
 const CHATGPT_REDIRECT = 'https://chatgpt.com/connector_platform_oauth_redirect';
+// A redirect URI on another host than the documents' (never reached: the browser test stops at consent).
+const ELSEWHERE_REDIRECT = 'https://collector.example.net/cb';
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 // The clients' signing keys: ChatGPT's RS256 (published at its jwks_uri), the agent's ES256
 // (inline in its document). Made in before(), read by the document server per request.
@@ -90,6 +95,9 @@ async function startDocServer(tls) {
           token_endpoint_auth_method: 'private_key_jwt',
           jwks: { keys: [keys.agent.jwk] },
         });
+      case '/clients/elsewhere.json':
+        // A document naming a web page and a redirect URI on hosts other than its own.
+        return json({ ...doc('Trusted Bank Assistant', [SDK_REDIRECT, ELSEWHERE_REDIRECT]), client_uri: 'https://bank.example/' });
       case '/clients/mismatch.json':
         return json({ ...doc('Mismatch', [SDK_REDIRECT]), client_id: `${state.origin}/clients/sdk.json` });
       case '/clients/secret.json':
@@ -410,14 +418,67 @@ test('a document offering only private_key_jwt (inline jwks) needs an assertion 
   assert.equal(await mcpStatus(access), 401);
 });
 
+test('the consent page names the host that published the document and warns about other hosts (headless Chromium)', async () => {
+  const out = join(ROOT, 'test-output');
+  mkdirSync(out, { recursive: true });
+  const docHost = new URL(docs.origin).host;
+  const authorizeUrl = (clientId, redirectUri) => {
+    const url = new URL(`${stack.mcpOrigin}/authorize`);
+    for (const [k, v] of Object.entries({
+      response_type: 'code', client_id: clientId, redirect_uri: redirectUri, state: 'st-consent',
+      code_challenge: CHALLENGE, code_challenge_method: 'S256',
+    })) url.searchParams.set(k, v);
+    return url.href;
+  };
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    // Web page and redirect URI on other hosts.
+    await page.goto(authorizeUrl(`${docs.origin}/clients/elsewhere.json`, ELSEWHERE_REDIRECT), { timeout: 30_000 });
+    await page.waitForSelector('button[value="approve"]', { timeout: 30_000 });
+    const shot = join(out, 'consent-metadata-document-elsewhere.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    assert.ok(existsSync(shot));
+    const vouch = await page.innerText('.vouch');
+    assert.equal(vouch, `Published by ${docHost}`);
+    // Prominent: larger than the card's ordinary text, and first in the card.
+    const sizes = await page.evaluate(() => [
+      parseFloat(getComputedStyle(document.querySelector('.vouch')).fontSize),
+      parseFloat(getComputedStyle(document.querySelector('.card p:not(.vouch)')).fontSize),
+      document.querySelector('.card').firstElementChild.className,
+    ]);
+    assert.ok(sizes[0] > sizes[1], `vouch ${sizes[0]}px vs ${sizes[1]}px`);
+    assert.equal(sizes[2], 'vouch');
+    const warnings = await page.$$eval('.warning', (els) => els.map((e) => e.innerText));
+    assert.deepEqual(warnings, [
+      `Its web page is on bank.example, not on ${docHost}: only ${docHost} vouches for this application.`,
+      `You will be sent back to collector.example.net, not to ${docHost}: whoever runs it gets this access.`,
+    ]);
+    const text = await page.innerText('body');
+    assert.match(text, new RegExp(`Trusted Bank Assistant \\(as ${docHost.replace(/[.]/g, '\\.')} names it\\) wants to connect`));
+    assert.equal(await page.getAttribute('.card a[href="https://bank.example/"]', 'rel'), 'noopener noreferrer');
+    assert.equal(await page.innerText('.card a[href="https://bank.example/"]'), 'bank.example');
+
+    // A document whose redirect is a loopback listener (an app on this device): no warning.
+    await page.goto(authorizeUrl(`${docs.origin}/clients/sdk.json`, SDK_REDIRECT), { timeout: 30_000 });
+    await page.waitForSelector('button[value="approve"]', { timeout: 30_000 });
+    await page.screenshot({ path: join(out, 'consent-metadata-document.png'), fullPage: true });
+    assert.equal(await page.innerText('.vouch'), `Published by ${docHost}`);
+    assert.equal((await page.$$('.warning')).length, 0);
+    assert.match(await page.innerText('body'), new RegExp(`${SDK_NAME.replace(/[()]/g, '\\$&')} \\(as `));
+  } finally {
+    await closeWithin(browser);
+  }
+});
+
 test('refused documents are shown locally with the reason, never redirected', async () => {
   const u = (p) => `${docs.origin}/clients/${p}`;
-  let r = await assertRefusedLocally(u('mismatch.json'), /^CIMD fetch failed for .*mismatch\.json: .*client_id .* does not equal its URL/);
+  let r = await assertRefusedLocally(u('mismatch.json'), /^CIMD fetch failed for .*mismatch\.json: .*client_id does not equal its URL/);
   assert.match(r.page.body, /CIMD fetch failed/);
   await assertRefusedLocally(u('secret.json'), /CIMD fetch failed.*(client secret|must be none)/);
   await assertRefusedLocally(u('invalid.json'), /CIMD fetch failed.*not valid JSON/);
-  await assertRefusedLocally(u('redirect.json'), /CIMD fetch failed.*redirect \(HTTP 302\)/);
-  await assertRefusedLocally(u('missing.json'), /CIMD fetch failed.*HTTP 404/);
+  await assertRefusedLocally(u('redirect.json'), /CIMD fetch failed.*did not answer 200 OK \(redirects are not followed\)/);
+  await assertRefusedLocally(u('missing.json'), /CIMD fetch failed.*did not answer 200 OK/);
   await assertRefusedLocally(u('big.json'), /CIMD fetch failed.*larger than 5120 bytes/);
   // A redirect URI the document does not list.
   r = await assertRefusedLocally(u('sdk.json'), /Invalid redirect URI/, { redirectUri: 'http://127.0.0.1:33419/elsewhere' });

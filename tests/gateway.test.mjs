@@ -495,7 +495,7 @@ test('downstream failures become errors a client can act on, within the timeout'
     assert.equal(res.status, 401);
     assert.equal(
       res.headers.get('www-authenticate'),
-      `Bearer error="invalid_token", error_description="the downstream refused the token", resource_metadata="${stack.mcpOrigin}/.well-known/oauth-protected-resource/mcp"`,
+      `Bearer resource_metadata="${stack.mcpOrigin}/.well-known/oauth-protected-resource/mcp", error="invalid_token", error_description="the downstream refused the token"`,
     );
     assert.equal((await res.json()).error_description, 'the downstream refused the token');
   } finally {

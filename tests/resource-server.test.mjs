@@ -60,8 +60,11 @@ test('a token for the resource is accepted there with its user; a token for /mcp
   assert.equal(who.user_id, subFor('bob'));
   assert.equal(who.client_id, mine.client.client_id);
   assert.deepEqual(who.aud, [resourceUrl]);
-  assert.equal(who.has_upstream_token, true, 'the grant\'s props, decrypted by the authorization server');
+  // The grant's props as the authorization server allows this resource: the user's claims,
+  // not the PingOne token (it is for the Todo API).
+  assert.equal(who.has_upstream_token, false, 'the PingOne token stays with the authorization server');
   assert.equal(who.username, 'bob');
+  assert.deepEqual(who.props_keys, ['claims', 'scopes']);
 
   const mcp = await tokenFor(`${stack.mcpOrigin}/mcp`);
   const refused = await at(`${resourceUrl}/events`, mcp.access_token);

@@ -84,6 +84,22 @@ fn token_cache(config: &Config) -> &'static oauth::TokenCache {
     })
 }
 
+thread_local! {
+    /// Fetches of client metadata documents not in the cache, counted per
+    /// minute for this isolate (overall and per caller IP).
+    static FETCH_BUDGET: std::cell::OnceCell<&'static oauth::FetchBudget> = const { std::cell::OnceCell::new() };
+}
+
+fn fetch_budget() -> &'static oauth::FetchBudget {
+    FETCH_BUDGET.with(|b| *b.get_or_init(|| Box::leak(Box::new(oauth::FetchBudget::default()))))
+}
+
+/// Details the authorization server keeps from its answers (why a metadata
+/// document was refused), for the operator.
+fn operator_log(line: &str) {
+    worker::console_log!("oauth: {line}");
+}
+
 /// The PingOne access token sealed in the props has expired (tokens issued
 /// before lifetimes were capped at it can outlive it).
 fn upstream_expired(ctx: &AuthContext, now: u64) -> bool {
@@ -97,9 +113,14 @@ fn provider<'a>(
     config: &'a Config,
     hooks: Option<&'a PingOneGrants<'a>>,
 ) -> Provider<'a> {
-    // Client ID Metadata Documents are fetched with the Workers fetch.
+    // Client ID Metadata Documents are fetched with the Workers fetch, within
+    // this isolate's budget; why one was refused goes to the log only.
     let provider = Provider::new(kv, config, now_secs())
         .with_metadata_fetcher(&oauth::workers::WorkersMetadataFetcher)
+        .with_fetch_budget(fetch_budget())
+        .with_operator_log(&operator_log)
+        // Resources in other workers get the user's claims, not the PingOne token.
+        .with_resource_props(&crate::grant_props::ClaimsOnly)
         .with_token_cache(token_cache(config));
     match hooks {
         Some(h) => provider.with_hooks(h),
@@ -228,7 +249,14 @@ async fn authorization(req: Request, env: &Env, kv: &Kv, config: &Config, area: 
     };
     let cache = crate::login::worker::cache();
     let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+    // The caller, for the per-source bound on metadata-document fetches (set by
+    // Cloudflare's edge on every request from outside; absent ones share a count).
+    let source = req.headers().get("cf-connecting-ip").ok().flatten();
     let provider = provider(kv, config, hooks.as_ref());
+    let provider = match source.as_deref() {
+        Some(ip) => provider.with_source(ip),
+        None => provider,
+    };
     if area == Area::Login {
         return crate::login::worker::serve(req, env, kv, &provider).await;
     }

@@ -5,6 +5,7 @@
 use super::authz::{AuthRequest, ClientInfo};
 use super::pages::{csp, html};
 use super::upstream::is_api_scope;
+use crate::oauth;
 use crate::util::html::escape;
 use url::Url;
 
@@ -61,6 +62,73 @@ fn redirect_display(redirect_uri: &str) -> String {
     }
 }
 
+/// The host (and port, when not the default) of an http(s) URL, for display.
+fn host_of(url: &str) -> Option<String> {
+    let u = Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return None;
+    }
+    let h = u.host_str()?;
+    Some(match u.port() {
+        Some(p) => format!("{h}:{p}"),
+        None => h.to_owned(),
+    })
+}
+
+/// A redirect that stays on this device: loopback (a native app's listener)
+/// or a private-use scheme (an installed app), not another host.
+fn stays_on_device(redirect_uri: &str) -> bool {
+    match Url::parse(redirect_uri) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => match u.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+            None => false,
+        },
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+/// For a client identified by a metadata document: the card's lines naming
+/// the host that published it (the only one vouching for anything on the
+/// page), the document's own name for itself as its claim, and a warning for
+/// a web page or a redirect URI on another host.
+fn document_client_lines(client: &ClientInfo, doc_host: &str, redirect_uri: &str) -> String {
+    let host = escape(doc_host);
+    let name = escape(&client.display_name());
+    let mut out = format!(
+        "<p class=\"vouch\">Published by <strong>{host}</strong></p>\
+         <p><strong>{name}</strong> (as {host} names it) wants to connect to this server as you.</p>"
+    );
+    if let (Some(href), Some(page_host)) =
+        (safe_link(client.client_uri.as_deref()), client.client_uri.as_deref().and_then(host_of))
+    {
+        if page_host != doc_host {
+            out.push_str(&format!(
+                "<p class=\"warning\">Its web page is on <strong>{}</strong>, not on {host}: only {host} vouches \
+                 for this application.</p>",
+                escape(&page_host)
+            ));
+        }
+        out.push_str(&format!(
+            "<p class=\"muted\">Web page: <a href=\"{href}\" rel=\"noopener noreferrer\">{}</a></p>",
+            escape(&page_host)
+        ));
+    }
+    if !stays_on_device(redirect_uri) {
+        let back = redirect_display(redirect_uri);
+        if back != doc_host {
+            out.push_str(&format!(
+                "<p class=\"warning\">You will be sent back to <strong>{}</strong>, not to {host}: whoever runs \
+                 it gets this access.</p>",
+                escape(&back)
+            ));
+        }
+    }
+    out
+}
+
 /// Plain-language lines for what the client gets: the PingOne scopes asked
 /// for on its behalf (OpenID's own, and of the API scopes exactly those being
 /// granted), and the granted MCP scopes PingOne has no part in.
@@ -99,9 +167,18 @@ pub fn render(view: &ConsentView<'_>) -> http::Response<Vec<u8>> {
     let client = view.client;
     let display_name = client.display_name();
     let name = escape(&display_name);
-    let named = match safe_link(client.client_uri.as_deref()) {
-        Some(href) => format!("<a href=\"{href}\" rel=\"noopener noreferrer\">{name}</a>"),
-        None => name.clone(),
+    // A metadata document's client is vouched for by the document's host
+    // alone: that is the headline, the name it gives itself is its claim.
+    let doc_host = oauth::cimd::is_metadata_url(&client.client_id).then(|| host_of(&client.client_id)).flatten();
+    let who = match &doc_host {
+        Some(h) => document_client_lines(client, h, &view.request.redirect_uri),
+        None => {
+            let named = match safe_link(client.client_uri.as_deref()) {
+                Some(href) => format!("<a href=\"{href}\" rel=\"noopener noreferrer\">{name}</a>"),
+                None => name.clone(),
+            };
+            format!("<p><strong>{named}</strong> wants to connect to this server as you.</p>")
+        }
     };
     let shared: String =
         shared_items(view.upstream_scopes, &view.request.scope).iter().map(|i| format!("<li>{i}</li>")).collect();
@@ -122,7 +199,7 @@ pub fn render(view: &ConsentView<'_>) -> http::Response<Vec<u8>> {
 
     let body = format!(
         "<h1>{title}</h1><p class=\"muted\">{desc}</p>\
-         <div class=\"card\"><p><strong>{named}</strong> wants to connect to this server as you.</p>\
+         <div class=\"card\">{who}\
          <p class=\"muted\">Client id <code>{client_id}</code>. After you approve and sign in with PingOne, \
          you will be sent back to <strong>{host}</strong>.</p>{links}</div>\
          <p>It will be able to use:</p><ul>{shared}</ul>{mcp_scopes}\
@@ -140,7 +217,11 @@ pub fn render(view: &ConsentView<'_>) -> http::Response<Vec<u8>> {
         csrf = escape(view.csrf_token),
         action = escape(view.action),
     );
-    html(&format!("Connect {display_name} to {SERVER_TITLE}"), &body, view.style_nonce, &consent_csp(view))
+    let title = match &doc_host {
+        Some(h) => format!("Connect {display_name} ({h}) to {SERVER_TITLE}"),
+        None => format!("Connect {display_name} to {SERVER_TITLE}"),
+    };
+    html(&title, &body, view.style_nonce, &consent_csp(view))
 }
 
 #[cfg(test)]
@@ -215,6 +296,67 @@ mod tests {
         );
         assert!(body.contains("<title>Connect Good App\u{FFFD}exe"));
         assert!(body.contains("<code>client\u{FFFD}-1</code>"));
+    }
+
+    fn metadata_client(client_uri: Option<&str>) -> ClientInfo {
+        ClientInfo {
+            client_id: "https://tools.example.com/oauth/client.json".into(),
+            client_name: Some("Trusted Bank Assistant".into()),
+            client_uri: client_uri.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    /// The text a person reads (tags dropped, entities left as they are).
+    fn text_of(body: &str) -> String {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in body.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_metadata_document_client_is_shown_by_the_host_that_vouches_for_it() {
+        // Everything on the document's host: named prominently, no warning.
+        let (body, _) = page(
+            &metadata_client(Some("https://tools.example.com/about")),
+            &request("https://tools.example.com/callback"),
+        );
+        assert!(body.contains("<p class=\"vouch\">Published by <strong>tools.example.com</strong>"), "{body}");
+        assert!(!body.contains("class=\"warning\""), "{body}");
+        // The name is the document's say, not a link to anywhere.
+        assert!(!body.contains(">Trusted Bank Assistant</a>"), "{body}");
+        assert!(text_of(&body).contains("Trusted Bank Assistant (as tools.example.com names it) wants to connect"));
+
+        // A web page and a redirect on other hosts: each warned about, naming both hosts.
+        let (body, _) =
+            page(&metadata_client(Some("https://bank.example/")), &request("https://collector.example.net:8443/cb"));
+        let text = text_of(&body);
+        assert!(body.contains("<p class=\"vouch\">Published by <strong>tools.example.com</strong>"), "{body}");
+        assert!(text.contains("Its web page is on bank.example, not on tools.example.com"), "{text}");
+        assert!(
+            text.contains("You will be sent back to collector.example.net:8443, not to tools.example.com"),
+            "{text}"
+        );
+        assert_eq!(body.matches("class=\"warning\"").count(), 2, "{body}");
+        assert!(
+            body.contains("<a href=\"https://bank.example/\" rel=\"noopener noreferrer\">bank.example</a>"),
+            "{body}"
+        );
+        assert!(body.contains("<title>Connect Trusted Bank Assistant (tools.example.com)"), "{body}");
+
+        // A loopback redirect (a native app on this device) or a private-use scheme is no other host.
+        for redirect in ["http://127.0.0.1:33418/callback", "http://localhost:8080/cb", "cursor://anysphere/cb"] {
+            let (body, _) = page(&metadata_client(None), &request(redirect));
+            assert!(!body.contains("class=\"warning\""), "{redirect}: {body}");
+        }
     }
 
     #[test]

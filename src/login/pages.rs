@@ -11,7 +11,8 @@ pub const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;m
 h1{font-size:1.4rem}.card{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}\
 .muted{color:#57606a;font-size:.9rem}ul{padding-left:1.2rem}code{background:#f3f4f6;padding:0 .2rem;border-radius:3px;word-break:break-all}\
 .actions{display:flex;gap:.75rem;margin-top:1.5rem}button,.button{font:inherit;padding:.55rem 1.2rem;border-radius:6px;border:1px solid #8c959f;background:#fff;cursor:pointer;color:inherit;text-decoration:none}\
-button.primary,.button.primary{background:#0b5cad;border-color:#0b5cad;color:#fff}";
+button.primary,.button.primary{background:#0b5cad;border-color:#0b5cad;color:#fff}\
+.vouch{font-size:1.15rem;margin-top:0}.warning{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:.5rem .75rem}";
 
 /// A failed step, shown as a page or returned as OAuth error JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 #![allow(clippy::result_large_err)] // a refusal is built at most once per request
 
+use super::challenge;
 use super::config::Downstream;
 use super::identity::outbound_headers;
 use super::session::{Bound, Sessions};
@@ -266,22 +267,6 @@ fn media_type(headers: &HeaderMap) -> String {
     header(headers, "content-type").and_then(|v| v.split(';').next()).unwrap_or("").trim().to_ascii_lowercase()
 }
 
-/// `WWW-Authenticate` with its `resource_metadata` pointing at this worker:
-/// the client can only get tokens here, and a token from here is what it
-/// needs to come back with (its refresh also refreshes the PingOne token).
-pub fn rewrite_challenge(challenge: &str, resource_metadata: &str) -> String {
-    let lower = challenge.to_ascii_lowercase();
-    let Some(at) = lower.find("resource_metadata=") else { return challenge.to_owned() };
-    let value_start = at + "resource_metadata=".len();
-    let rest = &challenge[value_start..];
-    let value_len = if let Some(quoted) = rest.strip_prefix('"') {
-        quoted.find('"').map(|end| end + 2).unwrap_or(rest.len())
-    } else {
-        rest.find([',', ' ']).unwrap_or(rest.len())
-    };
-    format!("{}\"{}\"{}", &challenge[..value_start], resource_metadata, &rest[value_len..])
-}
-
 /// Status and headers of the response to the client, from the downstream's,
 /// or the error to answer instead when the downstream's answer is not MCP.
 pub fn response_head(
@@ -319,11 +304,14 @@ pub fn response_head(
             h.append(HeaderName::from_static(name), v.clone());
         }
     }
-    for v in headers.get_all(WWW_AUTHENTICATE) {
-        let rewritten = v.to_str().ok().map(|c| rewrite_challenge(c, &user.resource_metadata));
-        if let Some(v) = rewritten.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            h.append(WWW_AUTHENTICATE, v);
-        }
+    // The downstream's challenges, parsed: Bearer ones pointing at this
+    // worker's resource metadata, nothing else (see `challenge`). A line that
+    // is not text counts as unreadable.
+    let challenges: Vec<&str> = headers.get_all(WWW_AUTHENTICATE).iter().map(|v| v.to_str().unwrap_or("")).collect();
+    if let Some(v) =
+        challenge::rewrite(&challenges, &user.resource_metadata).and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        h.append(WWW_AUTHENTICATE, v);
     }
     // A modern exchange has no session: one the downstream names anyway is dropped.
     if out.kind == Kind::Streamable && !out.modern {
@@ -684,25 +672,22 @@ mod tests {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(
             h["www-authenticate"],
-            r#"Bearer error="invalid_token", resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource/mcp", scope="files:read""#
+            r#"Bearer resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource/mcp", error="invalid_token", scope="files:read""#
         );
+        // A hostile challenge: a look-alike parameter first, the text in a quoted description.
+        for hostile in [
+            r#"Bearer x_resource_metadata="https://evil.example.com/a", resource_metadata="https://evil.example.com/b""#,
+            r#"Bearer error_description="resource_metadata=\"x\"", resource_metadata="https://evil.example.com/b""#,
+        ] {
+            let (_, h) =
+                response_head(&post, 401, &downstream_headers(&[("www-authenticate", hostile)]), &alice, &ds).unwrap();
+            let www = h["www-authenticate"].to_str().unwrap();
+            assert!(!www.contains("evil.example.com"), "{hostile} -> {www}");
+            assert!(www.starts_with(r#"Bearer resource_metadata="https://gw.example.com/"#), "{www}");
+        }
         // A session id too long to seal is not passed on.
         let long = "x".repeat(2000);
         assert_eq!(head(&post, 200, &[("content-type", "application/json"), ("mcp-session-id", &long)]), Err(502));
-    }
-
-    #[test]
-    fn challenges_are_rewritten_only_in_their_resource_metadata() {
-        let ours = "https://gw/x";
-        assert_eq!(rewrite_challenge(r#"Bearer realm="a""#, ours), r#"Bearer realm="a""#);
-        assert_eq!(
-            rewrite_challenge("Bearer resource_metadata=https://d/y, scope=a", ours),
-            r#"Bearer resource_metadata="https://gw/x", scope=a"#
-        );
-        assert_eq!(
-            rewrite_challenge(r#"Bearer Resource_Metadata="https://d/y""#, ours),
-            r#"Bearer Resource_Metadata="https://gw/x""#
-        );
     }
 
     #[test]

@@ -23,6 +23,8 @@
 //!   the token's scopes, 404, 502, 504). Both protocol eras share `/mcp`:
 //!   a modern request (`mcp_request::is_modern`) is checked and forwarded
 //!   without any session, a session-era one as before;
+//! - [`challenge`]: the downstream's `WWW-Authenticate` parsed (RFC 9110
+//!   auth-params) and rebuilt so its Bearer challenges point at this worker;
 //! - [`sse`]: the legacy transport's `endpoint` event, rewritten to point at
 //!   this worker with a sealed session id;
 //! - [`keepalive`]: comments sent on event streams the downstream leaves idle;
@@ -34,6 +36,7 @@
 //!   bodies streamed through, the downstream request cancelled when the client
 //!   goes away or the grant behind an event stream ends.
 
+pub mod challenge;
 pub mod clock;
 pub mod config;
 pub mod forward;

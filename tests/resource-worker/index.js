@@ -57,9 +57,11 @@ export default {
     if (!audOk || body.exp * 1000 <= Date.now()) return challenge(', error="invalid_token"');
     return Response.json({
       user_id: body.user_id, client_id: body.client_id, scope: body.scope, aud: body.aud,
-      // The props are the grant's, decrypted by the AS: say only that the upstream token is there.
+      // The props are what the AS gives this resource of the grant's: say only whether an
+      // upstream token came along, and which members did.
       has_upstream_token: typeof (body.props?.subjectToken ?? body.props?.subject_token) === 'string',
       username: body.props?.claims?.preferred_username ?? null,
+      props_keys: Object.keys(body.props ?? {}).sort(),
     });
   },
 };

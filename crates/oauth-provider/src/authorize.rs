@@ -302,13 +302,25 @@ impl Provider<'_> {
             Ok(c) => c,
             Err(ClientLookupError::Store(e)) => return Err(storage(e)),
             // Shown where the person is, never redirected: nothing about the client can be trusted.
+            Err(ClientLookupError::Document(e)) if e.kind == super::cimd::CimdErrorKind::Busy => {
+                return Err(local(
+                    429,
+                    "temporarily_unavailable",
+                    &e.to_string(),
+                    reason("client_document_fetch_budget"),
+                ));
+            }
             Err(ClientLookupError::Document(e)) => {
                 let check = match e.kind {
                     super::cimd::CimdErrorKind::Url => "client_document_url_refused",
-                    super::cimd::CimdErrorKind::Fetch => "client_document_fetch_failed",
+                    super::cimd::CimdErrorKind::Fetch | super::cimd::CimdErrorKind::Busy => {
+                        "client_document_fetch_failed"
+                    }
                     super::cimd::CimdErrorKind::Document => "client_document_invalid",
                 };
-                return Err(local(400, "invalid_client", &e.to_string(), reason(check)));
+                // invalid_request: RFC 6749 §4.1.2.1 has no invalid_client at this endpoint
+                // (the token endpoint answers invalid_client for the same document).
+                return Err(local(400, "invalid_request", &e.to_string(), reason(check)));
             }
             Err(ClientLookupError::PublicClientsDisabled) => {
                 return Err(local(

@@ -26,6 +26,16 @@
 //!   [`MAX_CACHE_SECS`], [`DEFAULT_CACHE_SECS`] without either); a stale entry
 //!   is fetched again (never served stale), and every entry is validated
 //!   again when read.
+//! - **Errors** tell the person the stage and kind of failure ("could not be
+//!   fetched: no answer from its host", "did not answer 200 OK", "is not
+//!   valid JSON", "client_id does not equal its URL", …) but never the HTTP
+//!   status, the connection error or anything the document contains: the
+//!   server must not become a way to read other hosts. The details go to the
+//!   operator's log ([`CimdError::log`], [`Provider::with_operator_log`]).
+//! - **Bound**: fetches of documents not in the cache are counted per
+//!   minute, overall and per source, by a [`FetchBudget`] the application
+//!   keeps per isolate ([`Provider::with_fetch_budget`]); past the bound a
+//!   request is refused without a fetch ([`CimdErrorKind::Busy`]).
 
 use super::records::ClientInfo;
 use super::Provider;
@@ -95,8 +105,12 @@ pub struct CimdError {
     pub url: String,
     /// Which stage failed.
     pub kind: CimdErrorKind,
-    /// What was wrong, for the person and the logs (no secrets).
+    /// What was wrong, for the person: the kind of failure only, nothing
+    /// the fetch returned (no status, connection error or document value).
     pub detail: String,
+    /// What was wrong in full, for the operator's log only (the HTTP status,
+    /// the connection error, the document's offending value); never shown.
+    pub log: String,
 }
 
 /// The stage at which a metadata document client failed.
@@ -108,15 +122,24 @@ pub enum CimdErrorKind {
     Fetch,
     /// The document was had but is not acceptable.
     Document,
+    /// Too many documents not in the cache were fetched in the last minute
+    /// (see [`FetchBudget`]); nothing was fetched. Worth a retry later.
+    Busy,
 }
 
 impl CimdError {
     pub(crate) fn new(url: &str, kind: CimdErrorKind, detail: impl Into<String>) -> Self {
-        Self { url: url.chars().take(200).collect(), kind, detail: detail.into() }
+        let detail = detail.into();
+        Self { url: url.chars().take(200).collect(), kind, log: detail.clone(), detail }
     }
-    /// Worth trying again later (the document host may come back).
+    /// The same error with `log` as the operator's details.
+    pub(crate) fn logging(self, log: impl Into<String>) -> Self {
+        Self { log: log.into(), ..self }
+    }
+    /// Worth trying again later (the document host may come back, the
+    /// fetch budget refills).
     pub fn is_transient(&self) -> bool {
-        self.kind == CimdErrorKind::Fetch
+        matches!(self.kind, CimdErrorKind::Fetch | CimdErrorKind::Busy)
     }
 }
 
@@ -352,7 +375,7 @@ pub(crate) fn validate_document(
     match doc.get("client_id") {
         Some(Value::String(id)) if id == url => {}
         Some(Value::String(id)) => {
-            return Err(err(format!(
+            return Err(err("the document's client_id does not equal its URL".into()).logging(format!(
                 "the document's client_id ({}) does not equal its URL",
                 crate::text::neutralise(&id.chars().take(200).collect::<String>())
             )))
@@ -406,8 +429,14 @@ pub(crate) fn validate_document(
     }
     doc.remove("client_id");
     doc.insert("token_endpoint_auth_method".into(), Value::String("none".into()));
-    let mut client =
-        super::register::validate_metadata(&Value::Object(doc), allow_private_use).map_err(|e| err(e.description))?;
+    // A refused redirect URI is named after the reason: the operator's log only.
+    let mut client = super::register::validate_metadata(&Value::Object(doc), allow_private_use).map_err(|e| {
+        let shown = match e.description.split_once(": ") {
+            Some((why, _)) if e.error == "invalid_redirect_uri" => why.to_owned(),
+            _ => e.description.clone(),
+        };
+        err(shown).logging(crate::text::neutralise(&e.description))
+    })?;
     client.client_id = url.to_owned();
     client.client_secret = None;
     client.token_endpoint_auth_method = method.into();
@@ -418,6 +447,92 @@ pub(crate) fn validate_document(
         client.token_endpoint_auth_methods_supported = Some(vec!["none".into(), "private_key_jwt".into()]);
     }
     Ok(client)
+}
+
+/// A bound on the fetches of documents not in the cache (each also adds a
+/// KV entry for up to [`MAX_CACHE_SECS`] when it validates): at most
+/// `per_minute` in each clock minute, and at most `per_source_per_minute` of
+/// them for one source (the application names it with
+/// [`Provider::with_source`], e.g. the caller's IP address; requests naming
+/// none share one source). Cache hits are not counted.
+///
+/// Approximate by design: the count lives in memory where the application
+/// keeps the budget (on Workers, one isolate; Cloudflare runs many, so the
+/// bound across a deployment is this times the isolates serving it), the
+/// windows are fixed minutes (up to twice the bound across a minute's
+/// boundary), and at most [`FetchBudget::MAX_SOURCES`] sources are told
+/// apart per minute (later ones share one count). It bounds what one caller
+/// can make this server do, not a guarantee for the document hosts.
+#[derive(Debug)]
+pub struct FetchBudget {
+    per_minute: u32,
+    per_source_per_minute: u32,
+    state: std::cell::RefCell<BudgetState>,
+}
+
+#[derive(Debug, Default)]
+struct BudgetState {
+    minute: u64,
+    total: u32,
+    by_source: std::collections::HashMap<String, u32>,
+}
+
+impl FetchBudget {
+    /// Fetches per minute, all sources together (the default).
+    pub const DEFAULT_PER_MINUTE: u32 = 300;
+    /// Fetches per minute for one source (the default).
+    pub const DEFAULT_PER_SOURCE_PER_MINUTE: u32 = 30;
+    /// Sources counted apart in one minute.
+    pub const MAX_SOURCES: usize = 1024;
+
+    /// A budget of `per_minute` fetches, `per_source_per_minute` of them for one source.
+    pub fn new(per_minute: u32, per_source_per_minute: u32) -> Self {
+        Self { per_minute, per_source_per_minute, state: Default::default() }
+    }
+
+    /// Counts one fetch for `source` at `now` (seconds since the epoch), or
+    /// says which bound it would pass (`"overall"`, `"per source"`).
+    pub fn take(&self, source: Option<&str>, now: u64) -> Result<(), &'static str> {
+        let mut st = self.state.borrow_mut();
+        let minute = now / 60;
+        if st.minute != minute {
+            *st = BudgetState { minute, ..Default::default() };
+        }
+        if st.total >= self.per_minute {
+            return Err("overall");
+        }
+        let mut key = source.unwrap_or("").to_owned();
+        if !st.by_source.contains_key(&key) && st.by_source.len() >= Self::MAX_SOURCES {
+            key = "\u{0}other".into();
+        }
+        let n = st.by_source.entry(key).or_insert(0);
+        if *n >= self.per_source_per_minute {
+            return Err("per source");
+        }
+        *n += 1;
+        st.total += 1;
+        Ok(())
+    }
+}
+
+impl Default for FetchBudget {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_PER_MINUTE, Self::DEFAULT_PER_SOURCE_PER_MINUTE)
+    }
+}
+
+impl<'a> Provider<'a> {
+    /// The same server counting its fetches of documents not in the cache
+    /// against `budget` (see [`FetchBudget`]); without one they are not bounded.
+    pub fn with_fetch_budget(self, budget: &'a FetchBudget) -> Self {
+        Self { fetch_budget: Some(budget), ..self }
+    }
+
+    /// The same server with `source` (e.g. the caller's IP address) as the
+    /// requester for the per-source bound of the [`FetchBudget`].
+    pub fn with_source(self, source: &'a str) -> Self {
+        Self { source: Some(source), ..self }
+    }
 }
 
 /// A validated document as cached in KV: the document itself (validated
@@ -431,6 +546,40 @@ struct Cached {
     fresh_until: u64,
 }
 
+/// The error for a fetch that produced no answer: the kind for the person,
+/// the platform's words for the log.
+pub(crate) fn fetch_failure(url: &str, e: FetchFailure) -> CimdError {
+    let err = |d: String| CimdError::new(url, CimdErrorKind::Fetch, d);
+    match e {
+        FetchFailure::Timeout => {
+            err(format!("the document could not be fetched: no complete answer within {} s", FETCH_TIMEOUT_MS / 1000))
+        }
+        FetchFailure::TooLarge => {
+            err(format!("the document could not be fetched: it is larger than {MAX_DOCUMENT_BYTES} bytes"))
+        }
+        FetchFailure::Unreachable(why) => err("the document could not be fetched: no answer from its host".into())
+            .logging(format!("unreachable: {}", crate::text::neutralise(&why.chars().take(300).collect::<String>()))),
+    }
+}
+
+/// Only a `200` within the size limit is a document; the status goes to the log only.
+pub(crate) fn check_answer(url: &str, fetched: &FetchedDocument) -> Result<(), CimdError> {
+    let err = |d: &str| CimdError::new(url, CimdErrorKind::Fetch, d);
+    match fetched.status {
+        200 => {}
+        s => {
+            return Err(err(
+                "the document could not be fetched: its URL did not answer 200 OK (redirects are not followed)",
+            )
+            .logging(format!("the document URL answered HTTP {s}")))
+        }
+    }
+    if fetched.body.len() > MAX_DOCUMENT_BYTES {
+        return Err(err(&format!("the document could not be fetched: it is larger than {MAX_DOCUMENT_BYTES} bytes")));
+    }
+    Ok(())
+}
+
 fn cache_key(url: &str) -> String {
     format!("{CACHE_PREFIX}{}", sha256_hex(url))
 }
@@ -440,6 +589,19 @@ impl Provider<'_> {
     /// fresh, else fetched, validated and (when its headers allow) cached.
     /// Without a fetcher the server does not support metadata documents.
     pub(crate) async fn metadata_document_client(&self, client_id: &str) -> Result<ClientInfo, CimdError> {
+        let result = self.metadata_document_client_inner(client_id).await;
+        if let Err(e) = &result {
+            self.log(&format!(
+                "client metadata document {} refused ({:?}): {}",
+                crate::text::neutralise(&e.url),
+                e.kind,
+                e.log
+            ));
+        }
+        result
+    }
+
+    async fn metadata_document_client_inner(&self, client_id: &str) -> Result<ClientInfo, CimdError> {
         let Some(fetcher) = self.cimd else {
             return Err(CimdError::new(
                 client_id,
@@ -468,26 +630,19 @@ impl Provider<'_> {
                 }
             }
         }
-        let fetch_err = |d: String| CimdError::new(client_id, CimdErrorKind::Fetch, d);
-        let fetched = fetcher.get(&url, MAX_DOCUMENT_BYTES, FETCH_TIMEOUT_MS).await.map_err(|e| {
-            fetch_err(match e {
-                FetchFailure::Timeout => format!("no complete answer within {} s", FETCH_TIMEOUT_MS / 1000),
-                FetchFailure::TooLarge => format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"),
-                FetchFailure::Unreachable(why) => format!("the document could not be fetched ({why})"),
-            })
-        })?;
-        match fetched.status {
-            200 => {}
-            s @ 300..=399 => {
-                return Err(fetch_err(format!(
-                    "the document URL answered a redirect (HTTP {s}), which is not followed"
-                )))
+        if let Some(budget) = self.fetch_budget {
+            if let Err(which) = budget.take(self.source, self.now) {
+                return Err(CimdError::new(
+                    client_id,
+                    CimdErrorKind::Busy,
+                    "too many client metadata documents were fetched in the last minute; try again in a minute",
+                )
+                .logging(format!("fetch budget exhausted ({which}), source {}", self.source.unwrap_or("unknown"))));
             }
-            s => return Err(fetch_err(format!("the document URL answered HTTP {s} (only 200 is accepted)"))),
         }
-        if fetched.body.len() > MAX_DOCUMENT_BYTES {
-            return Err(fetch_err(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes")));
-        }
+        let fetched =
+            fetcher.get(&url, MAX_DOCUMENT_BYTES, FETCH_TIMEOUT_MS).await.map_err(|e| fetch_failure(client_id, e))?;
+        check_answer(client_id, &fetched)?;
         let client = validate_document(
             client_id,
             &fetched.body,

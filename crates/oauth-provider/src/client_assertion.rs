@@ -387,21 +387,43 @@ impl Provider<'_> {
             return Err(refuse("jwks_unavailable", "this server cannot fetch a jwks_uri"));
         };
         let url = check_url_for(uri, self.config.cimd_allow_loopback, "jwks_uri").map_err(cimd_err)?;
+        // As for documents: the kind of failure in the answer, the details in the operator's log.
+        let logged = |e: CimdError| {
+            self.log(&format!("jwks_uri {} refused ({:?}): {}", crate::text::neutralise(uri), e.kind, e.log));
+            cimd_err(e)
+        };
         let fetched = fetcher.get(&url, MAX_JWKS_BYTES, super::cimd::FETCH_TIMEOUT_MS).await.map_err(|e| {
-            fetch_err(match e {
-                FetchFailure::Timeout => {
-                    format!("no complete answer within {} s", super::cimd::FETCH_TIMEOUT_MS / 1000)
-                }
-                FetchFailure::TooLarge => format!("the key set is larger than {MAX_JWKS_BYTES} bytes"),
-                FetchFailure::Unreachable(why) => format!("the key set could not be fetched ({why})"),
+            logged(match e {
+                FetchFailure::Timeout => CimdError::new(
+                    uri,
+                    CimdErrorKind::Fetch,
+                    format!(
+                        "the key set could not be fetched: no complete answer within {} s",
+                        super::cimd::FETCH_TIMEOUT_MS / 1000
+                    ),
+                ),
+                FetchFailure::TooLarge => CimdError::new(
+                    uri,
+                    CimdErrorKind::Fetch,
+                    format!("the key set could not be fetched: it is larger than {MAX_JWKS_BYTES} bytes"),
+                ),
+                FetchFailure::Unreachable(why) => CimdError::new(
+                    uri,
+                    CimdErrorKind::Fetch,
+                    "the key set could not be fetched: no answer from its host",
+                )
+                .logging(format!("unreachable: {}", crate::text::neutralise(&why))),
             })
         })?;
-        match fetched.status {
-            200 => {}
-            s @ 300..=399 => {
-                return Err(fetch_err(format!("the jwks_uri answered a redirect (HTTP {s}), which is not followed")))
-            }
-            s => return Err(fetch_err(format!("the jwks_uri answered HTTP {s} (only 200 is accepted)"))),
+        if fetched.status != 200 {
+            return Err(logged(
+                CimdError::new(
+                    uri,
+                    CimdErrorKind::Fetch,
+                    "the key set could not be fetched: the jwks_uri did not answer 200 OK (redirects are not followed)",
+                )
+                .logging(format!("the jwks_uri answered HTTP {}", fetched.status)),
+            ));
         }
         if fetched.body.len() > MAX_JWKS_BYTES {
             return Err(fetch_err(format!("the key set is larger than {MAX_JWKS_BYTES} bytes")));

@@ -182,6 +182,18 @@ impl Default for Endpoints {
 }
 
 /// Space-separated scope names, each once, in their first order.
+/// Keeps the first of each repeated entry, in order.
+pub(crate) fn dedup_in_place(v: &mut Vec<String>) {
+    let mut seen: Vec<String> = Vec::with_capacity(v.len());
+    v.retain(|s| {
+        let first = !seen.contains(s);
+        if first {
+            seen.push(s.clone());
+        }
+        first
+    });
+}
+
 fn scope_list(s: &str) -> Vec<String> {
     let mut scopes: Vec<String> = Vec::new();
     for scope in s.split_whitespace() {
@@ -316,8 +328,16 @@ impl Config {
     /// variables: no lifetime under KV's 60 s minimum expiry (refresh tokens:
     /// 0 = none, else also at least 120 s, since a refresh needs 60 s of grant
     /// life left), refresh tokens outliving access tokens, nothing over 10
-    /// years, and an admin token long enough to resist guessing.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// years, and an admin token long enough to resist guessing. Scopes
+    /// given more than once (in [`Self::scopes_supported`] or a resource's
+    /// required scopes) are kept once, in their first place, as
+    /// [`Self::from_lookup`] does with `MCP_SCOPES`: metadata and challenges
+    /// list each scope once.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        dedup_in_place(&mut self.scopes_supported);
+        for r in &mut self.resources {
+            dedup_in_place(&mut r.required_scopes);
+        }
         let range = |name: &str, v: u64, min: u64| {
             if v < min || v > MAX_TTL_SECS {
                 Err(ConfigError(format!("{name} must be a number of seconds between {min} and {MAX_TTL_SECS}")))

@@ -4,8 +4,10 @@
 //! exchange and refresh before anything is written, and a notice when a grant
 //! ends. Sign-in implements both to keep the upstream (PingOne) tokens alive
 //! and to revoke them; the default does nothing. And [`ExternalTokens`]: the
-//! application's resolution of bearer tokens this server did not issue; and
-//! [`RegistrationPolicy`]: the application's say on dynamic registrations.
+//! application's resolution of bearer tokens this server did not issue;
+//! [`RegistrationPolicy`]: the application's say on dynamic registrations;
+//! and [`ResourceProps`]: what a resource in another worker learns of a
+//! grant's props.
 
 use super::bearer::{AuthContext, BearerError};
 use super::error::OAuthError;
@@ -201,4 +203,16 @@ pub trait RegistrationPolicy {
     /// [`Reason`](crate::error::Reason) of its own it is logged as
     /// `register.policy_refused`.
     async fn check(&self, metadata: &Value, req: &http::Request<Vec<u8>>) -> Result<(), OAuthError>;
+}
+
+/// What the internal validation endpoint hands a resource server in another
+/// worker of a grant's props (see [`crate::resource_server`]). The props are
+/// the application's (on this worker: the user's upstream token and claims),
+/// and each resource should get only what it needs. Without this hook the
+/// endpoint answers `"props": null` for every resource.
+pub trait ResourceProps {
+    /// The props `resource` (the registered resource the validation request
+    /// named, which the token's audience belongs to) receives for a token
+    /// good there; `Value::Null` for none.
+    fn props_for(&self, resource: &crate::resource::ProtectedResource, props: &Value) -> Value;
 }

@@ -154,10 +154,12 @@ mod token_str;
 pub use admin::{ClientPage, CLIENTS_PER_PAGE};
 pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuthorization, ErrorRedirect};
 pub use bearer::{step_up_challenge, AuthContext, BearerError};
-pub use cimd::{CimdError, CimdErrorKind, FetchFailure, FetchedDocument, MetadataFetcher};
+pub use cimd::{CimdError, CimdErrorKind, FetchBudget, FetchFailure, FetchedDocument, MetadataFetcher};
 pub use config::{Config, ConfigError, Endpoints, Secret};
 pub use error::{OAuthError, Reason};
-pub use hooks::{Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy};
+pub use hooks::{
+    Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy, ResourceProps,
+};
 pub use records::{ClientInfo, Grant};
 pub use resource::ProtectedResource;
 pub use resource_server::{RemoteValidator, ResourceServer, TokenValidator, ValidationTransport};
@@ -189,6 +191,19 @@ pub struct Provider<'a> {
     /// Access tokens validated in the last few seconds ([`TokenCache`]);
     /// none by default: every bearer check reads the store.
     pub token_cache: Option<&'a TokenCache>,
+    /// The bound on fetches of metadata documents not in the cache
+    /// ([`cimd::FetchBudget`]); none by default: not bounded.
+    pub fetch_budget: Option<&'a cimd::FetchBudget>,
+    /// Who is asking (e.g. the caller's IP address), for the per-source bound
+    /// of the fetch budget; none by default (one shared source).
+    pub source: Option<&'a str>,
+    /// Where details for the operator go (why a metadata document was
+    /// refused: the HTTP status, the connection error, the offending value),
+    /// which the answers never carry; none by default: dropped.
+    pub operator_log: Option<&'a dyn Fn(&str)>,
+    /// What the internal validation endpoint tells each resource of a
+    /// grant's props ([`ResourceProps`]); none by default: nothing.
+    pub resource_props: Option<&'a dyn ResourceProps>,
     /// Metadata-document clients resolved during this request.
     cimd_memo: std::cell::RefCell<Vec<ClientInfo>>,
 }
@@ -206,6 +221,10 @@ impl<'a> Provider<'a> {
             external_tokens: None,
             registration_policy: None,
             token_cache: None,
+            fetch_budget: None,
+            source: None,
+            operator_log: None,
+            resource_props: None,
             cimd_memo: Default::default(),
         }
     }
@@ -213,6 +232,25 @@ impl<'a> Provider<'a> {
     /// The same server accepting Client ID Metadata Documents, fetched with `fetcher`.
     pub fn with_metadata_fetcher(self, fetcher: &'a dyn MetadataFetcher) -> Self {
         Self { cimd: Some(fetcher), ..self }
+    }
+
+    /// The same server letting `hook` decide what of a grant's props each
+    /// resource in another worker receives from the validation endpoint
+    /// (see [`ResourceProps`]).
+    pub fn with_resource_props(self, hook: &'a dyn ResourceProps) -> Self {
+        Self { resource_props: Some(hook), ..self }
+    }
+
+    /// The same server sending details for the operator (never in an
+    /// answer) to `log`.
+    pub fn with_operator_log(self, log: &'a dyn Fn(&str)) -> Self {
+        Self { operator_log: Some(log), ..self }
+    }
+
+    pub(crate) fn log(&self, line: &str) {
+        if let Some(log) = self.operator_log {
+            log(line);
+        }
     }
 
     /// The same server with the application's token-exchange and grant-end hooks.

@@ -46,6 +46,7 @@ impl ProtectedResource {
     /// Sets the required scopes.
     pub fn with_required_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        crate::config::dedup_in_place(&mut self.required_scopes);
         self
     }
     /// Sets the display name.
@@ -369,7 +370,7 @@ mod tests {
 
     #[test]
     fn a_registry_of_several_resources_drives_every_check() {
-        let c = Config {
+        let mut c = Config {
             resources: vec![
                 ProtectedResource::new("/mcp").with_alias("/sse").with_required_scopes(["todo_api:read"]),
                 ProtectedResource::new("https://calendar.example.net/mcp").with_name("Calendar"),
@@ -405,7 +406,7 @@ mod tests {
         assert!(with(vec![ProtectedResource::new("/mcp"), ProtectedResource::new("/x").with_alias("/mcp")]).is_err());
         assert!(with(vec![ProtectedResource::new("/mcp").with_required_scopes(["nope"])]).is_err());
         assert!(with(vec![ProtectedResource::new("/mcp").with_required_scopes(["offline_access"])]).is_err());
-        let c = Config { default_resource: Some("/other".into()), ..Config::default() };
+        let mut c = Config { default_resource: Some("/other".into()), ..Config::default() };
         assert!(c.validate().is_err());
     }
 }

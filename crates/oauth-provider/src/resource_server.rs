@@ -32,12 +32,15 @@
 //!
 //! Either check alone would keep the endpoint off the internet; both are
 //! required, so neither a misrouted public request nor another worker of the
-//! account without the secret can use it. The answer carries the grant's
-//! decrypted props, which is safe to hand to the caller only because the
-//! caller proved it holds the token (the props are decryptable with it) and
-//! names a registered resource the token's audience belongs to: the
-//! authorization server never answers for a token issued for another
-//! resource.
+//! account without the secret can use it. The authorization server never
+//! answers for a token issued for another resource: the caller names a
+//! registered resource the token's audience belongs to.
+//!
+//! The answer's `props` are what the application's
+//! [`ResourceProps`](crate::ResourceProps) hook gives that resource of the
+//! grant's decrypted props (`null` without the hook): a resource gets what
+//! it needs, not what the grant holds for others (an upstream token for
+//! another API).
 //!
 //! Answers: `200 {"active": true, "user_id", "grant_id", "client_id",
 //! "scope", "aud", "exp", "props"}`; `200 {"active": false, "error":
@@ -107,6 +110,7 @@ impl ResourceServer {
     /// Scopes any access needs (metadata `scopes_supported`, the 401 `scope`).
     pub fn with_required_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.entry.required_scopes = scopes.into_iter().map(Into::into).filter(|s| s != "offline_access").collect();
+        crate::config::dedup_in_place(&mut self.entry.required_scopes);
         self
     }
 
@@ -343,7 +347,7 @@ impl Provider<'_> {
                 .into_response();
         };
         let own = crate::router::request_url(req).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-        if self.config.find_resource(&own, &resource).is_none() {
+        let Some(entry) = self.config.find_resource(&own, &resource) else {
             // The operator's to fix (OAUTH_EXTRA_RESOURCES), not the client's; 503 as in 1.2.
             return OAuthError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -352,8 +356,9 @@ impl Provider<'_> {
             )
             .because(Reason::new("validation", "resource_not_registered"))
             .into_response();
-        }
+        };
         match self.validate_token_on(&own, &resource, &token).await {
+            // The props only as the application allows for this resource.
             Ok(ctx) => json_response(
                 StatusCode::OK,
                 &json!({
@@ -364,7 +369,7 @@ impl Provider<'_> {
                     "scope": ctx.scopes.join(" "),
                     "aud": ctx.audience,
                     "exp": ctx.expires_at,
-                    "props": ctx.props,
+                    "props": self.resource_props.map_or(Value::Null, |h| h.props_for(entry, &ctx.props)),
                 }),
             ),
             Err(BearerError::Invalid(why, _)) => json_response(

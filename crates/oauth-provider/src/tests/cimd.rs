@@ -5,8 +5,8 @@
 use super::*;
 use crate::cimd::fake::FakeFetcher;
 use crate::cimd::{
-    cache_lifetime, check_url, validate_document, CimdErrorKind, FetchFailure, DEFAULT_CACHE_SECS, MAX_CACHE_SECS,
-    MAX_DOCUMENT_BYTES,
+    cache_lifetime, check_url, validate_document, CimdErrorKind, FetchBudget, FetchFailure, DEFAULT_CACHE_SECS,
+    MAX_CACHE_SECS, MAX_DOCUMENT_BYTES,
 };
 
 const DOC_URL: &str = "https://client.example.com/oauth/client.json";
@@ -320,12 +320,15 @@ fn unlisted_redirects_and_failed_fetches_are_shown_locally_never_redirected() {
     type Setup = Box<dyn Fn(&FakeFetcher)>;
     let cases: Vec<(Setup, &str)> = vec![
         (Box::new(|f| f.serve(other, 200, None, &doc_json(DOC_URL).to_string())), "does not equal its URL"),
-        (Box::new(|f| f.serve(other, 404, None, "")), "HTTP 404"),
-        (Box::new(|f| f.serve(other, 302, None, "")), "redirect"),
+        (Box::new(|f| f.serve(other, 404, None, "")), "did not answer 200 OK"),
+        (Box::new(|f| f.serve(other, 302, None, "")), "redirects are not followed"),
         (Box::new(|f| f.serve(other, 200, None, "not json")), "not valid JSON"),
         (Box::new(|f| f.serve(other, 200, None, &" ".repeat(MAX_DOCUMENT_BYTES + 1))), "larger than"),
         (Box::new(|f| f.fail(other, FetchFailure::Timeout)), "within 5 s"),
-        (Box::new(|f| f.fail(other, FetchFailure::Unreachable("connection refused".into()))), "connection refused"),
+        (
+            Box::new(|f| f.fail(other, FetchFailure::Unreachable("connection refused".into()))),
+            "no answer from its host",
+        ),
     ];
     for (setup, want) in cases {
         setup(&t.f);
@@ -439,4 +442,135 @@ fn a_document_may_list_unusable_redirect_uris_that_requests_cannot_use() {
     d["redirect_uris"] = json!(["cursor://x/cb"]);
     assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, true).is_ok());
     assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, false).is_err());
+}
+
+#[test]
+fn a_refused_document_at_the_authorization_endpoint_is_invalid_request() {
+    // RFC 6749 §4.1.2.1 has no invalid_client at the authorization endpoint.
+    let t = Cimd::new();
+    let other = "https://other.example.com/client.json";
+    let c = Client { id: other.into(), ..t.client(CIMD_REDIRECT) };
+    for setup in [
+        Box::new(|f: &FakeFetcher| f.serve(other, 404, None, "")) as Box<dyn Fn(&FakeFetcher)>,
+        Box::new(|f: &FakeFetcher| f.serve(other, 200, None, "{}")),
+    ] {
+        setup(&t.f);
+        let e = t.parse(&t.w.authorize_url(&c, Some(&Pkce::new()), &[])).unwrap_err();
+        assert_eq!(e.error, "invalid_request", "{e:?}");
+        assert_eq!(e.status, 400);
+    }
+    let bad_url = Client { id: "https://10.1.2.3/client.json".into(), ..t.client(CIMD_REDIRECT) };
+    assert_eq!(t.parse(&t.w.authorize_url(&bad_url, Some(&Pkce::new()), &[])).unwrap_err().error, "invalid_request");
+}
+
+/// A Cimd world whose provider logs for the operator into `log`.
+fn logged_parse(t: &Cimd, log: &std::cell::RefCell<Vec<String>>, url: &Url) -> Result<AuthRequest, AuthorizeError> {
+    let sink = |line: &str| log.borrow_mut().push(line.to_owned());
+    block_on(t.p().with_operator_log(&sink).parse_auth_request(url))
+}
+
+#[test]
+fn a_failed_document_tells_the_person_the_kind_of_failure_and_the_operator_the_details() {
+    let t = Cimd::new();
+    let other = "https://other.example.com/client.json";
+    let c = Client { id: other.into(), ..t.client(CIMD_REDIRECT) };
+    let mut mismatch = doc_json(other);
+    mismatch["client_id"] = json!("https://other.example.com/SECRET-ID");
+    let mut bad_redirect = doc_json(other);
+    bad_redirect["redirect_uris"] = json!(["https://SECRET-REDIRECT.example.com/cb", "javascript:SECRET"]);
+    type Setup = Box<dyn Fn(&FakeFetcher)>;
+    let cases: Vec<(Setup, &str, &str)> = vec![
+        (
+            Box::new(|f| {
+                f.fail(other, FetchFailure::Unreachable("connect ECONNREFUSED 10.9.8.7:443 SECRET-HOST".into()))
+            }),
+            "could not be fetched: no answer from its host",
+            "ECONNREFUSED 10.9.8.7:443 SECRET-HOST",
+        ),
+        (Box::new(|f| f.serve(other, 418, None, "SECRET-BODY")), "did not answer 200 OK", "HTTP 418"),
+        (Box::new(|f| f.serve(other, 401, None, "")), "did not answer 200 OK", "HTTP 401"),
+        (Box::new(|f| f.serve(other, 200, None, "SECRET-BODY not json")), "not valid JSON", "not valid JSON"),
+        (
+            Box::new(move |f| f.serve(other, 200, None, &mismatch.to_string())),
+            "client_id does not equal its URL",
+            "SECRET-ID",
+        ),
+        (Box::new(move |f| f.serve(other, 200, None, &bad_redirect.to_string())), "not allowed", "javascript:SECRET"),
+    ];
+    for (setup, shown, logged) in cases {
+        setup(&t.f);
+        let log = std::cell::RefCell::new(Vec::new());
+        let e = logged_parse(&t, &log, &t.w.authorize_url(&c, Some(&Pkce::new()), &[])).unwrap_err();
+        assert!(e.description.contains(shown), "{shown}: {}", e.description);
+        for hidden in ["SECRET", "418", "401", "ECONNREFUSED", "10.9.8.7"] {
+            assert!(!e.description.contains(hidden), "{hidden} shown: {}", e.description);
+        }
+        let log = log.into_inner();
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert!(log[0].contains(other) && log[0].contains(logged), "{logged}: {log:?}");
+        // The token endpoint says no more.
+        let res = t.token(&[("grant_type", "refresh_token"), ("refresh_token", "a:b:c"), ("client_id", other)]);
+        let d = json_of(&res)["error_description"].as_str().unwrap().to_owned();
+        assert!(!d.contains("SECRET") && !d.contains("ECONNREFUSED") && !d.contains("418"), "{d}");
+    }
+}
+
+#[test]
+fn fetches_of_documents_not_in_the_cache_are_bounded_per_source_and_overall() {
+    let t = Cimd::new();
+    let budget = FetchBudget::new(5, 2);
+    let url_of = |n: usize| format!("https://c{n}.example.com/client.json");
+    for n in 0..10 {
+        t.f.serve(&url_of(n), 200, Some("max-age=3600"), &doc_json(&url_of(n)).to_string());
+    }
+    let parse = |n: usize, source: &str| {
+        let c = Client { id: url_of(n), ..t.client(CIMD_REDIRECT) };
+        let url = t.w.authorize_url(&c, Some(&Pkce::new()), &[]);
+        block_on(t.p().with_fetch_budget(&budget).with_source(source).parse_auth_request(&url))
+    };
+    assert!(parse(0, "198.51.100.1").is_ok());
+    assert!(parse(1, "198.51.100.1").is_ok());
+    // A third fetch for the same source: refused, nothing fetched.
+    let e = parse(2, "198.51.100.1").unwrap_err();
+    assert_eq!((e.status, e.error.as_str()), (429, "temporarily_unavailable"));
+    assert!(e.description.contains("try again in a minute"), "{}", e.description);
+    assert_eq!(t.f.calls_to(&url_of(2)), 0);
+    // Cached documents cost nothing.
+    assert!(parse(0, "198.51.100.1").is_ok());
+    assert_eq!(t.f.calls_to(&url_of(0)), 1);
+    // Other sources, up to the overall bound.
+    assert!(parse(2, "198.51.100.2").is_ok());
+    assert!(parse(3, "198.51.100.2").is_ok());
+    assert!(parse(4, "198.51.100.3").is_ok());
+    assert!(parse(5, "198.51.100.4").is_err(), "5 fetches this minute");
+    assert_eq!(t.f.calls_to(&url_of(5)), 0);
+    // The token endpoint: a retry later.
+    let res = block_on(
+        t.p().with_fetch_budget(&budget).handle(
+            &Request::post(format!("{ORIGIN}/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(
+                    form(&[("grant_type", "refresh_token"), ("refresh_token", "a:b:c"), ("client_id", &url_of(7))])
+                        .into_bytes(),
+                )
+                .unwrap(),
+        ),
+    );
+    assert_error(&res, 503, "temporarily_unavailable");
+    assert_eq!(t.f.calls_to(&url_of(7)), 0);
+    // The next minute: a new budget. Failed fetches count too.
+    t.w.advance(60);
+    t.f.fail(&url_of(8), FetchFailure::Timeout);
+    assert!(parse(8, "198.51.100.1").is_err());
+    assert!(parse(8, "198.51.100.1").is_err());
+    assert_eq!(parse(9, "198.51.100.1").unwrap_err().status, 429);
+    assert_eq!(t.f.calls_to(&url_of(8)), 2);
+    // Past MAX_SOURCES distinct sources, new ones share one count.
+    let b = FetchBudget::new(u32::MAX, 1);
+    for i in 0..FetchBudget::MAX_SOURCES {
+        b.take(Some(&i.to_string()), NOW).unwrap();
+    }
+    assert!(b.take(Some("new-1"), NOW).is_ok());
+    assert_eq!(b.take(Some("new-2"), NOW), Err("per source"));
+    assert!(b.take(Some("0"), NOW + 60).is_ok(), "a new minute forgets them");
 }

@@ -549,7 +549,7 @@ fn the_key_set_is_fetched_with_the_document_guards_and_cached() {
     type Setup = Box<dyn Fn(&FakeFetcher)>;
     let cases: Vec<(Setup, u16, &str)> = vec![
         (Box::new(|f| f.fail(JWKS_URI, FetchFailure::Timeout)), 503, "no complete answer"),
-        (Box::new(|f| f.serve(JWKS_URI, 404, None, "")), 503, "HTTP 404"),
+        (Box::new(|f| f.serve(JWKS_URI, 404, None, "")), 503, "did not answer 200 OK"),
         (Box::new(|f| f.serve(JWKS_URI, 302, None, "")), 503, "redirect"),
         (Box::new(|f| f.serve(JWKS_URI, 200, None, &" ".repeat(MAX_JWKS_BYTES + 1))), 503, "larger than 65536"),
         (Box::new(|f| f.serve(JWKS_URI, 200, None, "<html>")), 401, "not valid UTF-8 JSON"),

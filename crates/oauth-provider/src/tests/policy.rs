@@ -443,3 +443,29 @@ fn clients_and_a_users_grants_are_administered_through_the_api_and_the_endpoint(
     assert_error(&res, 401, "invalid_token");
     assert!(crate::is_endpoint(&w.config, "/admin/clients/x/y") && !crate::is_endpoint(&w.config, "/admin/clientsx"));
 }
+
+#[test]
+fn scopes_given_twice_in_code_are_listed_once() {
+    use crate::resource::ProtectedResource;
+    let mut config = Config {
+        scopes_supported: vec!["todo_api:read".into(), "todo_api:write".into(), "todo_api:read".into()],
+        resources: vec![ProtectedResource::new("/mcp").with_alias("/sse")],
+        ..Config::default()
+    };
+    config.resources[0].required_scopes = vec!["todo_api:read".into(), "todo_api:read".into(), "todo_api:write".into()];
+    config.validate().unwrap();
+    assert_eq!(config.scopes_supported, ["todo_api:read", "todo_api:write"]);
+    assert_eq!(config.resources[0].required_scopes, ["todo_api:read", "todo_api:write"]);
+    // The builder keeps each scope once too.
+    let r = ProtectedResource::new("/x").with_required_scopes(["a", "b", "a"]);
+    assert_eq!(r.required_scopes, ["a", "b"]);
+    let w = World::with_config(config);
+    let prm = json_of(&w.get("/.well-known/oauth-protected-resource/mcp"));
+    assert_eq!(prm["scopes_supported"], json!(["todo_api:read", "todo_api:write"]));
+    let asm = json_of(&w.get("/.well-known/oauth-authorization-server"));
+    assert_eq!(asm["scopes_supported"], json!(["todo_api:read", "todo_api:write", "offline_access"]));
+    let req = Request::post(MCP).body(Vec::new()).unwrap();
+    let res = block_on(w.p().authenticate_request(&req)).unwrap_err();
+    let www = header(&res, "www-authenticate").unwrap();
+    assert!(www.ends_with("scope=\"todo_api:read todo_api:write\""), "{www}");
+}

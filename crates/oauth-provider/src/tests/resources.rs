@@ -174,7 +174,8 @@ fn a_resource_in_another_worker_validates_through_the_internal_endpoint() {
     let good = remote(SECRET);
     let ctx = block_on(good.validate_token(CALENDAR, &cal_token)).unwrap();
     assert_eq!((ctx.user_id.as_str(), ctx.client_id.as_str()), ("alice", c.id.as_str()));
-    assert_eq!(ctx.props["secret"], "upstream-token");
+    // Without a ResourceProps hook another worker gets none of the grant's props.
+    assert_eq!(ctx.props, Value::Null);
     assert_eq!(ctx.audience, [CALENDAR]);
     assert!(matches!(block_on(good.validate_token(CALENDAR, &mcp_token)), Err(BearerError::Invalid(..))));
     assert!(matches!(block_on(good.validate_token(CALENDAR, "u:g:nope")), Err(BearerError::Invalid(..))));
@@ -227,7 +228,7 @@ fn a_resource_in_another_worker_validates_through_the_internal_endpoint() {
 
 #[test]
 fn endpoint_paths_follow_the_configuration() {
-    let config = Config {
+    let mut config = Config {
         endpoints: Endpoints {
             authorize: "/oauth/authorize".into(),
             token: "/oauth/token".into(),
@@ -408,4 +409,54 @@ fn a_resource_with_extra_query_parameters_maps_to_the_resource() {
     }
     let refresh = json_of(&res)["refresh_token"].as_str().unwrap().to_owned();
     assert_error(&w.refresh(&c, &refresh, &[("resource", &format!("{ORIGIN}/other?x=1"))]), 400, "invalid_target");
+}
+
+/// The application's say on what each resource learns of the props: the
+/// calendar gets the user's name, nothing else; any other resource nothing.
+struct CalendarGetsTheUser;
+
+impl crate::ResourceProps for CalendarGetsTheUser {
+    fn props_for(&self, resource: &ProtectedResource, props: &Value) -> Value {
+        if resource.resource == CALENDAR {
+            json!({"user": props["user"]})
+        } else {
+            Value::Null
+        }
+    }
+}
+
+/// A binding to an authorization server that has the hook.
+struct HookedBinding<'a>(&'a World, &'a dyn crate::ResourceProps);
+
+#[async_trait(?Send)]
+impl ValidationTransport for HookedBinding<'_> {
+    async fn send(&self, req: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, String> {
+        Ok(self.0.p().with_resource_props(self.1).handle(&req).await)
+    }
+}
+
+#[test]
+fn the_validation_endpoint_gives_each_resource_only_the_props_the_application_allows() {
+    let mut config = two_resources();
+    let other = "https://reports.example.net/api";
+    config.resources.push(ProtectedResource::new(other).with_name("Reports"));
+    let w = World::with_config(config);
+    let c = w.public_client();
+    let cal_token = token_for(&w, &c, CALENDAR);
+    let other_token = token_for(&w, &c, other);
+    let url = format!("https://auth.internal{}", w.config.endpoints.validate);
+    let hook = CalendarGetsTheUser;
+    let hooked = HookedBinding(&w, &hook);
+    let validator = RemoteValidator::new(&hooked, url.clone(), Secret::new(SECRET)).unwrap();
+    let ctx = block_on(validator.validate_token(CALENDAR, &cal_token)).unwrap();
+    assert_eq!(ctx.props, json!({"user": "alice"}), "the upstream token stays with the authorization server");
+    let ctx = block_on(validator.validate_token(other, &other_token)).unwrap();
+    assert_eq!(ctx.props, Value::Null);
+    // The raw answer: no props member carries the grant's secret.
+    let req = crate::resource_server::validation_request(&url, SECRET, CALENDAR, &cal_token);
+    let raw = block_on(w.p().with_resource_props(&hook).handle(&req));
+    let raw = String::from_utf8(raw.into_body()).unwrap();
+    assert!(!raw.contains("upstream-token"), "{raw}");
+    // In the same worker the application's own resources still see the whole props.
+    assert_eq!(w.bearer(&token_for(&w, &c, MCP)).unwrap().props["secret"], "upstream-token");
 }
