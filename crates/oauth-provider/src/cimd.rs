@@ -339,7 +339,15 @@ fn negotiate_auth_method(
 /// describes: public (`none`), or holding the keys its `private_key_jwt`
 /// assertions are checked with (`private_key_jwt`: the setting
 /// [`Config::private_key_jwt`](crate::Config::private_key_jwt)).
-pub(crate) fn validate_document(url: &str, body: &[u8], private_key_jwt: bool) -> Result<ClientInfo, CimdError> {
+///
+/// `extra_grants`: grant types accepted besides `authorization_code` and
+/// `refresh_token` (the token exchange, when on); others are dropped.
+pub(crate) fn validate_document(
+    url: &str,
+    body: &[u8],
+    private_key_jwt: bool,
+    extra_grants: &[&str],
+) -> Result<ClientInfo, CimdError> {
     let err = |d: String| CimdError::new(url, CimdErrorKind::Document, d);
     let text = std::str::from_utf8(body).map_err(|_| err("the document is not valid UTF-8".into()))?;
     let doc: Value = serde_json::from_str(text).map_err(|_| err("the document is not valid JSON".into()))?;
@@ -394,14 +402,16 @@ pub(crate) fn validate_document(url: &str, body: &[u8], private_key_jwt: bool) -
         _ => return Err(err("the document has no client_name".into())),
     }
     // The types this server has no use for are dropped before the checks.
-    for (field, supported) in [("grant_types", &GRANT_TYPES[..]), ("response_types", &["code"][..])] {
+    let grant_types: Vec<&str> = GRANT_TYPES.iter().chain(extra_grants).copied().collect();
+    for (field, supported) in [("grant_types", &grant_types[..]), ("response_types", &["code"][..])] {
         if let Some(Value::Array(items)) = doc.get_mut(field) {
             items.retain(|v| v.as_str().is_some_and(|s| supported.contains(&s)));
         }
     }
     doc.remove("client_id");
     doc.insert("token_endpoint_auth_method".into(), Value::String("none".into()));
-    let mut client = super::register::validate_metadata(&Value::Object(doc)).map_err(|e| err(e.description))?;
+    let mut client =
+        super::register::validate_metadata(&Value::Object(doc), extra_grants).map_err(|e| err(e.description))?;
     client.client_id = url.to_owned();
     client.client_secret = None;
     client.token_endpoint_auth_method = method.into();
@@ -450,9 +460,12 @@ impl Provider<'_> {
         if let Ok(Some(raw)) = self.store.get(&key).await {
             if let Ok(cached) = serde_json::from_str::<Cached>(&raw) {
                 if cached.client_id == client_id && cached.fresh_until > self.now {
-                    if let Ok(client) =
-                        validate_document(client_id, cached.document.as_bytes(), self.config.private_key_jwt)
-                    {
+                    if let Ok(client) = validate_document(
+                        client_id,
+                        cached.document.as_bytes(),
+                        self.config.private_key_jwt,
+                        &self.config.extra_grant_types(),
+                    ) {
                         self.cimd_memo.borrow_mut().push(client.clone());
                         return Ok(client);
                     }
@@ -479,7 +492,8 @@ impl Provider<'_> {
         if fetched.body.len() > MAX_DOCUMENT_BYTES {
             return Err(fetch_err(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes")));
         }
-        let client = validate_document(client_id, &fetched.body, self.config.private_key_jwt)?;
+        let client =
+            validate_document(client_id, &fetched.body, self.config.private_key_jwt, &self.config.extra_grant_types())?;
         let lifetime = cache_lifetime(fetched.cache_control.as_deref());
         if lifetime > 0 {
             let cached = Cached {

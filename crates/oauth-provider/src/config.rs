@@ -111,6 +111,14 @@ pub struct Config {
     /// `client_id`. Only registrations stamped with their expiry
     /// (`registrationExpiresAt`, written by this version and by 1.x) qualify.
     pub renew_clients_in_use: bool,
+    /// RFC 8693 token exchange at the token endpoint (`OAUTH_TOKEN_EXCHANGE`,
+    /// default off; workers-oauth-provider's `allowTokenExchangeGrant`): a
+    /// client trades one of its own access tokens (`subject_token`) for a new
+    /// one with fewer scopes, another resource its grant covers, or a shorter
+    /// life; never more scopes, never a longer life, never a refresh token.
+    /// Clients must register [`crate::TOKEN_EXCHANGE_GRANT`] in their
+    /// `grant_types` (the default of registrations while this is on).
+    pub token_exchange: bool,
 
     // --- Bearer validation (bearer.rs, token_cache.rs) ---
     /// How long a worker keeps a validated access token in its
@@ -202,6 +210,7 @@ impl Default for Config {
             validation_secret: None,
             refresh_token_idle_ttl: None,
             renew_clients_in_use: false,
+            token_exchange: false,
             token_cache_ttl: crate::TokenCache::DEFAULT_TTL_SECS,
         }
     }
@@ -232,7 +241,7 @@ impl Config {
     /// `OAUTH_DYNAMIC_REGISTRATION`, `OAUTH_ALLOW_PUBLIC_CLIENTS`, `OAUTH_PRIVATE_KEY_JWT`,
     /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only),
     /// `OAUTH_REFRESH_TOKEN_IDLE_TTL` (seconds, sliding expiry),
-    /// `OAUTH_CLIENT_RENEWAL` (`true`/`false`), `OAUTH_TOKEN_CACHE_TTL`
+    /// `OAUTH_CLIENT_RENEWAL`, `OAUTH_TOKEN_EXCHANGE` (`true`/`false`), `OAUTH_TOKEN_CACHE_TTL`
     /// (seconds) and `OAUTH_ADMIN_TOKEN` (secret), then [validates](Self::validate) them.
     /// Errors name the setting, never its value.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -263,6 +272,7 @@ impl Config {
         c.read_resource_settings(&get)?;
         c.refresh_token_idle_ttl = Some(secs("OAUTH_REFRESH_TOKEN_IDLE_TTL", 0)?).filter(|&t| t != 0);
         c.renew_clients_in_use = flag(&get, "OAUTH_CLIENT_RENEWAL", false)?;
+        c.token_exchange = flag(&get, "OAUTH_TOKEN_EXCHANGE", false)?;
         c.token_cache_ttl = secs("OAUTH_TOKEN_CACHE_TTL", c.token_cache_ttl)?;
         c.admin_token = get("OAUTH_ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).map(Secret);
         c.validate()?;
@@ -362,6 +372,24 @@ impl Config {
         }
         self.validation_secret = get("OAUTH_VALIDATION_SECRET").filter(|t| !t.trim().is_empty()).map(Secret);
         Ok(())
+    }
+
+    /// The grant types the token endpoint takes (AS metadata `grant_types_supported`).
+    pub fn grant_types_supported(&self) -> Vec<&'static str> {
+        let mut g = vec!["authorization_code", "refresh_token"];
+        g.extend(self.extra_grant_types());
+        g
+    }
+
+    /// Grant types clients may register besides `authorization_code` and
+    /// `refresh_token` (and are registered by default): the token exchange
+    /// when it is on.
+    pub(crate) fn extra_grant_types(&self) -> Vec<&'static str> {
+        if self.token_exchange {
+            vec![crate::TOKEN_EXCHANGE_GRANT]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Checks that none of the application's own routes (`paths`: a sign-in

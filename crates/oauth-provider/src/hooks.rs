@@ -21,6 +21,13 @@ pub enum GrantType {
     AuthorizationCode,
     /// `refresh_token`: a refresh token is rotated for new tokens.
     RefreshToken,
+    /// RFC 8693 token exchange ([`Config::token_exchange`](crate::Config::token_exchange)):
+    /// an access token is traded for a narrower one. The grant is not
+    /// written: props the hook returns go into the new access token only,
+    /// metadata it returns is ignored, and its lifetime cap applies. The hook
+    /// should do no upstream work that changes what the grant must hold (a
+    /// rotated upstream refresh token would be lost).
+    TokenExchange,
 }
 
 /// What the callback is told about the exchange in progress.

@@ -2,7 +2,8 @@
 //! discovery metadata (RFC 8414, RFC 9728), dynamic client registration
 //! (RFC 7591) and Client ID Metadata Documents, authorization requests and
 //! grants, the token endpoint (authorization code + PKCE, refresh-token
-//! rotation; clients authenticated with a secret, none, or `private_key_jwt`
+//! rotation, RFC 8693 token exchange when [`Config::token_exchange`] is on;
+//! clients authenticated with a secret, none, or `private_key_jwt`
 //! assertions for metadata-document clients), revocation (RFC 7009) and bearer-token validation for the
 //! protected resources.
 //!
@@ -149,6 +150,7 @@ mod revoke;
 mod router;
 mod seal;
 mod token;
+mod token_exchange;
 mod token_str;
 
 pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuthorization, ErrorRedirect};
@@ -163,6 +165,7 @@ pub use resource_server::{RemoteValidator, ResourceServer, TokenValidator, Valid
 pub use router::is_endpoint;
 pub use store::{KvStore, StoreError};
 pub use token_cache::TokenCache;
+pub use token_exchange::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
 
 /// The authorization server for one request: the store, the settings, the
 /// request's clock (seconds since the epoch) and the application's hooks.

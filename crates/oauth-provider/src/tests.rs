@@ -31,6 +31,7 @@ mod resources;
 mod revoke;
 mod token;
 mod token_cache;
+mod token_exchange;
 
 pub const ORIGIN: &str = "https://mcp.example.com";
 pub const MCP: &str = "https://mcp.example.com/mcp";

@@ -193,7 +193,7 @@ fn cache_lifetimes_honour_cache_control_within_bounds() {
 
 #[test]
 fn documents_are_validated() {
-    let ok = validate_document(DOC_URL, doc_json(DOC_URL).to_string().as_bytes(), true).unwrap();
+    let ok = validate_document(DOC_URL, doc_json(DOC_URL).to_string().as_bytes(), true, &[]).unwrap();
     assert_eq!(ok.client_id, DOC_URL);
     assert_eq!(ok.display_name(), "Metadata Client");
     assert!(ok.is_public() && ok.auth_method_explicit && ok.client_secret.is_none());
@@ -201,12 +201,12 @@ fn documents_are_validated() {
     // Without an auth method the client is public all the same.
     let mut d = doc_json(DOC_URL);
     d.as_object_mut().unwrap().remove("token_endpoint_auth_method");
-    assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true).unwrap().is_public());
+    assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, &[]).unwrap().is_public());
 
     let with = |f: &dyn Fn(&mut Value)| {
         let mut d = doc_json(DOC_URL);
         f(&mut d);
-        validate_document(DOC_URL, d.to_string().as_bytes(), true).expect_err("refused").detail
+        validate_document(DOC_URL, d.to_string().as_bytes(), true, &[]).expect_err("refused").detail
     };
     let cases: Vec<(String, &str)> = vec![
         (with(&|d| d["client_id"] = json!("https://client.example.com/other.json")), "does not equal its URL"),
@@ -235,7 +235,7 @@ fn documents_are_validated() {
         (b"[1,2]", "object"),
         (b"{\"client_id\": 1}", "no client_id"),
     ] {
-        let e = validate_document(DOC_URL, body, true).unwrap_err();
+        let e = validate_document(DOC_URL, body, true, &[]).unwrap_err();
         assert_eq!(e.kind, CimdErrorKind::Document);
         assert!(e.detail.contains(want), "{want}: {}", e.detail);
     }

@@ -598,7 +598,7 @@ fn documents_negotiate_the_method_from_what_they_offer() {
         d.to_string()
     };
     let method = |edit: Value, on: bool| {
-        validate_document(ONLY_JWT, doc(edit).as_bytes(), on)
+        validate_document(ONLY_JWT, doc(edit).as_bytes(), on, &[])
             .map(|c| (c.token_endpoint_auth_method.clone(), c.accepts_auth_method("private_key_jwt"), c.is_public()))
             .map_err(|e| e.detail)
     };
