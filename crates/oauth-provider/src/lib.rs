@@ -102,6 +102,8 @@
 //!   items above, with their helpers and limits;
 //! - [`client_assertion`]: `private_key_jwt` client authentication (RFC 7523)
 //!   for metadata-document clients: its rules, limits and KV keys;
+//! - [`enterprise`]: Enterprise-Managed Authorization (ID-JAG, the RFC 7523
+//!   jwt-bearer grant): its rules, limits and KV keys;
 //! - [`cors`]: the CORS policy for browser-based MCP clients;
 //! - [`crypto`], [`text`]: hashing, random tokens and base64url; neutralising
 //!   control characters in displayed text;
@@ -123,6 +125,7 @@ pub mod client_assertion;
 pub mod config;
 pub mod cors;
 pub mod crypto;
+pub mod enterprise;
 pub mod error;
 pub mod grants;
 pub mod records;
@@ -157,6 +160,7 @@ pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuth
 pub use bearer::{step_up_challenge, AuthContext, BearerError};
 pub use cimd::{CimdError, CimdErrorKind, FetchFailure, FetchedDocument, MetadataFetcher};
 pub use config::{Config, ConfigError, Endpoints, Secret};
+pub use enterprise::{EnterpriseAssertion, EnterpriseGrant, EnterpriseIdp, JWT_BEARER_GRANT};
 pub use error::{OAuthError, Reason};
 pub use hooks::{Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy};
 pub use records::{ClientInfo, Grant};

@@ -23,6 +23,7 @@ mod client_assertion;
 mod client_auth;
 mod compat;
 mod endpoints;
+mod enterprise;
 mod hooks;
 mod lifecycle;
 mod policy;

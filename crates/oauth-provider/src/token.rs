@@ -75,6 +75,10 @@ impl Provider<'_> {
                 self.renew_client_if_due(&client).await;
                 Ok(res)
             }
+            Some(super::JWT_BEARER_GRANT) if self.config.enterprise.is_some() => {
+                let idp = self.config.enterprise.as_ref().expect("checked");
+                self.enterprise_grant(idp, &client, &form, origin).await
+            }
             // The original serves revocation at its token endpoint.
             None if form.get("token").is_some() => self.revoke_with(&client, &form).await,
             None => Err(OAuthError::invalid_request("grant_type is required")
@@ -325,7 +329,7 @@ impl Provider<'_> {
     /// Mints an access token (and, `with_refresh`, a new refresh token), stores
     /// both and the grant. The access token lives at most `max_ttl` seconds
     /// (the grant's remaining life, the hook's cap).
-    async fn issue(
+    pub(crate) async fn issue(
         &self,
         mut grant: Grant,
         key: seal::PropsKey,
