@@ -1137,6 +1137,25 @@ fn grants_of_the_original_worker_live_as_long_as_their_pingone_token() {
             now: NOW,
         }))
     };
+    // An RFC 8693 exchange (OAUTH_TOKEN_EXCHANGE) never calls PingOne, even with a PingOne
+    // token about to end: it is capped at that token's life and the grant is not touched.
+    let exchange = |props: &Value| {
+        block_on(hooks.exchange(Exchange {
+            grant_type: GrantType::TokenExchange,
+            client_id: "client-1",
+            user_id: "user-1",
+            grant_id: "grant-1",
+            scope: &scope,
+            token_scope: &scope,
+            props,
+            metadata: &json!({}),
+            access_token_ttl: 3600,
+            now: NOW,
+        }))
+    };
+    let xchg = exchange(&original(NOW + 90)).expect("an exchange never ends the grant");
+    assert_eq!((xchg.access_token_ttl, xchg.props, xchg.metadata), (Some(90), None, None));
+    assert_eq!(exchange(&original(NOW - 1)).unwrap().access_token_ttl, Some(0), "too short: refused by the crate");
     let live = refresh(&original(NOW + 600)).expect("a live PingOne token keeps the grant");
     assert_eq!(live.access_token_ttl, Some(600), "capped at the PingOne token's life");
     assert!(matches!(refresh(&original(NOW - 1)), Err(ExchangeError::GrantDead(_))));

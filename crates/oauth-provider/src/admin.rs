@@ -127,7 +127,8 @@ impl Provider<'_> {
                 method.unwrap_or(old.token_endpoint_auth_method.clone().into()),
             );
         }
-        let mut client = validate_metadata(&doc, self.config.allow_private_use_schemes)?;
+        let mut client =
+            validate_metadata(&doc, self.config.allow_private_use_schemes, &self.config.extra_grant_types())?;
         self.check_policy(&client)?;
         if client.is_public() != old.is_public() {
             return Err(OAuthError::invalid_client_metadata(

@@ -362,11 +362,15 @@ fn negotiate_auth_method(
 /// describes: public (`none`), or holding the keys its `private_key_jwt`
 /// assertions are checked with (`private_key_jwt`: the setting
 /// [`Config::private_key_jwt`](crate::Config::private_key_jwt)).
+///
+/// `extra_grants`: grant types accepted besides `authorization_code` and
+/// `refresh_token` (the token exchange, when on); others are dropped.
 pub(crate) fn validate_document(
     url: &str,
     body: &[u8],
     private_key_jwt: bool,
     allow_private_use: bool,
+    extra_grants: &[&str],
 ) -> Result<ClientInfo, CimdError> {
     let err = |d: String| CimdError::new(url, CimdErrorKind::Document, d);
     let text = std::str::from_utf8(body).map_err(|_| err("the document is not valid UTF-8".into()))?;
@@ -422,7 +426,8 @@ pub(crate) fn validate_document(
         _ => return Err(err("the document has no client_name".into())),
     }
     // The types this server has no use for are dropped before the checks.
-    for (field, supported) in [("grant_types", &GRANT_TYPES[..]), ("response_types", &["code"][..])] {
+    let grant_types: Vec<&str> = GRANT_TYPES.iter().chain(extra_grants).copied().collect();
+    for (field, supported) in [("grant_types", &grant_types[..]), ("response_types", &["code"][..])] {
         if let Some(Value::Array(items)) = doc.get_mut(field) {
             items.retain(|v| v.as_str().is_some_and(|s| supported.contains(&s)));
         }
@@ -430,13 +435,14 @@ pub(crate) fn validate_document(
     doc.remove("client_id");
     doc.insert("token_endpoint_auth_method".into(), Value::String("none".into()));
     // A refused redirect URI is named after the reason: the operator's log only.
-    let mut client = super::register::validate_metadata(&Value::Object(doc), allow_private_use).map_err(|e| {
-        let shown = match e.description.split_once(": ") {
-            Some((why, _)) if e.error == "invalid_redirect_uri" => why.to_owned(),
-            _ => e.description.clone(),
-        };
-        err(shown).logging(crate::text::neutralise(&e.description))
-    })?;
+    let mut client =
+        super::register::validate_metadata(&Value::Object(doc), allow_private_use, extra_grants).map_err(|e| {
+            let shown = match e.description.split_once(": ") {
+                Some((why, _)) if e.error == "invalid_redirect_uri" => why.to_owned(),
+                _ => e.description.clone(),
+            };
+            err(shown).logging(crate::text::neutralise(&e.description))
+        })?;
     client.client_id = url.to_owned();
     client.client_secret = None;
     client.token_endpoint_auth_method = method.into();
@@ -623,6 +629,7 @@ impl Provider<'_> {
                         cached.document.as_bytes(),
                         self.config.private_key_jwt,
                         self.config.allow_private_use_schemes,
+                        &self.config.extra_grant_types(),
                     ) {
                         self.cimd_memo.borrow_mut().push(client.clone());
                         return Ok(client);
@@ -648,6 +655,7 @@ impl Provider<'_> {
             &fetched.body,
             self.config.private_key_jwt,
             self.config.allow_private_use_schemes,
+            &self.config.extra_grant_types(),
         )?;
         let lifetime = cache_lifetime(fetched.cache_control.as_deref());
         if lifetime > 0 {

@@ -75,7 +75,7 @@ pub const MIN_RSA_BITS: usize = 2048;
 /// stream of unknown `kid`s costs at most one fetch per this long).
 pub const JWKS_REFETCH_AFTER_SECS: u64 = 60;
 /// Most keys of a set tried for one assertion without a `kid`.
-const MAX_KEYS_TRIED: usize = 10;
+pub(crate) const MAX_KEYS_TRIED: usize = 10;
 
 const JWKS_CACHE_PREFIX: &str = "cimd_jwks:";
 const JTI_PREFIX: &str = "client_jti:";
@@ -86,11 +86,11 @@ pub(crate) fn jti_key(client_id: &str, jti: &str) -> String {
 }
 
 /// Why an assertion was refused.
-struct Refusal {
-    check: &'static str,
-    detail: String,
+pub(crate) struct Refusal {
+    pub(crate) check: &'static str,
+    pub(crate) detail: String,
     /// A key set that could not be had: worth a retry.
-    transient: bool,
+    pub(crate) transient: bool,
 }
 
 fn refuse(check: &'static str, detail: impl Into<String>) -> Refusal {
@@ -113,15 +113,17 @@ impl From<Refusal> for OAuthError {
 }
 
 /// An assertion split into its parts, its signature not yet checked.
-struct Parsed<'a> {
-    alg: Algorithm,
-    kid: Option<String>,
-    signing_input: &'a str,
-    signature: Vec<u8>,
-    claims: serde_json::Map<String, Value>,
+pub(crate) struct Parsed<'a> {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<String>,
+    /// The header's `typ`, if any.
+    pub(crate) typ: Option<String>,
+    pub(crate) signing_input: &'a str,
+    pub(crate) signature: Vec<u8>,
+    pub(crate) claims: serde_json::Map<String, Value>,
 }
 
-fn parse(assertion: &str) -> Result<Parsed<'_>, Refusal> {
+pub(crate) fn parse(assertion: &str) -> Result<Parsed<'_>, Refusal> {
     let malformed = |d: &str| refuse("assertion_malformed", format!("the client assertion is not a signed JWT ({d})"));
     if assertion.len() > MAX_ASSERTION_BYTES {
         return Err(malformed(&format!("longer than {MAX_ASSERTION_BYTES} bytes")));
@@ -165,7 +167,8 @@ fn parse(assertion: &str) -> Result<Parsed<'_>, Refusal> {
         })
         .ok_or_else(|| malformed("the claims are not a JSON object"))?;
     let signature = b64url_decode(signature).ok_or_else(|| malformed("bad signature encoding"))?;
-    Ok(Parsed { alg, kid, signing_input, signature, claims })
+    let typ = header.get("typ").and_then(Value::as_str).map(str::to_owned);
+    Ok(Parsed { alg, kid, typ, signing_input, signature, claims })
 }
 
 /// The `sub` an assertion claims, unverified: which client to look up when
@@ -176,7 +179,10 @@ pub(crate) fn claimed_subject(assertion: &str) -> Option<String> {
 }
 
 /// A NumericDate claim as whole seconds: `Ok(None)` when absent.
-fn numeric_date(claims: &serde_json::Map<String, Value>, name: &'static str) -> Result<Option<u64>, Refusal> {
+pub(crate) fn numeric_date(
+    claims: &serde_json::Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<u64>, Refusal> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => match n.as_f64() {
@@ -236,7 +242,7 @@ fn check_claims(
 }
 
 /// Whether `jwk` may check a signature with `alg` under the header's `kid`.
-fn usable(jwk: &Jwk, alg: Algorithm, kid: Option<&str>) -> bool {
+pub(crate) fn usable(jwk: &Jwk, alg: Algorithm, kid: Option<&str>) -> bool {
     let c = &jwk.common;
     let kid_ok = kid.is_none_or(|k| c.key_id.as_deref() == Some(k));
     let use_ok = c.public_key_use.as_ref().is_none_or(|u| *u == PublicKeyUse::Signature);
@@ -253,7 +259,7 @@ fn usable(jwk: &Jwk, alg: Algorithm, kid: Option<&str>) -> bool {
 }
 
 /// Whether `signature` over `message` verifies with `jwk` under `alg`.
-fn verifies(jwk: &Jwk, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn verifies(jwk: &Jwk, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
     match (&jwk.algorithm, alg) {
         (AlgorithmParameters::RSA(p), Algorithm::RS256) => {
             use rsa::traits::PublicKeyParts;
@@ -363,6 +369,13 @@ impl Provider<'_> {
         let Some(uri) = client.jwks_uri.as_deref() else {
             return Err(refuse("jwks_missing", "the client publishes no keys (jwks or jwks_uri)"));
         };
+        self.keys_at(uri, kid).await
+    }
+
+    /// The key set at `uri` (cached, else fetched with the guards of the
+    /// module docs; fetched again for a `kid` the cached set lacks, see
+    /// [`JWKS_REFETCH_AFTER_SECS`]). Also the enterprise IdP's keys.
+    pub(crate) async fn keys_at(&self, uri: &str, kid: Option<&str>) -> Result<Vec<Jwk>, Refusal> {
         let key = format!("{JWKS_CACHE_PREFIX}{}", sha256_hex(uri));
         // A cache that cannot be read is a miss.
         if let Ok(Some(raw)) = self.store.get(&key).await {

@@ -138,6 +138,19 @@ pub struct Config {
     /// `client_id`. Only registrations stamped with their expiry
     /// (`registrationExpiresAt`, written by this version and by 1.x) qualify.
     pub renew_clients_in_use: bool,
+    /// RFC 8693 token exchange at the token endpoint (`OAUTH_TOKEN_EXCHANGE`,
+    /// default off; workers-oauth-provider's `allowTokenExchangeGrant`): a
+    /// client trades one of its own access tokens (`subject_token`) for a new
+    /// one with fewer scopes, another resource its grant covers, or a shorter
+    /// life; never more scopes, never a longer life, never a refresh token.
+    /// Clients must register [`crate::TOKEN_EXCHANGE_GRANT`] in their
+    /// `grant_types` (the default of registrations while this is on).
+    pub token_exchange: bool,
+    /// Enterprise-Managed Authorization (see [`crate::enterprise`]): the IdP
+    /// whose ID-JAGs the jwt-bearer grant redeems (`OAUTH_EMA_ISSUER`,
+    /// `OAUTH_EMA_JWKS_URL` or `OAUTH_EMA_JWKS`, `OAUTH_EMA_CLIENTS`); `None`
+    /// (the default): the grant is `unsupported_grant_type`.
+    pub enterprise: Option<crate::EnterpriseIdp>,
 
     // --- Bearer validation (bearer.rs, token_cache.rs) ---
     /// How long a worker keeps a validated access token in its
@@ -244,9 +257,53 @@ impl Default for Config {
             validation_secret: None,
             refresh_token_idle_ttl: None,
             renew_clients_in_use: false,
+            token_exchange: false,
+            enterprise: None,
             token_cache_ttl: crate::TokenCache::DEFAULT_TTL_SECS,
         }
     }
+}
+
+/// `OAUTH_EMA_*`: the enterprise IdP, if `OAUTH_EMA_ISSUER` is set.
+fn enterprise_idp(get: &impl Fn(&str) -> Option<String>) -> Result<Option<crate::EnterpriseIdp>, ConfigError> {
+    let val = |n: &str| get(n).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let Some(issuer) = val("OAUTH_EMA_ISSUER") else {
+        if ["OAUTH_EMA_JWKS_URL", "OAUTH_EMA_JWKS", "OAUTH_EMA_CLIENTS"].iter().any(|n| val(n).is_some()) {
+            return Err(ConfigError("OAUTH_EMA_* settings need OAUTH_EMA_ISSUER".into()));
+        }
+        return Ok(None);
+    };
+    let jwks = match val("OAUTH_EMA_JWKS") {
+        Some(j) => Some(
+            serde_json::from_str(&j)
+                .map_err(|_| ConfigError("OAUTH_EMA_JWKS must be a JSON key set ({\"keys\": [...]})".into()))?,
+        ),
+        None => None,
+    };
+    Ok(Some(crate::EnterpriseIdp {
+        issuer,
+        jwks_uri: val("OAUTH_EMA_JWKS_URL"),
+        jwks,
+        allowed_clients: val("OAUTH_EMA_CLIENTS").map(|c| scope_list(&c)).unwrap_or_default(),
+    }))
+}
+
+fn check_enterprise(idp: &crate::EnterpriseIdp) -> Result<(), ConfigError> {
+    if url::Url::parse(&idp.issuer).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+        return Err(ConfigError("OAUTH_EMA_ISSUER must be an http(s) URL".into()));
+    }
+    match (&idp.jwks, &idp.jwks_uri) {
+        (Some(set), _) => {
+            crate::client_assertion::parse_jwks(set)
+                .map_err(|_| ConfigError("OAUTH_EMA_JWKS must be a public JSON key set ({\"keys\": [...]})".into()))?;
+        }
+        (None, Some(u)) if url::Url::parse(u).is_ok() => {}
+        _ => return Err(ConfigError("OAUTH_EMA_JWKS_URL (an URL) or OAUTH_EMA_JWKS is needed".into())),
+    }
+    if idp.allowed_clients.is_empty() {
+        return Err(ConfigError("OAUTH_EMA_CLIENTS must name at least one client_id".into()));
+    }
+    Ok(())
 }
 
 /// A setting that could not be read; names the variable, never its value.
@@ -276,7 +333,7 @@ impl Config {
     /// `OAUTH_PRIVATE_KEY_JWT`,
     /// `CIMD_ALLOW_LOOPBACK` (`true`/`false`, the last development only),
     /// `OAUTH_REFRESH_TOKEN_IDLE_TTL` (seconds, sliding expiry),
-    /// `OAUTH_CLIENT_RENEWAL` (`true`/`false`), `OAUTH_TOKEN_CACHE_TTL`
+    /// `OAUTH_CLIENT_RENEWAL`, `OAUTH_TOKEN_EXCHANGE` (`true`/`false`), `OAUTH_TOKEN_CACHE_TTL`
     /// (seconds) and `OAUTH_ADMIN_TOKEN` (secret), then [validates](Self::validate) them.
     /// Errors name the setting, never its value.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -318,6 +375,8 @@ impl Config {
         c.read_resource_settings(&get)?;
         c.refresh_token_idle_ttl = Some(secs("OAUTH_REFRESH_TOKEN_IDLE_TTL", 0)?).filter(|&t| t != 0);
         c.renew_clients_in_use = flag(&get, "OAUTH_CLIENT_RENEWAL", false)?;
+        c.token_exchange = flag(&get, "OAUTH_TOKEN_EXCHANGE", false)?;
+        c.enterprise = enterprise_idp(&get)?;
         c.token_cache_ttl = secs("OAUTH_TOKEN_CACHE_TTL", c.token_cache_ttl)?;
         c.admin_token = get("OAUTH_ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).map(Secret);
         c.validate()?;
@@ -390,6 +449,9 @@ impl Config {
         }
         self.validate_resources()?;
         self.validate_endpoints()?;
+        if let Some(idp) = &self.enterprise {
+            check_enterprise(idp)?;
+        }
         Ok(())
     }
 
@@ -433,6 +495,27 @@ impl Config {
         }
         self.validation_secret = get("OAUTH_VALIDATION_SECRET").filter(|t| !t.trim().is_empty()).map(Secret);
         Ok(())
+    }
+
+    /// The grant types the token endpoint takes (AS metadata `grant_types_supported`).
+    pub fn grant_types_supported(&self) -> Vec<&'static str> {
+        let mut g = vec!["authorization_code", "refresh_token"];
+        g.extend(self.extra_grant_types());
+        if self.enterprise.is_some() {
+            g.push(crate::JWT_BEARER_GRANT);
+        }
+        g
+    }
+
+    /// Grant types clients may register besides `authorization_code` and
+    /// `refresh_token` (and are registered by default): the token exchange
+    /// when it is on.
+    pub(crate) fn extra_grant_types(&self) -> Vec<&'static str> {
+        if self.token_exchange {
+            vec![crate::TOKEN_EXCHANGE_GRANT]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Checks that none of the application's own routes (`paths`: a sign-in

@@ -10,6 +10,7 @@
 //! grant's props.
 
 use super::bearer::{AuthContext, BearerError};
+use super::enterprise::{EnterpriseAssertion, EnterpriseGrant};
 use super::error::OAuthError;
 use super::records::Grant;
 use async_trait::async_trait;
@@ -23,6 +24,13 @@ pub enum GrantType {
     AuthorizationCode,
     /// `refresh_token`: a refresh token is rotated for new tokens.
     RefreshToken,
+    /// RFC 8693 token exchange ([`Config::token_exchange`](crate::Config::token_exchange)):
+    /// an access token is traded for a narrower one. The grant is not
+    /// written: props the hook returns go into the new access token only,
+    /// metadata it returns is ignored, and its lifetime cap applies. The hook
+    /// should do no upstream work that changes what the grant must hold (a
+    /// rotated upstream refresh token would be lost).
+    TokenExchange,
 }
 
 /// What the callback is told about the exchange in progress.
@@ -90,6 +98,16 @@ pub trait GrantHooks {
     /// expiry, killed by a replayed code or a dead upstream). Called after its
     /// records are deleted; best effort: it has no way to fail the revocation.
     async fn grant_ended(&self, _grant: &Grant) {}
+
+    /// Maps a verified enterprise ID-JAG (see [`crate::enterprise`]) to the
+    /// grant's user, props and metadata, or refuses it. Runs after every
+    /// check and after the assertion's `jti` was marked used, before anything
+    /// is written. By default every assertion is refused (`invalid_grant`,
+    /// reason `enterprise.no_mapping`): configuring the IdP alone issues no token.
+    async fn enterprise_grant(&self, _assertion: EnterpriseAssertion<'_>) -> Result<EnterpriseGrant, OAuthError> {
+        Err(OAuthError::invalid_grant("This server does not issue tokens for enterprise assertions")
+            .because(crate::error::Reason::new("enterprise", "no_mapping")))
+    }
 }
 
 /// No callback: tokens carry the props sign-in stored, unchanged.

@@ -2,7 +2,8 @@
 //! discovery metadata (RFC 8414, RFC 9728), dynamic client registration
 //! (RFC 7591) and Client ID Metadata Documents, authorization requests and
 //! grants, the token endpoint (authorization code + PKCE, refresh-token
-//! rotation; clients authenticated with a secret, none, or `private_key_jwt`
+//! rotation, RFC 8693 token exchange when [`Config::token_exchange`] is on;
+//! clients authenticated with a secret, none, or `private_key_jwt`
 //! assertions for metadata-document clients), revocation (RFC 7009) and bearer-token validation for the
 //! protected resources.
 //!
@@ -101,6 +102,8 @@
 //!   items above, with their helpers and limits;
 //! - [`client_assertion`]: `private_key_jwt` client authentication (RFC 7523)
 //!   for metadata-document clients: its rules, limits and KV keys;
+//! - [`enterprise`]: Enterprise-Managed Authorization (ID-JAG, the RFC 7523
+//!   jwt-bearer grant): its rules, limits and KV keys;
 //! - [`cors`]: the CORS policy for browser-based MCP clients;
 //! - [`crypto`], [`text`]: hashing, random tokens and base64url; neutralising
 //!   control characters in displayed text;
@@ -122,6 +125,7 @@ pub mod client_assertion;
 pub mod config;
 pub mod cors;
 pub mod crypto;
+pub mod enterprise;
 pub mod error;
 pub mod grants;
 pub mod records;
@@ -149,6 +153,7 @@ mod revoke;
 mod router;
 mod seal;
 mod token;
+mod token_exchange;
 mod token_str;
 
 pub use admin::{ClientPage, CLIENTS_PER_PAGE};
@@ -156,6 +161,7 @@ pub use authorize::{AuthRequest, AuthorizeError, ClientLookupError, CompleteAuth
 pub use bearer::{step_up_challenge, AuthContext, BearerError};
 pub use cimd::{CimdError, CimdErrorKind, FetchBudget, FetchFailure, FetchedDocument, MetadataFetcher};
 pub use config::{Config, ConfigError, Endpoints, Secret};
+pub use enterprise::{EnterpriseAssertion, EnterpriseGrant, EnterpriseIdp, JWT_BEARER_GRANT};
 pub use error::{OAuthError, Reason};
 pub use hooks::{
     Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy, ResourceProps,
@@ -166,6 +172,7 @@ pub use resource_server::{RemoteValidator, ResourceServer, TokenValidator, Valid
 pub use router::is_endpoint;
 pub use store::{KvStore, StoreError};
 pub use token_cache::TokenCache;
+pub use token_exchange::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
 
 /// The authorization server for one request: the store, the settings, the
 /// request's clock (seconds since the epoch) and the application's hooks.

@@ -63,7 +63,7 @@ pub fn authorization_server(origin: &str, config: &Config, cimd: bool) -> Value 
         "revocation_endpoint": format!("{origin}{}", e.revoke),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": config.grant_types_supported(),
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "code_challenge_methods_supported": ["S256"],

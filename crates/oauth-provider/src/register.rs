@@ -14,7 +14,7 @@ pub const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
 const MAX_REDIRECT_URIS: usize = 20;
 const MAX_TEXT: usize = 256;
 const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
-const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+pub(crate) const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 
 /// The registration limit counts per fixed hour.
 const RATE_WINDOW_SECS: u64 = 3600;
@@ -84,7 +84,13 @@ fn opt_string_list(doc: &Map<String, Value>, name: &str, max_items: usize) -> Re
 /// with `allow_private_use`); the others are kept, and refused only when an
 /// authorization request uses one (as workers-oauth-provider 1.2.1 does: Cursor
 /// lists `cursor://…` beside its https and loopback callbacks).
-pub fn validate_metadata(doc: &Value, allow_private_use: bool) -> Result<ClientInfo, OAuthError> {
+/// `extra_grants`: grant types this server accepts besides [`GRANT_TYPES`]
+/// (the token exchange, when on), also registered by default.
+pub fn validate_metadata(
+    doc: &Value,
+    allow_private_use: bool,
+    extra_grants: &[&str],
+) -> Result<ClientInfo, OAuthError> {
     let doc = doc.as_object().ok_or_else(|| meta_err("The registration must be a JSON object"))?;
     let redirect_uris =
         opt_string_list(doc, "redirect_uris", MAX_REDIRECT_URIS)?.filter(|l| !l.is_empty()).ok_or_else(|| {
@@ -127,8 +133,11 @@ pub fn validate_metadata(doc: &Value, allow_private_use: bool) -> Result<ClientI
         )));
     }
     // Without grant_types we register both grants MCP clients use (and say so in the response).
-    let grant_types = opt_string_list(doc, "grant_types", 8)?.unwrap_or_else(|| GRANT_TYPES.map(String::from).to_vec());
-    if let Some(g) = grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
+    let grant_types = opt_string_list(doc, "grant_types", 8)?
+        .unwrap_or_else(|| GRANT_TYPES.iter().chain(extra_grants).map(|g| (*g).to_owned()).collect());
+    if let Some(g) =
+        grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str()) && !extra_grants.contains(&g.as_str()))
+    {
         return Err(meta_err(format!("grant type '{g}' is not supported")));
     }
     if !grant_types.iter().any(|g| g == "authorization_code") {
@@ -251,7 +260,8 @@ impl Provider<'_> {
         doc: &Value,
         ttl: Option<u64>,
     ) -> Result<(ClientInfo, Option<String>), OAuthError> {
-        let mut client = validate_metadata(doc, self.config.allow_private_use_schemes)?;
+        let mut client =
+            validate_metadata(doc, self.config.allow_private_use_schemes, &self.config.extra_grant_types())?;
         self.check_policy(&client)?;
         client.client_id = random_token(token_str::ID_LEN);
         client.registration_date = self.now;

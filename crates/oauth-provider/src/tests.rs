@@ -23,6 +23,7 @@ mod client_assertion;
 mod client_auth;
 mod compat;
 mod endpoints;
+mod enterprise;
 mod hooks;
 mod lifecycle;
 mod policy;
@@ -31,6 +32,7 @@ mod resources;
 mod revoke;
 mod token;
 mod token_cache;
+mod token_exchange;
 
 pub const ORIGIN: &str = "https://mcp.example.com";
 pub const MCP: &str = "https://mcp.example.com/mcp";

@@ -1,6 +1,7 @@
 //! The token endpoint: `authorization_code` (with PKCE) and `refresh_token`
 //! (rotated on every use; the previous token stays good until the new one is
-//! first used, so a client that lost a response can retry).
+//! first used, so a client that lost a response can retry), and the
+//! dispatch to RFC 8693 token exchange (`token_exchange.rs`) when it is on.
 
 use super::authorize::pkce_syntax_ok;
 use super::client_auth::Form;
@@ -29,7 +30,7 @@ const fn refresh_reason(check: &'static str) -> Reason {
 /// request's `scope` names. Any scope the grant lacks (unknown, or known but
 /// not granted) makes the request `invalid_scope`, never a silent widening or
 /// an empty token (RFC 6749 §5.2, §6); an empty `scope` is no `scope`.
-fn narrowed_scope(granted: &[String], asked: Option<&str>) -> Result<Vec<String>, OAuthError> {
+pub(crate) fn narrowed_scope(granted: &[String], asked: Option<&str>) -> Result<Vec<String>, OAuthError> {
     let Some(asked) = asked.filter(|a| !a.trim().is_empty()) else { return Ok(granted.to_vec()) };
     let mut out: Vec<String> = Vec::new();
     for s in asked.split_whitespace() {
@@ -69,6 +70,15 @@ impl Provider<'_> {
                 self.renew_client_if_due(&client).await;
                 Ok(res)
             }
+            Some(super::TOKEN_EXCHANGE_GRANT) if self.config.token_exchange => {
+                let res = self.exchange_token(&client, &form, origin).await?;
+                self.renew_client_if_due(&client).await;
+                Ok(res)
+            }
+            Some(super::JWT_BEARER_GRANT) if self.config.enterprise.is_some() => {
+                let idp = self.config.enterprise.as_ref().expect("checked");
+                self.enterprise_grant(idp, &client, &form, origin).await
+            }
             // The original serves revocation at its token endpoint.
             None if form.get("token").is_some() => self.revoke_with(&client, &form).await,
             None => Err(OAuthError::invalid_request("grant_type is required")
@@ -76,7 +86,7 @@ impl Provider<'_> {
             Some(_) => Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                "Supported grant types: authorization_code, refresh_token",
+                format!("Supported grant types: {}", self.config.grant_types_supported().join(", ")),
             )
             .because(Reason::new("token", "grant_type_unsupported"))),
         }
@@ -266,7 +276,7 @@ impl Provider<'_> {
     /// it returns: new props under a new key (a key encrypts exactly one
     /// message), new metadata. Returns the key the props are now under and the
     /// hook's cap on the access token's lifetime. A dead upstream ends the grant.
-    async fn run_exchange(
+    pub(crate) async fn run_exchange(
         &self,
         grant: &mut Grant,
         key: seal::PropsKey,
@@ -317,7 +327,7 @@ impl Provider<'_> {
 
     /// RFC 8707 at the token endpoint: an explicit resource must be one the
     /// grant was issued for; the token's audience is the explicit or granted one.
-    fn token_audience(&self, grant: &Grant, explicit: &[String]) -> Result<Vec<String>, OAuthError> {
+    pub(crate) fn token_audience(&self, grant: &Grant, explicit: &[String]) -> Result<Vec<String>, OAuthError> {
         let granted = grant.resources();
         // A value with a query names the resource without it (WOP 1.2.3), as at /authorize.
         let mut mapped: Vec<String> = Vec::new();
@@ -343,7 +353,7 @@ impl Provider<'_> {
     /// Mints an access token (and, `with_refresh`, a new refresh token), stores
     /// both and the grant. The access token lives at most `max_ttl` seconds
     /// (the grant's remaining life, the hook's cap).
-    async fn issue(
+    pub(crate) async fn issue(
         &self,
         mut grant: Grant,
         key: seal::PropsKey,

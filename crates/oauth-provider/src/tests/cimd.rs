@@ -193,7 +193,7 @@ fn cache_lifetimes_honour_cache_control_within_bounds() {
 
 #[test]
 fn documents_are_validated() {
-    let ok = validate_document(DOC_URL, doc_json(DOC_URL).to_string().as_bytes(), true, true).unwrap();
+    let ok = validate_document(DOC_URL, doc_json(DOC_URL).to_string().as_bytes(), true, true, &[]).unwrap();
     assert_eq!(ok.client_id, DOC_URL);
     assert_eq!(ok.display_name(), "Metadata Client");
     assert!(ok.is_public() && ok.auth_method_explicit && ok.client_secret.is_none());
@@ -201,12 +201,12 @@ fn documents_are_validated() {
     // Without an auth method the client is public all the same.
     let mut d = doc_json(DOC_URL);
     d.as_object_mut().unwrap().remove("token_endpoint_auth_method");
-    assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, true).unwrap().is_public());
+    assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, true, &[]).unwrap().is_public());
 
     let with = |f: &dyn Fn(&mut Value)| {
         let mut d = doc_json(DOC_URL);
         f(&mut d);
-        validate_document(DOC_URL, d.to_string().as_bytes(), true, true).expect_err("refused").detail
+        validate_document(DOC_URL, d.to_string().as_bytes(), true, true, &[]).expect_err("refused").detail
     };
     let cases: Vec<(String, &str)> = vec![
         (with(&|d| d["client_id"] = json!("https://client.example.com/other.json")), "does not equal its URL"),
@@ -235,7 +235,7 @@ fn documents_are_validated() {
         (b"[1,2]", "object"),
         (b"{\"client_id\": 1}", "no client_id"),
     ] {
-        let e = validate_document(DOC_URL, body, true, true).unwrap_err();
+        let e = validate_document(DOC_URL, body, true, true, &[]).unwrap_err();
         assert_eq!(e.kind, CimdErrorKind::Document);
         assert!(e.detail.contains(want), "{want}: {}", e.detail);
     }
@@ -438,10 +438,10 @@ fn a_document_may_list_unusable_redirect_uris_that_requests_cannot_use() {
     assert!(t.parse(&t.w.authorize_url(&t.client("cursor://x/cb"), Some(&pkce), &[])).is_ok());
     // A document whose every redirect URI is unusable is refused as a whole.
     d["redirect_uris"] = json!(["http://client.example.com/cb"]);
-    assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, true).is_err());
+    assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, true, &[]).is_err());
     d["redirect_uris"] = json!(["cursor://x/cb"]);
-    assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, true).is_ok());
-    assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, false).is_err());
+    assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, true, &[]).is_ok());
+    assert!(validate_document(DOC_URL, d.to_string().as_bytes(), true, false, &[]).is_err());
 }
 
 #[test]

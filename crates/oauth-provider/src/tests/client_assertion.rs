@@ -98,13 +98,13 @@ X7lPNTh3Togf3nLqxdoZ7dlovUJjMqlpvTTPncSZ0lUB+sac7VC4ehi7vfuDvIo8
 -----END PRIVATE KEY-----";
 
 /// A client's signing key and the public JWK it publishes.
-enum Key {
+pub(super) enum Key {
     Rsa(Box<rsa::RsaPrivateKey>),
     Ec(p256::ecdsa::SigningKey),
 }
 
 impl Key {
-    fn rsa() -> Self {
+    pub(super) fn rsa() -> Self {
         Key::Rsa(Box::new(rsa::RsaPrivateKey::from_pkcs8_pem(RSA_PEM).unwrap()))
     }
     fn rsa_other() -> Self {
@@ -113,16 +113,16 @@ impl Key {
     fn weak_rsa() -> Self {
         Key::Rsa(Box::new(rsa::RsaPrivateKey::from_pkcs8_pem(WEAK_RSA_PEM).unwrap()))
     }
-    fn ec() -> Self {
+    pub(super) fn ec() -> Self {
         Key::Ec(p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng))
     }
-    fn alg(&self) -> &'static str {
+    pub(super) fn alg(&self) -> &'static str {
         match self {
             Key::Rsa(_) => "RS256",
             Key::Ec(_) => "ES256",
         }
     }
-    fn jwk(&self, kid: &str) -> Value {
+    pub(super) fn jwk(&self, kid: &str) -> Value {
         match self {
             Key::Rsa(k) => json!({
                 "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
@@ -134,7 +134,7 @@ impl Key {
             }
         }
     }
-    fn sign(&self, input: &[u8]) -> Vec<u8> {
+    pub(super) fn sign(&self, input: &[u8]) -> Vec<u8> {
         match self {
             Key::Rsa(k) => k.sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &sha2::Sha256::digest(input)).unwrap(),
             Key::Ec(k) => {
@@ -146,7 +146,7 @@ impl Key {
 }
 
 /// A compact JWS of `claims` under `header`, signed with `key`.
-fn jws(key: &Key, header: &Value, claims: &Value) -> String {
+pub(super) fn jws(key: &Key, header: &Value, claims: &Value) -> String {
     let input = format!("{}.{}", b64url(header.to_string()), b64url(claims.to_string()));
     let sig = key.sign(input.as_bytes());
     format!("{input}.{}", b64url(sig))
@@ -598,7 +598,7 @@ fn documents_negotiate_the_method_from_what_they_offer() {
         d.to_string()
     };
     let method = |edit: Value, on: bool| {
-        validate_document(ONLY_JWT, doc(edit).as_bytes(), on, true)
+        validate_document(ONLY_JWT, doc(edit).as_bytes(), on, true, &[])
             .map(|c| (c.token_endpoint_auth_method.clone(), c.accepts_auth_method("private_key_jwt"), c.is_public()))
             .map_err(|e| e.detail)
     };
