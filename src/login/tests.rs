@@ -1309,6 +1309,23 @@ fn a_narrowed_token_gets_a_pingone_token_of_its_own_scopes_and_the_whole_grant_g
     exchange(GrantType::AuthorizationCode, &wide, &read);
     assert_eq!(calls(), 2);
     assert!(!last_scope().unwrap().contains("todo_api:write"));
+    // An RFC 8693 exchange cannot narrow the PingOne token (it writes no grant, and a PingOne
+    // refresh would rotate the grant's refresh token): a narrower exchange is refused.
+    let before = calls();
+    let refused = block_on(hooks.exchange(Exchange {
+        grant_type: GrantType::TokenExchange,
+        client_id: "client-1",
+        user_id: "user-1",
+        grant_id: "grant-1",
+        scope: &both,
+        token_scope: &read,
+        props: &wide,
+        metadata: &metadata,
+        access_token_ttl: 600,
+        now: NOW,
+    }));
+    assert!(matches!(refused, Err(crate::oauth::ExchangeError::Refused(_))), "{refused:?}");
+    assert_eq!(calls(), before);
     // The whole grant again after narrowing: PingOne is asked for both back.
     answer(Some("openid profile todo_api:read todo_api:write"));
     let widened = exchange(GrantType::RefreshToken, &narrowed, &both).props.unwrap();

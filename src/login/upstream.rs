@@ -309,16 +309,23 @@ impl GrantHooks for PingOneGrants<'_> {
         let expires_at = Props::from_value(e.props).subject_token_expires_at;
         let remaining = expires_at.map(|at| at.saturating_sub(e.now));
         let capped = ExchangeResult { access_token_ttl: remaining, ..Default::default() };
-        if e.grant_type == GrantType::TokenExchange {
-            // RFC 8693 (OAUTH_TOKEN_EXCHANGE): no call to PingOne, whose refresh would rotate a
-            // refresh token the grant (not written by an exchange) must keep. The new MCP token
-            // carries the subject token's PingOne token and lives no longer than it.
-            return Ok(capped);
-        }
         // A token narrower (or wider) than the PingOne token held: PingOne is
         // asked for a token of exactly its scopes, so what reaches the Todo API
         // or a downstream server can do no more than the MCP token.
         let rescoped = self.rescoped(&e);
+        if e.grant_type == GrantType::TokenExchange {
+            // RFC 8693 (OAUTH_TOKEN_EXCHANGE): no call to PingOne, whose refresh would rotate a
+            // refresh token the grant (not written by an exchange) must keep. The new MCP token
+            // carries the subject token's PingOne token and lives no longer than it, so one of
+            // other Todo API scopes cannot be issued this way.
+            if rescoped.is_some() {
+                return Err(ExchangeError::Refused(
+                    "An exchanged token keeps the Todo API scopes of its subject token; narrow with a refresh (scope=)"
+                        .into(),
+                ));
+            }
+            return Ok(capped);
+        }
         if e.grant_type == GrantType::AuthorizationCode {
             if let (Some(scope), Some(rt), false) = (&rescoped, self.refresh_token_of(&e), remaining == Some(0)) {
                 return self.refresh(&e, &rt, Some(scope.clone())).await;

@@ -80,6 +80,10 @@ pub enum ExchangeError {
     /// A failure worth retrying (upstream unreachable or 5xx): 503
     /// `temporarily_unavailable`; the grant stays as it was.
     Unavailable(String),
+    /// The application cannot issue the token as asked (for example a token
+    /// narrower than the upstream token behind it, which it cannot narrow
+    /// here): 400 `invalid_scope`; the grant stays as it was.
+    Refused(String),
 }
 
 /// The application's part in a grant's life (workers-oauth-provider's

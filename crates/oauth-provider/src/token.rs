@@ -310,6 +310,9 @@ impl Provider<'_> {
                     OAuthError::temporarily_unavailable(why).because(Reason::new("token_exchange_hook", "unavailable"))
                 )
             }
+            Err(ExchangeError::Refused(why)) => {
+                return Err(OAuthError::invalid_scope(why).because(Reason::new("token_exchange_hook", "refused")))
+            }
         };
         let key = match result.props {
             Some(p) => {
