@@ -7,10 +7,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack } from './support/stack.mjs';
-import { getMcpToken, refresh } from './support/flow.mjs';
+import { eventually, getMcpToken, refresh } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
 import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -37,6 +37,17 @@ after(async () => {
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The stand-in IdP's log (one line per request, local/idp/server.mjs). */
+const idpLog = () => { try { return readFileSync(join(stack.logsDir, 'idp.log'), 'utf8'); } catch { return ''; } };
+const idpTokenCalls = () => (idpLog().match(/ POST \S*\/as\/token \d/g) ?? []).length;
+/** Resolves once every request the IdP answered so far is in its log: a marker request sent now shows up. */
+async function idpLogCaughtUp() {
+  const marker = `/log-marker-${Math.random().toString(36).slice(2)}`;
+  await (await fetch(`${stack.idpUrl}${marker}`)).arrayBuffer();
+  await eventually(() => idpLog().includes(` GET ${marker} `), 'the IdP\'s log to show the marker request', 5000);
+}
+
 const call = (client, name, args = {}) => client.callTool({ name, arguments: args });
 
 function todosOf(result) {
@@ -145,9 +156,15 @@ test('concurrent refreshes with one refresh token all leave their caller with wo
   // used one comes back: unserialized, the second upstream refresh would end the grant.
   const t = await getMcpToken(stack, { user: 'bob' });
   const callers = 4;
+  await idpLogCaughtUp();
+  const tokenCallsBefore = idpTokenCalls();
   const first = await Promise.all(Array.from({ length: callers },
     () => refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token })));
   for (const r of first) assert.equal(r.status, 200, JSON.stringify(r.body));
+  // PingOne's token endpoint was called once for the four MCP refreshes (counted in the IdP's
+  // log once everything it answered is there).
+  await idpLogCaughtUp();
+  assert.equal(idpTokenCalls() - tokenCallsBefore, 1, 'PingOne token-endpoint calls for the concurrent refreshes');
   // Each caller goes on with what it got: its access token works, and so does its next refresh.
   for (const r of first) {
     assert.equal((await mcpPost(r.body.access_token, initialize)).status, 200);
