@@ -25,7 +25,7 @@ before(async () => {
     idpEnv: {
       IDP_ACCESS_TOKEN_TTL: String(PINGONE_TTL),
       IDP_ADMIN_API: '1',
-      IDP_USERS: JSON.stringify({ alice: 'alice-password', bob: 'bob-password', carol: 'carol-password' }),
+      IDP_USERS: JSON.stringify({ alice: 'alice-password', bob: 'bob-password', carol: 'carol-password', dave: 'dave-password' }),
     },
   });
 });
@@ -174,6 +174,34 @@ test('concurrent refreshes with one refresh token all leave their caller with wo
   }
   // Concurrent callers got one answer: one upstream refresh, not four.
   assert.equal(new Set(first.map((r) => r.body.refresh_token)).size, 1);
+});
+
+/** Makes the IdP's token endpoint fail (`token-500`, `token-hang`, `token-drop`) or work again (`off`). */
+async function idpFault(mode) {
+  const res = await fetch(`${stack.idpUrl}/admin/fault`, { method: 'POST', body: JSON.stringify({ mode }) });
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
+}
+
+test('PingOne failing during a refresh (500, no answer, connection dropped): 503 temporarily_unavailable, the grant kept, the next refresh works', async () => {
+  for (const mode of ['token-500', 'token-drop', 'token-hang']) {
+    const t = await getMcpToken(stack, { user: 'dave' }); // not carol: her test counts her PingOne refresh tokens
+    await idpFault(mode);
+    let failed;
+    try {
+      failed = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token });
+    } finally {
+      await idpFault('off');
+    }
+    assert.equal(failed.status, 503, `${mode}: ${JSON.stringify(failed.body)}`);
+    assert.equal(failed.body.error, 'temporarily_unavailable', mode);
+    await idpLogCaughtUp();
+    assert.ok(idpLog().split('\n').filter((l) => l.includes(`fault ${mode} on POST`)).length >= 1, `${mode}: the IdP's token endpoint was asked`);
+    // The grant is kept: the same refresh token works once PingOne does, and so do its tokens.
+    const again = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token });
+    assert.equal(again.status, 200, `${mode}: ${JSON.stringify(again.body)}`);
+    assert.equal((await mcpPost(again.body.access_token, initialize)).status, 200, mode);
+  }
 });
 
 test('a bearer token whose PingOne token expired is a 401 invalid_token with the challenge, never a tool run', async () => {
