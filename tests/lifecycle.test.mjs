@@ -228,10 +228,11 @@ test('a PingOne refresh token revoked at the IdP ends the grant: the next MCP re
   assert.equal((await mcpPost(t.access_token, initialize)).status, 401);
 });
 
-test('a revocation sticks while the client refreshes in a loop', async () => {
+test('a revocation sticks while the client refreshes in a loop, and ends the grant\'s access tokens before they expire', async () => {
   const t = await getMcpToken(stack, { user: 'alice' });
-  let current = { refresh: t.refresh_token, access: t.access_token };
+  let current = { refresh: t.refresh_token, access: t.access_token, at: Date.now(), expiresIn: t.expires_in };
   let revokedAt = 0;
+  let refreshes = 0;
   const afterRevoke = [];
   const loop = (async () => {
     const until = Date.now() + 4000;
@@ -239,10 +240,16 @@ test('a revocation sticks while the client refreshes in a loop', async () => {
       const startedAt = Date.now();
       const r = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: current.refresh });
       if (revokedAt && startedAt > revokedAt) afterRevoke.push(r);
-      if (r.status === 200) current = { refresh: r.body.refresh_token, access: r.body.access_token };
+      if (r.status === 200) {
+        current = { refresh: r.body.refresh_token, access: r.body.access_token, at: startedAt, expiresIn: r.body.expires_in };
+        refreshes += 1;
+      }
     }
   })();
-  await sleep(800);
+  await eventually(() => refreshes >= 2, 'the loop to refresh twice', 3000);
+  // An access token of the grant, working now; the revocation must end it long before it expires.
+  const last = current;
+  assert.equal((await mcpPost(last.access, initialize)).status, 200, 'the access token works before the revocation');
   const res = await fetch(`${stack.mcpOrigin}/revoke`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -250,11 +257,14 @@ test('a revocation sticks while the client refreshes in a loop', async () => {
   });
   assert.equal(res.status, 200);
   revokedAt = Date.now();
+  assert.equal((await mcpPost(last.access, initialize)).status, 401, 'the access token is refused once its grant is revoked');
+  const lifeLeft = last.at + last.expiresIn * 1000 - Date.now();
+  assert.ok(lifeLeft >= 2000, `refused ${lifeLeft} ms before its expiry: the revocation, not the expiry, ended it`);
   await loop;
   assert.ok(afterRevoke.length > 0, 'the loop kept refreshing after the revocation');
   for (const r of afterRevoke) assert.equal(r.body.error, 'invalid_grant', JSON.stringify(r.body));
-  // Whatever access token the loop last got dies at the latest with its own expiry.
-  await sleep((PINGONE_TTL + 1) * 1000);
+  // Whatever access token the loop got last (a refresh answered after the revocation's start
+  // included) is dead too.
   assert.equal((await mcpPost(current.access, initialize)).status, 401);
 });
 
