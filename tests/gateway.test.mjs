@@ -343,7 +343,8 @@ test('event streams end once their grant is revoked: the SDK client\'s GET /mcp 
     assert.equal(sse.status, 200);
     const reader = sse.body.getReader();
     await readUntil(reader, /event: endpoint\n/);
-    // Both outlive several grant checks while the grant is there.
+    // Both outlive several grant checks while the grant is there. A fixed wait on purpose: the
+    // claim is that time passing (two and a half check periods) does not end them.
     await new Promise((r) => setTimeout(r, GRANT_CHECK_SECS * 2500));
     const open = (await downstreamRequests()).slice(before).filter((r) => r.method === 'GET' && r.ended === null);
     assert.deepEqual(open.map((r) => r.path).sort(), ['/mcp', '/sse'], 'both streams open while the grant lasts');

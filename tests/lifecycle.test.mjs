@@ -101,6 +101,7 @@ for (const kind of ['http', 'sse']) {
       assert.notEqual(who.isError, true);
       const fingerprint = who.content[0].text.match(/sha256:([a-f0-9]{16})/)?.[1];
       if (fingerprint) subjectTokens.add(fingerprint);
+      // Time passing is the point: calls spread over four PingOne token lifetimes.
       await sleep(1500);
     }
     const refreshes = provider.tokenRequests.filter((g) => g === 'refresh_token').length;
@@ -140,6 +141,7 @@ for (const kind of ['http', 'sse']) {
         assert.notEqual(who.result?.isError, true, JSON.stringify(who));
         const fingerprint = who.result.content[0].text.match(/sha256:([a-f0-9]{16})/)?.[1];
         if (fingerprint) subjectTokens.add(fingerprint);
+        // Idle past the PingOne token's death (the thing under test), then back.
         await sleep((PINGONE_TTL + 1) * 1000);
       }
       assert.equal(subjectTokens.size, 4, `a new PingOne token in each lifetime (${subjectTokens.size} distinct)`);
@@ -206,6 +208,7 @@ test('PingOne failing during a refresh (500, no answer, connection dropped): 503
 
 test('a bearer token whose PingOne token expired is a 401 invalid_token with the challenge, never a tool run', async () => {
   const t = await getMcpToken(stack, { user: 'bob' });
+  // Waiting for the token to expire is the thing under test; a whole second past its end.
   await sleep((t.expires_in + 1) * 1000);
   const res = await mcpPost(t.access_token, initialize);
   assert.equal(res.status, 401);
