@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startTestStack, ROOT } from './support/stack.mjs';
+import { DEFAULT_USERS } from '../local/idp/users.mjs';
 import { eventually, getMcpToken, refresh, revokeRefreshToken } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
 import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
@@ -31,7 +32,12 @@ before(async () => {
   stack = await startTestStack({
     todoApi: false,
     downstream: { testHooks: true },
-    idpEnv: { IDP_ADMIN_API: '1' }, // group changes at the IdP
+    idpEnv: {
+      IDP_ADMIN_API: '1', // group changes at the IdP
+      // The usual users and eve, whose address PingOne says is unverified.
+      IDP_USERS: JSON.stringify([...DEFAULT_USERS,
+        { username: 'eve', password: 'eve-password', name: 'Eve Example', email: 'eve@example.com', email_verified: false }]),
+    },
     mcpVars: {
       DOWNSTREAM_TIMEOUT_SECS: String(TIMEOUT_SECS), DOWNSTREAM_KEEPALIVE_SECS: String(KEEPALIVE_SECS),
       SSE_GRANT_CHECK_SECS: String(GRANT_CHECK_SECS),
@@ -337,7 +343,8 @@ test('event streams end once their grant is revoked: the SDK client\'s GET /mcp 
     assert.equal(sse.status, 200);
     const reader = sse.body.getReader();
     await readUntil(reader, /event: endpoint\n/);
-    // Both outlive several grant checks while the grant is there.
+    // Both outlive several grant checks while the grant is there. A fixed wait on purpose: the
+    // claim is that time passing (two and a half check periods) does not end them.
     await new Promise((r) => setTimeout(r, GRANT_CHECK_SECS * 2500));
     const open = (await downstreamRequests()).slice(before).filter((r) => r.method === 'GET' && r.ended === null);
     assert.deepEqual(open.map((r) => r.path).sort(), ['/mcp', '/sse'], 'both streams open while the grant lasts');
@@ -393,6 +400,32 @@ test('spoofed identity headers, cookies and the MCP token never reach the downst
   assert.equal(h.origin, undefined);
   assert.match(h.authorization, /^Bearer sha256:/);
   assert.notEqual(h.authorization, `Bearer ${fingerprint(bob.access_token)}`);
+});
+
+test('spoofed identity headers never fill a gap: no groups, an unverified email, an invented X-User-*', async () => {
+  const spoofed = {
+    'x-user-email': 'boss@example.com', 'x-user-groups': 'admins,root', 'x-user-anything': 'yes',
+    'X-User-Role': 'admin',
+  };
+  // mallory is in no group and eve's address is unverified: the gateway sends no X-User-Groups
+  // (mallory), no X-User-Email (eve); the client's values must not take their place.
+  for (const [user, absent] of [['mallory', ['x-user-groups']], ['eve', ['x-user-groups', 'x-user-email']]]) {
+    const tokens = await getMcpToken(stack, { user });
+    const before = (await downstreamRequests()).length;
+    const res = await post(tokens.access_token, INIT, spoofed);
+    assert.equal(res.status, 200);
+    await messages(res);
+    const seen = (await downstreamRequests()).slice(before);
+    assert.equal(seen.length, 1);
+    const h = seen[0].headers;
+    assert.equal(h['x-user-username'], user, 'the request is the one signed in as this user');
+    for (const name of absent) assert.equal(h[name], undefined, `${user}: ${name} ${h[name]}`);
+    if (user === 'mallory') assert.equal(h['x-user-email'], 'mallory@example.com');
+    assert.equal(h['x-user-anything'], undefined);
+    assert.equal(h['x-user-role'], undefined);
+    assert.deepEqual(Object.keys(h).filter((n) => n.startsWith('x-user-')).sort(),
+      ['x-user-name', 'x-user-sub', 'x-user-username', ...(user === 'mallory' ? ['x-user-email'] : [])].sort());
+  }
 });
 
 /** The X-User-* headers the downstream's whoami saw for a call with `token` (a new raw session). */

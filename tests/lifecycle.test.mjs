@@ -7,10 +7,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack } from './support/stack.mjs';
-import { getMcpToken, refresh } from './support/flow.mjs';
+import { eventually, getMcpToken, refresh } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
 import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -25,7 +25,7 @@ before(async () => {
     idpEnv: {
       IDP_ACCESS_TOKEN_TTL: String(PINGONE_TTL),
       IDP_ADMIN_API: '1',
-      IDP_USERS: JSON.stringify({ alice: 'alice-password', bob: 'bob-password', carol: 'carol-password' }),
+      IDP_USERS: JSON.stringify({ alice: 'alice-password', bob: 'bob-password', carol: 'carol-password', dave: 'dave-password' }),
     },
   });
 });
@@ -37,6 +37,17 @@ after(async () => {
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The stand-in IdP's log (one line per request, local/idp/server.mjs). */
+const idpLog = () => { try { return readFileSync(join(stack.logsDir, 'idp.log'), 'utf8'); } catch { return ''; } };
+const idpTokenCalls = () => (idpLog().match(/ POST \S*\/as\/token \d/g) ?? []).length;
+/** Resolves once every request the IdP answered so far is in its log: a marker request sent now shows up. */
+async function idpLogCaughtUp() {
+  const marker = `/log-marker-${Math.random().toString(36).slice(2)}`;
+  await (await fetch(`${stack.idpUrl}${marker}`)).arrayBuffer();
+  await eventually(() => idpLog().includes(` GET ${marker} `), 'the IdP\'s log to show the marker request', 5000);
+}
+
 const call = (client, name, args = {}) => client.callTool({ name, arguments: args });
 
 function todosOf(result) {
@@ -90,6 +101,7 @@ for (const kind of ['http', 'sse']) {
       assert.notEqual(who.isError, true);
       const fingerprint = who.content[0].text.match(/sha256:([a-f0-9]{16})/)?.[1];
       if (fingerprint) subjectTokens.add(fingerprint);
+      // Time passing is the point: calls spread over four PingOne token lifetimes.
       await sleep(1500);
     }
     const refreshes = provider.tokenRequests.filter((g) => g === 'refresh_token').length;
@@ -129,6 +141,7 @@ for (const kind of ['http', 'sse']) {
         assert.notEqual(who.result?.isError, true, JSON.stringify(who));
         const fingerprint = who.result.content[0].text.match(/sha256:([a-f0-9]{16})/)?.[1];
         if (fingerprint) subjectTokens.add(fingerprint);
+        // Idle past the PingOne token's death (the thing under test), then back.
         await sleep((PINGONE_TTL + 1) * 1000);
       }
       assert.equal(subjectTokens.size, 4, `a new PingOne token in each lifetime (${subjectTokens.size} distinct)`);
@@ -145,9 +158,15 @@ test('concurrent refreshes with one refresh token all leave their caller with wo
   // used one comes back: unserialized, the second upstream refresh would end the grant.
   const t = await getMcpToken(stack, { user: 'bob' });
   const callers = 4;
+  await idpLogCaughtUp();
+  const tokenCallsBefore = idpTokenCalls();
   const first = await Promise.all(Array.from({ length: callers },
     () => refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token })));
   for (const r of first) assert.equal(r.status, 200, JSON.stringify(r.body));
+  // PingOne's token endpoint was called once for the four MCP refreshes (counted in the IdP's
+  // log once everything it answered is there).
+  await idpLogCaughtUp();
+  assert.equal(idpTokenCalls() - tokenCallsBefore, 1, 'PingOne token-endpoint calls for the concurrent refreshes');
   // Each caller goes on with what it got: its access token works, and so does its next refresh.
   for (const r of first) {
     assert.equal((await mcpPost(r.body.access_token, initialize)).status, 200);
@@ -159,8 +178,37 @@ test('concurrent refreshes with one refresh token all leave their caller with wo
   assert.equal(new Set(first.map((r) => r.body.refresh_token)).size, 1);
 });
 
+/** Makes the IdP's token endpoint fail (`token-500`, `token-hang`, `token-drop`) or work again (`off`). */
+async function idpFault(mode) {
+  const res = await fetch(`${stack.idpUrl}/admin/fault`, { method: 'POST', body: JSON.stringify({ mode }) });
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
+}
+
+test('PingOne failing during a refresh (500, no answer, connection dropped): 503 temporarily_unavailable, the grant kept, the next refresh works', async () => {
+  for (const mode of ['token-500', 'token-drop', 'token-hang']) {
+    const t = await getMcpToken(stack, { user: 'dave' }); // not carol: her test counts her PingOne refresh tokens
+    await idpFault(mode);
+    let failed;
+    try {
+      failed = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token });
+    } finally {
+      await idpFault('off');
+    }
+    assert.equal(failed.status, 503, `${mode}: ${JSON.stringify(failed.body)}`);
+    assert.equal(failed.body.error, 'temporarily_unavailable', mode);
+    await idpLogCaughtUp();
+    assert.ok(idpLog().split('\n').filter((l) => l.includes(`fault ${mode} on POST`)).length >= 1, `${mode}: the IdP's token endpoint was asked`);
+    // The grant is kept: the same refresh token works once PingOne does, and so do its tokens.
+    const again = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: t.refresh_token });
+    assert.equal(again.status, 200, `${mode}: ${JSON.stringify(again.body)}`);
+    assert.equal((await mcpPost(again.body.access_token, initialize)).status, 200, mode);
+  }
+});
+
 test('a bearer token whose PingOne token expired is a 401 invalid_token with the challenge, never a tool run', async () => {
   const t = await getMcpToken(stack, { user: 'bob' });
+  // Waiting for the token to expire is the thing under test; a whole second past its end.
   await sleep((t.expires_in + 1) * 1000);
   const res = await mcpPost(t.access_token, initialize);
   assert.equal(res.status, 401);
@@ -183,10 +231,11 @@ test('a PingOne refresh token revoked at the IdP ends the grant: the next MCP re
   assert.equal((await mcpPost(t.access_token, initialize)).status, 401);
 });
 
-test('a revocation sticks while the client refreshes in a loop', async () => {
+test('a revocation sticks while the client refreshes in a loop, and ends the grant\'s access tokens before they expire', async () => {
   const t = await getMcpToken(stack, { user: 'alice' });
-  let current = { refresh: t.refresh_token, access: t.access_token };
+  let current = { refresh: t.refresh_token, access: t.access_token, at: Date.now(), expiresIn: t.expires_in };
   let revokedAt = 0;
+  let refreshes = 0;
   const afterRevoke = [];
   const loop = (async () => {
     const until = Date.now() + 4000;
@@ -194,10 +243,16 @@ test('a revocation sticks while the client refreshes in a loop', async () => {
       const startedAt = Date.now();
       const r = await refresh({ mcpOrigin: stack.mcpOrigin, client: t.client, refreshToken: current.refresh });
       if (revokedAt && startedAt > revokedAt) afterRevoke.push(r);
-      if (r.status === 200) current = { refresh: r.body.refresh_token, access: r.body.access_token };
+      if (r.status === 200) {
+        current = { refresh: r.body.refresh_token, access: r.body.access_token, at: startedAt, expiresIn: r.body.expires_in };
+        refreshes += 1;
+      }
     }
   })();
-  await sleep(800);
+  await eventually(() => refreshes >= 2, 'the loop to refresh twice', 3000);
+  // An access token of the grant, working now; the revocation must end it long before it expires.
+  const last = current;
+  assert.equal((await mcpPost(last.access, initialize)).status, 200, 'the access token works before the revocation');
   const res = await fetch(`${stack.mcpOrigin}/revoke`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -205,11 +260,14 @@ test('a revocation sticks while the client refreshes in a loop', async () => {
   });
   assert.equal(res.status, 200);
   revokedAt = Date.now();
+  assert.equal((await mcpPost(last.access, initialize)).status, 401, 'the access token is refused once its grant is revoked');
+  const lifeLeft = last.at + last.expiresIn * 1000 - Date.now();
+  assert.ok(lifeLeft >= 2000, `refused ${lifeLeft} ms before its expiry: the revocation, not the expiry, ended it`);
   await loop;
   assert.ok(afterRevoke.length > 0, 'the loop kept refreshing after the revocation');
   for (const r of afterRevoke) assert.equal(r.body.error, 'invalid_grant', JSON.stringify(r.body));
-  // Whatever access token the loop last got dies at the latest with its own expiry.
-  await sleep((PINGONE_TTL + 1) * 1000);
+  // Whatever access token the loop got last (a refresh answered after the revocation's start
+  // included) is dead too.
   assert.equal((await mcpPost(current.access, initialize)).status, 401);
 });
 

@@ -7,14 +7,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack } from './support/stack.mjs';
 import { connectClient, TestOAuthProvider } from './support/sdk-oauth.mjs';
+import { authorize, exchangeCode, getMcpToken, refresh } from './support/flow.mjs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const ADMIN = 'test-admin-token-0123456789abcdef0123456789';
 
-describe('OAUTH_DYNAMIC_REGISTRATION=false with OAUTH_ADMIN_TOKEN', () => {
+describe('OAUTH_DYNAMIC_REGISTRATION=false with OAUTH_ADMIN_TOKEN, OAUTH_ALLOW_PUBLIC_CLIENTS=false', () => {
   let stack;
   before(async () => {
     stack = await startTestStack({
-      mcpVars: { OAUTH_DYNAMIC_REGISTRATION: 'false', OAUTH_ADMIN_TOKEN: ADMIN },
+      mcpVars: { OAUTH_DYNAMIC_REGISTRATION: 'false', OAUTH_ADMIN_TOKEN: ADMIN, OAUTH_ALLOW_PUBLIC_CLIENTS: 'false' },
     });
   });
   after(async () => { await stack?.stop(); });
@@ -44,6 +47,14 @@ describe('OAUTH_DYNAMIC_REGISTRATION=false with OAUTH_ADMIN_TOKEN', () => {
     await assert.rejects(connectClient('http', stack.mcpUrl, provider), /dynamic client registration/i);
     assert.equal(provider.registrations, 0);
     assert.equal(provider.authorizations.length, 0, 'never sent to authorize');
+  });
+
+  test('OAUTH_ALLOW_PUBLIC_CLIENTS=false: the admin endpoint refuses a public client too', async () => {
+    const res = await admin({ redirect_uris: ['https://app.example.com/cb'], token_endpoint_auth_method: 'none' }, ADMIN);
+    assert.equal(res.status, 400);
+    const body = await res.json();
+    assert.equal(body.error, 'invalid_client_metadata');
+    assert.match(body.error_description, /public client\) is not accepted/);
   });
 
   test('the admin endpoint refuses a missing or wrong token', async () => {
@@ -265,5 +276,88 @@ describe('OAUTH_ALLOW_PRIVATE_USE_SCHEMES=false, OAUTH_REGISTRATION_LIMIT=3', ()
     res = await register({ application_type: 'native', redirect_uris: ['http://127.0.0.1:33419/callback'] }, '198.51.100.30');
     assert.equal(res.status, 201);
     assert.equal((await res.json()).application_type, 'native');
+  });
+});
+
+// Lifecycle settings and the PingOne scopes, from the environment into the worker: one stack
+// with all of them set; each test fails if its variable is ignored (the defaults differ:
+// OAUTH_CLIENT_TTL 90 days, no idle expiry, no renewal, PINGONE_SCOPES without email).
+describe('OAUTH_CLIENT_TTL, OAUTH_REFRESH_TOKEN_IDLE_TTL, OAUTH_CLIENT_RENEWAL, PINGONE_SCOPES', () => {
+  const CLIENT_TTL = 7200;
+  const IDLE_TTL = 5400;
+  const PINGONE_SCOPES = 'openid profile email todo_api:read todo_api:write';
+  let stack;
+  before(async () => {
+    stack = await startTestStack({
+      todoApi: false,
+      mcpVars: {
+        OAUTH_ADMIN_TOKEN: ADMIN, OAUTH_CLIENT_TTL: String(CLIENT_TTL), OAUTH_REFRESH_TOKEN_IDLE_TTL: String(IDLE_TTL),
+        OAUTH_CLIENT_RENEWAL: 'true', PINGONE_SCOPES,
+      },
+    });
+  });
+  after(async () => { await stack?.stop(); });
+
+  const adminGet = async (path) => {
+    const res = await fetch(`${stack.mcpOrigin}/admin/clients${path}`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.equal(res.status, 200, path);
+    return res.json();
+  };
+  const now = () => Math.floor(Date.now() / 1000);
+  const near = (got, want, what) => assert.ok(Math.abs(got - want) <= 30, `${what}: ${got}, expected about ${want}`);
+
+  test('PINGONE_SCOPES: the sign-in asks PingOne for exactly those scopes', async () => {
+    const signIn = await getMcpToken(stack, { user: 'alice' });
+    assert.ok(signIn.access_token);
+    // The redirect to the IdP, taken again without following it.
+    const client = signIn.client;
+    const q = new URLSearchParams({
+      response_type: 'code', client_id: client.client_id, redirect_uri: client.redirect_uris[0], state: 's',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+      resource: `${stack.mcpOrigin}/mcp`,
+    });
+    // Already approved in signIn's jar: /authorize goes straight to the IdP.
+    const cookie = signIn.jar.header(stack.mcpOrigin);
+    const res = await fetch(`${stack.mcpOrigin}/authorize?${q}`, { redirect: 'manual', headers: cookie ? { cookie } : {} });
+    assert.ok(res.status >= 300 && res.status < 400, `status ${res.status}`);
+    const to = new URL(res.headers.get('location'));
+    assert.equal(to.origin, new URL(stack.issuer).origin, to.href);
+    assert.deepEqual(to.searchParams.get('scope').split(' ').sort(), PINGONE_SCOPES.split(' ').sort());
+  });
+
+  test('OAUTH_CLIENT_TTL: a used dynamic registration lasts that long', async () => {
+    const { client } = await getMcpToken(stack, { user: 'alice' });
+    near((await adminGet(`/${client.client_id}`)).registration_expires_at, now() + CLIENT_TTL, 'registration_expires_at');
+  });
+
+  test('OAUTH_REFRESH_TOKEN_IDLE_TTL: a refresh moves the grant\'s end to that long after it', async () => {
+    const tokens = await getMcpToken(stack, { user: 'bob' });
+    const r = await refresh({ mcpOrigin: stack.mcpOrigin, client: tokens.client, refreshToken: tokens.refresh_token });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const userId = tokens.refresh_token.split(':')[0];
+    const { grants } = await adminGet(`/grants?user_id=${encodeURIComponent(userId)}&client_id=${tokens.client.client_id}`);
+    assert.equal(grants.length, 1, JSON.stringify(grants));
+    near(grants[0].expires_at, now() + IDLE_TTL, 'the grant\'s end');
+  });
+
+  test('OAUTH_CLIENT_RENEWAL: a registration with less than half its TTL left is renewed by a token request', async () => {
+    const tokens = await getMcpToken(stack, { user: 'alice' });
+    const id = tokens.client.client_id;
+    // Age the registration: its stored record says it ends in 10 minutes (the local KV's blob,
+    // rewritten in place; workerd reads blobs from disk on every get).
+    const { readLocalKv, localKvFiles } = await import('./support/local-kv.mjs');
+    const row = (await readLocalKv(stack.stateDir)).find((r) => r.key === `client:${id}`);
+    assert.ok(row, 'the client record in the local KV');
+    const record = JSON.parse(row.value);
+    assert.ok(record.registrationExpiresAt, row.value);
+    const soon = now() + 600;
+    const aged = JSON.stringify({ ...record, registrationExpiresAt: soon });
+    const files = localKvFiles(stack.stateDir).filter((f) => f.includes('blobs') && readFileSync(f, 'utf8') === row.value);
+    assert.equal(files.length, 1);
+    writeFileSync(files[0], aged);
+    assert.equal((await adminGet(`/${id}`)).registration_expires_at, soon, 'the worker sees the aged record');
+    const r = await refresh({ mcpOrigin: stack.mcpOrigin, client: tokens.client, refreshToken: tokens.refresh_token });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    near((await adminGet(`/${id}`)).registration_expires_at, now() + CLIENT_TTL, 'renewed registration_expires_at');
   });
 });

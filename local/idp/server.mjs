@@ -87,7 +87,8 @@ function sendHtml(res, status, html) {
  *   stateDir (keys, cookie keys, sessions), users (see users.mjs), cookieKeys (string[]),
  *   clockTolerance (s), proxy (trust X-Forwarded-* of a TLS-terminating proxy),
  *   log (function receiving one line per request; default none),
- *   adminApi (serve POST /admin/users/{name}/revoke-tokens; tests only),
+ *   adminApi (serve POST /admin/users/{name}/revoke-tokens, PUT /admin/users/{name}/groups and
+ *     POST /admin/fault; tests only),
  *   groupsClaim (claim carrying the users' groups in ID tokens and userinfo; default `groups`),
  *   tls ({ key, cert } PEM: serve HTTPS itself, issuer `https://{host}:{port}/as`; for clients that
  *     refuse an http issuer, such as the original TypeScript worker's oauth4webapi).
@@ -154,6 +155,7 @@ export async function startIdp(opts = {}) {
     issuer, publicJwks: () => publicJwks(jwks), users, clockTolerance: o.clockTolerance, groupsClaim: o.groupsClaim,
   };
 
+  let tokenFault = 'off'; // see POST /admin/fault
   handler = (req, res) => {
     const started = Date.now();
     const path = (req.url ?? '/').split('?')[0];
@@ -202,6 +204,28 @@ export async function startIdp(opts = {}) {
       if (ok) user.groups = groups;
       res.writeHead(!user ? 404 : ok ? 200 : 400, { 'content-type': 'application/json' });
       res.end(JSON.stringify(ok ? { groups } : { error: user ? 'invalid_request' : 'not_found' }));
+      return;
+    }
+    // Development-only admin call (same opt-in): makes the token endpoint fail, as PingOne failing does:
+    // {"mode": "token-500"} answers 500, "token-hang" never answers, "token-drop" drops the connection
+    // unanswered, "off" ends the fault.
+    if (o.adminApi && req.method === 'POST' && path === '/admin/fault') {
+      let mode;
+      try { mode = JSON.parse(await readBody(req)).mode; } catch { /* answered below */ }
+      const ok = ['off', 'token-500', 'token-hang', 'token-drop'].includes(mode);
+      if (ok) tokenFault = mode;
+      res.writeHead(ok ? 200 : 400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(ok ? { mode } : { error: 'invalid_request' }));
+      return;
+    }
+    if (tokenFault !== 'off' && req.method === 'POST' && path === `${issuerPath}/token`) {
+      log(`fault ${tokenFault} on ${req.method} ${path}`);
+      if (tokenFault === 'token-500') {
+        res.writeHead(500, { 'content-type': 'text/html' });
+        res.end('<h1>Internal Server Error</h1>');
+      } else if (tokenFault === 'token-drop') {
+        req.socket.destroy();
+      } // token-hang: no answer; the connection stays open until the client gives up or the server closes
       return;
     }
     if (path.startsWith(`${issuerPath}/interaction/`)) return interaction(req, res, path.slice(issuerPath.length + '/interaction/'.length));

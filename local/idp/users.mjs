@@ -19,9 +19,10 @@ export function subFor(username) {
 }
 
 /**
- * Normalises a user list: an array of `{ username, password, name?, email?, sub?, groups? }`, or
- * an object mapping username to a password or to `{ password, name?, email?, sub?, groups? }`.
- * `groups` is an array of group names.
+ * Normalises a user list: an array of `{ username, password, name?, email?, email_verified?, sub?,
+ * groups? }`, or an object mapping username to a password or to `{ password, name?, email?,
+ * email_verified?, sub?, groups? }`. `groups` is an array of group names; `email_verified: false`
+ * marks the address unverified (PingOne's claim says so), otherwise it is verified.
  */
 export function normaliseUsers(spec = DEFAULT_USERS) {
   const list = Array.isArray(spec)
@@ -38,6 +39,7 @@ export function normaliseUsers(spec = DEFAULT_USERS) {
       sub: u.sub ?? subFor(u.username),
       name: u.name ?? u.username,
       email: u.email,
+      emailVerified: u.email_verified !== false,
       groups: normaliseGroups(u.groups, u.username),
     });
   }
@@ -97,7 +99,7 @@ class UserDirectory {
    */
   static claims(user, groupsClaim = DEFAULT_GROUPS_CLAIM) {
     const claims = { sub: user.sub, preferred_username: user.username, name: user.name };
-    if (user.email) Object.assign(claims, { email: user.email, email_verified: true });
+    if (user.email) Object.assign(claims, { email: user.email, email_verified: user.emailVerified !== false });
     if (user.groups?.length) claims[groupsClaim] = [...user.groups];
     return claims;
   }
