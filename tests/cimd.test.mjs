@@ -507,7 +507,7 @@ test('a document that never finishes is given up on within the time limit', asyn
   assert.ok(elapsed >= 9_000 && elapsed < 25_000, `took ${elapsed} ms`);
 });
 
-test('without CIMD_ALLOW_LOOPBACK (the production branch) a loopback, private or local document address is refused unfetched, a public name goes on to the fetch', async () => {
+test('without CIMD_ALLOW_LOOPBACK (the production branch) a loopback, private or local document address is refused unfetched, each by its own rule', async () => {
   const strict = await startTestStack();
   try {
     const meta = await (await fetch(`${strict.mcpOrigin}/.well-known/oauth-authorization-server`)).json();
@@ -524,26 +524,21 @@ test('without CIMD_ALLOW_LOOPBACK (the production branch) a loopback, private or
     }
     assert.equal(docs.hits.get('/clients/sdk.json') ?? 0, before, 'never fetched');
 
-    // The production branch's other address rules run too (each refused before any fetch) ...
+    // The production branch's other address rules run too, each refused before any fetch.
     const refusal = async (clientId) => {
       const res = await authorize(strict.mcpOrigin, clientId, { json: true });
       assert.equal(res.status, 400, `${clientId}: ${res.body.slice(0, 300)}`);
       assert.equal(res.location, null);
       return JSON.parse(res.body).error_description;
     };
-    const urlRule = /loopback|private or special-use address|local or special-use name|fully qualified public name|must use https/;
     assert.match(await refusal('https://10.1.2.3/clients/sdk.json'), /private or special-use address/);
     assert.match(await refusal('https://[fd00::1]/clients/sdk.json'), /private or special-use address/);
     assert.match(await refusal('https://docs.internal/clients/sdk.json'), /local or special-use name/);
     assert.match(await refusal('https://cimd.test/clients/sdk.json'), /local or special-use name/);
     assert.match(await refusal('https://intranet/clients/sdk.json'), /fully qualified public name/);
     assert.match(await refusal('https://sub.localhost/clients/sdk.json'), /loopback/);
-    // ... and a public name passes them: the worker goes on to fetch it. example.com is IANA's
-    // documentation domain; offline the fetch fails, online it has no such document. Either way
-    // the refusal is the fetch's, not an address rule's: the production branch let it through.
-    const publicName = await refusal('https://example.com/pingone-mcp-worker-cimd-test/client.json');
-    assert.match(publicName, /CIMD fetch failed/);
-    assert.doesNotMatch(publicName, urlRule);
+    // (A public name would pass these rules and be fetched; no test here reaches a host off this
+    // machine, so that step is shown with loopback and CIMD_ALLOW_LOOPBACK above.)
   } finally {
     await strict.stop();
   }
