@@ -19,6 +19,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { selfSignedCert } from '../tests/support/tls.mjs';
 import { ROOT, freePort, startProcess, stopProcess, waitForHttp } from '../local/stack.mjs';
 
 const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
@@ -36,13 +37,7 @@ export function reexecWithCa() {
   if (process.env.BENCH_ORIGINAL_CA) return null;
   rmSync(TLS_DIR, { recursive: true, force: true });
   mkdirSync(TLS_DIR, { recursive: true });
-  const key = join(TLS_DIR, 'key.pem');
-  const cert = join(TLS_DIR, 'cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '7',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-  ], { stdio: 'ignore' });
+  const { certPath: cert } = selfSignedCert(TLS_DIR, { days: 7 });
   let bundle = cert;
   if (process.env.NODE_EXTRA_CA_CERTS && existsSync(process.env.NODE_EXTRA_CA_CERTS)) {
     bundle = join(TLS_DIR, 'ca-bundle.pem');

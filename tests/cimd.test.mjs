@@ -17,9 +17,8 @@
 //     addresses, loopback without the development setting.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:https';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -29,6 +28,7 @@ import { CookieJar, pkcePair } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient, followAuthorization } from './support/sdk-oauth.mjs';
 import { startMcpRemote } from './support/mcp-remote.mjs';
 import { closeWithin, launchChromium } from './support/browser.mjs';
+import { selfSignedCert } from './support/tls.mjs';
 
 const scratch = mkdtempSync(join(tmpdir(), 'cimd-'));
 let stack;
@@ -48,16 +48,7 @@ const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const keys = {};
 
 /** A self-signed certificate for 127.0.0.1 / localhost: { key, cert, certPath }. */
-function selfSigned() {
-  const key = join(scratch, 'key.pem');
-  const certPath = join(scratch, 'cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certPath, '-days', '2',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-  ], { stdio: 'ignore' });
-  return { key: readFileSync(key), cert: readFileSync(certPath), certPath };
-}
+const selfSigned = () => selfSignedCert(scratch);
 
 /** The HTTPS server of metadata documents; each path is one kind of document. */
 async function startDocServer(tls) {
