@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startTestStack } from './support/stack.mjs';
-import { getMcpToken, registerClient, authorize, exchangeCode } from './support/flow.mjs';
+import { getMcpToken, mcpPost, registerClient, authorize, exchangeCode } from './support/flow.mjs';
 
 const MODERN = '2026-07-28';
 // echo writes (as far as this test is concerned); everything else reads.
@@ -66,15 +66,7 @@ const modernCall = (id, name, args = {}) => ({ jsonrpc: '2.0', id, method: 'tool
 
 /** A raw POST /mcp through the gateway of `stack`. */
 function post(stack, token, body, headers = {}) {
-  return fetch(stack.mcpUrl, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`, 'content-type': 'application/json',
-      accept: 'application/json, text/event-stream', ...headers,
-    },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(20_000),
-  });
+  return mcpPost(stack.mcpUrl, token, body, headers);
 }
 
 /** The modern headers of a tools/call of `name`. */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startTestStack, ROOT } from './support/stack.mjs';
 import { DEFAULT_USERS } from '../local/idp/users.mjs';
-import { eventually, getMcpToken, refresh, revokeRefreshToken } from './support/flow.mjs';
+import { eventually, getMcpToken, mcpPost, refresh, revokeRefreshToken } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
 import { startMcpRemote, signInThroughBrowser } from './support/mcp-remote.mjs';
 
@@ -75,15 +75,7 @@ const INIT = {
 
 /** A raw POST /mcp through the gateway with `token` (a bounded wait). */
 function post(token, body, headers = {}) {
-  return fetch(stack.mcpUrl, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`, 'content-type': 'application/json',
-      accept: 'application/json, text/event-stream', ...headers,
-    },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(20_000),
-  });
+  return mcpPost(stack.mcpUrl, token, body, headers);
 }
 
 /** The JSON-RPC messages of an SSE or JSON body. */

@@ -1123,9 +1123,9 @@ fn grants_of_the_original_worker_live_as_long_as_their_pingone_token() {
                "tokenSet": {"access_token": jwt, "token_type": "Bearer", "expires_in": 3600, "scope": "openid todo_api:read"}})
     };
     let scope = vec!["todo_api:read".to_owned()];
-    let refresh = |props: &Value| {
+    let run = |grant_type, props: &Value| {
         block_on(hooks.exchange(Exchange {
-            grant_type: GrantType::RefreshToken,
+            grant_type,
             client_id: "client-1",
             user_id: "user-1",
             grant_id: "grant-1",
@@ -1137,22 +1137,10 @@ fn grants_of_the_original_worker_live_as_long_as_their_pingone_token() {
             now: NOW,
         }))
     };
+    let refresh = |props: &Value| run(GrantType::RefreshToken, props);
     // An RFC 8693 exchange (OAUTH_TOKEN_EXCHANGE) never calls PingOne, even with a PingOne
     // token about to end: it is capped at that token's life and the grant is not touched.
-    let exchange = |props: &Value| {
-        block_on(hooks.exchange(Exchange {
-            grant_type: GrantType::TokenExchange,
-            client_id: "client-1",
-            user_id: "user-1",
-            grant_id: "grant-1",
-            scope: &scope,
-            token_scope: &scope,
-            props,
-            metadata: &json!({}),
-            access_token_ttl: 3600,
-            now: NOW,
-        }))
-    };
+    let exchange = |props: &Value| run(GrantType::TokenExchange, props);
     let xchg = exchange(&original(NOW + 90)).expect("an exchange never ends the grant");
     assert_eq!((xchg.access_token_ttl, xchg.props, xchg.metadata), (Some(90), None, None));
     assert_eq!(exchange(&original(NOW - 1)).unwrap().access_token_ttl, Some(0), "too short: refused by the crate");

@@ -181,6 +181,19 @@ export async function revokeRefreshToken(mcpOrigin, clientId, refreshToken) {
   return res.status;
 }
 
+/** A raw MCP POST of `body` to `url` with `token` as the bearer, as MCP clients send it (20 s bound). */
+export function mcpPost(url, token, body, headers = {}) {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`, 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream', ...headers,
+    },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(20_000),
+  });
+}
+
 /** Polls `check` every 100 ms until it returns something truthy, for at most `ms`. */
 export async function eventually(check, what, ms = 10_000) {
   const deadline = Date.now() + ms;
