@@ -59,13 +59,36 @@ thread_local! {
 fn oauth_config(env: &Env) -> std::result::Result<Rc<Config>, oauth::config::ConfigError> {
     CONFIG.with(|c| {
         c.get_or_init(|| {
-            let config = Config::from_lookup(|name| env_text(env, name))?;
+            let mut config = Config::from_lookup(|name| env_text(env, name))?;
+            named_resources(&mut config, env_text(env, crate::proxy::downstreams::SETTING).as_deref())?;
             // An OAUTH_*_PATH on one of the worker's own routes would never be reached.
             config.check_app_routes(&[HEALTH_PATH, crate::login::CALLBACK_PATH])?;
             Ok(Rc::new(config))
         })
         .clone()
     })
+}
+
+/// Each named downstream (`DOWNSTREAMS`) is a protected resource of its own at
+/// `/mcp/<name>`, needing what `/mcp` needs; a request naming no resource is
+/// for `/mcp`, as before, unless `OAUTH_DEFAULT_RESOURCE` says otherwise.
+fn named_resources(config: &mut Config, raw: Option<&str>) -> std::result::Result<(), oauth::config::ConfigError> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else { return Ok(()) };
+    let entries = crate::proxy::downstreams::parse(raw).map_err(|e| oauth::config::ConfigError(e.to_string()))?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let required = config.resources[0].required_scopes.clone();
+    for e in &entries {
+        let name = format!("{} via {}", e.name, crate::SERVER_NAME);
+        config
+            .resources
+            .push(oauth::ProtectedResource::new(e.mount()).with_required_scopes(required.clone()).with_name(name));
+    }
+    if config.default_resource.is_none() {
+        config.default_resource = Some(config.resources[0].resource.clone());
+    }
+    config.validate()
 }
 
 thread_local! {
@@ -168,6 +191,7 @@ fn proxy_user(ctx: AuthContext, config: &Config, url: &url::Url) -> crate::proxy
         grant_id: ctx.grant_id,
         resource_metadata: oauth::bearer::resource_metadata_url(config, url),
         scopes: ctx.scopes,
+        vault_token: None,
     }
 }
 
@@ -306,6 +330,18 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
         oauth::cors::apply(origin, res.headers_mut());
         logged(path, res)
     };
+    // A named downstream (DOWNSTREAMS) at /mcp/<name>.
+    if path.starts_with(crate::proxy::downstreams::MOUNT_PREFIX) {
+        let named = match crate::proxy::worker::named(env) {
+            Ok(named) => named,
+            Err(e) => return misconfigured(e),
+        };
+        if let Some(named) = crate::proxy::downstreams::at(&named, path) {
+            let user = proxy_user(ctx, config, &url);
+            let grants = Kv(kv.0.clone());
+            return crate::proxy::worker::serve(&http_req, &user, &named.downstream, env, grants, step_up).await;
+        }
+    }
     // Proxy mode (DOWNSTREAM_MCP_URL or DOWNSTREAM_MCP): forwarded to another MCP server.
     match crate::proxy::worker::downstream(env) {
         Ok(Some(downstream)) => {

@@ -31,8 +31,15 @@ pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
 /// Where and how requests are forwarded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Downstream {
-    /// Requests go through the [`BINDING`] service binding, not out to the URL.
+    /// Requests go through the service binding [`Downstream::binding`], not out to the URL.
     pub bound: bool,
+    /// The service binding's name ([`BINDING`] for the single downstream).
+    pub binding: String,
+    /// The path this worker serves it at: `/mcp` (with `/sse` for the legacy
+    /// transport) for the single downstream, `/mcp/<name>` for a named one.
+    pub mount: String,
+    /// The identity the downstream gets.
+    pub sends: Sends,
     /// The downstream's Streamable HTTP endpoint (`DOWNSTREAM_MCP_URL`).
     pub mcp_url: Url,
     /// Its legacy SSE endpoint (`DOWNSTREAM_SSE_URL`), if it has one.
@@ -59,6 +66,9 @@ impl fmt::Debug for Downstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Downstream")
             .field("bound", &self.bound)
+            .field("binding", &self.binding)
+            .field("mount", &self.mount)
+            .field("sends", &self.sends)
             .field("mcp_url", &self.mcp_url.as_str())
             .field("sse_url", &self.sse_url.as_ref().map(Url::as_str))
             .field("timeout_ms", &self.timeout_ms)
@@ -70,11 +80,24 @@ impl fmt::Debug for Downstream {
     }
 }
 
+/// What a downstream is sent to say who the user is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sends {
+    /// `Authorization: Bearer <PingOne token>` and the `X-User-*` headers.
+    PingOne,
+    /// The `X-User-*` headers only.
+    Headers,
+    /// `Authorization: Bearer <the downstream's own token>` from the user's
+    /// vault ([`super::User::vault_token`]), nothing else: no PingOne token
+    /// and no `X-User-*` go to a server with its own OAuth.
+    VaultToken,
+}
+
 /// A setting that is missing or malformed: names it, never shows its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub name: &'static str,
-    pub why: &'static str,
+    pub why: std::borrow::Cow<'static, str>,
 }
 
 impl fmt::Display for ConfigError {
@@ -85,8 +108,8 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn err(name: &'static str, why: &'static str) -> ConfigError {
-    ConfigError { name, why }
+pub(crate) fn err(name: &'static str, why: &'static str) -> ConfigError {
+    ConfigError { name, why: why.into() }
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -101,7 +124,7 @@ fn is_loopback(url: &Url) -> bool {
 /// An https URL (http only for loopback: the user's PingOne token travels
 /// with every request), without credentials or a fragment. Through a service
 /// binding the request never leaves Cloudflare, so http is fine for any host.
-fn endpoint_url(name: &'static str, raw: &str, bound: bool) -> Result<Url, ConfigError> {
+pub(crate) fn endpoint_url(name: &'static str, raw: &str, bound: bool) -> Result<Url, ConfigError> {
     let url = Url::parse(raw.trim()).map_err(|_| err(name, "is not a URL"))?;
     let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && (bound || is_loopback(&url)));
     if !scheme_ok || url.host().is_none() {
@@ -121,17 +144,21 @@ pub fn session_key(cookie_key: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Session key of the named downstream `name` (`DOWNSTREAMS`): each its own,
+/// so a session sealed for one is nothing at another.
+pub fn named_session_key(cookie_key: &[u8], name: &str) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(cookie_key).expect("HMAC takes any key length");
+    mac.update(b"pingone-mcp-worker proxy session ids v1 downstream ");
+    mac.update(name.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
 impl Downstream {
-    /// `Ok(None)` when `DOWNSTREAM_MCP_URL` is unset or empty and there is no
-    /// [`BINDING`] (`bound`): the built-in tools.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, bound: bool) -> Result<Option<Self>, ConfigError> {
+    /// The settings every downstream shares (timeouts, keep-alives, grant
+    /// checks, groups claim, tool scopes, the session key), with the single
+    /// downstream's URL defaults; callers set the URL, binding and mount.
+    pub fn shared(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let mcp_url = match set("DOWNSTREAM_MCP_URL") {
-            Some(mcp) => endpoint_url("DOWNSTREAM_MCP_URL", &mcp, bound)?,
-            None if bound => Url::parse(BOUND_URL).expect("a valid URL"),
-            None => return Ok(None),
-        };
-        let sse_url = set("DOWNSTREAM_SSE_URL").map(|v| endpoint_url("DOWNSTREAM_SSE_URL", &v, bound)).transpose()?;
         let timeout_secs = match set("DOWNSTREAM_TIMEOUT_SECS") {
             None => DEFAULT_TIMEOUT_SECS,
             Some(v) => v
@@ -153,23 +180,42 @@ impl Downstream {
             return Err(err("COOKIE_ENCRYPTION_KEY", "is too short (use at least 32 random characters)"));
         }
         let grant_check_secs = grant_watch::check_secs(get("SSE_GRANT_CHECK_SECS").as_deref());
-        Ok(Some(Self {
-            bound,
-            mcp_url,
-            sse_url,
+        Ok(Self {
+            bound: false,
+            binding: BINDING.into(),
+            mount: "/mcp".into(),
+            sends: Sends::PingOne,
+            mcp_url: Url::parse(BOUND_URL).expect("a valid URL"),
+            sse_url: None,
             timeout_ms: timeout_secs * 1000,
             keepalive_ms: (keepalive_secs > 0).then_some(keepalive_secs * 1000),
             grant_check_ms: u32::try_from(grant_check_secs.saturating_mul(1000)).unwrap_or(u32::MAX),
             groups_claim: set("GROUPS_CLAIM").map(|g| g.trim().to_owned()).unwrap_or(DEFAULT_GROUPS_CLAIM.into()),
             session_key: session_key(cookie_key.as_bytes()),
             tool_scopes: set("GATEWAY_TOOL_SCOPES").map(|v| ToolScopes::parse(&v)).transpose()?.unwrap_or_default(),
-        }))
+        })
+    }
+
+    /// `Ok(None)` when `DOWNSTREAM_MCP_URL` is unset or empty and there is no
+    /// [`BINDING`] (`bound`): the built-in tools.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, bound: bool) -> Result<Option<Self>, ConfigError> {
+        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let mcp_url = match set("DOWNSTREAM_MCP_URL") {
+            Some(mcp) => endpoint_url("DOWNSTREAM_MCP_URL", &mcp, bound)?,
+            None if bound => Url::parse(BOUND_URL).expect("a valid URL"),
+            None => return Ok(None),
+        };
+        let sse_url = set("DOWNSTREAM_SSE_URL").map(|v| endpoint_url("DOWNSTREAM_SSE_URL", &v, bound)).transpose()?;
+        Ok(Some(Self { bound, mcp_url, sse_url, ..Self::shared(&get)? }))
     }
 
     /// A configuration for tests: the given URLs, a random key, 5 s timeout.
     pub fn for_tests(mcp_url: &str, sse_url: Option<&str>) -> Self {
         Self {
             bound: false,
+            binding: BINDING.into(),
+            mount: "/mcp".into(),
+            sends: Sends::PingOne,
             mcp_url: Url::parse(mcp_url).expect("test URL"),
             sse_url: sse_url.map(|u| Url::parse(u).expect("test URL")),
             timeout_ms: 5000,

@@ -163,7 +163,13 @@ pub fn plan(req: &Request<Vec<u8>>, user: &User, ds: &Downstream) -> Plan {
     let message: Option<Value> =
         (req.method() == Method::POST).then(|| serde_json::from_slice(req.body()).ok()).flatten();
     let mut modern = false;
-    let (kind, target, client_session, downstream_session) = match req.uri().path() {
+    // A named downstream is at its mount alone (no legacy transport there).
+    let path = match req.uri().path() {
+        p if p == ds.mount => "/mcp",
+        _ if ds.mount != "/mcp" => "",
+        p => p,
+    };
+    let (kind, target, client_session, downstream_session) = match path {
         "/mcp" => {
             if !matches!(*req.method(), Method::GET | Method::POST | Method::DELETE) {
                 return Plan::Respond(method_not_allowed(origin, "GET, POST, DELETE"));
@@ -242,7 +248,8 @@ pub fn plan(req: &Request<Vec<u8>>, user: &User, ds: &Downstream) -> Plan {
             return Plan::InsufficientScope { scopes, missing };
         }
     }
-    let headers = outbound_headers(req.headers(), user, &ds.groups_claim, downstream_session.as_deref(), modern);
+    let headers =
+        outbound_headers(req.headers(), user, ds.sends, &ds.groups_claim, downstream_session.as_deref(), modern);
     let mut request = Request::new(req.body().clone());
     *request.method_mut() = req.method().clone();
     *request.headers_mut() = headers;
@@ -356,7 +363,34 @@ mod tests {
             props: Props::from_value(&json!({"subjectToken": format!("pingone-token-of-{id}"), "claims": {"sub": id}})),
             resource_metadata: "https://gw.example.com/.well-known/oauth-protected-resource/mcp".into(),
             scopes: vec!["todo_api:read".into()],
+            vault_token: None,
         }
+    }
+
+    #[test]
+    fn a_named_downstream_is_served_at_its_mount_only() {
+        let named = Downstream {
+            mount: "/mcp/notes".into(),
+            sse_url: None,
+            mcp_url: url::Url::parse("http://127.0.0.1:9300/v1/mcp").unwrap(),
+            ..ds()
+        };
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+        let out = send(plan(&req("POST", "https://gw.example.com/mcp/notes", &[], init), &user("alice"), &named));
+        assert_eq!(out.request.uri().to_string(), "http://127.0.0.1:9300/v1/mcp");
+        for other in ["/mcp", "/sse", "/sse/message?sessionId=x", "/mcp/notes/x"] {
+            let res = respond(plan(
+                &req("POST", &format!("https://gw.example.com{other}"), &[], init),
+                &user("alice"),
+                &named,
+            ));
+            assert_eq!(res.status(), 404, "{other}");
+        }
+        // A session sealed by the single gateway is no session at the named one.
+        let sealed = Sessions::new(&ds().session_key, "alice", "client-1").seal(&Bound::Mcp("sid".into())).unwrap();
+        let h = [(SESSION_HEADER, sealed.as_str())];
+        let res = respond(plan(&req("POST", "https://gw.example.com/mcp/notes", &h, init), &user("alice"), &named));
+        assert_eq!(res.status(), 404);
     }
 
     fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Request<Vec<u8>> {

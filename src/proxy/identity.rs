@@ -12,6 +12,7 @@
 //!   ASCII are percent-encoded UTF-8 (`%` itself as `%25`; in groups, `,`
 //!   as `%2C`), so `decodeURIComponent` always gives the original.
 
+use super::config::Sends;
 use super::User;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::HeaderMap;
@@ -96,6 +97,7 @@ pub fn identity_headers(user: &User, groups_claim: &str) -> Vec<(&'static str, S
 pub fn outbound_headers(
     incoming: &HeaderMap,
     user: &User,
+    sends: Sends,
     groups_claim: &str,
     session: Option<&str>,
     modern: bool,
@@ -114,12 +116,18 @@ pub fn outbound_headers(
             }
         }
     }
-    if let Some(token) = user.props.subject_token.as_deref() {
+    let token = match sends {
+        Sends::PingOne => user.props.subject_token.as_deref(),
+        Sends::Headers => None,
+        Sends::VaultToken => user.vault_token.as_deref(),
+    };
+    if let Some(token) = token {
         if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
             out.insert(AUTHORIZATION, v);
         }
     }
-    for (name, value) in identity_headers(user, groups_claim) {
+    let identity = if sends == Sends::VaultToken { Vec::new() } else { identity_headers(user, groups_claim) };
+    for (name, value) in identity {
         if let Ok(v) = HeaderValue::from_str(&value) {
             out.insert(HeaderName::from_static(name), v);
         }
@@ -144,7 +152,26 @@ mod tests {
             props: Props::from_value(&json!({"subjectToken": "pingone-access-token", "claims": claims})),
             resource_metadata: String::new(),
             scopes: Vec::new(),
+            vault_token: None,
         }
+    }
+
+    #[test]
+    fn each_kind_of_downstream_gets_its_own_identity() {
+        let incoming = HeaderMap::new();
+        let u = User { vault_token: Some("downstream-token".into()), ..user(json!({"sub": "user-1"})) };
+        let auth = |h: &HeaderMap| h.get(AUTHORIZATION).map(|v| v.to_str().unwrap().to_owned());
+        let pingone = outbound_headers(&incoming, &u, Sends::PingOne, "groups", None, false);
+        assert_eq!(auth(&pingone).as_deref(), Some("Bearer pingone-access-token"));
+        assert!(pingone.get(USER_SUB).is_some());
+        let headers = outbound_headers(&incoming, &u, Sends::Headers, "groups", None, false);
+        assert_eq!((auth(&headers), headers.get(USER_SUB).is_some()), (None, true));
+        // A server with its own OAuth gets its own token and nothing of PingOne's or X-User-*.
+        let vault = outbound_headers(&incoming, &u, Sends::VaultToken, "groups", None, false);
+        assert_eq!(auth(&vault).as_deref(), Some("Bearer downstream-token"));
+        assert!(vault.keys().all(|k| !k.as_str().starts_with("x-user-")), "{vault:?}");
+        let none = outbound_headers(&incoming, &user(json!({})), Sends::VaultToken, "groups", None, false);
+        assert_eq!(auth(&none), None, "a downstream needing no authorization gets no token at all");
     }
 
     #[test]
@@ -202,7 +229,7 @@ mod tests {
             incoming.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
         let u = user(json!({"sub": "alice-sub", "email": "alice@example.com"}));
-        let out = outbound_headers(&incoming, &u, "groups", Some("downstream-sid"), false);
+        let out = outbound_headers(&incoming, &u, Sends::PingOne, "groups", Some("downstream-sid"), false);
         assert_eq!(out["authorization"], "Bearer pingone-access-token");
         assert_eq!(out["x-user-email"], "alice@example.com");
         assert_eq!(out["x-user-sub"], "alice-sub");
@@ -216,7 +243,7 @@ mod tests {
         assert_eq!(out.get_all("x-user-email").iter().count(), 1);
         assert!(!format!("{out:?}").contains("mcp-token-of-the-client"));
         // Without a session to name, the client's (sealed) id does not pass either.
-        assert!(outbound_headers(&incoming, &u, "groups", None, false).get("mcp-session-id").is_none());
+        assert!(outbound_headers(&incoming, &u, Sends::PingOne, "groups", None, false).get("mcp-session-id").is_none());
     }
 
     #[test]
@@ -235,14 +262,14 @@ mod tests {
         }
         incoming.append("mcp-param-region", HeaderValue::from_static("eu-west1"));
         let u = user(json!({"sub": "alice-sub"}));
-        let out = outbound_headers(&incoming, &u, "groups", None, true);
+        let out = outbound_headers(&incoming, &u, Sends::PingOne, "groups", None, true);
         assert_eq!(out["mcp-protocol-version"], "2026-07-28");
         assert_eq!(out["mcp-method"], "tools/call");
         assert_eq!(out["mcp-name"], "=?base64?R3LDvMOfZQ==?=");
         assert_eq!(out.get_all("mcp-param-region").iter().collect::<Vec<_>>(), ["us-west1", "eu-west1"]);
         assert_eq!(out["mcp-param-tenant"], "acme");
         assert!(out.get("mcp-paramx").is_none() && out.get("mcp-session-id").is_none());
-        let legacy = outbound_headers(&incoming, &u, "groups", None, false);
+        let legacy = outbound_headers(&incoming, &u, Sends::PingOne, "groups", None, false);
         for gone in ["mcp-method", "mcp-name", "mcp-param-region", "mcp-param-tenant"] {
             assert!(legacy.get(gone).is_none(), "{gone} is unchecked on a session-era request");
         }

@@ -39,6 +39,7 @@
 pub mod challenge;
 pub mod clock;
 pub mod config;
+pub mod downstreams;
 pub mod forward;
 pub mod identity;
 pub mod keepalive;
@@ -70,4 +71,8 @@ pub struct User {
     /// The MCP access token's scopes: `GATEWAY_TOOL_SCOPES` is judged
     /// against them.
     pub scopes: Vec<String>,
+    /// The downstream's own access token for this user (a named downstream
+    /// with `auth: "oauth"`, from the user's vault); sent only to that
+    /// downstream, never with anything of PingOne's.
+    pub vault_token: Option<String>,
 }

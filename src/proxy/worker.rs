@@ -9,6 +9,7 @@
 //! `POST /mcp` only when keep-alives are on.
 
 use super::config::{ConfigError, Downstream, BINDING};
+use super::downstreams::{self, Named};
 use super::forward::{self, Kind, Outbound, Plan};
 use super::relay::{relay, Watch};
 use super::session::{Bound, Sessions};
@@ -45,6 +46,30 @@ pub fn downstream(env: &Env) -> std::result::Result<Option<Rc<Downstream>>, Conf
     })
 }
 
+thread_local! {
+    /// The named downstreams (`DOWNSTREAMS`), read once per isolate.
+    static NAMED: std::cell::OnceCell<std::result::Result<Rc<Vec<Named>>, ConfigError>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// The named downstreams (`DOWNSTREAMS`; none when unset), each with its
+/// service binding checked, read on the isolate's first request below `/mcp/`.
+pub fn named(env: &Env) -> std::result::Result<Rc<Vec<Named>>, ConfigError> {
+    NAMED.with(|d| {
+        d.get_or_init(|| {
+            let named = downstreams::from_lookup(|name| crate::platform::env::text(env, name))?;
+            if let Some(n) = named.iter().find(|n| n.downstream.bound && env.service(&n.downstream.binding).is_err()) {
+                return Err(ConfigError {
+                    name: downstreams::SETTING,
+                    why: format!("entry '{}': its service binding is missing from wrangler.toml", n.entry.name).into(),
+                });
+            }
+            Ok(Rc::new(named))
+        })
+        .clone()
+    })
+}
+
 enum Failure {
     Timeout,
     Unreachable(String),
@@ -72,7 +97,7 @@ pub async fn serve(
         Plan::Send(out) => out,
     };
     let origin = out.origin.as_deref();
-    let binding = if ds.bound { Some(env.service(BINDING)?) } else { None };
+    let binding = if ds.bound { Some(env.service(&ds.binding)?) } else { None };
     let watch = Watch {
         kv: grants,
         user_id: user.user_id.clone(),

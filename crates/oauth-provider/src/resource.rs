@@ -181,9 +181,17 @@ impl Config {
         self.resources.iter().find(|r| Url::parse(&r.url(own_origin)).is_ok_and(|u| u == want))
     }
 
-    /// The registered resource serving `url` (at or below its path or an alias).
+    /// The registered resource serving `url` (at or below its path or an
+    /// alias). Resources may nest (`/mcp` and `/mcp/notes`): the most specific
+    /// one, whose matching path is longest, serves the URL.
     pub fn resource_at(&self, own_origin: &str, url: &Url) -> Option<&ProtectedResource> {
-        self.resources.iter().find(|r| r.covers(own_origin, url))
+        let origin = url.origin().ascii_serialization();
+        self.resources
+            .iter()
+            .filter(|r| r.origin(own_origin) == origin)
+            .filter_map(|r| r.prefix_of(url.path()).map(|p| (p.trim_end_matches('/').len(), r)))
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, r)| r)
     }
 
     /// Whether a request path on this server's own origin is protected by a
@@ -301,11 +309,30 @@ pub fn map_requested(resource: &str) -> String {
 
 /// Whether a token for `audience` may be used at `request_url`: the request
 /// is at or below the audience's path, or the audience is a registered
-/// resource and the request at one of its aliases.
+/// resource and the request at one of its aliases. A resource registered
+/// below another one (`/mcp/notes` under `/mcp`) is a resource of its own:
+/// the outer one's token is not good there (only the bare origin's is).
 pub fn audience_allows(config: &Config, audience: &str, request_url: &Url) -> bool {
     let own = request_url.origin().ascii_serialization();
     let aliases = config.find_resource(&own, audience).map(|r| r.aliases.as_slice()).unwrap_or(&[]);
-    audience_allows_at(audience, aliases, request_url)
+    if !audience_allows_at(audience, aliases, request_url) {
+        return false;
+    }
+    let Ok(aud) = Url::parse(audience) else { return false };
+    if aud.path() == "/" {
+        return true;
+    }
+    match config.resource_at(&own, request_url) {
+        // The request is at the audience's own resource, or at one no more
+        // specific than the audience.
+        Some(serving) => {
+            Url::parse(&serving.url(&own)).is_ok_and(|s| s == aud)
+                || serving
+                    .prefix_of(request_url.path())
+                    .is_some_and(|p| p.trim_end_matches('/').len() <= aud.path().trim_end_matches('/').len())
+        }
+        None => true,
+    }
 }
 
 /// [`audience_allows`] for a resource server that knows the `aliases` of the
@@ -350,6 +377,34 @@ mod tests {
         assert!(!audience_allows(&c, mcp, &u("https://other.example.com/mcp")));
         assert!(audience_allows(&c, "https://mcp.example.com/", &u("https://mcp.example.com/sse")));
         assert!(!audience_allows(&c, "https://mcp.example.com/sse", &u("https://mcp.example.com/mcp")));
+    }
+
+    #[test]
+    fn nested_resources_are_resources_of_their_own() {
+        let mut c = Config {
+            resources: vec![
+                ProtectedResource::new("/mcp").with_alias("/sse"),
+                ProtectedResource::new("/mcp/notes").with_name("Notes"),
+                ProtectedResource::new("/mcp/cal"),
+            ],
+            ..Config::default()
+        };
+        c.validate().unwrap();
+        let o = "https://mcp.example.com";
+        assert_eq!(c.resource_at(o, &u("https://mcp.example.com/mcp/notes")).unwrap().name, "Notes");
+        assert_eq!(c.resource_at(o, &u("https://mcp.example.com/mcp")).unwrap().resource, "/mcp");
+        assert_eq!(c.resource_at(o, &u("https://mcp.example.com/mcp/other")).unwrap().resource, "/mcp");
+        let (mcp, notes) = ("https://mcp.example.com/mcp", "https://mcp.example.com/mcp/notes");
+        assert!(audience_allows(&c, notes, &u(notes)));
+        assert!(!audience_allows(&c, notes, &u("https://mcp.example.com/mcp/cal")));
+        assert!(!audience_allows(&c, mcp, &u(notes)), "the outer resource's token is not good below");
+        assert!(!audience_allows(&c, notes, &u(mcp)));
+        assert!(audience_allows(&c, mcp, &u("https://mcp.example.com/sse")));
+        assert!(audience_allows(&c, "https://mcp.example.com/", &u(notes)), "the origin's token is good everywhere");
+        assert_eq!(
+            crate::bearer::resource_metadata_url(&c, &u(notes)),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp/notes"
+        );
     }
 
     #[test]
