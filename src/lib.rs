@@ -12,6 +12,7 @@ pub mod mcp_request;
 pub mod outbound;
 pub mod proxy;
 pub mod util;
+pub mod vault;
 
 /// The OAuth 2.1 authorization server (crates/oauth-provider) and the
 /// key-value store trait it and the sign-in flow keep records in.

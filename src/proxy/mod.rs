@@ -39,6 +39,7 @@
 pub mod challenge;
 pub mod clock;
 pub mod config;
+pub mod connect;
 pub mod downstreams;
 pub mod forward;
 pub mod identity;
