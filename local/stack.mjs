@@ -193,11 +193,19 @@ const DOWNSTREAM_WORKER = { config: join(ROOT, 'tests', 'downstream-worker', 'wr
  *     only, /__requests always on) under `wrangler dev` on ports.downstream, and the MCP worker
  *     reaches it through its DOWNSTREAM_MCP service binding; `url` (optional) becomes
  *     DOWNSTREAM_MCP_URL, the URL its forwarded requests carry.
+ *   oauthDownstream: true or { env } to start local/oauth-downstream/server.mjs (on
+ *     ports.oauthDownstream): a third-party MCP service with its own authorization server (users
+ *     dana / erin) and MCP servers at /mcp, /v1/mcp and /public/mcp that accept only its tokens.
+ *     `env` adds or overrides its settings (DS_ACCESS_TTL, DS_CIMD, DS_REFRESH_TTL, DS_USERS);
+ *     its state is kept in <stateDir>/oauth-downstream, its log is oauth-downstream.log. Its
+ *     origin is `stack.oauthDownstreamUrl`; `stack.oauthDownstream` has { origin, mcpUrl,
+ *     v1McpUrl, publicMcpUrl, adminUrl }. It starts before the workers. The MCP worker's
+ *     settings are not changed by this option.
  */
 export async function startStack(opts = {}) {
   const ports = {
     idp: 9000, todoApi: 8788, mcp: 8787, todoApiInspector: 9230, mcpInspector: 9229, downstream: 9100,
-    downstreamInspector: 9231, ...opts.ports,
+    downstreamInspector: 9231, oauthDownstream: 9300, ...opts.ports,
   };
   const stateDir = resolve(opts.stateDir ?? join(ROOT, '.state', 'dev'));
   const logsDir = resolve(opts.logsDir ?? join(stateDir, 'logs'));
@@ -212,6 +220,7 @@ export async function startStack(opts = {}) {
   const todoApiOrigin = `http://127.0.0.1:${ports.todoApi}`;
   const issuer = usePingOne ? userVars.PINGONE_ISSUER : `http://127.0.0.1:${ports.idp}/as`;
   const downstreamOrigin = `http://127.0.0.1:${ports.downstream}`;
+  const oauthDownstreamOrigin = `http://127.0.0.1:${ports.oauthDownstream}`;
   const apiIdentifier = userVars.API_IDENTIFIER ?? (opts.downstream ? downstreamOrigin : todoApiOrigin);
 
   const mcpVars = {
@@ -239,6 +248,14 @@ export async function startStack(opts = {}) {
     mcpUrl: `${mcpOrigin}/mcp`,
     sseUrl: `${mcpOrigin}/sse`,
     downstreamUrl: opts.downstream ? downstreamOrigin : undefined,
+    oauthDownstreamUrl: opts.oauthDownstream ? oauthDownstreamOrigin : undefined,
+    oauthDownstream: opts.oauthDownstream ? {
+      origin: oauthDownstreamOrigin,
+      mcpUrl: `${oauthDownstreamOrigin}/mcp`,
+      v1McpUrl: `${oauthDownstreamOrigin}/v1/mcp`,
+      publicMcpUrl: `${oauthDownstreamOrigin}/public/mcp`,
+      adminUrl: `${oauthDownstreamOrigin}/admin`,
+    } : undefined,
     mcpVars, todoApiVars,
     children: [],
     workerUrls: {},
@@ -286,6 +303,20 @@ export async function startStack(opts = {}) {
       });
       stack.children.push(child);
       await waitForHttp(`${downstreamOrigin}/health`, { child, name: 'downstream MCP server', logLine: /^Downstream MCP server/m });
+    }
+
+    if (opts.oauthDownstream) {
+      const child = startProcess('oauth-downstream', process.execPath, [join(ROOT, 'local', 'oauth-downstream', 'server.mjs')], {
+        logFile: join(logsDir, 'oauth-downstream.log'),
+        env: {
+          DS_HOST: '127.0.0.1',
+          DS_PORT: String(ports.oauthDownstream),
+          DS_STATE_DIR: join(stateDir, 'oauth-downstream'),
+          ...(typeof opts.oauthDownstream === 'object' ? opts.oauthDownstream.env : {}),
+        },
+      });
+      stack.children.push(child);
+      await waitForHttp(`${oauthDownstreamOrigin}/health`, { child, name: 'downstream OAuth MCP server', logLine: /^Downstream OAuth MCP server/m });
     }
 
     const wrangler = async (name, config, port, inspector, vars, persistAs = name) => {
@@ -350,7 +381,7 @@ export async function startTestStack(opts = {}) {
     const ports = {
       idp: await freePort(), todoApi: await freePort(), mcp: await freePort(),
       todoApiInspector: await freePort(), mcpInspector: await freePort(), downstream: await freePort(),
-      downstreamInspector: await freePort(), ...opts.ports,
+      downstreamInspector: await freePort(), oauthDownstream: await freePort(), ...opts.ports,
     };
     const stateDir = opts.stateDir ?? join(ROOT, 'test-output', 'state', `${Date.now()}-${ports.mcp}`);
     try {
