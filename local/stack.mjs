@@ -9,6 +9,8 @@
 //   node local/stack.mjs gateway-binding  the same with the downstream as a Worker
 //                                 (tests/downstream-worker/) behind the DOWNSTREAM_MCP service binding
 //   node local/stack.mjs stop     stop a stack started from another terminal
+//   … --oauth-downstream          also start the downstream OAuth MCP stand-in
+//                                 (local/oauth-downstream/, its own users dana / erin) on :9300
 //
 // Tests import `startStack` with free ports and a throw-away state directory.
 import { spawn } from 'node:child_process';
@@ -396,7 +398,9 @@ export async function startTestStack(opts = {}) {
 
 const PID_FILE = join(ROOT, '.state', 'dev', 'stack.pid');
 
-async function main(argv) {
+async function main(args) {
+  const oauthDownstream = args.includes('--oauth-downstream');
+  const argv = args.filter((a) => a !== '--oauth-downstream');
   if (argv[0] === 'stop') {
     if (!existsSync(PID_FILE)) { console.log('No local stack is running.'); return; }
     const pid = Number(readFileSync(PID_FILE, 'utf8'));
@@ -424,7 +428,7 @@ async function main(argv) {
   const gateway = ['gateway', 'gateway-binding', 'gateway-modern'].includes(argv[0]);
   const downstream = { 'gateway-binding': { worker: true }, 'gateway-modern': { modern: true } }[argv[0]] ?? true;
   try {
-    stack = await startStack(gateway ? { downstream, todoApi: false } : {});
+    stack = await startStack({ ...(gateway ? { downstream, todoApi: false } : {}), ...(oauthDownstream ? { oauthDownstream: true } : {}) });
   } catch (err) {
     console.error(`The local stack did not start: ${err.message}`);
     rmSync(PID_FILE, { force: true });
@@ -439,7 +443,8 @@ async function main(argv) {
     ? `Gateway for:        the downstream MCP Worker (${stack.downstreamUrl}/mcp), through the DOWNSTREAM_MCP service binding`
     : downstream.modern ? `Gateway for:        the downstream MCP 2026-07-28 server at ${stack.downstreamUrl}/mcp`
     : `Gateway for:        the downstream MCP server at ${stack.downstreamUrl}/mcp (and /sse)`}
-  Logs:               ${stack.logsDir}
+${stack.oauthDownstream ? `  OAuth downstream:   ${stack.oauthDownstream.mcpUrl}, ${stack.oauthDownstream.v1McpUrl}, ${stack.oauthDownstream.publicMcpUrl} (own sign-in: dana / dana-password, erin / erin-password)
+` : ''}  Logs:               ${stack.logsDir}
   Stop with Ctrl-C, or \`node local/stack.mjs stop\` from another terminal.
 ${line}`);
 }
