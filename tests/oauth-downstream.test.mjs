@@ -278,6 +278,53 @@ test('Deny sends access_denied back; a wrong password keeps the page with an err
   }
 });
 
+test('a confidential client: client_secret_basic at /token (the SDK picks it) and /revoke; unsupported methods refused', async () => {
+  const asUrl = new URL(ds.origin);
+  const metadata = await discoverAuthorizationServerMetadata(asUrl);
+  assert.ok(metadata.token_endpoint_auth_methods_supported.includes('client_secret_basic'));
+  const register = (body) => fetch(`${ds.origin}/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: [callback.url], ...body }),
+  });
+  const refusedReg = await register({ token_endpoint_auth_method: 'private_key_jwt' });
+  assert.deepEqual([refusedReg.status, (await refusedReg.json()).error], [400, 'invalid_client_metadata']);
+  const reg = await (await register({ client_name: 'confidential test' })).json();
+  assert.equal(reg.token_endpoint_auth_method, 'client_secret_basic');
+  assert.ok(reg.client_secret);
+
+  const { authorizationUrl, codeVerifier } = await startAuthorization(asUrl, {
+    metadata, clientInformation: reg, redirectUrl: callback.url, state: 's-basic', resource: new URL(ds.mcpUrl),
+  });
+  const back = await consentInBrowser(authorizationUrl.href, { user: 'dana' });
+  const sent = [];
+  const fetchFn = (url, init) => { sent.push(new Headers(init.headers).get('authorization')); return fetch(url, init); };
+  const tokens = await exchangeAuthorization(asUrl, {
+    metadata, clientInformation: reg, authorizationCode: back.searchParams.get('code'), codeVerifier,
+    redirectUri: callback.url, resource: new URL(ds.mcpUrl), fetchFn,
+  });
+  assert.match(sent[0] ?? '', /^Basic /, 'the SDK authenticated with client_secret_basic');
+  assert.equal((await initialize(ds.mcpUrl, tokens.access_token)).status, 200);
+
+  const basic = `Basic ${Buffer.from(`${encodeURIComponent(reg.client_id)}:${encodeURIComponent('wrong')}`).toString('base64')}`;
+  const wrong = await fetch(`${ds.origin}/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
+  });
+  assert.deepEqual([wrong.status, (await wrong.json()).error], [400, 'invalid_client']);
+
+  const good = `Basic ${Buffer.from(`${encodeURIComponent(reg.client_id)}:${encodeURIComponent(reg.client_secret)}`).toString('base64')}`;
+  const revoke = await fetch(`${ds.origin}/revoke`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: good },
+    body: new URLSearchParams({ token: tokens.refresh_token, token_type_hint: 'refresh_token' }),
+  });
+  assert.equal(revoke.status, 200);
+  assert.equal((await initialize(ds.mcpUrl, tokens.access_token)).status, 401, 'revoking the refresh token ends the grant');
+  const after = await fetch(`${ds.origin}/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: good },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
+  });
+  assert.deepEqual([after.status, (await after.json()).error], [400, 'invalid_grant']);
+});
+
 test('DS_CIMD=1: a URL client id (client metadata document on loopback http) signs in and gets tokens for its resource', async () => {
   const port = await freePort();
   const docUrl = `http://127.0.0.1:${port}/oauth/client.json`;
@@ -315,8 +362,9 @@ test('DS_CIMD=1: a URL client id (client metadata document on loopback http) sig
     await new Promise((r) => docs.close(r));
   }
 
-  // Registrations do not pile up: the two SDK clients, the deny-test client, the document.
+  // Registrations do not pile up: the two SDK clients, the deny-test and confidential clients
+  // (the refused registration left nothing), the document.
   const clients = await (await fetch(`${ds.adminUrl}/clients`)).json();
-  assert.deepEqual(clients.map((c) => c.registered_by).sort(), ['cimd', 'dcr', 'dcr', 'dcr']);
+  assert.deepEqual(clients.map((c) => c.registered_by).sort(), ['cimd', 'dcr', 'dcr', 'dcr', 'dcr']);
   assert.ok(clients.every((c) => !('client_secret' in c)));
 });

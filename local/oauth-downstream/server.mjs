@@ -66,7 +66,8 @@ app.set('trust proxy', false);
 const metadata = {
   ...createOAuthMetadata({ provider, issuerUrl: new URL(ORIGIN) }),
   issuer: ORIGIN,
-  revocation_endpoint_auth_methods_supported: ['client_secret_post', 'none'],
+  token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+  revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
   authorization_response_iss_parameter_supported: true,
   ...(CIMD ? { client_id_metadata_document_supported: true } : {}),
 };
@@ -81,6 +82,32 @@ app.get('/health', (_req, res) => res.json({ status: 'ok' }));
 // Counts token requests by grant type (before the SDK's handler, which parses the same body).
 app.post('/token', express.urlencoded({ extended: false }), (req, _res, next) => {
   store.countTokenRequest(req.body?.grant_type);
+  next();
+});
+// client_secret_basic (RFC 6749 §2.3.1): the SDK's handlers read the client's credentials from
+// the body only, so the Basic header is moved there; credentials in both places are refused.
+app.post(['/token', '/revoke'], express.urlencoded({ extended: false }), (req, res, next) => {
+  const header = req.headers.authorization;
+  if (!header || !/^basic /i.test(header)) return next();
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0 || req.body?.client_secret !== undefined) {
+    res.status(400).json({ error: 'invalid_request', error_description: colon < 0 ? 'malformed Basic credentials' : 'client credentials in more than one place' });
+    return;
+  }
+  let id, secret;
+  try {
+    id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+    secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+  } catch {
+    res.status(400).json({ error: 'invalid_request', error_description: 'malformed Basic credentials' });
+    return;
+  }
+  if (req.body?.client_id !== undefined && req.body.client_id !== id) {
+    res.status(400).json({ error: 'invalid_request', error_description: 'client_id differs from the Basic credentials' });
+    return;
+  }
+  req.body = { ...req.body, client_id: id, client_secret: secret };
   next();
 });
 

@@ -8,7 +8,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidTargetError, InvalidTokenError,
+  InvalidClientError, InvalidClientMetadataError, InvalidGrantError, InvalidRequestError, InvalidTargetError, InvalidTokenError,
 } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 
 const CODE_TTL_MS = 60_000;
@@ -84,6 +84,11 @@ export class DownstreamStore {
     return {
       getClient: (id) => this.getClient(id),
       registerClient: (info) => {
+        // RFC 7591's default method is client_secret_basic; say which one the client got.
+        if (!info.token_endpoint_auth_method) info.token_endpoint_auth_method = 'client_secret_basic';
+        if (!['none', 'client_secret_basic', 'client_secret_post'].includes(info.token_endpoint_auth_method)) {
+          throw new InvalidClientMetadataError(`token_endpoint_auth_method ${info.token_endpoint_auth_method} is not supported (none, client_secret_basic, client_secret_post)`);
+        }
         const client = { ...info, registered_by: 'dcr' };
         this.clients.set(client.client_id, client);
         this.save();
