@@ -3,7 +3,7 @@
 // button#approve [name=action value=approve], button#deny [name=action value=deny], p#error.
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 
-export function consentPage({ requestId, client, resource, scopes, redirectUri, users, error, username = '' }) {
+export function consentPage({ requestId, client, resource, scopes, redirectUri, users, passwordHint = false, error, username = '' }) {
   const name = client.client_name || client.client_id;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Downstream sign-in — authorize ${esc(name)}</title>
@@ -18,7 +18,7 @@ button{padding:.5rem 1.2rem}#error{color:#b00}.hint{color:#666;font-size:.85rem}
 (<code>${esc(resource)}</code>) on your behalf${scopes?.length ? ` with scopes <code>${esc(scopes.join(' '))}</code>` : ''}.</p>
 <p class="hint">You will be sent back to <code>${esc(new URL(redirectUri).origin)}</code>.
 This is the local stand-in for a third-party MCP server's own authorization server; its users are
-${users.map((u) => `<code>${esc(u)}</code>`).join(', ')} (password: <code>&lt;name&gt;-password</code>).</p>
+${users.map((u) => `<code>${esc(u)}</code>`).join(', ')}${passwordHint ? ' (password: <code>&lt;name&gt;-password</code>)' : ''}.</p>
 ${error ? `<p id="error" role="alert">${esc(error)}</p>` : ''}
 <form id="consent" method="post" action="/consent">
 <input type="hidden" name="request_id" value="${esc(requestId)}">

@@ -143,7 +143,7 @@ app.post('/consent', express.urlencoded({ extended: false }), (req, res) => {
     store.getClient(pending.clientId).then((client) => {
       res.status(200).type('html').send(consentPage({
         requestId: id, client, resource: params.resource, scopes: params.scopes, redirectUri: params.redirectUri,
-        users: Object.keys(USERS), error: 'Wrong user name or password.', username: String(username),
+        users: Object.keys(USERS), passwordHint: !process.env.DS_USERS, error: 'Wrong user name or password.', username: String(username),
       }));
     }, () => res.status(400).type('html').send(messagePage('Client unavailable', 'The client is no longer known.')));
     return;
