@@ -47,7 +47,7 @@ async function authorize(client, params, res) {
   const { id, resource } = store.beginConsent(client, params); // throws invalid_target → redirected
   frameGuard(res);
   res.status(200).type('html').send(consentPage({
-    requestId: id, client, resource, scopes: params.scopes, redirectUri: params.redirectUri, users: Object.keys(USERS),
+    requestId: id, client, resource, scopes: params.scopes, redirectUri: params.redirectUri, users: Object.keys(USERS), passwordHint: !process.env.DS_USERS,
   }));
 }
 
