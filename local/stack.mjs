@@ -9,6 +9,8 @@
 //   node local/stack.mjs gateway-binding  the same with the downstream as a Worker
 //                                 (tests/downstream-worker/) behind the DOWNSTREAM_MCP service binding
 //   node local/stack.mjs stop     stop a stack started from another terminal
+//   … --oauth-downstream          also start the downstream OAuth MCP stand-in
+//                                 (local/oauth-downstream/, its own users dana / erin) on :9300
 //
 // Tests import `startStack` with free ports and a throw-away state directory.
 import { spawn } from 'node:child_process';
@@ -193,11 +195,19 @@ const DOWNSTREAM_WORKER = { config: join(ROOT, 'tests', 'downstream-worker', 'wr
  *     only, /__requests always on) under `wrangler dev` on ports.downstream, and the MCP worker
  *     reaches it through its DOWNSTREAM_MCP service binding; `url` (optional) becomes
  *     DOWNSTREAM_MCP_URL, the URL its forwarded requests carry.
+ *   oauthDownstream: true or { env } to start local/oauth-downstream/server.mjs (on
+ *     ports.oauthDownstream): a third-party MCP service with its own authorization server (users
+ *     dana / erin) and MCP servers at /mcp, /v1/mcp and /public/mcp that accept only its tokens.
+ *     `env` adds or overrides its settings (DS_ACCESS_TTL, DS_CIMD, DS_REFRESH_TTL, DS_USERS);
+ *     its state is kept in <stateDir>/oauth-downstream, its log is oauth-downstream.log. Its
+ *     origin is `stack.oauthDownstreamUrl`; `stack.oauthDownstream` has { origin, mcpUrl,
+ *     v1McpUrl, publicMcpUrl, adminUrl }. It starts before the workers. The MCP worker's
+ *     settings are not changed by this option.
  */
 export async function startStack(opts = {}) {
   const ports = {
     idp: 9000, todoApi: 8788, mcp: 8787, todoApiInspector: 9230, mcpInspector: 9229, downstream: 9100,
-    downstreamInspector: 9231, ...opts.ports,
+    downstreamInspector: 9231, oauthDownstream: 9300, ...opts.ports,
   };
   const stateDir = resolve(opts.stateDir ?? join(ROOT, '.state', 'dev'));
   const logsDir = resolve(opts.logsDir ?? join(stateDir, 'logs'));
@@ -212,6 +222,7 @@ export async function startStack(opts = {}) {
   const todoApiOrigin = `http://127.0.0.1:${ports.todoApi}`;
   const issuer = usePingOne ? userVars.PINGONE_ISSUER : `http://127.0.0.1:${ports.idp}/as`;
   const downstreamOrigin = `http://127.0.0.1:${ports.downstream}`;
+  const oauthDownstreamOrigin = `http://127.0.0.1:${ports.oauthDownstream}`;
   const apiIdentifier = userVars.API_IDENTIFIER ?? (opts.downstream ? downstreamOrigin : todoApiOrigin);
 
   const mcpVars = {
@@ -239,6 +250,14 @@ export async function startStack(opts = {}) {
     mcpUrl: `${mcpOrigin}/mcp`,
     sseUrl: `${mcpOrigin}/sse`,
     downstreamUrl: opts.downstream ? downstreamOrigin : undefined,
+    oauthDownstreamUrl: opts.oauthDownstream ? oauthDownstreamOrigin : undefined,
+    oauthDownstream: opts.oauthDownstream ? {
+      origin: oauthDownstreamOrigin,
+      mcpUrl: `${oauthDownstreamOrigin}/mcp`,
+      v1McpUrl: `${oauthDownstreamOrigin}/v1/mcp`,
+      publicMcpUrl: `${oauthDownstreamOrigin}/public/mcp`,
+      adminUrl: `${oauthDownstreamOrigin}/admin`,
+    } : undefined,
     mcpVars, todoApiVars,
     children: [],
     workerUrls: {},
@@ -286,6 +305,20 @@ export async function startStack(opts = {}) {
       });
       stack.children.push(child);
       await waitForHttp(`${downstreamOrigin}/health`, { child, name: 'downstream MCP server', logLine: /^Downstream MCP server/m });
+    }
+
+    if (opts.oauthDownstream) {
+      const child = startProcess('oauth-downstream', process.execPath, [join(ROOT, 'local', 'oauth-downstream', 'server.mjs')], {
+        logFile: join(logsDir, 'oauth-downstream.log'),
+        env: {
+          DS_HOST: '127.0.0.1',
+          DS_PORT: String(ports.oauthDownstream),
+          DS_STATE_DIR: join(stateDir, 'oauth-downstream'),
+          ...(typeof opts.oauthDownstream === 'object' ? opts.oauthDownstream.env : {}),
+        },
+      });
+      stack.children.push(child);
+      await waitForHttp(`${oauthDownstreamOrigin}/health`, { child, name: 'downstream OAuth MCP server', logLine: /^Downstream OAuth MCP server/m });
     }
 
     const wrangler = async (name, config, port, inspector, vars, persistAs = name) => {
@@ -350,7 +383,7 @@ export async function startTestStack(opts = {}) {
     const ports = {
       idp: await freePort(), todoApi: await freePort(), mcp: await freePort(),
       todoApiInspector: await freePort(), mcpInspector: await freePort(), downstream: await freePort(),
-      downstreamInspector: await freePort(), ...opts.ports,
+      downstreamInspector: await freePort(), oauthDownstream: await freePort(), ...opts.ports,
     };
     const stateDir = opts.stateDir ?? join(ROOT, 'test-output', 'state', `${Date.now()}-${ports.mcp}`);
     try {
@@ -365,7 +398,9 @@ export async function startTestStack(opts = {}) {
 
 const PID_FILE = join(ROOT, '.state', 'dev', 'stack.pid');
 
-async function main(argv) {
+async function main(args) {
+  const oauthDownstream = args.includes('--oauth-downstream');
+  const argv = args.filter((a) => a !== '--oauth-downstream');
   if (argv[0] === 'stop') {
     if (!existsSync(PID_FILE)) { console.log('No local stack is running.'); return; }
     const pid = Number(readFileSync(PID_FILE, 'utf8'));
@@ -393,7 +428,7 @@ async function main(argv) {
   const gateway = ['gateway', 'gateway-binding', 'gateway-modern'].includes(argv[0]);
   const downstream = { 'gateway-binding': { worker: true }, 'gateway-modern': { modern: true } }[argv[0]] ?? true;
   try {
-    stack = await startStack(gateway ? { downstream, todoApi: false } : {});
+    stack = await startStack({ ...(gateway ? { downstream, todoApi: false } : {}), ...(oauthDownstream ? { oauthDownstream: true } : {}) });
   } catch (err) {
     console.error(`The local stack did not start: ${err.message}`);
     rmSync(PID_FILE, { force: true });
@@ -408,7 +443,8 @@ async function main(argv) {
     ? `Gateway for:        the downstream MCP Worker (${stack.downstreamUrl}/mcp), through the DOWNSTREAM_MCP service binding`
     : downstream.modern ? `Gateway for:        the downstream MCP 2026-07-28 server at ${stack.downstreamUrl}/mcp`
     : `Gateway for:        the downstream MCP server at ${stack.downstreamUrl}/mcp (and /sse)`}
-  Logs:               ${stack.logsDir}
+${stack.oauthDownstream ? `  OAuth downstream:   ${stack.oauthDownstream.mcpUrl}, ${stack.oauthDownstream.v1McpUrl}, ${stack.oauthDownstream.publicMcpUrl} (own sign-in: dana / dana-password, erin / erin-password)
+` : ''}  Logs:               ${stack.logsDir}
   Stop with Ctrl-C, or \`node local/stack.mjs stop\` from another terminal.
 ${line}`);
 }
