@@ -46,8 +46,11 @@ export function parseDotenv(text) {
 }
 
 function toDotenv(vars) {
+  // dotenv keeps `\"` inside double quotes as it is: a value with quotes (DOWNSTREAMS' JSON)
+  // goes in single quotes, which it takes literally.
+  const quote = (s) => (s.includes('"') && !s.includes("'") && !s.includes('\n') ? `'${s}'` : JSON.stringify(s));
   return Object.entries(vars)
-    .map(([k, v]) => `${k}=${JSON.stringify(String(v))}`)
+    .map(([k, v]) => `${k}=${quote(String(v))}`)
     .join('\n') + '\n';
 }
 

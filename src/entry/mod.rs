@@ -25,6 +25,8 @@ use crate::util::time::now_secs;
 use std::rc::Rc;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
+mod connect;
+mod grant_hooks;
 mod refresh;
 
 /// The KV namespace binding holding clients, grants, tokens and sign-in state.
@@ -62,7 +64,12 @@ fn oauth_config(env: &Env) -> std::result::Result<Rc<Config>, oauth::config::Con
             let mut config = Config::from_lookup(|name| env_text(env, name))?;
             named_resources(&mut config, env_text(env, crate::proxy::downstreams::SETTING).as_deref())?;
             // An OAUTH_*_PATH on one of the worker's own routes would never be reached.
-            config.check_app_routes(&[HEALTH_PATH, crate::login::CALLBACK_PATH])?;
+            config.check_app_routes(&[
+                HEALTH_PATH,
+                crate::login::CALLBACK_PATH,
+                crate::proxy::connect::CALLBACK_PATH,
+                crate::proxy::connect::CLIENT_DOCUMENT_PATH,
+            ])?;
             Ok(Rc::new(config))
         })
         .clone()
@@ -134,7 +141,7 @@ fn upstream_expired(ctx: &AuthContext, now: u64) -> bool {
 fn provider<'a>(
     kv: &'a dyn crate::store::KvStore,
     config: &'a Config,
-    hooks: Option<&'a PingOneGrants<'a>>,
+    hooks: Option<&'a grant_hooks::Hooks<'a>>,
 ) -> Provider<'a> {
     // Client ID Metadata Documents are fetched with the Workers fetch, within
     // this isolate's budget; why one was refused goes to the log only.
@@ -205,6 +212,9 @@ enum Area {
     Mcp,
     /// The authorization server's endpoints (metadata, `/register`, `/token`, …).
     OAuth,
+    /// `/connect/callback` and `/downstream-client.json`: this worker as the
+    /// user's OAuth client of downstreams with their own authorization.
+    Connect,
 }
 
 /// The route table, after [`HEALTH_PATH`] (answered before the settings are
@@ -216,6 +226,8 @@ fn area(config: &Config, path: &str) -> Option<Area> {
         Some(Area::Mcp)
     } else if oauth::is_endpoint(config, path) {
         Some(Area::OAuth)
+    } else if path == crate::proxy::connect::CALLBACK_PATH || path == crate::proxy::connect::CLIENT_DOCUMENT_PATH {
+        Some(Area::Connect)
     } else {
         None
     }
@@ -247,7 +259,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return misconfigured(format!("the KV namespace binding {KV_BINDING} is missing"));
     };
     match area {
-        Area::Login | Area::OAuth => authorization(req, &env, &kv, &config, area, &path).await,
+        Area::Login | Area::OAuth | Area::Connect => authorization(req, &env, &kv, &config, area, &path).await,
         Area::Mcp => mcp(req, &env, &kv, &config, &path).await,
     }
 }
@@ -272,17 +284,26 @@ async fn authorization(req: Request, env: &Env, kv: &Kv, config: &Config, area: 
         }
     };
     let cache = crate::login::worker::cache();
-    let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+    let pingone = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+    let hooks = grant_hooks::Hooks { pingone: pingone.as_ref(), env };
+    let hooks = Some(&hooks);
     // The caller, for the per-source bound on metadata-document fetches (set by
     // Cloudflare's edge on every request from outside; absent ones share a count).
     let source = req.headers().get("cf-connecting-ip").ok().flatten();
-    let provider = provider(kv, config, hooks.as_ref());
+    let provider = provider(kv, config, hooks);
     let provider = match source.as_deref() {
         Some(ip) => provider.with_source(ip),
         None => provider,
     };
+    if area == Area::Connect {
+        return connect_area(req, env, kv, &provider, path).await;
+    }
     if area == Area::Login {
-        return crate::login::worker::serve(req, env, kv, &provider).await;
+        // With downstreams that have their own OAuth, sign-in may detour to their consent.
+        let named = crate::proxy::worker::named(env).ok().filter(|_| grant_hooks::vault_in_use(env));
+        let after = named.map(|named| connect::Connect { env, kv, named, provider: &provider });
+        let after = after.as_ref().map(|a| a as &dyn crate::login::AfterSignIn);
+        return crate::login::worker::serve(req, env, kv, &provider, after).await;
     }
     let Some(http_req) = into_http(req).await? else { return too_large() };
     // Refreshes are answered one at a time per grant, in its GrantRefresh object.
@@ -290,6 +311,24 @@ async fn authorization(req: Request, env: &Env, kv: &Kv, config: &Config, area: 
         return refresh::forward(env, &grant, &http_req, &provider).await;
     }
     from_http(logged(path, provider.handle(&http_req).await))
+}
+
+/// `/connect/callback` (the downstream's answer) and `/downstream-client.json`.
+async fn connect_area(req: Request, env: &Env, kv: &Kv, provider: &Provider<'_>, path: &str) -> Result<Response> {
+    let Some(http_req) = into_http(req).await? else { return too_large() };
+    if !grant_hooks::vault_in_use(env) {
+        return json(404, serde_json::json!({"error": "not_found", "error_description": "No such endpoint"}));
+    }
+    if http_req.method() != http::Method::GET {
+        return json(405, serde_json::json!({"error": "invalid_request", "error_description": "Use GET"}));
+    }
+    if path == crate::proxy::connect::CLIENT_DOCUMENT_PATH {
+        let origin = url::Url::parse(&http_req.uri().to_string())
+            .map(|u| u.origin().ascii_serialization())
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        return json(200, connect::client_document(&origin));
+    }
+    from_http(connect::callback(env, kv, provider, &http_req).await)
 }
 
 fn too_large() -> Result<Response> {
@@ -337,9 +376,48 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
             Err(e) => return misconfigured(e),
         };
         if let Some(named) = crate::proxy::downstreams::at(&named, path) {
-            let user = proxy_user(ctx, config, &url);
+            let mut user = proxy_user(ctx, config, &url);
             let grants = Kv(kv.0.clone());
-            return crate::proxy::worker::serve(&http_req, &user, &named.downstream, env, grants, step_up).await;
+            if named.entry.auth != crate::proxy::downstreams::Auth::OAuth {
+                return crate::proxy::worker::serve(&http_req, &user, &named.downstream, env, grants, step_up).await;
+            }
+            let reconnect = |why: &'static str| {
+                let why = BearerError::invalid(why, oauth::error::Reason::new("downstream", "not_connected"));
+                let mut res = provider.challenge(&url, &why);
+                oauth::cors::apply(origin, res.headers_mut());
+                logged(path, res)
+            };
+            let used = match connect::token_for(env, named, &user.user_id, &user.grant_id).await {
+                connect::Token::Public => None,
+                connect::Token::Use { access_token, resource } => {
+                    user.vault_token = Some(access_token);
+                    Some(resource)
+                }
+                connect::Token::Reconnect => {
+                    end_grant(env, kv, config, &user).await;
+                    return from_http(reconnect(
+                        "The MCP server behind this gateway must be connected again; sign in again",
+                    ));
+                }
+                connect::Token::Unavailable(why) => {
+                    worker::console_error!("proxy: downstream '{}' unavailable: {why}", named.entry.name);
+                    return from_http(crate::proxy::forward::unreachable(origin));
+                }
+            };
+            let res = crate::proxy::worker::serve(&http_req, &user, &named.downstream, env, grants, step_up).await?;
+            if let (401, Some(resource)) = (res.status_code(), used) {
+                // Refused although just handed out: the downstream ended it.
+                worker::console_log!(
+                    "proxy: downstream '{}' refused the user's token; it must be connected again",
+                    named.entry.name
+                );
+                connect::drop_token(env, &user.user_id, &resource).await;
+                end_grant(env, kv, config, &user).await;
+                return from_http(reconnect(
+                    "The MCP server behind this gateway refused the connection; sign in again",
+                ));
+            }
+            return Ok(res);
         }
     }
     // Proxy mode (DOWNSTREAM_MCP_URL or DOWNSTREAM_MCP): forwarded to another MCP server.
@@ -355,6 +433,18 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
     }
 }
 
+/// Ends the MCP grant behind a request (its downstream token is gone), with
+/// the grant hooks: PingOne's refresh token revoked, the vault told.
+async fn end_grant(env: &Env, kv: &Kv, config: &Config, user: &crate::proxy::User) {
+    let settings = crate::login::worker::settings(env).ok();
+    let cache = crate::login::worker::cache();
+    let pingone = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+    let hooks = grant_hooks::Hooks { pingone: pingone.as_ref(), env };
+    if let Err(e) = provider(kv, config, Some(&hooks)).revoke_grant(&user.user_id, &user.grant_id).await {
+        worker::console_error!("proxy: ending the grant failed: {e}");
+    }
+}
+
 /// Where the purge stopped, kept between cron runs (the key 1.x's documentation uses).
 const PURGE_CURSOR_KEY: &str = "purge-cursor";
 
@@ -364,31 +454,33 @@ const PURGE_CURSOR_KEY: &str = "purge-cursor";
 /// several days; KV's own expiry removes most records long before.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let run =
-        async {
-            let config = oauth_config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
-            let mut limits = oauth::grants::PurgeLimits::default();
-            if let Some(v) = env_text(&env, "PURGE_GRANTS_PER_RUN") {
-                limits.grants =
-                    v.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        worker::Error::RustError("PURGE_GRANTS_PER_RUN must be a positive number".into())
-                    })?;
-            }
-            let kv = Kv(env.kv(KV_BINDING)?);
-            // Broken sign-in settings must not stop the purge; PingOne is then not told.
-            let settings = crate::login::worker::settings(&env)
-                .map_err(|e| worker::console_error!("purge: {e}; PingOne refresh tokens are not revoked"))
-                .ok();
-            let cache = crate::login::worker::cache();
-            let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
-            let run = provider(&kv, &config, hooks.as_ref())
-                .purge_run(PURGE_CURSOR_KEY, limits)
-                .await
-                .map_err(|e| worker::Error::RustError(e.to_string()))?;
-            let state = if run.complete { "sweep complete" } else { "continues next run" };
-            worker::console_log!("purge: checked {} grants, revoked {} expired ones; {state}", run.checked, run.purged);
-            Ok::<(), worker::Error>(())
-        };
+    let run = async {
+        let config = oauth_config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let mut limits = oauth::grants::PurgeLimits::default();
+        if let Some(v) = env_text(&env, "PURGE_GRANTS_PER_RUN") {
+            limits.grants = v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| worker::Error::RustError("PURGE_GRANTS_PER_RUN must be a positive number".into()))?;
+        }
+        let kv = Kv(env.kv(KV_BINDING)?);
+        // Broken sign-in settings must not stop the purge; PingOne is then not told.
+        let settings = crate::login::worker::settings(&env)
+            .map_err(|e| worker::console_error!("purge: {e}; PingOne refresh tokens are not revoked"))
+            .ok();
+        let cache = crate::login::worker::cache();
+        let pingone = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+        let hooks = grant_hooks::Hooks { pingone: pingone.as_ref(), env: &env };
+        let run = provider(&kv, &config, Some(&hooks))
+            .purge_run(PURGE_CURSOR_KEY, limits)
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let state = if run.complete { "sweep complete" } else { "continues next run" };
+        worker::console_log!("purge: checked {} grants, revoked {} expired ones; {state}", run.checked, run.purged);
+        Ok::<(), worker::Error>(())
+    };
     if let Err(e) = run.await {
         worker::console_error!("purge failed: {e}");
     }

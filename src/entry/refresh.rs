@@ -85,7 +85,8 @@ async fn answer(env: &Env, written: &Written, req: &http::Request<Vec<u8>>) -> h
         }
     };
     let cache = crate::login::worker::cache();
-    let hooks = PingOneGrants { settings: &settings, http: &FetchClient, cache: &cache };
+    let pingone = PingOneGrants { settings: &settings, http: &FetchClient, cache: &cache };
+    let hooks = super::grant_hooks::Hooks { pingone: Some(&pingone), env };
     let store = ReadYourWrites { inner: &kv, written, now: now_secs() };
     super::logged(req.uri().path(), provider(&store, &config, Some(&hooks)).handle(req).await)
 }

@@ -29,6 +29,28 @@ pub struct Login<'a> {
     pub http: &'a dyn HttpClient,
     pub cache: &'a OidcCache,
     pub now: u64,
+    /// A step of the application's between a verified sign-in and the MCP
+    /// authorization's completion (none: completed at once).
+    pub after: Option<&'a dyn AfterSignIn>,
+}
+
+/// What the application does with a verified, admitted sign-in before the
+/// MCP authorization is completed.
+pub enum Detour {
+    /// Complete it now (the application may have changed nothing).
+    Complete(CompleteAuthorization),
+    /// Answer with this instead (e.g. send the browser elsewhere first); the
+    /// application completes the authorization later itself, through
+    /// [`AuthServer::complete_authorization`].
+    Respond(Response<Vec<u8>>),
+}
+
+/// The application's step after sign-in (see [`Login::after`]). Sign-in knows
+/// nothing of what it does; it only hands over what it would complete.
+#[async_trait::async_trait(?Send)]
+pub trait AfterSignIn {
+    /// `origin` is this server's; `complete` what sign-in would complete.
+    async fn before_completion(&self, origin: &str, complete: CompleteAuthorization) -> Detour;
 }
 
 /// Where PingOne sends the browser back (the redirect URI registered there).
@@ -411,6 +433,13 @@ impl Login<'_> {
             props: signed_in.props(),
             request: record.request,
             revoke_existing_grants: true,
+        };
+        let complete = match self.after {
+            None => complete,
+            Some(after) => match after.before_completion(&origin, complete).await {
+                Detour::Complete(c) => c,
+                Detour::Respond(res) => return Ok(pages::add_cookies(res, &clear)),
+            },
         };
         match self.auth.complete_authorization(&origin, complete).await {
             Ok(to) => Ok(redirect(&to, &clear)),

@@ -24,7 +24,7 @@ pub mod webcrypto;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
 
-pub use flow::{owns, Login, CALLBACK_PATH};
+pub use flow::{owns, AfterSignIn, Detour, Login, CALLBACK_PATH};
 
 #[cfg(test)]
 mod tests;

@@ -153,6 +153,7 @@ impl World {
             http: &self.http,
             cache: &self.cache,
             now: self.store.now(),
+            after: None,
         }
     }
 

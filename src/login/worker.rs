@@ -34,8 +34,15 @@ pub fn settings(env: &Env) -> std::result::Result<Rc<Settings>, super::settings:
 }
 
 /// Serves `/authorize` (GET, POST) and `/callback` (see [`super::owns`]).
-/// `store` is `OAUTH_KV`; `auth` is the MCP authorization server.
-pub async fn serve(req: Request, env: &Env, store: &dyn KvStore, auth: &dyn AuthServer) -> Result<Response> {
+/// `store` is `OAUTH_KV`; `auth` is the MCP authorization server; `after`
+/// the application's step between sign-in and completion, if any.
+pub async fn serve(
+    req: Request,
+    env: &Env,
+    store: &dyn KvStore,
+    auth: &dyn AuthServer,
+    after: Option<&dyn super::AfterSignIn>,
+) -> Result<Response> {
     let Some(req) = into_http(req).await? else {
         let f =
             Failure::new(413, "invalid_request", "Request too large", "The request body is too large.", ADVICE_RESTART);
@@ -53,6 +60,7 @@ pub async fn serve(req: Request, env: &Env, store: &dyn KvStore, auth: &dyn Auth
         http: &FetchClient,
         cache: &cache,
         now: crate::util::time::now_secs(),
+        after,
     };
     from_http(login.handle(&req).await)
 }

@@ -18,4 +18,6 @@
 
 pub mod model;
 pub mod oauth;
+#[cfg(target_arch = "wasm32")]
+pub mod object;
 pub mod seal;

@@ -20,24 +20,33 @@ fn associated_data(user_id: &str, resource: &str) -> Vec<u8> {
     serde_json::to_vec(&["token-vault", user_id, resource]).expect("a JSON array of strings")
 }
 
-/// `base64url(nonce || ciphertext)` of `secret`, bound to the user and resource.
-pub fn seal(key: &Aes256Gcm, secret: &Secret, user_id: &str, resource: &str) -> String {
+/// `base64url(nonce || ciphertext)` of `value` as JSON, bound to `aad`.
+pub fn seal_json<T: serde::Serialize>(key: &Aes256Gcm, value: &T, aad: &[u8]) -> String {
     let nonce = random_bytes::<12>();
-    let plain = serde_json::to_vec(secret).expect("serializable");
-    let aad = associated_data(user_id, resource);
+    let plain = serde_json::to_vec(value).expect("serializable");
     let sealed = key
-        .encrypt(&Nonce::from(nonce), Payload { msg: &plain, aad: &aad })
+        .encrypt(&Nonce::from(nonce), Payload { msg: &plain, aad })
         .expect("AES-GCM encryption of an in-memory buffer cannot fail");
     b64url([nonce.as_slice(), &sealed].concat())
 }
 
-/// The secret, if `sealed` opens under `key` for this user and resource.
-pub fn open(key: &Aes256Gcm, sealed: &str, user_id: &str, resource: &str) -> Option<Secret> {
+/// The value sealed by [`seal_json`] with the same `aad`, if it opens.
+pub fn open_json<T: serde::de::DeserializeOwned>(key: &Aes256Gcm, sealed: &str, aad: &[u8]) -> Option<T> {
     let data = b64url_decode(sealed).filter(|d| d.len() > 12)?;
     let (nonce, ct) = data.split_at(12);
     let nonce = Nonce::from(<[u8; 12]>::try_from(nonce).ok()?);
-    let plain = key.decrypt(&nonce, Payload { msg: ct, aad: &associated_data(user_id, resource) }).ok()?;
+    let plain = key.decrypt(&nonce, Payload { msg: ct, aad }).ok()?;
     serde_json::from_slice(&plain).ok()
+}
+
+/// An entry's secret, sealed for the user and resource.
+pub fn seal(key: &Aes256Gcm, secret: &Secret, user_id: &str, resource: &str) -> String {
+    seal_json(key, secret, &associated_data(user_id, resource))
+}
+
+/// The secret, if `sealed` opens under `key` for this user and resource.
+pub fn open(key: &Aes256Gcm, sealed: &str, user_id: &str, resource: &str) -> Option<Secret> {
+    open_json(key, sealed, &associated_data(user_id, resource))
 }
 
 #[cfg(test)]

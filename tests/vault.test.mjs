@@ -1,0 +1,287 @@
+// Named downstreams (DOWNSTREAMS) and the token vault, through the built worker in workerd: the
+// SDK 1.x client signs in with PingOne (the stand-in IdP) for /mcp/<name> in headless Chromium,
+// and for a downstream with its own OAuth (local/oauth-downstream/) the browser is sent to that
+// server's own consent page right after sign-in, before the client gets its code. Then the
+// downstream's tools work with the downstream's token, which the client never sees; it is
+// refreshed once under concurrent calls, a revocation at the downstream makes the client
+// re-authorize through the connect step, users never share tokens, two downstreams on one origin
+// each have their own, a public downstream needs no connect step, and a `pingone` downstream
+// still gets the PingOne token.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { closeWithin, launchChromium, startCallbackServer, within } from './support/browser.mjs';
+import { TestOAuthProvider } from './support/sdk-oauth.mjs';
+import { freePort, startTestStack } from './support/stack.mjs';
+
+const ACCESS_TTL = 3; // the downstream's access tokens (seconds)
+
+let stack;
+let ds; // stack.oauthDownstream
+let browser;
+let callback;
+
+before(async () => {
+  const dsPort = await freePort();
+  const downstreamPort = await freePort();
+  const dsOrigin = `http://127.0.0.1:${dsPort}`;
+  const DOWNSTREAMS = JSON.stringify([
+    { name: 'notes', url: `${dsOrigin}/mcp`, auth: 'oauth' },
+    { name: 'v1', url: `${dsOrigin}/v1/mcp`, auth: 'oauth' },
+    { name: 'public', url: `${dsOrigin}/public/mcp`, auth: 'oauth' },
+    { name: 'todo', url: `http://127.0.0.1:${downstreamPort}/mcp`, auth: 'pingone' },
+  ]);
+  callback = await startCallbackServer();
+  [stack, browser] = await Promise.all([
+    startTestStack({
+      todoApi: false,
+      downstream: true,
+      oauthDownstream: { env: { DS_ACCESS_TTL: String(ACCESS_TTL) } },
+      ports: { oauthDownstream: dsPort, downstream: downstreamPort },
+      mcpVars: { DOWNSTREAMS },
+    }),
+    launchChromium(),
+  ]);
+  ds = stack.oauthDownstream;
+});
+
+after(async () => {
+  await closeWithin(browser);
+  await stack?.stop();
+  await callback?.close();
+});
+
+/**
+ * Follows an authorization URL of the worker in a Chromium context: Approve on the worker's
+ * consent page, the IdP's login as `user`, and — when the worker sends the browser there — the
+ * downstream's own consent page as `dsUser`. Resolves with the redirect to the client and the
+ * origins of the pages that were shown.
+ */
+async function authorizeInBrowser(context, url, { user, dsUser }) {
+  const page = await context.newPage();
+  const arrived = callback.next();
+  let done = false;
+  arrived.then(() => { done = true; });
+  const shown = [];
+  await page.goto(url);
+  try {
+    while (!done) {
+      const step = await Promise.race([
+        arrived.then(() => 'callback'),
+        page.waitForSelector('button[value="approve"], #username', { timeout: 30_000 }).then(() => 'page'),
+      ]);
+      if (step === 'callback') break;
+      const here = page.url();
+      const origin = new URL(here).origin;
+      shown.push(origin);
+      if (origin === stack.mcpOrigin) {
+        await page.click('button[value="approve"]');
+      } else if (origin === ds.origin) {
+        await page.fill('#username', dsUser);
+        await page.fill('#password', `${dsUser}-password`);
+        await page.click('#approve');
+      } else {
+        await page.fill('#username', user);
+        await page.fill('#password', `${user}-password`);
+        await page.click('button[type="submit"]');
+      }
+      // The next page (or the redirect to the client) replaces this one.
+      await Promise.race([arrived, page.waitForURL((u) => u.href !== here, { timeout: 30_000 }).catch(() => {})]);
+    }
+    return { url: await within(page, arrived, 30_000, 'the redirect to the client'), shown };
+  } finally {
+    await closeWithin(page);
+  }
+}
+
+/** The SDK's OAuth client provider whose "browser" is a Chromium context. */
+class BrowserProvider extends TestOAuthProvider {
+  constructor(context, { user, dsUser }) {
+    super({ user, redirectUrl: callback.url, clientName: `vault test (${user})` });
+    this.context = context;
+    this.dsUser = dsUser;
+    this.trips = [];
+  }
+  async redirectToAuthorization(url) {
+    const trip = await authorizeInBrowser(this.context, url.href, { user: this.user, dsUser: this.dsUser });
+    this.trips.push(trip);
+    assert.equal(trip.url.searchParams.get('state'), this._state);
+    const code = trip.url.searchParams.get('code');
+    assert.ok(code, `no code in ${trip.url}`);
+    this.pendingCode = code;
+  }
+  /** Whether the last browser trip went through the downstream's consent page. */
+  get connectedAtDownstream() { return this.trips.at(-1).shown.includes(ds.origin); }
+}
+
+const transport = (url, provider) => new StreamableHTTPClientTransport(new URL(url), { authProvider: provider, fetch: provider.fetch });
+
+/** Connects the SDK client to `url`, authorizing through `provider` on the worker's 401. */
+async function connect(url, provider) {
+  let t = transport(url, provider);
+  let client = new Client({ name: 'vault-test', version: '1.0.0' });
+  try {
+    await client.connect(t);
+    return client;
+  } catch (err) {
+    if (!(err instanceof UnauthorizedError)) throw err;
+  }
+  return resume(url, provider);
+}
+
+/** Finishes the authorization the provider's last browser trip got a code for, then connects. */
+async function resume(url, provider) {
+  await transport(url, provider).finishAuth(provider.takeCode());
+  const client = new Client({ name: 'vault-test', version: '1.0.0' });
+  await client.connect(transport(url, provider));
+  return client;
+}
+
+const toolJson = (result) => JSON.parse(result.content[0].text);
+const adminLog = async () => (await fetch(`${ds.adminUrl}/log`)).json();
+const at = (name) => `${stack.mcpOrigin}/mcp/${name}`;
+
+/** A raw MCP initialize to `url` with `token`. */
+function initialize(url, token) {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', accept: 'application/json, text/event-stream',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+  });
+}
+
+test('each named downstream is a protected resource of its own, with its metadata and challenge', async () => {
+  for (const name of ['notes', 'v1', 'public', 'todo']) {
+    const prm = await (await fetch(`${stack.mcpOrigin}/.well-known/oauth-protected-resource/mcp/${name}`)).json();
+    assert.equal(prm.resource, at(name));
+    assert.deepEqual(prm.authorization_servers, [stack.mcpOrigin]);
+    const res = await initialize(at(name));
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get('www-authenticate'), new RegExp(`resource_metadata="${stack.mcpOrigin}/\\.well-known/oauth-protected-resource/mcp/${name}"`));
+  }
+  // The worker's client metadata document, for authorization servers that take one.
+  const doc = await (await fetch(`${stack.mcpOrigin}/downstream-client.json`)).json();
+  assert.deepEqual(doc.redirect_uris, [`${stack.mcpOrigin}/connect/callback`]);
+  assert.equal(doc.client_id, `${stack.mcpOrigin}/downstream-client.json`);
+});
+
+let alice; // { context, provider, client }
+
+test('signing in for an oauth downstream runs its consent right after PingOne; its tools then work', async () => {
+  const context = await browser.newContext();
+  const provider = new BrowserProvider(context, { user: 'alice', dsUser: 'dana' });
+  const client = await connect(at('notes'), provider);
+  alice = { context, provider, client };
+  assert.ok(provider.connectedAtDownstream, `pages shown: ${provider.trips[0].shown}`);
+  const me = toolJson(await client.callTool({ name: 'whoami', arguments: {} }));
+  assert.deepEqual({ user: me.user, resource: me.resource }, { user: 'dana', resource: ds.mcpUrl });
+  await client.callTool({ name: 'notes_add', arguments: { text: 'via the gateway' } });
+  const { notes } = toolJson(await client.callTool({ name: 'notes_list', arguments: {} }));
+  assert.deepEqual(notes.map((n) => n.text), ['via the gateway']);
+  // The client holds this worker's token only: the downstream refuses it.
+  const ours = provider.tokens().access_token;
+  assert.equal(ours.split(':').length, 3, 'a token of this worker');
+  assert.equal((await initialize(ds.mcpUrl, ours)).status, 401);
+  // A token for /mcp/notes is good there only.
+  assert.equal((await initialize(at('v1'), ours)).status, 401);
+  assert.equal((await initialize(stack.mcpUrl, ours)).status, 401);
+});
+
+test('the downstream token is refreshed once under concurrent calls after its lifetime', async () => {
+  await alice.client.callTool({ name: 'notes_list', arguments: {} });
+  // Whatever token the vault holds now was issued by now: it is due once its lifetime has passed.
+  const due = Date.now() + ACCESS_TTL * 1000 + 1000;
+  await fetch(`${ds.adminUrl}/log`, { method: 'DELETE' });
+  await until(() => Date.now() > due, (ACCESS_TTL + 5) * 1000, 'the downstream token to run out');
+  const calls = await Promise.all(Array.from({ length: 6 }, () => alice.client.callTool({ name: 'whoami', arguments: {} })));
+  for (const c of calls) assert.equal(toolJson(c).user, 'dana');
+  const log = await adminLog();
+  assert.equal(log.refreshes.dana, 1, JSON.stringify(log));
+  assert.equal(log.refresh_reuse ?? 0, 0);
+});
+
+test('another MCP client of the same user uses the connected downstream without a detour', async () => {
+  const provider = new BrowserProvider(alice.context, { user: 'alice', dsUser: 'dana' });
+  const client = await connect(at('notes'), provider);
+  assert.equal(provider.trips.length, 1);
+  assert.ok(!provider.connectedAtDownstream, `pages shown: ${provider.trips[0].shown}`);
+  const { notes } = toolJson(await client.callTool({ name: 'notes_list', arguments: {} }));
+  assert.deepEqual(notes.map((n) => n.text), ['via the gateway']);
+  await client.close();
+});
+
+test("a second user's downstream token is never used for the first", async () => {
+  const context = await browser.newContext();
+  try {
+    const provider = new BrowserProvider(context, { user: 'bob', dsUser: 'erin' });
+    const client = await connect(at('notes'), provider);
+    assert.ok(provider.connectedAtDownstream);
+    assert.equal(toolJson(await client.callTool({ name: 'whoami', arguments: {} })).user, 'erin');
+    assert.deepEqual(toolJson(await client.callTool({ name: 'notes_list', arguments: {} })).notes, []);
+    assert.equal(toolJson(await alice.client.callTool({ name: 'whoami', arguments: {} })).user, 'dana');
+    await client.close();
+  } finally {
+    await closeWithin(context);
+  }
+});
+
+test('two downstreams on one origin at once, each with its own token', async () => {
+  const provider = new BrowserProvider(alice.context, { user: 'alice', dsUser: 'dana' });
+  const v1 = await connect(at('v1'), provider);
+  assert.ok(provider.connectedAtDownstream, '/v1/mcp is a resource of its own: connected on its own');
+  const echo = await v1.callTool({ name: 'v1_echo', arguments: { text: 'hi' } });
+  assert.match(JSON.stringify(echo), /hi/);
+  const [a, b] = await Promise.all([
+    alice.client.callTool({ name: 'whoami', arguments: {} }),
+    v1.callTool({ name: 'v1_echo', arguments: { text: 'again' } }),
+  ]);
+  assert.equal(toolJson(a).resource, ds.mcpUrl);
+  assert.match(JSON.stringify(b), /again/);
+  await v1.close();
+});
+
+test('a downstream that needs no authorization is used without a connect step', async () => {
+  const provider = new BrowserProvider(alice.context, { user: 'alice', dsUser: 'dana' });
+  const client = await connect(at('public'), provider);
+  assert.ok(!provider.connectedAtDownstream);
+  const { now } = toolJson(await client.callTool({ name: 'public_time', arguments: {} }));
+  assert.ok(Math.abs(Date.parse(now) - Date.now()) < 60_000);
+  await client.close();
+});
+
+test('a pingone downstream still gets the PingOne token and identity headers', async () => {
+  const provider = new BrowserProvider(alice.context, { user: 'alice', dsUser: 'dana' });
+  const client = await connect(at('todo'), provider);
+  assert.ok(!provider.connectedAtDownstream);
+  const report = toolJson(await client.callTool({ name: 'whoami', arguments: {} }));
+  assert.equal(report.bearer.verified, true, JSON.stringify(report.bearer));
+  assert.equal(report.identityHeaders['x-user-username'], 'alice');
+  await client.close();
+});
+
+test('revoked at the downstream: the client gets 401, re-authorizes, and the connect step runs again', async () => {
+  const revoked = await fetch(`${ds.adminUrl}/revoke?user=dana`, { method: 'POST' });
+  assert.equal(revoked.status, 200);
+  await assert.rejects(alice.client.callTool({ name: 'whoami', arguments: {} }), (err) => err instanceof UnauthorizedError || /Unauthorized/i.test(String(err)));
+  assert.equal(alice.provider.trips.length, 2, 'the client went back to the browser');
+  assert.ok(alice.provider.connectedAtDownstream, `pages shown: ${alice.provider.trips[1].shown}`);
+  const client = await resume(at('notes'), alice.provider);
+  const me = toolJson(await client.callTool({ name: 'whoami', arguments: {} }));
+  assert.equal(me.user, 'dana');
+  await client.close();
+  await alice.client.close().catch(() => {});
+});
+
+/** Resolves once `probe()` is true, polling; fails after `ms`. */
+async function until(probe, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
