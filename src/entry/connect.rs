@@ -282,8 +282,30 @@ impl Connect<'_> {
         log(&format!("sending the user to downstream '{}' to connect it", named.entry.name));
         let cookie =
             crate::login::cookies::set(connect::STATE_COOKIE, &sha256_hex(&state), connect::STATE_TTL_SECS, false);
-        Ok(Some(redirect(to.as_str(), &[cookie])))
+        Ok(Some(crate::login::pages::add_cookies(onward(&named.entry.name, to.as_str()), &[cookie])))
     }
+}
+
+/// A page sending the browser on to the downstream's consent (the `Refresh`
+/// header, no script), with a link. Not a 302: when PingOne skips its login
+/// page, the browser is still in the redirect chain of the consent form's
+/// POST, and that page's CSP `form-action` (this origin and PingOne's) would
+/// refuse a redirect to the downstream.
+fn onward(name: &str, to: &str) -> http::Response<Vec<u8>> {
+    use crate::util::html::escape;
+    let nonce = random_token(22);
+    let body = format!(
+        "<h1>Connect {name}</h1><div class=\"card\"><p>Signed in. Next, sign in to <strong>{name}</strong> \
+         and allow this gateway to use it for you.</p></div>\
+         <p><a class=\"button\" href=\"{to}\" rel=\"noreferrer\">Continue to {name}</a></p>",
+        name = escape(name),
+        to = escape(to),
+    );
+    let mut res = crate::login::pages::html("Connect", &body, &nonce, &crate::login::pages::csp(&nonce, &[]));
+    if let Ok(v) = http::HeaderValue::from_str(&format!("0; url={to}")) {
+        res.headers_mut().insert("refresh", v);
+    }
+    res
 }
 
 fn page(status: u16, title: &'static str, detail: &str) -> http::Response<Vec<u8>> {
