@@ -8,6 +8,8 @@
 //                                 (local/downstream-mcp-modern.mjs, TypeScript SDK v2)
 //   node local/stack.mjs gateway-binding  the same with the downstream as a Worker
 //                                 (tests/downstream-worker/) behind the DOWNSTREAM_MCP service binding
+//   node local/stack.mjs gateway-vault  the gateway plus the downstream OAuth stand-in and
+//                                 DOWNSTREAMS: /mcp/notes, /mcp/v1, /mcp/public, /mcp/whoami
 //   node local/stack.mjs stop     stop a stack started from another terminal
 //   … --oauth-downstream          also start the downstream OAuth MCP stand-in
 //                                 (local/oauth-downstream/, its own users dana / erin) on :9300
@@ -428,10 +430,25 @@ async function main(args) {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
-  const gateway = ['gateway', 'gateway-binding', 'gateway-modern'].includes(argv[0]);
+  const gateway = ['gateway', 'gateway-binding', 'gateway-modern', 'gateway-vault'].includes(argv[0]);
+  const vault = argv[0] === 'gateway-vault';
   const downstream = { 'gateway-binding': { worker: true }, 'gateway-modern': { modern: true } }[argv[0]] ?? true;
+  // gateway-vault: the downstream OAuth stand-in and DOWNSTREAMS naming its servers (and the
+  // PingOne-trusting test server) at /mcp/<name>; /mcp stays the single gateway.
+  const vaultVars = (dsOrigin, downstreamOrigin) => ({
+    DOWNSTREAMS: JSON.stringify([
+      { name: 'notes', url: `${dsOrigin}/mcp`, auth: 'oauth' },
+      { name: 'v1', url: `${dsOrigin}/v1/mcp`, auth: 'oauth' },
+      { name: 'public', url: `${dsOrigin}/public/mcp`, auth: 'oauth' },
+      { name: 'whoami', url: `${downstreamOrigin}/mcp`, auth: 'pingone' },
+    ]),
+  });
   try {
-    stack = await startStack({ ...(gateway ? { downstream, todoApi: false } : {}), ...(oauthDownstream ? { oauthDownstream: true } : {}) });
+    stack = await startStack({
+      ...(gateway ? { downstream, todoApi: false } : {}),
+      ...(oauthDownstream || vault ? { oauthDownstream: true } : {}),
+      ...(vault ? { mcpVars: vaultVars('http://127.0.0.1:9300', 'http://127.0.0.1:9100') } : {}),
+    });
   } catch (err) {
     console.error(`The local stack did not start: ${err.message}`);
     rmSync(PID_FILE, { force: true });
@@ -446,7 +463,8 @@ async function main(args) {
     ? `Gateway for:        the downstream MCP Worker (${stack.downstreamUrl}/mcp), through the DOWNSTREAM_MCP service binding`
     : downstream.modern ? `Gateway for:        the downstream MCP 2026-07-28 server at ${stack.downstreamUrl}/mcp`
     : `Gateway for:        the downstream MCP server at ${stack.downstreamUrl}/mcp (and /sse)`}
-${stack.oauthDownstream ? `  OAuth downstream:   ${stack.oauthDownstream.mcpUrl}, ${stack.oauthDownstream.v1McpUrl}, ${stack.oauthDownstream.publicMcpUrl} (own sign-in: dana / dana-password, erin / erin-password)
+${vault ? `  Named downstreams:  ${['notes', 'v1', 'public', 'whoami'].map((n) => `${stack.mcpOrigin}/mcp/${n}`).join('\n                      ')}
+` : ''}${stack.oauthDownstream ? `  OAuth downstream:   ${stack.oauthDownstream.mcpUrl}, ${stack.oauthDownstream.v1McpUrl}, ${stack.oauthDownstream.publicMcpUrl} (own sign-in: dana / dana-password, erin / erin-password)
 ` : ''}  Logs:               ${stack.logsDir}
   Stop with Ctrl-C, or \`node local/stack.mjs stop\` from another terminal.
 ${line}`);
