@@ -1322,3 +1322,47 @@ fn a_narrowed_token_gets_a_pingone_token_of_its_own_scopes_and_the_whole_grant_g
     assert!(last_scope().unwrap().contains("todo_api:write"));
     assert_eq!(widened["scopes"], json!(["openid", "profile", "todo_api:read", "todo_api:write"]));
 }
+
+/// Holds what sign-in would complete and sends the browser elsewhere first.
+struct Hold(std::cell::RefCell<Option<crate::oauth::CompleteAuthorization>>);
+
+#[async_trait::async_trait(?Send)]
+impl super::AfterSignIn for Hold {
+    async fn before_completion(&self, _origin: &str, c: crate::oauth::CompleteAuthorization) -> super::Detour {
+        *self.0.borrow_mut() = Some(c);
+        super::Detour::Respond(super::pages::redirect("https://downstream.example/authorize", &[]))
+    }
+}
+
+#[test]
+fn a_step_after_sign_in_holds_the_completion_until_the_application_completes_it() {
+    let w = World::new();
+    let mut jar = Jar::default();
+    let to_idp = location(&approve(&w, &mut jar));
+    let mut c = claims();
+    c["nonce"] = json!(query(&to_idp, "nonce").unwrap());
+    w.token_answers(&sign(&c, key(), Some("key-1")));
+    let state = query(&to_idp, "state").unwrap();
+    let hooks = w.hooks();
+    let provider = w.provider(&hooks);
+    let hold = Hold(Default::default());
+    let login = Login { after: Some(&hold), ..w.login(&provider) };
+    let req = http::Request::get(format!("{ORIGIN}/callback?code=the-code&state={state}"))
+        .header("cookie", jar.header())
+        .body(Vec::new())
+        .unwrap();
+    let res = block_on(login.handle(&req));
+    // The application's answer, with sign-in's state cookie cleared; no code for the client yet.
+    assert_eq!(location(&res).as_str(), "https://downstream.example/authorize");
+    jar.store(&res);
+    assert!(!jar.0.contains_key(STATE_COOKIE));
+    let held = hold.0.borrow_mut().take().expect("the completion was handed over");
+    assert_eq!(held.user_id, "user-1");
+    assert_eq!(held.props["subjectToken"], "pingone-access-token");
+    // The application completes it later: then the client gets its code.
+    let to_client = block_on(provider.complete_authorization(ORIGIN, held)).unwrap();
+    let to_client = Url::parse(&to_client).unwrap();
+    assert!(to_client.as_str().starts_with(CLIENT_REDIRECT));
+    assert_eq!(query(&to_client, "state").as_deref(), Some("client-state"));
+    assert!(query(&to_client, "code").is_some());
+}
