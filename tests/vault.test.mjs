@@ -178,6 +178,18 @@ test('each named downstream is a protected resource of its own, with its metadat
   assert.equal(doc.client_id, `${stack.mcpOrigin}/downstream-client.json`);
 });
 
+test('/connect/callback refuses what no connect step of this browser started, with a page, never a 500', async () => {
+  for (const [query, why] of [['', /no state/], ['?state=forged&code=x', /another browser/]]) {
+    const res = await fetch(`${stack.mcpOrigin}/connect/callback${query}`);
+    assert.equal(res.status, 400);
+    assert.match(res.headers.get('content-type'), /text\/html/);
+    assert.match(await res.text(), why);
+  }
+  const forged = await fetch(`${stack.mcpOrigin}/connect/callback?state=forged&code=x`, { headers: { cookie: '__Host-connect_state=forged' } });
+  assert.equal(forged.status, 400);
+  assert.equal((await fetch(`${stack.mcpOrigin}/connect/callback`, { method: 'POST' })).status, 405);
+});
+
 let alice; // { context, provider, client }
 
 test('signing in for an oauth downstream runs its consent right after PingOne; its tools then work', async () => {
