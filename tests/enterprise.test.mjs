@@ -33,6 +33,7 @@ const OTHER_AS = 'https://other-mcp.example.com';
 let stack;
 let agent; // the agent's client at the worker (allowed in OAUTH_EMA_CLIENTS)
 let stranger; // another confidential client at the worker, not allowed
+let bobsToken; // an MCP access token from an ID-JAG, for the proxy-mode test
 
 before(async () => {
   // 1. The worker without EMA settings; the clients pre-registered by the operator.
@@ -202,6 +203,7 @@ test('with EMA: a user the allow-list refuses gets invalid_grant', async () => {
   const ok = await redeem(await idJag(await idTokenOf('bob')));
   assert.ok(ok.access_token);
   assert.equal(ok.scope, 'todo_api:read');
+  bobsToken = ok.access_token;
 });
 
 test('the IdP refuses a token exchange it should not answer', async () => {
@@ -217,6 +219,23 @@ test('the IdP refuses a token exchange it should not answer', async () => {
     requestJwtAuthorizationGrant({ ...base, idToken: await idTokenOf('alice'), audience: 'https://unknown.example.com' }),
     /Token exchange failed: invalid_target/,
   );
+});
+
+test('proxy mode: the jwt-bearer grant is refused, and a token issued before is not forwarded', async () => {
+  assert.ok(bobsToken, 'the allow-list test issued a token');
+  const jag = await idJag(await idTokenOf('alice'));
+  // Nothing listens at the downstream: nothing may be forwarded to it.
+  await restartWithEma({ DOWNSTREAM_MCP_URL: 'http://127.0.0.1:1/mcp' });
+  await assert.rejects(redeem(jag), /JWT grant exchange failed: invalid_grant - This server forwards to an MCP server that needs the user's PingOne token/);
+  const res = await fetch(stack.mcpUrl, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${bobsToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+  });
+  assert.equal(res.status, 401, await res.text());
+  const challenge = res.headers.get('www-authenticate');
+  assert.match(challenge, /error="invalid_token"/);
+  assert.match(challenge, /enterprise assertion/);
 });
 
 test('the redeemed assertions were marked used in Durable Objects, none in KV', async () => {

@@ -328,6 +328,18 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
     match crate::proxy::worker::downstream(env) {
         Ok(Some(downstream)) => {
             let user = proxy_user(ctx, config, &url);
+            if user.props.enterprise {
+                // Issued before proxy mode was switched on: there is no PingOne token to forward
+                // (the token endpoint now refuses such grants, so the client is told why there).
+                let why = BearerError::invalid(
+                    "This token came from an enterprise assertion and carries no PingOne token, which this \
+                     server forwards; sign in through the browser",
+                    oauth::error::Reason::new("enterprise", "gateway_needs_pingone_token"),
+                );
+                let mut res = provider.challenge(&url, &why);
+                oauth::cors::apply(origin, res.headers_mut());
+                return from_http(logged(path, res));
+            }
             // The same binding again, owned (the relay keeps it while its streams last).
             let grants = Kv(kv.0.clone());
             crate::proxy::worker::serve(&http_req, &user, &downstream, env, grants, step_up).await
