@@ -45,9 +45,12 @@ export function parseDotenv(text) {
   return out;
 }
 
+// A value with double quotes (JSON, e.g. OAUTH_EMA_JWKS) goes in single quotes, which dotenv
+// takes literally; in double quotes its escaped quotes would arrive with their backslashes.
 function toDotenv(vars) {
+  const quoted = (v) => (v.includes('"') && !/['\n]/.test(v) ? `'${v}'` : JSON.stringify(v));
   return Object.entries(vars)
-    .map(([k, v]) => `${k}=${JSON.stringify(String(v))}`)
+    .map(([k, v]) => `${k}=${quoted(String(v))}`)
     .join('\n') + '\n';
 }
 

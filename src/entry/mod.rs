@@ -26,6 +26,7 @@ use std::rc::Rc;
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 mod refresh;
+mod single_use;
 
 /// The KV namespace binding holding clients, grants, tokens and sign-in state.
 const KV_BINDING: &str = "OAUTH_KV";
@@ -248,11 +249,28 @@ async fn authorization(req: Request, env: &Env, kv: &Kv, config: &Config, area: 
         }
     };
     let cache = crate::login::worker::cache();
-    let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+    // Proxy mode refuses enterprise grants (no PingOne token to forward).
+    let gateway = matches!(crate::proxy::worker::downstream(env), Ok(Some(_)));
+    let hooks =
+        settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache, gateway });
     // The caller, for the per-source bound on metadata-document fetches (set by
     // Cloudflare's edge on every request from outside; absent ones share a count).
     let source = req.headers().get("cf-connecting-ip").ok().flatten();
     let provider = provider(kv, config, hooks.as_ref());
+    // Enterprise assertions are marked used in a Durable Object each, not KV (single_use.rs).
+    let jti_record = single_use::DurableSingleUse { env };
+    let provider = match (&config.enterprise, env.durable_object(single_use::BINDING)) {
+        (Some(_), Ok(_)) => provider.with_single_use(&jti_record),
+        (Some(_), Err(_)) => {
+            worker::console_warn!(
+                "configuration: no {} Durable Object binding; enterprise assertions are single-use through KV only \
+                 (best effort across locations)",
+                single_use::BINDING
+            );
+            provider
+        }
+        (None, _) => provider,
+    };
     let provider = match source.as_deref() {
         Some(ip) => provider.with_source(ip),
         None => provider,
@@ -310,6 +328,18 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
     match crate::proxy::worker::downstream(env) {
         Ok(Some(downstream)) => {
             let user = proxy_user(ctx, config, &url);
+            if user.props.enterprise {
+                // Issued before proxy mode was switched on: there is no PingOne token to forward
+                // (the token endpoint now refuses such grants, so the client is told why there).
+                let why = BearerError::invalid(
+                    "This token came from an enterprise assertion and carries no PingOne token, which this \
+                     server forwards; sign in through the browser",
+                    oauth::error::Reason::new("enterprise", "gateway_needs_pingone_token"),
+                );
+                let mut res = provider.challenge(&url, &why);
+                oauth::cors::apply(origin, res.headers_mut());
+                return from_http(logged(path, res));
+            }
             // The same binding again, owned (the relay keeps it while its streams last).
             let grants = Kv(kv.0.clone());
             crate::proxy::worker::serve(&http_req, &user, &downstream, env, grants, step_up).await
@@ -344,7 +374,13 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 .map_err(|e| worker::console_error!("purge: {e}; PingOne refresh tokens are not revoked"))
                 .ok();
             let cache = crate::login::worker::cache();
-            let hooks = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+            // The purge makes no grants: `gateway` does not matter.
+            let hooks = settings.as_ref().map(|settings| PingOneGrants {
+                settings,
+                http: &FetchClient,
+                cache: &cache,
+                gateway: false,
+            });
             let run = provider(&kv, &config, hooks.as_ref())
                 .purge_run(PURGE_CURSOR_KEY, limits)
                 .await

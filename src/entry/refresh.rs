@@ -85,7 +85,8 @@ async fn answer(env: &Env, written: &Written, req: &http::Request<Vec<u8>>) -> h
         }
     };
     let cache = crate::login::worker::cache();
-    let hooks = PingOneGrants { settings: &settings, http: &FetchClient, cache: &cache };
+    // Refreshes make no enterprise grants: `gateway` does not matter.
+    let hooks = PingOneGrants { settings: &settings, http: &FetchClient, cache: &cache, gateway: false };
     let store = ReadYourWrites { inner: &kv, written, now: now_secs() };
     super::logged(req.uri().path(), provider(&store, &config, Some(&hooks)).handle(req).await)
 }

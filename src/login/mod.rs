@@ -11,6 +11,7 @@ pub mod authz;
 pub mod consent;
 pub mod cookies;
 pub mod discovery;
+pub mod enterprise;
 pub mod flow;
 pub mod id_token;
 pub mod oidc;

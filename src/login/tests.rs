@@ -111,7 +111,7 @@ impl World {
 
     /// The PingOne hooks the Worker gives the authorization server.
     fn hooks(&self) -> PingOneGrants<'_> {
-        PingOneGrants { settings: &self.settings, http: &self.http, cache: &self.cache }
+        PingOneGrants { settings: &self.settings, http: &self.http, cache: &self.cache, gateway: false }
     }
 
     /// The authorization server for one request, as `entry::fetch` builds it.

@@ -165,6 +165,7 @@ pub use enterprise::{EnterpriseAssertion, EnterpriseGrant, EnterpriseIdp, JWT_BE
 pub use error::{OAuthError, Reason};
 pub use hooks::{
     Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy, ResourceProps,
+    SingleUse,
 };
 pub use records::{ClientInfo, Grant};
 pub use resource::ProtectedResource;
@@ -211,6 +212,9 @@ pub struct Provider<'a> {
     /// What the internal validation endpoint tells each resource of a
     /// grant's props ([`ResourceProps`]); none by default: nothing.
     pub resource_props: Option<&'a dyn ResourceProps>,
+    /// Where enterprise assertions are marked used ([`SingleUse`]); none by
+    /// default: a KV marker, best effort across locations.
+    pub single_use: Option<&'a dyn SingleUse>,
     /// Metadata-document clients resolved during this request.
     cimd_memo: std::cell::RefCell<Vec<ClientInfo>>,
 }
@@ -232,6 +236,7 @@ impl<'a> Provider<'a> {
             source: None,
             operator_log: None,
             resource_props: None,
+            single_use: None,
             cimd_memo: Default::default(),
         }
     }
@@ -246,6 +251,12 @@ impl<'a> Provider<'a> {
     /// (see [`ResourceProps`]).
     pub fn with_resource_props(self, hook: &'a dyn ResourceProps) -> Self {
         Self { resource_props: Some(hook), ..self }
+    }
+
+    /// The same server marking enterprise assertions used in `record`, which
+    /// must be strongly consistent (see [`SingleUse`]), instead of a KV marker.
+    pub fn with_single_use(self, record: &'a dyn SingleUse) -> Self {
+        Self { single_use: Some(record), ..self }
     }
 
     /// The same server sending details for the operator (never in an

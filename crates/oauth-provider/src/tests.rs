@@ -71,6 +71,8 @@ pub struct World {
     pub hooks: Box<dyn GrantHooks>,
     /// The isolate's token cache, when a test gives it one.
     pub token_cache: Option<crate::TokenCache>,
+    /// A strongly consistent single-use record, when a test gives it one.
+    pub single_use: Option<Box<dyn crate::SingleUse>>,
 }
 
 pub fn json_of(res: &Response<Vec<u8>>) -> Value {
@@ -106,11 +108,15 @@ impl World {
             config,
             hooks: Box::new(super::hooks::NoHooks),
             token_cache: None,
+            single_use: None,
         }
     }
 
     pub fn p(&self) -> Provider<'_> {
-        let p = Provider::new(&*self.store, &self.config, self.store.now()).with_hooks(self.hooks.as_ref());
+        let mut p = Provider::new(&*self.store, &self.config, self.store.now()).with_hooks(self.hooks.as_ref());
+        if let Some(record) = &self.single_use {
+            p = p.with_single_use(record.as_ref());
+        }
         match &self.token_cache {
             Some(cache) => p.with_token_cache(cache),
             None => p,
