@@ -113,6 +113,7 @@ fn provider<'a>(
     kv: &'a dyn crate::store::KvStore,
     config: &'a Config,
     hooks: Option<&'a PingOneGrants<'a>>,
+    jti_record: Option<&'a single_use::DurableSingleUse<'a>>,
 ) -> Provider<'a> {
     // Client ID Metadata Documents are fetched with the Workers fetch, within
     // this isolate's budget; why one was refused goes to the log only.
@@ -123,6 +124,10 @@ fn provider<'a>(
         // Resources in other workers get the user's claims, not the PingOne token.
         .with_resource_props(&crate::grant_props::ClaimsOnly)
         .with_token_cache(token_cache(config));
+    let provider = match jti_record {
+        Some(record) => provider.with_single_use(record),
+        None => provider,
+    };
     match hooks {
         Some(h) => provider.with_hooks(h),
         None => provider,
@@ -256,21 +261,8 @@ async fn authorization(req: Request, env: &Env, kv: &Kv, config: &Config, area: 
     // The caller, for the per-source bound on metadata-document fetches (set by
     // Cloudflare's edge on every request from outside; absent ones share a count).
     let source = req.headers().get("cf-connecting-ip").ok().flatten();
-    let provider = provider(kv, config, hooks.as_ref());
-    // Enterprise assertions are marked used in a Durable Object each, not KV (single_use.rs).
-    let jti_record = single_use::DurableSingleUse { env };
-    let provider = match (&config.enterprise, env.durable_object(single_use::BINDING)) {
-        (Some(_), Ok(_)) => provider.with_single_use(&jti_record),
-        (Some(_), Err(_)) => {
-            worker::console_warn!(
-                "configuration: no {} Durable Object binding; enterprise assertions are single-use through KV only \
-                 (best effort across locations)",
-                single_use::BINDING
-            );
-            provider
-        }
-        (None, _) => provider,
-    };
+    let jti_record = single_use::record(env);
+    let provider = provider(kv, config, hooks.as_ref(), jti_record.as_ref());
     let provider = match source.as_deref() {
         Some(ip) => provider.with_source(ip),
         None => provider,
@@ -299,7 +291,7 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
     if http_req.method() == http::Method::OPTIONS {
         return from_http(crate::mcp::http_rules::preflight(http_req.headers()));
     }
-    let provider = provider(kv, config, None);
+    let provider = provider(kv, config, None, None);
     let url = url::Url::parse(&http_req.uri().to_string()).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let origin = origin_of(&http_req);
     // The URL parsed above serves the bearer check too.
@@ -381,7 +373,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 cache: &cache,
                 gateway: false,
             });
-            let run = provider(&kv, &config, hooks.as_ref())
+            let run = provider(&kv, &config, hooks.as_ref(), None)
                 .purge_run(PURGE_CURSOR_KEY, limits)
                 .await
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;

@@ -1,8 +1,9 @@
-//! Workers glue for `oauth::SingleUse`: an enterprise assertion's `jti` is
-//! marked used in a Durable Object of its own (named by the marker, a hash),
+//! Workers glue for `oauth::SingleUse`: the `jti` of an enterprise ID-JAG or
+//! of a `private_key_jwt` client assertion is marked used in a Durable Object
+//! of its own (named by the marker, a hash),
 //! not in KV. A Durable Object is one instance worldwide with transactional
 //! storage, and its read and write below run with no other event in
-//! between (the input gate), so of two redemptions of one ID-JAG, in any
+//! between (the input gate), so of two uses of one assertion, in any
 //! locations, exactly one sees "not used". KV could not promise that: a read
 //! in another location may miss a marker for up to a minute. The object
 //! erases itself by an alarm once the assertion has expired.
@@ -25,10 +26,23 @@ pub struct DurableSingleUse<'a> {
     pub env: &'a Env,
 }
 
+/// The record when the binding is there; without it assertions are marked in
+/// KV only (best effort across locations), which the log says.
+pub fn record(env: &Env) -> Option<DurableSingleUse<'_>> {
+    if env.durable_object(BINDING).is_err() {
+        worker::console_warn!(
+            "configuration: no {BINDING} Durable Object binding; assertions are single-use through KV only \
+             (best effort across locations)"
+        );
+        return None;
+    }
+    Some(DurableSingleUse { env })
+}
+
 fn unavailable(e: impl std::fmt::Display) -> OAuthError {
     worker::console_error!("token: the assertion's single-use object failed: {e}");
     OAuthError::temporarily_unavailable("The assertion could not be checked; try again")
-        .because(Reason::new("enterprise", "single_use_unavailable"))
+        .because(Reason::new("assertion", "single_use_unavailable"))
 }
 
 #[async_trait(?Send)]

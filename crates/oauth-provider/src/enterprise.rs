@@ -241,18 +241,7 @@ impl Provider<'_> {
         // Single use, marked before anything is issued.
         let marker = format!("{JTI_PREFIX}{}", sha256_hex(format!("{}\n{jti}", idp.issuer)));
         let until = exp + CLOCK_SKEW_SECS;
-        let first = match self.single_use {
-            Some(record) => record.first_use(&marker, until).await?,
-            None => {
-                if self.store.get(&marker).await?.is_some() {
-                    false
-                } else {
-                    let ttl = until.saturating_sub(self.now).max(crate::store::MIN_TTL_SECS);
-                    self.store.put(&marker, &exp.to_string(), Some(ttl)).await?;
-                    true
-                }
-            }
-        };
+        let first = self.first_use(&marker, until).await?;
         if !first {
             return Err(refused("replayed", "the assertion was used before"));
         }

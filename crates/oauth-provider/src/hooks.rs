@@ -241,10 +241,11 @@ pub trait ResourceProps {
 }
 
 /// A strongly consistent record of one-time values (the `jti` of enterprise
-/// ID-JAGs, see [`crate::enterprise`]), for a host whose store is only
+/// ID-JAGs, see [`crate::enterprise`], and of `private_key_jwt` client
+/// assertions, see [`crate::client_assertion`]), for a host whose store is only
 /// eventually consistent: on Workers, KV may answer "not seen" in one
 /// location for up to a minute after another location wrote the marker, so
-/// an assertion could be redeemed twice. A host with strongly consistent
+/// an assertion could be used twice. A host with strongly consistent
 /// storage (a Durable Object per value) installs this with
 /// [`Provider::with_single_use`](crate::Provider::with_single_use); without
 /// it the marker is a KV record (best effort across locations).

@@ -148,6 +148,7 @@ mod hooks;
 mod metadata;
 mod redirect;
 mod register;
+mod replay;
 mod resource;
 mod revoke;
 mod router;
@@ -212,8 +213,9 @@ pub struct Provider<'a> {
     /// What the internal validation endpoint tells each resource of a
     /// grant's props ([`ResourceProps`]); none by default: nothing.
     pub resource_props: Option<&'a dyn ResourceProps>,
-    /// Where enterprise assertions are marked used ([`SingleUse`]); none by
-    /// default: a KV marker, best effort across locations.
+    /// Where assertions (enterprise ID-JAGs, client assertions) are marked
+    /// used ([`SingleUse`]); none by default: a KV marker, best effort across
+    /// locations.
     pub single_use: Option<&'a dyn SingleUse>,
     /// Metadata-document clients resolved during this request.
     cimd_memo: std::cell::RefCell<Vec<ClientInfo>>,
@@ -253,7 +255,7 @@ impl<'a> Provider<'a> {
         Self { resource_props: Some(hook), ..self }
     }
 
-    /// The same server marking enterprise assertions used in `record`, which
+    /// The same server marking assertions used in `record`, which
     /// must be strongly consistent (see [`SingleUse`]), instead of a KV marker.
     pub fn with_single_use(self, record: &'a dyn SingleUse) -> Self {
         Self { single_use: Some(record), ..self }

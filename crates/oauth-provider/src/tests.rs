@@ -97,6 +97,22 @@ pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     Url::parse(url).unwrap().query_pairs().into_owned().collect()
 }
 
+/// A strongly consistent record shared by every "location" of a test.
+#[derive(Clone, Default)]
+pub struct SharedSingleUse(std::rc::Rc<std::cell::RefCell<Vec<(String, u64)>>>);
+
+#[async_trait::async_trait(?Send)]
+impl crate::SingleUse for SharedSingleUse {
+    async fn first_use(&self, key: &str, expires_at: u64) -> Result<bool, crate::OAuthError> {
+        let mut seen = self.0.borrow_mut();
+        if seen.iter().any(|(k, _)| k == key) {
+            return Ok(false);
+        }
+        seen.push((key.to_owned(), expires_at));
+        Ok(true)
+    }
+}
+
 impl World {
     pub fn new() -> Self {
         Self::with_config(Config::default())

@@ -163,26 +163,10 @@ fn off_unless_configured_and_refused_without_a_mapping_hook() {
     assert_eq!(c.enterprise.unwrap().allowed_clients, ["a", "b"]);
 }
 
-/// A strongly consistent record shared by every "location" of a test.
-#[derive(Clone, Default)]
-struct Shared(std::rc::Rc<std::cell::RefCell<Vec<(String, u64)>>>);
-
-#[async_trait(?Send)]
-impl crate::SingleUse for Shared {
-    async fn first_use(&self, key: &str, expires_at: u64) -> Result<bool, OAuthError> {
-        let mut seen = self.0.borrow_mut();
-        if seen.iter().any(|(k, _)| k == key) {
-            return Ok(false);
-        }
-        seen.push((key.to_owned(), expires_at));
-        Ok(true)
-    }
-}
-
 #[test]
 fn with_a_single_use_record_a_replay_is_refused_even_where_kv_has_not_seen_the_marker() {
     let mut e = setup(true);
-    let record = Shared::default();
+    let record = SharedSingleUse::default();
     e.w.single_use = Some(Box::new(record.clone()));
     let jag = e.jag(|_, _| {});
     let res = e.redeem(&jag);
