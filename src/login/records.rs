@@ -111,7 +111,9 @@ pub async fn take_state(store: &dyn KvStore, state: &str, now: u64) -> Result<St
 }
 
 /// A trip to PingOne signing in to the connections page (no MCP request).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Stored as a JSON array `[verifier, nonce, redirect_uri, expires_at]`,
+/// read through `serde_json::Value`: no serde code of its own in the bundle.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionsState {
     pub code_verifier: String,
     pub nonce: String,
@@ -125,12 +127,20 @@ pub async fn put_connections_state(
     r: &ConnectionsState,
     ttl: u64,
 ) -> Result<(), StoreError> {
-    put(store, &format!("{CONNECTIONS_PREFIX}{}", state_hash(state)), r, ttl.max(MIN_TTL_SECS)).await
+    let v = serde_json::json!([r.code_verifier, r.nonce, r.redirect_uri, r.expires_at]);
+    put(store, &format!("{CONNECTIONS_PREFIX}{}", state_hash(state)), &v, ttl.max(MIN_TTL_SECS)).await
 }
 
 /// The connections sign-in of `state`, consumed.
 pub async fn take_connections_state(store: &dyn KvStore, state: &str, now: u64) -> Result<ConnectionsState, TakeError> {
-    let r: ConnectionsState = take(store, &format!("{CONNECTIONS_PREFIX}{}", state_hash(state)), |_| Ok(())).await?;
+    let v: serde_json::Value = take(store, &format!("{CONNECTIONS_PREFIX}{}", state_hash(state)), |_| Ok(())).await?;
+    let text = |i: usize| v.get(i).and_then(serde_json::Value::as_str).map(str::to_owned);
+    let r = match (text(0), text(1), text(2), v.get(3).and_then(serde_json::Value::as_u64)) {
+        (Some(code_verifier), Some(nonce), Some(redirect_uri), Some(expires_at)) => {
+            ConnectionsState { code_verifier, nonce, redirect_uri, expires_at }
+        }
+        _ => return Err(TakeError::Unknown),
+    };
     if r.expires_at <= now {
         return Err(TakeError::Expired);
     }
