@@ -99,6 +99,7 @@ impl Login<'_> {
         let view = PageView {
             user: &s.label,
             connections: &rows,
+            // Where downstream connections (issue 23's token vault) are to be listed.
             sections: &[],
             csrf_token: &s.csrf_token(&self.settings.cookie_key),
             notice: ended.is_some().then_some(Notice::Revoked),
