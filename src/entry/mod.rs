@@ -3,7 +3,8 @@
 //!
 //! - authorization server endpoints (metadata, `/register`, `/token`, `/revoke`,
 //!   the internal validation endpoint; paths per `oauth::Config::endpoints`) → `oauth`
-//! - `/authorize`, `/callback` (consent and PingOne sign-in) → `login`
+//! - `/authorize`, `/callback` (consent and PingOne sign-in), `/connections`
+//!   (a user's grants, ended at will) → `login`
 //! - the paths the resource registry protects, `/mcp`, `/sse…` by default (after
 //!   bearer validation) → `mcp` (which tells the protocol eras apart: a session
 //!   Durable Object per session, modern requests answered statelessly),
@@ -62,7 +63,7 @@ fn oauth_config(env: &Env) -> std::result::Result<Rc<Config>, oauth::config::Con
         c.get_or_init(|| {
             let config = Config::from_lookup(|name| env_text(env, name))?;
             // An OAUTH_*_PATH on one of the worker's own routes would never be reached.
-            config.check_app_routes(&[HEALTH_PATH, crate::login::CALLBACK_PATH])?;
+            config.check_app_routes(&[HEALTH_PATH, crate::login::CALLBACK_PATH, crate::login::CONNECTIONS_PATH])?;
             Ok(Rc::new(config))
         })
         .clone()
@@ -180,7 +181,8 @@ fn proxy_user(ctx: AuthContext, config: &Config, url: &url::Url) -> crate::proxy
 /// Who answers a request, from its path alone: the front door at a glance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Area {
-    /// `/authorize` (the configured path) and `/callback`: consent and PingOne sign-in.
+    /// `/authorize` (the configured path), `/callback` and `/connections`:
+    /// consent, PingOne sign-in, the user's connections.
     Login,
     /// The paths the resource registry protects (`/mcp`, `/sse…`): the built-in
     /// MCP server, or in proxy mode the downstream one.
