@@ -47,12 +47,12 @@ export function parseDotenv(text) {
   return out;
 }
 
+// A value with double quotes (JSON, e.g. OAUTH_EMA_JWKS) goes in single quotes, which dotenv
+// takes literally; in double quotes its escaped quotes would arrive with their backslashes.
 function toDotenv(vars) {
-  // dotenv keeps `\"` inside double quotes as it is: a value with quotes (DOWNSTREAMS' JSON)
-  // goes in single quotes, which it takes literally.
-  const quote = (s) => (s.includes('"') && !s.includes("'") && !s.includes('\n') ? `'${s}'` : JSON.stringify(s));
+  const quoted = (v) => (v.includes('"') && !/['\n]/.test(v) ? `'${v}'` : JSON.stringify(v));
   return Object.entries(vars)
-    .map(([k, v]) => `${k}=${quote(String(v))}`)
+    .map(([k, v]) => `${k}=${quoted(String(v))}`)
     .join('\n') + '\n';
 }
 

@@ -1,7 +1,8 @@
 //! The props a grant carries: written by sign-in (`login`), read by the MCP
 //! session (`mcp`) and by the PingOne refresh hook. Two shapes exist:
 //!
-//! - this worker's: `subjectToken`, `subjectTokenExpiresAt`, `scopes`, `claims`;
+//! - this worker's: `subjectToken`, `subjectTokenExpiresAt`, `scopes`, `claims`, and
+//!   `enterprise: true` on a grant made of an enterprise ID-JAG (no PingOne token);
 //! - the public original's (`pingidentity/cloudflare-mcp`, `remote-mcp-pingone`,
 //!   `mcp/src/auth/ping-handler.ts` at a15d34e: `props: { subjectToken }`):
 //!   the PingOne access token alone, its expiry only in the JWT's `exp`;
@@ -30,6 +31,9 @@ pub struct Props {
     pub scopes: Option<Vec<String>>,
     /// ID token claims (sub, preferred_username, name, email, ...).
     pub claims: Option<Map<String, Value>>,
+    /// Made of an enterprise ID-JAG (`login::enterprise`): signed in at the
+    /// IdP without this worker, so there is no PingOne token.
+    pub enterprise: bool,
 }
 
 fn str_list(v: &Value) -> Option<Vec<String>> {
@@ -65,6 +69,7 @@ impl Props {
             subject_token,
             scopes: v.get("scopes").and_then(str_list),
             claims: v.get("claims").and_then(Value::as_object).cloned(),
+            enterprise: v.get("enterprise") == Some(&Value::Bool(true)),
         }
     }
 
@@ -81,6 +86,7 @@ impl Props {
             subject_token,
             scopes: set.get("scope").and_then(Value::as_str).map(|s| s.split_whitespace().map(str::to_owned).collect()),
             claims: (!claims.is_empty()).then_some(claims),
+            enterprise: false,
         }
     }
 
@@ -98,6 +104,9 @@ impl Props {
         }
         if let Some(c) = &self.claims {
             out.insert("claims".into(), Value::Object(c.clone()));
+        }
+        if self.enterprise {
+            out.insert("enterprise".into(), Value::Bool(true));
         }
         Value::Object(out)
     }

@@ -18,7 +18,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:https';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -29,6 +29,7 @@ import { TestOAuthProvider, connectClient, followAuthorization } from './support
 import { startMcpRemote } from './support/mcp-remote.mjs';
 import { closeWithin, launchChromium } from './support/browser.mjs';
 import { selfSignedCert } from './support/tls.mjs';
+import { readLocalKv } from './support/local-kv.mjs';
 
 const scratch = mkdtempSync(join(tmpdir(), 'cimd-'));
 let stack;
@@ -533,4 +534,15 @@ test('without CIMD_ALLOW_LOOPBACK (the production branch) a loopback, private or
   } finally {
     await strict.stop();
   }
+});
+
+test('client assertions were marked used in Durable Objects, none in KV', async () => {
+  // Read with the stack stopped (workerd owns the files while it runs).
+  await stack.stop();
+  const kv = await readLocalKv(stack.stateDir);
+  assert.ok(kv.some((r) => r.key.startsWith('grant:')), 'the assertion clients\' grants are in KV');
+  assert.deepEqual(kv.filter((r) => r.key.startsWith('client_jti:')), [], 'a KV marker would be eventually consistent only');
+  const dir = join(stack.stateDir, 'mcp', 'v3', 'do', 'pingone-mcp-worker-AssertionJti');
+  assert.ok(existsSync(dir), `no AssertionJti objects under ${dir}`);
+  assert.ok(readdirSync(dir).some((f) => /^[0-9a-f]{64}\.sqlite$/.test(f)), 'one object per used assertion');
 });

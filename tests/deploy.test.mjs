@@ -63,8 +63,9 @@ const built = {};
 
 for (const w of [
   { name: 'mcp', config: 'wrangler.toml', worker: 'pingone-mcp-worker', build: 'scripts/build mcp',
-    bindings: ['env.MCP_OBJECT (McpSession)', 'env.GRANT_REFRESH (GrantRefresh)', 'env.OAUTH_KV', 'env.TODO_API (pingone-todo-api)'],
-    classes: ['McpSession', 'GrantRefresh'], migrations: [['v1', 'McpSession'], ['v2', 'GrantRefresh']], cron: true },
+    bindings: ['env.MCP_OBJECT (McpSession)', 'env.GRANT_REFRESH (GrantRefresh)', 'env.ASSERTION_JTI (AssertionJti)', 'env.OAUTH_KV', 'env.TODO_API (pingone-todo-api)'],
+    classes: ['McpSession', 'GrantRefresh', 'AssertionJti'],
+    migrations: [['v1', 'McpSession'], ['v2', 'GrantRefresh'], ['v3', 'AssertionJti']], cron: true },
   { name: 'todo-api', config: 'todo-api/wrangler.toml', worker: 'pingone-todo-api', build: 'scripts/build todo-api',
     bindings: ['env.TODO_LISTS (TodoList)'], classes: ['TodoList'], migrations: [['v1', 'TodoList']], cron: false },
 ]) {
@@ -166,6 +167,7 @@ test('the built MCP worker starts and answers its first request well within the 
     durableObjects: {
       MCP_OBJECT: { className: 'McpSession', useSQLite: true },
       GRANT_REFRESH: { className: 'GrantRefresh', useSQLite: true },
+      ASSERTION_JTI: { className: 'AssertionJti', useSQLite: true },
     },
     bindings: Object.fromEntries([...toml('wrangler.toml').matchAll(/^(\w+) = "([^"]*)"$/gm)]
       .filter(([, k]) => /^[A-Z_]+$/.test(k)).map(([, k, v]) => [k, v])),

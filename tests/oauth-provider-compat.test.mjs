@@ -273,6 +273,8 @@ for (const version of VERSIONS) {
       // Our rewrite carries the key metadata 1.x writes (a 0.1.0 grant gains it), derived from the record.
       const { metadata, record } = await kvGrant(refreshed.refresh_token);
       assert.deepEqual(metadata, metadataFor(record));
+      // "Last used" of the connections page: our refresh stamps the grant it wrote anyway.
+      assert.equal(typeof record.tokensIssuedAt, 'number', JSON.stringify(record));
       // The grant we rewrote is still the TypeScript provider's to read: its API gets the props.
       const seen = await tsApi(version, refreshed.access_token);
       assert.equal(seen.status, 200, JSON.stringify(seen.body));
@@ -348,8 +350,11 @@ for (const version of VERSIONS) {
     await t.test('its /token refreshes our refresh token; the new tokens work at both workers', async () => {
       const ours0 = await kvGrant(tokens.refresh_token);
       assert.deepEqual(ours0.metadata, { clientId: client.client_id, resource, redirectUri: REDIRECT }, 'our grant\'s key metadata');
+      assert.equal(typeof ours0.record.tokensIssuedAt, 'number', 'stamped at our code exchange');
       const r = await form(`${ts(version)}/token`, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.client_id });
       assert.equal(r.status, 200, JSON.stringify(r.body));
+      // The TypeScript provider's rewrite keeps the field it does not know.
+      assert.equal((await kvGrant(r.body.refresh_token)).record.tokensIssuedAt, ours0.record.tokensIssuedAt);
       if (version !== '0.1.0') {
         // 1.2.3 rewrote our grant with its own key metadata: exactly what we had written.
         assert.deepEqual((await kvGrant(r.body.refresh_token)).metadata, ours0.metadata);

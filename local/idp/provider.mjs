@@ -2,6 +2,7 @@
 // PingOne's endpoint names under `/as`, one confidential client for the MCP worker, PKCE
 // required, RS256 JWT access tokens for the Todo API resource, and PingOne's scopes.
 import Provider, { errors } from 'oidc-provider';
+import { registerIdJagGrant, TOKEN_EXCHANGE } from './id-jag.mjs';
 import { errorPage } from './pages.mjs';
 import { adapterFor } from './store.mjs';
 import { userClaims } from './users.mjs';
@@ -26,7 +27,8 @@ function sameResource(a, b) {
 /**
  * A Provider for `settings`: { issuer, issuerPath, jwks (private), client: { clientId,
  * clientSecret, redirectUris }, users, apiIdentifier, accessTokenTtl, refreshTokenTtl,
- * cookieKeys, store, clockTolerance, groupsClaim }.
+ * cookieKeys, store, clockTolerance, groupsClaim, emaClients (see id-jag.mjs; each also signs
+ * users in with the authorization code flow, for the ID token it exchanges) }.
  */
 export function createProvider(s) {
   const resourceServer = {
@@ -50,7 +52,18 @@ export function createProvider(s) {
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
       scope: 'openid profile email offline_access',
-    }],
+    }, ...(s.emaClients ?? []).map((c) => ({
+      client_id: c.client_id,
+      client_secret: c.client_secret,
+      client_name: `Enterprise client ${c.client_id}`,
+      redirect_uris: c.redirect_uris,
+      grant_types: ['authorization_code', TOKEN_EXCHANGE],
+      response_types: ['code'],
+      // The MCP SDK's ID-JAG request sends client_id and client_secret in the form.
+      token_endpoint_auth_method: 'client_secret_post',
+      id_token_signed_response_alg: 'RS256',
+      scope: 'openid profile email',
+    }))],
     scopes: ['openid', 'profile', 'email', 'offline_access'],
     // Authorization code flow only, as the PingOne application is configured.
     responseTypes: ['code'],
@@ -122,5 +135,11 @@ export function createProvider(s) {
       ctx.body = errorPage('Sign-in error', out.error_description ? `${out.error}: ${out.error_description}` : out.error);
     },
   });
+  if (s.emaClients?.length) {
+    registerIdJagGrant(provider, {
+      issuer: s.issuer, jwks: s.jwks, users: s.users, groupsClaim: s.groupsClaim, apiScopes: API_SCOPES,
+      emaClients: new Map(s.emaClients.map((c) => [c.client_id, c.connections])),
+    });
+  }
   return provider;
 }

@@ -10,6 +10,7 @@ import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { emaClientsFromEnv } from './id-jag.mjs';
 import { loadOrCreateJwks, publicJwks, rotateJwks } from './keys.mjs';
 import { errorPage, loginPage } from './pages.mjs';
 import { createProvider } from './provider.mjs';
@@ -91,7 +92,9 @@ function sendHtml(res, status, html) {
  *     POST /admin/fault; tests only),
  *   groupsClaim (claim carrying the users' groups in ID tokens and userinfo; default `groups`),
  *   tls ({ key, cert } PEM: serve HTTPS itself, issuer `https://{host}:{port}/as`; for clients that
- *     refuse an http issuer, such as the original TypeScript worker's oauth4webapi).
+ *     refuse an http issuer, such as the original TypeScript worker's oauth4webapi),
+ *   emaClients (enterprise clients that sign users in and exchange their ID tokens for ID-JAGs;
+ *     see id-jag.mjs).
  * Returns { issuer, url, port, stateDir, clientId, redirectUris, apiIdentifier, usernames, groupsClaim,
  *   close(), rotateKey() -> new kid, jwks() -> public JWKS }.
  */
@@ -132,6 +135,7 @@ export async function startIdp(opts = {}) {
     clockTolerance: o.clockTolerance,
     groupsClaim: o.groupsClaim,
     client: { clientId: o.clientId, clientSecret: o.clientSecret, redirectUris },
+    emaClients: o.emaClients ?? [],
   };
   const build = () => {
     const p = createProvider({ ...settings, jwks });
@@ -353,6 +357,7 @@ export function optionsFromEnv(env = process.env) {
     cookieKeys: list(env.IDP_COOKIE_KEYS),
     adminApi: env.IDP_ADMIN_API === '1',
     groupsClaim: env.IDP_GROUPS_CLAIM?.trim() || undefined,
+    emaClients: emaClientsFromEnv(env.IDP_EMA_CLIENTS),
     tls: env.IDP_TLS_KEY && env.IDP_TLS_CERT
       ? { key: readFileSync(env.IDP_TLS_KEY), cert: readFileSync(env.IDP_TLS_CERT) } : undefined,
   };

@@ -3,7 +3,8 @@
 //!
 //! - authorization server endpoints (metadata, `/register`, `/token`, `/revoke`,
 //!   the internal validation endpoint; paths per `oauth::Config::endpoints`) → `oauth`
-//! - `/authorize`, `/callback` (consent and PingOne sign-in) → `login`
+//! - `/authorize`, `/callback` (consent and PingOne sign-in), `/connections`
+//!   (a user's grants, ended at will) → `login`
 //! - the paths the resource registry protects, `/mcp`, `/sse…` by default (after
 //!   bearer validation) → `mcp` (which tells the protocol eras apart: a session
 //!   Durable Object per session, modern requests answered statelessly),
@@ -28,6 +29,7 @@ use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, Sc
 mod connect;
 mod grant_hooks;
 mod refresh;
+mod single_use;
 
 /// The KV namespace binding holding clients, grants, tokens and sign-in state.
 const KV_BINDING: &str = "OAUTH_KV";
@@ -67,6 +69,7 @@ fn oauth_config(env: &Env) -> std::result::Result<Rc<Config>, oauth::config::Con
             config.check_app_routes(&[
                 HEALTH_PATH,
                 crate::login::CALLBACK_PATH,
+                crate::login::CONNECTIONS_PATH,
                 crate::proxy::connect::CALLBACK_PATH,
                 crate::proxy::connect::CLIENT_DOCUMENT_PATH,
             ])?;
@@ -142,6 +145,7 @@ fn provider<'a>(
     kv: &'a dyn crate::store::KvStore,
     config: &'a Config,
     hooks: Option<&'a grant_hooks::Hooks<'a>>,
+    jti_record: Option<&'a single_use::DurableSingleUse<'a>>,
 ) -> Provider<'a> {
     // Client ID Metadata Documents are fetched with the Workers fetch, within
     // this isolate's budget; why one was refused goes to the log only.
@@ -152,6 +156,10 @@ fn provider<'a>(
         // Resources in other workers get the user's claims, not the PingOne token.
         .with_resource_props(&crate::grant_props::ClaimsOnly)
         .with_token_cache(token_cache(config));
+    let provider = match jti_record {
+        Some(record) => provider.with_single_use(record),
+        None => provider,
+    };
     match hooks {
         Some(h) => provider.with_hooks(h),
         None => provider,
@@ -205,7 +213,8 @@ fn proxy_user(ctx: AuthContext, config: &Config, url: &url::Url) -> crate::proxy
 /// Who answers a request, from its path alone: the front door at a glance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Area {
-    /// `/authorize` (the configured path) and `/callback`: consent and PingOne sign-in.
+    /// `/authorize` (the configured path), `/callback` and `/connections`:
+    /// consent, PingOne sign-in, the user's connections.
     Login,
     /// The paths the resource registry protects (`/mcp`, `/sse…`): the built-in
     /// MCP server, or in proxy mode the downstream one.
@@ -284,13 +293,16 @@ async fn authorization(req: Request, env: &Env, kv: &Kv, config: &Config, area: 
         }
     };
     let cache = crate::login::worker::cache();
-    let pingone = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+    // Proxy mode refuses enterprise grants (no PingOne token to forward).
+    let gateway = matches!(crate::proxy::worker::downstream(env), Ok(Some(_)));
+    let pingone =
+        settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache, gateway });
     let hooks = grant_hooks::Hooks { pingone: pingone.as_ref(), env };
-    let hooks = Some(&hooks);
     // The caller, for the per-source bound on metadata-document fetches (set by
     // Cloudflare's edge on every request from outside; absent ones share a count).
     let source = req.headers().get("cf-connecting-ip").ok().flatten();
-    let provider = provider(kv, config, hooks);
+    let jti_record = single_use::record(env);
+    let provider = provider(kv, config, Some(&hooks), jti_record.as_ref());
     let provider = match source.as_deref() {
         Some(ip) => provider.with_source(ip),
         None => provider,
@@ -344,7 +356,7 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
     if http_req.method() == http::Method::OPTIONS {
         return from_http(crate::mcp::http_rules::preflight(http_req.headers()));
     }
-    let provider = provider(kv, config, None);
+    let provider = provider(kv, config, None, None);
     let url = url::Url::parse(&http_req.uri().to_string()).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let origin = origin_of(&http_req);
     // The URL parsed above serves the bearer check too.
@@ -424,6 +436,18 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
     match crate::proxy::worker::downstream(env) {
         Ok(Some(downstream)) => {
             let user = proxy_user(ctx, config, &url);
+            if user.props.enterprise {
+                // Issued before proxy mode was switched on: there is no PingOne token to forward
+                // (the token endpoint now refuses such grants, so the client is told why there).
+                let why = BearerError::invalid(
+                    "This token came from an enterprise assertion and carries no PingOne token, which this \
+                     server forwards; sign in through the browser",
+                    oauth::error::Reason::new("enterprise", "gateway_needs_pingone_token"),
+                );
+                let mut res = provider.challenge(&url, &why);
+                oauth::cors::apply(origin, res.headers_mut());
+                return from_http(logged(path, res));
+            }
             // The same binding again, owned (the relay keeps it while its streams last).
             let grants = Kv(kv.0.clone());
             crate::proxy::worker::serve(&http_req, &user, &downstream, env, grants, step_up).await
@@ -438,9 +462,10 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
 async fn end_grant(env: &Env, kv: &Kv, config: &Config, user: &crate::proxy::User) {
     let settings = crate::login::worker::settings(env).ok();
     let cache = crate::login::worker::cache();
-    let pingone = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
+    let pingone =
+        settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache, gateway: false });
     let hooks = grant_hooks::Hooks { pingone: pingone.as_ref(), env };
-    if let Err(e) = provider(kv, config, Some(&hooks)).revoke_grant(&user.user_id, &user.grant_id).await {
+    if let Err(e) = provider(kv, config, Some(&hooks), None).revoke_grant(&user.user_id, &user.grant_id).await {
         worker::console_error!("proxy: ending the grant failed: {e}");
     }
 }
@@ -454,33 +479,38 @@ const PURGE_CURSOR_KEY: &str = "purge-cursor";
 /// several days; KV's own expiry removes most records long before.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let run = async {
-        let config = oauth_config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let mut limits = oauth::grants::PurgeLimits::default();
-        if let Some(v) = env_text(&env, "PURGE_GRANTS_PER_RUN") {
-            limits.grants = v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| worker::Error::RustError("PURGE_GRANTS_PER_RUN must be a positive number".into()))?;
-        }
-        let kv = Kv(env.kv(KV_BINDING)?);
-        // Broken sign-in settings must not stop the purge; PingOne is then not told.
-        let settings = crate::login::worker::settings(&env)
-            .map_err(|e| worker::console_error!("purge: {e}; PingOne refresh tokens are not revoked"))
-            .ok();
-        let cache = crate::login::worker::cache();
-        let pingone = settings.as_ref().map(|settings| PingOneGrants { settings, http: &FetchClient, cache: &cache });
-        let hooks = grant_hooks::Hooks { pingone: pingone.as_ref(), env: &env };
-        let run = provider(&kv, &config, Some(&hooks))
-            .purge_run(PURGE_CURSOR_KEY, limits)
-            .await
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let state = if run.complete { "sweep complete" } else { "continues next run" };
-        worker::console_log!("purge: checked {} grants, revoked {} expired ones; {state}", run.checked, run.purged);
-        Ok::<(), worker::Error>(())
-    };
+    let run =
+        async {
+            let config = oauth_config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let mut limits = oauth::grants::PurgeLimits::default();
+            if let Some(v) = env_text(&env, "PURGE_GRANTS_PER_RUN") {
+                limits.grants =
+                    v.trim().parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        worker::Error::RustError("PURGE_GRANTS_PER_RUN must be a positive number".into())
+                    })?;
+            }
+            let kv = Kv(env.kv(KV_BINDING)?);
+            // Broken sign-in settings must not stop the purge; PingOne is then not told.
+            let settings = crate::login::worker::settings(&env)
+                .map_err(|e| worker::console_error!("purge: {e}; PingOne refresh tokens are not revoked"))
+                .ok();
+            let cache = crate::login::worker::cache();
+            // The purge makes no grants: `gateway` does not matter.
+            let pingone = settings.as_ref().map(|settings| PingOneGrants {
+                settings,
+                http: &FetchClient,
+                cache: &cache,
+                gateway: false,
+            });
+            let hooks = grant_hooks::Hooks { pingone: pingone.as_ref(), env: &env };
+            let run = provider(&kv, &config, Some(&hooks), None)
+                .purge_run(PURGE_CURSOR_KEY, limits)
+                .await
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let state = if run.complete { "sweep complete" } else { "continues next run" };
+            worker::console_log!("purge: checked {} grants, revoked {} expired ones; {state}", run.checked, run.purged);
+            Ok::<(), worker::Error>(())
+        };
     if let Err(e) = run.await {
         worker::console_error!("purge failed: {e}");
     }

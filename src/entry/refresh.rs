@@ -85,8 +85,11 @@ async fn answer(env: &Env, written: &Written, req: &http::Request<Vec<u8>>) -> h
         }
     };
     let cache = crate::login::worker::cache();
-    let pingone = PingOneGrants { settings: &settings, http: &FetchClient, cache: &cache };
+    // Refreshes make no enterprise grants: `gateway` does not matter.
+    let pingone = PingOneGrants { settings: &settings, http: &FetchClient, cache: &cache, gateway: false };
     let hooks = super::grant_hooks::Hooks { pingone: Some(&pingone), env };
     let store = ReadYourWrites { inner: &kv, written, now: now_secs() };
-    super::logged(req.uri().path(), provider(&store, &config, Some(&hooks)).handle(req).await)
+    // A refresh may carry a `private_key_jwt` client assertion.
+    let jti_record = super::single_use::record(env);
+    super::logged(req.uri().path(), provider(&store, &config, Some(&hooks), jti_record.as_ref()).handle(req).await)
 }

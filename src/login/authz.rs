@@ -6,6 +6,7 @@ use crate::store::StoreError;
 use async_trait::async_trait;
 use url::Url;
 
+pub use crate::oauth::grants::GrantSummary;
 pub use crate::oauth::{AuthRequest, AuthorizeError, ClientInfo, CompleteAuthorization, ErrorRedirect};
 
 #[async_trait(?Send)]
@@ -23,6 +24,13 @@ pub trait AuthServer {
     fn authorize_path(&self) -> &str {
         "/authorize"
     }
+    /// The grants `user_id` holds (no secrets), for the connections page.
+    async fn list_user_grants(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError>;
+    /// Ends one grant of `user_id`: its record, its tokens, and the grant-end
+    /// hook (PingOne refresh-token revocation).
+    async fn revoke_grant(&self, user_id: &str, grant_id: &str) -> Result<(), StoreError>;
+    /// How long an MCP access token lives (how often a client in use refreshes).
+    fn access_token_ttl(&self) -> u64;
 }
 
 #[async_trait(?Send)]
@@ -41,6 +49,15 @@ impl AuthServer for crate::oauth::Provider<'_> {
     }
     fn error_redirect(&self, origin: &str, req: &AuthRequest, error: &str, description: &str) -> ErrorRedirect {
         crate::oauth::Provider::error_redirect(self, origin, req, error, description)
+    }
+    async fn list_user_grants(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
+        crate::oauth::Provider::list_user_grants(self, user_id).await
+    }
+    async fn revoke_grant(&self, user_id: &str, grant_id: &str) -> Result<(), StoreError> {
+        crate::oauth::Provider::revoke_grant(self, user_id, grant_id).await
+    }
+    fn access_token_ttl(&self) -> u64 {
+        self.config.access_token_ttl
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::access;
 use super::authz::{authorize_url, AuthRequest, AuthServer, AuthorizeError, CompleteAuthorization};
+use super::connections::{session as connections_session, CONNECTIONS_PATH};
 use super::consent::{self, ConsentView};
 use super::cookies::{self, Approval, APPROVED_COOKIE, APPROVED_TTL_SECS, CSRF_COOKIE, STATE_COOKIE};
 use super::discovery::{Discovery, OidcCache};
@@ -57,9 +58,10 @@ pub trait AfterSignIn {
 pub const CALLBACK_PATH: &str = "/callback";
 
 /// Paths this module answers: the authorization endpoint (at
-/// `authorize_path`, the authorization server's configured one) and [`CALLBACK_PATH`].
+/// `authorize_path`, the authorization server's configured one),
+/// [`CALLBACK_PATH`] and the connections page.
 pub fn owns(authorize_path: &str, path: &str) -> bool {
-    path == authorize_path || path == CALLBACK_PATH
+    path == authorize_path || path == CALLBACK_PATH || path == CONNECTIONS_PATH
 }
 
 /// One line to the Workers log (no secrets: callers pass only names and codes).
@@ -168,6 +170,8 @@ impl Login<'_> {
             ("/authorize", &Method::GET) => self.authorize_get(req, json).await,
             ("/authorize", &Method::POST) => self.authorize_post(req, json).await,
             (CALLBACK_PATH, &Method::GET) => self.callback(req).await,
+            (CONNECTIONS_PATH, &Method::GET) => self.connections_get(req).await,
+            (CONNECTIONS_PATH, &Method::POST) => self.connections_post(req).await,
             _ => {
                 let mut res = Failure::new(
                     405,
@@ -177,7 +181,7 @@ impl Login<'_> {
                     ADVICE_RESTART,
                 )
                 .respond(json);
-                let allow = if path == "/authorize" { "GET, POST" } else { "GET" };
+                let allow = if path == "/authorize" || path == CONNECTIONS_PATH { "GET, POST" } else { "GET" };
                 res.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
                 return res;
             }
@@ -185,7 +189,7 @@ impl Login<'_> {
         result.unwrap_or_else(|(f, cookies)| pages::add_cookies(f.respond(json), &cookies))
     }
 
-    async fn discovery(&self) -> Result<Rc<Discovery>, Failure> {
+    pub(super) async fn discovery(&self) -> Result<Rc<Discovery>, Failure> {
         self.cache.discovery(self.http, &self.settings.issuer, self.now).await.map_err(|e| {
             log(&format!("discovery failed: {e}"));
             oidc::upstream(e)
@@ -366,6 +370,12 @@ impl Login<'_> {
         let Some(state) = param("state").filter(|s| !s.is_empty()) else {
             return Err((bad_request("Sign-in failed", "The answer from PingOne has no state."), vec![]));
         };
+        // A sign-in to the connections page, started in this browser.
+        let to_connections = cookies::get(cookie_header(req), connections_session::STATE_COOKIE)
+            .is_some_and(|c| constant_time_eq(c, records::state_hash(&state)));
+        if to_connections {
+            return self.connections_callback(&url, &state).await;
+        }
         // The browser must be the one that started this sign-in.
         let bound = cookies::get(cookie_header(req), STATE_COOKIE)
             .is_some_and(|c| constant_time_eq(c, records::state_hash(&state)));
@@ -400,12 +410,13 @@ impl Login<'_> {
         };
 
         let discovery = self.discovery().await.map_err(|f| (f, clear.clone()))?;
-        let signed_in = oidc::finish(self.http, self.cache, self.settings, &discovery, &record, &code, self.now)
-            .await
-            .map_err(|f| {
-                log(&format!("sign-in failed: {}", f.detail));
-                (f, clear.clone())
-            })?;
+        let signed_in =
+            oidc::finish(self.http, self.cache, self.settings, &discovery, (&record).into(), &code, self.now)
+                .await
+                .map_err(|f| {
+                    log(&format!("sign-in failed: {}", f.detail));
+                    (f, clear.clone())
+                })?;
 
         // Access control: someone not admitted gets no grant at all.
         if !self.settings.access.admits(&signed_in) {

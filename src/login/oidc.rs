@@ -277,20 +277,35 @@ fn unreachable(what: &str, e: &OutboundError) -> Failure {
     )
 }
 
+/// What a trip to PingOne kept server-side for its return: the redirect URI
+/// sent, the PKCE verifier and the nonce.
+#[derive(Debug, Clone, Copy)]
+pub struct Trip<'a> {
+    pub redirect_uri: &'a str,
+    pub code_verifier: &'a str,
+    pub nonce: &'a str,
+}
+
+impl<'a> From<&'a StateRecord> for Trip<'a> {
+    fn from(r: &'a StateRecord) -> Self {
+        Trip { redirect_uri: &r.redirect_uri, code_verifier: &r.code_verifier, nonce: &r.nonce }
+    }
+}
+
 /// Exchanges `code`, validates the ID token and cross-checks userinfo.
 pub async fn finish(
     http: &dyn HttpClient,
     cache: &OidcCache,
     settings: &Settings,
     discovery: &Discovery,
-    record: &StateRecord,
+    trip: Trip<'_>,
     code: &str,
     now: u64,
 ) -> Result<SignedIn, Failure> {
     let oauth_http = OAuth2Http(http);
-    let token = client(settings, discovery, &record.redirect_uri)?
+    let token = client(settings, discovery, trip.redirect_uri)?
         .exchange_code(AuthorizationCode::new(code.to_owned()))
-        .set_pkce_verifier(PkceCodeVerifier::new(record.code_verifier.clone()))
+        .set_pkce_verifier(PkceCodeVerifier::new(trip.code_verifier.to_owned()))
         .request_async(&oauth_http)
         .await
         .map_err(|e| match e {
@@ -315,7 +330,7 @@ pub async fn finish(
     let expected = Expected {
         issuer: &discovery.issuer,
         client_id: &settings.client_id,
-        nonce: &record.nonce,
+        nonce: trip.nonce,
         algorithms: &discovery.id_token_algorithms,
         now,
     };

@@ -5,6 +5,8 @@
 //!   the id, so the request itself is never taken from the browser).
 //! - `login:state:<sha256(state)>`: the MCP request, PKCE verifier and nonce
 //!   of one trip to PingOne.
+//! - `login:connections:<sha256(state)>`: the PKCE verifier and nonce of a
+//!   trip to PingOne signing in to the connections page.
 
 use super::authz::AuthRequest;
 use crate::store::{KvStore, StoreError, MIN_TTL_SECS};
@@ -13,6 +15,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 const PENDING_PREFIX: &str = "login:pending:";
 const STATE_PREFIX: &str = "login:state:";
+const CONNECTIONS_PREFIX: &str = "login:connections:";
 /// How long the consent page stays usable.
 pub const PENDING_TTL_SECS: u64 = 600;
 
@@ -101,6 +104,43 @@ pub async fn put_state(store: &dyn KvStore, state: &str, r: &StateRecord, ttl: u
 pub async fn take_state(store: &dyn KvStore, state: &str, now: u64) -> Result<StateRecord, TakeError> {
     // An expired record is consumed too: it can never become valid again.
     let r: StateRecord = take(store, &format!("{STATE_PREFIX}{}", state_hash(state)), |_| Ok(())).await?;
+    if r.expires_at <= now {
+        return Err(TakeError::Expired);
+    }
+    Ok(r)
+}
+
+/// A trip to PingOne signing in to the connections page (no MCP request).
+/// Stored as a JSON array `[verifier, nonce, redirect_uri, expires_at]`,
+/// read through `serde_json::Value`: no serde code of its own in the bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionsState {
+    pub code_verifier: String,
+    pub nonce: String,
+    pub redirect_uri: String,
+    pub expires_at: u64,
+}
+
+pub async fn put_connections_state(
+    store: &dyn KvStore,
+    state: &str,
+    r: &ConnectionsState,
+    ttl: u64,
+) -> Result<(), StoreError> {
+    let v = serde_json::json!([r.code_verifier, r.nonce, r.redirect_uri, r.expires_at]);
+    put(store, &format!("{CONNECTIONS_PREFIX}{}", state_hash(state)), &v, ttl.max(MIN_TTL_SECS)).await
+}
+
+/// The connections sign-in of `state`, consumed.
+pub async fn take_connections_state(store: &dyn KvStore, state: &str, now: u64) -> Result<ConnectionsState, TakeError> {
+    let v: serde_json::Value = take(store, &format!("{CONNECTIONS_PREFIX}{}", state_hash(state)), |_| Ok(())).await?;
+    let text = |i: usize| v.get(i).and_then(serde_json::Value::as_str).map(str::to_owned);
+    let r = match (text(0), text(1), text(2), v.get(3).and_then(serde_json::Value::as_u64)) {
+        (Some(code_verifier), Some(nonce), Some(redirect_uri), Some(expires_at)) => {
+            ConnectionsState { code_verifier, nonce, redirect_uri, expires_at }
+        }
+        _ => return Err(TakeError::Unknown),
+    };
     if r.expires_at <= now {
         return Err(TakeError::Expired);
     }

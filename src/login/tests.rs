@@ -111,7 +111,7 @@ impl World {
 
     /// The PingOne hooks the Worker gives the authorization server.
     fn hooks(&self) -> PingOneGrants<'_> {
-        PingOneGrants { settings: &self.settings, http: &self.http, cache: &self.cache }
+        PingOneGrants { settings: &self.settings, http: &self.http, cache: &self.cache, gateway: false }
     }
 
     /// The authorization server for one request, as `entry::fetch` builds it.
@@ -1321,6 +1321,103 @@ fn a_narrowed_token_gets_a_pingone_token_of_its_own_scopes_and_the_whole_grant_g
     assert_eq!(calls(), 3);
     assert!(last_scope().unwrap().contains("todo_api:write"));
     assert_eq!(widened["scopes"], json!(["openid", "profile", "todo_api:read", "todo_api:write"]));
+}
+
+/// `POST /connections` with `form`, the jar's cookies and `origin`.
+fn post_connections(w: &World, form: &[(&str, &str)], origin: Option<&str>, jar: &mut Jar) -> http::Response<Vec<u8>> {
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let mut req = http::Request::post(format!("{ORIGIN}/connections"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", jar.header());
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    w.send(req.body(body.into_bytes()).unwrap(), jar)
+}
+
+fn revocations_at_pingone(w: &World) -> Vec<String> {
+    let requests = w.http.requests.borrow();
+    let revokes = requests.iter().filter(|r| r.uri().to_string() == format!("{ISSUER}/revoke"));
+    revokes.map(|r| String::from_utf8(r.body().clone()).unwrap()).collect()
+}
+
+/// The connections page end to end over the real authorization server: its
+/// own PingOne round trip through `/callback`, only the user's own grants,
+/// and a revocation that needs the session's CSRF token, our Origin and one
+/// of the user's grant ids, and ends the grant's tokens and its PingOne
+/// refresh token.
+#[test]
+fn the_connections_page_lists_and_ends_only_the_signed_in_users_grants() {
+    let w = restricted(&[]);
+    let mcp = w.tokens(&location(&callback_with(&w, &mut Jar::default(), |_| {})));
+    let own_grant = mcp["access_token"].as_str().unwrap().split(':').nth(1).unwrap().to_owned();
+    // Someone else's grant, as the authorization server stores it.
+    let other = json!({"id": "other-grant", "clientId": w.client_id, "userId": "user-2", "scope": [],
+        "metadata": {}, "encryptedProps": "", "createdAt": NOW});
+    block_on(w.store.put("grant:user-2:other-grant", &other.to_string(), None)).unwrap();
+
+    // Not signed in: off to PingOne, asking for OpenID's scopes only, the state bound to this browser.
+    let mut jar = Jar::default();
+    let res = w.get(&format!("{ORIGIN}/connections"), &mut jar);
+    assert_eq!(res.status(), 302, "{}", body(&res));
+    let to_idp = location(&res);
+    assert_eq!(query(&to_idp, "scope").as_deref(), Some("openid profile"));
+    assert_eq!(query(&to_idp, "redirect_uri").as_deref(), Some(&*format!("{ORIGIN}/callback")));
+    let state = query(&to_idp, "state").unwrap();
+    assert_eq!(jar.0.get(super::connections::session::STATE_COOKIE), Some(&sha256_hex(&state)));
+    let mut c = claims();
+    c["nonce"] = json!(query(&to_idp, "nonce").unwrap());
+    w.token_answers_with(&sign(&c, key(), Some("key-1")), "openid profile", "page-refresh-token");
+    let callback = format!("{ORIGIN}/callback?code=page-code&state={state}");
+    let mut replay = jar.clone();
+    let res = w.get(&callback, &mut jar);
+    assert_eq!(res.status(), 302, "{}", body(&res));
+    assert_eq!(res.headers()["location"], "/connections");
+    assert!(jar.0.contains_key(super::connections::session::SESSION_COOKIE));
+    assert!(!jar.0.contains_key(super::connections::session::STATE_COOKIE));
+    // The page keeps no PingOne token: the sign-in's refresh token is revoked at once.
+    assert!(revocations_at_pingone(&w).iter().any(|r| r.contains("token=page-refresh-token")));
+    assert_eq!(w.get(&callback, &mut replay).status(), 400, "the state is single-use");
+
+    let res = w.get(&format!("{ORIGIN}/connections"), &mut jar);
+    assert_eq!(res.status(), 200, "{}", body(&res));
+    let page = body(&res);
+    assert!(page.contains("Test client") && page.contains(&format!("value=\"{own_grant}\"")), "{page}");
+    assert!(!page.contains("other-grant"));
+    let csrf = {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = page.find(marker).unwrap() + marker.len();
+        page[start..].split('"').next().unwrap().to_owned()
+    };
+
+    fn revoke<'a>(grant: &'a str, token: &'a str) -> [(&'a str, &'a str); 3] {
+        [("action", "revoke"), ("grant", grant), ("csrf_token", token)]
+    }
+    let refusals = [
+        (revoke(&own_grant, ""), Some(ORIGIN), 403),
+        (revoke(&own_grant, "forged"), Some(ORIGIN), 403),
+        (revoke(&own_grant, &csrf), Some("https://evil.example"), 403),
+        (revoke(&own_grant, &csrf), None, 403),
+        (revoke("other-grant", &csrf), Some(ORIGIN), 404),
+        (revoke("", &csrf), Some(ORIGIN), 404),
+    ];
+    for (form, origin, status) in refusals {
+        let res = post_connections(&w, &form, origin, &mut jar);
+        assert_eq!(res.status(), status, "{form:?} from {origin:?}: {}", body(&res));
+    }
+    assert!(w.store.raw("grant:user-2:other-grant").is_some(), "the other user's grant is untouched");
+    assert!(w.bearer(mcp["access_token"].as_str().unwrap()).is_ok());
+    // Without the session cookie nothing is ended either.
+    let res = post_connections(&w, &revoke(&own_grant, &csrf), Some(ORIGIN), &mut Jar::default());
+    assert_eq!(res.status(), 401);
+
+    let res = post_connections(&w, &revoke(&own_grant, &csrf), Some(ORIGIN), &mut jar);
+    assert_eq!(res.status(), 303, "{}", body(&res));
+    assert_eq!(res.headers()["location"], format!("/connections?ended={own_grant}").as_str());
+    assert!(w.bearer(mcp["access_token"].as_str().unwrap()).is_err(), "the grant's tokens end with it");
+    assert!(revocations_at_pingone(&w).iter().any(|r| r.contains("token=pingone-refresh-token")));
+    let page = body(&w.get(&format!("{ORIGIN}/connections?ended={own_grant}"), &mut jar));
+    assert!(page.contains("The connection was ended") && page.contains("No application is connected"), "{page}");
 }
 
 /// Holds what sign-in would complete and sends the browser elsewhere first.

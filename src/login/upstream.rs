@@ -13,8 +13,9 @@ use super::discovery::{Discovery, OidcCache};
 use super::oidc::{self, RefreshError};
 use super::settings::Settings;
 use crate::grant_props::Props;
+use crate::oauth::enterprise::{EnterpriseAssertion, EnterpriseGrant};
 use crate::oauth::records::Grant;
-use crate::oauth::{Exchange, ExchangeError, ExchangeResult, GrantHooks, GrantType};
+use crate::oauth::{Exchange, ExchangeError, ExchangeResult, GrantHooks, GrantType, OAuthError};
 use crate::outbound::HttpClient;
 use crate::util::crypto::{b64url, b64url_decode, random_bytes};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -112,6 +113,8 @@ pub struct PingOneGrants<'a> {
     pub settings: &'a Settings,
     pub http: &'a dyn HttpClient,
     pub cache: &'a OidcCache,
+    /// Proxy mode: grants must carry a PingOne token (no enterprise grants).
+    pub gateway: bool,
 }
 
 fn log(line: &str) {
@@ -372,6 +375,15 @@ impl GrantHooks for PingOneGrants<'_> {
             Some(0) => Err(ExchangeError::GrantDead("The PingOne sign-in has expired; sign in again".into())),
             _ => Ok(capped),
         }
+    }
+
+    async fn enterprise_grant(&self, a: EnterpriseAssertion<'_>) -> Result<EnterpriseGrant, OAuthError> {
+        let policy = super::enterprise::EnterprisePolicy {
+            pingone_issuer: &self.settings.issuer,
+            access: &self.settings.access,
+            gateway: self.gateway,
+        };
+        policy.grant(&a)
     }
 
     async fn grant_ended(&self, grant: &Grant) {

@@ -108,23 +108,31 @@ export async function discover(issuer) {
   return res.json();
 }
 
-/** POSTs a form to the token endpoint with client_secret_basic; returns { status, body }. */
-export async function tokenRequest(issuer, { clientId, clientSecret }, params) {
+/**
+ * POSTs a form to the token endpoint with client_secret_basic (`auth: 'post'`: client_secret_post);
+ * returns { status, body }.
+ */
+export async function tokenRequest(issuer, { clientId, clientSecret, auth = 'basic' }, params) {
   const { token_endpoint: endpoint } = await discover(issuer);
+  const post = auth === 'post';
   const res = await fetch(endpoint, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(clientId, clientSecret) },
-    body: new URLSearchParams(params).toString(),
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(post ? {} : { authorization: basicAuth(clientId, clientSecret) }),
+    },
+    body: new URLSearchParams({ ...params, ...(post ? { client_id: clientId, client_secret: clientSecret } : {}) }).toString(),
   });
   return { status: res.status, body: await res.json() };
 }
 
 /**
  * Authorization code + PKCE S256 + nonce against the IdP with a scripted sign-in, then the
- * code exchange with client_secret_basic. Returns the token response plus the `nonce` sent.
+ * code exchange with client_secret_basic (`auth: 'post'`: client_secret_post). Returns the
+ * token response plus the `nonce` sent.
  */
 export async function loginAndGetTokens({
-  issuer, clientId = 'mcp-worker', clientSecret = 'dev-secret-change-me', redirectUri,
+  issuer, clientId = 'mcp-worker', clientSecret = 'dev-secret-change-me', redirectUri, auth = 'basic',
   user = 'alice', password = `${user}-password`, scope = 'openid profile todo_api:read todo_api:write', resource,
 }) {
   const config = await discover(issuer);
@@ -143,7 +151,7 @@ export async function loginAndGetTokens({
   if (back.searchParams.get('state') !== state) throw new Error('authorization response has the wrong state');
   const params = { grant_type: 'authorization_code', code: back.searchParams.get('code'), redirect_uri: redirectUri, code_verifier: pkce.verifier };
   if (resource) params.resource = resource;
-  const { status, body } = await tokenRequest(issuer, { clientId, clientSecret }, params);
+  const { status, body } = await tokenRequest(issuer, { clientId, clientSecret, auth }, params);
   if (status !== 200) throw new Error(`code exchange failed: ${status} ${JSON.stringify(body)}`);
   return { ...body, nonce };
 }

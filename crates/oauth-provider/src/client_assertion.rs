@@ -32,11 +32,13 @@
 //!   and at most [`MAX_ASSERTION_LIFETIME_SECS`] ahead; `nbf` and `iat`, when
 //!   present, not in the future; `jti` required.
 //! - **Replay**: each `jti` is accepted once per client: a marker
-//!   `client_jti:{sha256(client_id, jti)}` is kept in KV until the assertion
-//!   expires. KV is eventually consistent, so this is best effort across
+//!   `client_jti:{sha256(client_id, jti)}` is kept until the assertion
+//!   expires, in the application's [`SingleUse`](crate::SingleUse) record
+//!   when it installed one (strongly consistent), else in KV. KV is
+//!   eventually consistent, so without the record this is best effort across
 //!   locations: the same assertion replayed within a minute or so through
-//!   another Cloudflare location may be accepted once more. The short lifetime
-//!   bounds the window.
+//!   another Cloudflare location may be accepted once more. The short
+//!   lifetime bounds the window.
 //!
 //! Every refusal is `invalid_client` (401) with a description saying what was
 //! wrong (never the assertion itself) and a [`Reason`] in category
@@ -350,11 +352,9 @@ impl Provider<'_> {
             return Err(refuse("assertion_signature", "the client assertion's signature does not verify").into());
         }
         let key = jti_key(&client.client_id, &jti);
-        if self.store.get(&key).await?.is_some() {
+        if !self.first_use(&key, exp + CLOCK_SKEW_SECS).await? {
             return Err(refuse("assertion_replayed", "the client assertion's jti was used before").into());
         }
-        let ttl = (exp + CLOCK_SKEW_SECS).saturating_sub(self.now).max(crate::store::MIN_TTL_SECS);
-        self.store.put(&key, &exp.to_string(), Some(ttl)).await?;
         Ok(())
     }
 

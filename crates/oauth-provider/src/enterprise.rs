@@ -17,13 +17,15 @@
 //!   `resource` a registered resource of this server; `sub`;
 //! - `exp` and `iat`, with [`CLOCK_SKEW_SECS`] of skew, `exp` at most
 //!   [`MAX_ID_JAG_LIFETIME_SECS`] after `iat` and ahead of now;
-//! - a `jti` not seen before: a marker `ema_jti:{sha256(iss, jti)}` is
-//!   written to KV before any token is issued and kept until the assertion
-//!   expires. KV is eventually consistent, so across Cloudflare locations this
-//!   is best effort (a replay through another location within about a minute
-//!   may succeed once); the short lifetime, audience, resource and client
-//!   binding bound what such a replay gains (a token for the same client,
-//!   user and resource);
+//! - a `jti` not seen before: the marker `ema_jti:{sha256(iss, jti)}` is
+//!   recorded before any token is issued and kept until the assertion
+//!   expires, in the application's [`SingleUse`](crate::SingleUse) record
+//!   when it installed one (strongly consistent: on Workers a Durable Object
+//!   per marker, so a replay is refused in every location), else as a KV
+//!   record. KV is eventually consistent, so without the hook this is best
+//!   effort across Cloudflare locations (a replay through another location
+//!   within about a minute may succeed once; the short lifetime, audience,
+//!   resource and client binding bound what it gains);
 //! - no `authorization_details` or `cnf` (not processed, so refused).
 //!
 //! The token's scopes are the assertion's `scope` (those this server knows),
@@ -238,11 +240,11 @@ impl Provider<'_> {
         let scope = super::token::narrowed_scope(&granted, form.get("scope"))?;
         // Single use, marked before anything is issued.
         let marker = format!("{JTI_PREFIX}{}", sha256_hex(format!("{}\n{jti}", idp.issuer)));
-        if self.store.get(&marker).await?.is_some() {
+        let until = exp + CLOCK_SKEW_SECS;
+        let first = self.first_use(&marker, until).await?;
+        if !first {
             return Err(refused("replayed", "the assertion was used before"));
         }
-        let ttl = (exp + CLOCK_SKEW_SECS).saturating_sub(self.now).max(crate::store::MIN_TTL_SECS);
-        self.store.put(&marker, &exp.to_string(), Some(ttl)).await?;
 
         let made = self
             .hooks

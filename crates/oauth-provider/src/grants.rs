@@ -106,6 +106,10 @@ pub struct GrantSummary {
     pub created_at: u64,
     /// When it ends (seconds since the epoch), if ever.
     pub expires_at: Option<u64>,
+    /// The redirect URI the grant was made through (not in grants from before 1.x).
+    pub redirect_uri: Option<String>,
+    /// When tokens were last issued under it ([`Grant::tokens_issued_at`]).
+    pub tokens_issued_at: Option<u64>,
 }
 
 /// How long a grant's record outlives the grant in KV: longer than the
@@ -238,6 +242,8 @@ impl Provider<'_> {
                 metadata: g.metadata,
                 created_at: g.created_at,
                 expires_at: g.expires_at,
+                redirect_uri: g.redirect_uri,
+                tokens_issued_at: g.tokens_issued_at,
             })
             .collect())
     }

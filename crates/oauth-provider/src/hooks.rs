@@ -6,8 +6,9 @@
 //! and to revoke them; the default does nothing. And [`ExternalTokens`]: the
 //! application's resolution of bearer tokens this server did not issue;
 //! [`RegistrationPolicy`]: the application's say on dynamic registrations;
-//! and [`ResourceProps`]: what a resource in another worker learns of a
-//! grant's props.
+//! [`ResourceProps`]: what a resource in another worker learns of a
+//! grant's props; and [`SingleUse`]: a strongly consistent record of
+//! assertions already redeemed.
 
 use super::bearer::{AuthContext, BearerError};
 use super::enterprise::{EnterpriseAssertion, EnterpriseGrant};
@@ -237,4 +238,44 @@ pub trait ResourceProps {
     /// named, which the token's audience belongs to) receives for a token
     /// good there; `Value::Null` for none.
     fn props_for(&self, resource: &crate::resource::ProtectedResource, props: &Value) -> Value;
+}
+
+/// A strongly consistent record of one-time values (the `jti` of enterprise
+/// ID-JAGs, see [`crate::enterprise`], and of `private_key_jwt` client
+/// assertions, see [`crate::client_assertion`]), for a host whose store is only
+/// eventually consistent: on Workers, KV may answer "not seen" in one
+/// location for up to a minute after another location wrote the marker, so
+/// an assertion could be used twice. A host with strongly consistent
+/// storage (a Durable Object per value) installs this with
+/// [`Provider::with_single_use`](crate::Provider::with_single_use); without
+/// it the marker is a KV record (best effort across locations).
+///
+/// ```
+/// use oauth_provider::{OAuthError, SingleUse};
+/// use std::cell::RefCell;
+///
+/// /// One process's memory: strongly consistent within it.
+/// #[derive(Default)]
+/// struct Seen(RefCell<Vec<String>>);
+///
+/// #[async_trait::async_trait(?Send)]
+/// impl SingleUse for Seen {
+///     async fn first_use(&self, key: &str, _expires_at: u64) -> Result<bool, OAuthError> {
+///         let mut seen = self.0.borrow_mut();
+///         if seen.iter().any(|k| k == key) {
+///             return Ok(false);
+///         }
+///         seen.push(key.to_owned());
+///         Ok(true)
+///     }
+/// }
+/// ```
+#[async_trait(?Send)]
+pub trait SingleUse {
+    /// Records `key` (a hash, at most 80 characters) as used until
+    /// `expires_at` (seconds since the epoch): `Ok(true)` for the one call
+    /// that recorded it first, `Ok(false)` for every other, wherever and
+    /// whenever made before `expires_at`. `Err` is the answer (e.g. 503
+    /// `temporarily_unavailable`); nothing is issued then.
+    async fn first_use(&self, key: &str, expires_at: u64) -> Result<bool, OAuthError>;
 }

@@ -148,6 +148,7 @@ mod hooks;
 mod metadata;
 mod redirect;
 mod register;
+mod replay;
 mod resource;
 mod revoke;
 mod router;
@@ -165,6 +166,7 @@ pub use enterprise::{EnterpriseAssertion, EnterpriseGrant, EnterpriseIdp, JWT_BE
 pub use error::{OAuthError, Reason};
 pub use hooks::{
     Exchange, ExchangeError, ExchangeResult, ExternalTokens, GrantHooks, GrantType, RegistrationPolicy, ResourceProps,
+    SingleUse,
 };
 pub use records::{ClientInfo, Grant};
 pub use resource::ProtectedResource;
@@ -211,6 +213,10 @@ pub struct Provider<'a> {
     /// What the internal validation endpoint tells each resource of a
     /// grant's props ([`ResourceProps`]); none by default: nothing.
     pub resource_props: Option<&'a dyn ResourceProps>,
+    /// Where assertions (enterprise ID-JAGs, client assertions) are marked
+    /// used ([`SingleUse`]); none by default: a KV marker, best effort across
+    /// locations.
+    pub single_use: Option<&'a dyn SingleUse>,
     /// Metadata-document clients resolved during this request.
     cimd_memo: std::cell::RefCell<Vec<ClientInfo>>,
 }
@@ -232,6 +238,7 @@ impl<'a> Provider<'a> {
             source: None,
             operator_log: None,
             resource_props: None,
+            single_use: None,
             cimd_memo: Default::default(),
         }
     }
@@ -246,6 +253,12 @@ impl<'a> Provider<'a> {
     /// (see [`ResourceProps`]).
     pub fn with_resource_props(self, hook: &'a dyn ResourceProps) -> Self {
         Self { resource_props: Some(hook), ..self }
+    }
+
+    /// The same server marking assertions used in `record`, which
+    /// must be strongly consistent (see [`SingleUse`]), instead of a KV marker.
+    pub fn with_single_use(self, record: &'a dyn SingleUse) -> Self {
+        Self { single_use: Some(record), ..self }
     }
 
     /// The same server sending details for the operator (never in an

@@ -250,6 +250,15 @@ pub struct Grant {
     /// exchange; not in workers-oauth-provider's layout (it ignores the field).
     #[serde(default, skip_serializing_if = "is_false")]
     pub replaces_older_grants: bool,
+    /// When tokens were last issued under the grant (its code exchange or a
+    /// refresh; seconds since the epoch): the grant write those already make
+    /// records it, so it costs nothing extra, and an application can show when
+    /// a client last used its grant without a write on every request. `None`
+    /// until the code is exchanged, and in records written by
+    /// workers-oauth-provider (which ignores the field and keeps it when it
+    /// rewrites the grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_issued_at: Option<u64>,
 }
 
 impl Grant {

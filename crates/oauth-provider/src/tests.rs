@@ -71,6 +71,8 @@ pub struct World {
     pub hooks: Box<dyn GrantHooks>,
     /// The isolate's token cache, when a test gives it one.
     pub token_cache: Option<crate::TokenCache>,
+    /// A strongly consistent single-use record, when a test gives it one.
+    pub single_use: Option<Box<dyn crate::SingleUse>>,
 }
 
 pub fn json_of(res: &Response<Vec<u8>>) -> Value {
@@ -95,6 +97,22 @@ pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     Url::parse(url).unwrap().query_pairs().into_owned().collect()
 }
 
+/// A strongly consistent record shared by every "location" of a test.
+#[derive(Clone, Default)]
+pub struct SharedSingleUse(std::rc::Rc<std::cell::RefCell<Vec<(String, u64)>>>);
+
+#[async_trait::async_trait(?Send)]
+impl crate::SingleUse for SharedSingleUse {
+    async fn first_use(&self, key: &str, expires_at: u64) -> Result<bool, crate::OAuthError> {
+        let mut seen = self.0.borrow_mut();
+        if seen.iter().any(|(k, _)| k == key) {
+            return Ok(false);
+        }
+        seen.push((key.to_owned(), expires_at));
+        Ok(true)
+    }
+}
+
 impl World {
     pub fn new() -> Self {
         Self::with_config(Config::default())
@@ -106,11 +124,15 @@ impl World {
             config,
             hooks: Box::new(super::hooks::NoHooks),
             token_cache: None,
+            single_use: None,
         }
     }
 
     pub fn p(&self) -> Provider<'_> {
-        let p = Provider::new(&*self.store, &self.config, self.store.now()).with_hooks(self.hooks.as_ref());
+        let mut p = Provider::new(&*self.store, &self.config, self.store.now()).with_hooks(self.hooks.as_ref());
+        if let Some(record) = &self.single_use {
+            p = p.with_single_use(record.as_ref());
+        }
         match &self.token_cache {
             Some(cache) => p.with_token_cache(cache),
             None => p,

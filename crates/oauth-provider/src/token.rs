@@ -391,6 +391,8 @@ impl Provider<'_> {
         let raw = serde_json::to_string(&record).map_err(|_| {
             OAuthError::invalid_request("token record").because(Reason::new("token", "record_unserializable"))
         })?;
+        // "Last used", for free: this write happens anyway (never on a bearer request).
+        grant.tokens_issued_at = Some(self.now);
         self.save_grant(&grant).await?;
         self.store.put(&token_key(&grant.user_id, &grant.id, &access_hash), &raw, Some(access_ttl)).await?;
         let mut body = json!({

@@ -117,11 +117,21 @@ impl TodoError {
     }
 }
 
+/// A todo tool's answer on a grant made of an enterprise ID-JAG, which holds
+/// no PingOne token for the Todo API.
+pub const ENTERPRISE_NO_TOKEN: &str = "Error: this connection was authorized by your organization's identity provider \
+     (enterprise-managed authorization), which gives this server no PingOne access token, and the Todo API needs one. \
+     To use the Todo tools, connect this MCP server again with the browser sign-in (OAuth authorization code) and sign \
+     in to PingOne there.";
+
 /// What a todo tool answers: `op` sent with the session's PingOne access
 /// token, then the whole list, or what went wrong and what to do about it.
 pub async fn run(ctx: &ToolContext, op: Op) -> ToolResult {
     let props = Props::from_value(&ctx.caller.props);
     let Some(token) = props.subject_token.as_deref() else {
+        if props.enterprise {
+            return Err(ENTERPRISE_NO_TOKEN.into());
+        }
         return Err(
             "Error: this session has no PingOne access token. Disconnect and reconnect the MCP server to sign in again."
                 .into(),

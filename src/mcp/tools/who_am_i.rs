@@ -20,6 +20,9 @@ pub const TOOL: Tool = Tool {
 
 async fn call(ctx: &ToolContext, _args: &Value) -> ToolResult {
     let props = Props::from_value(&ctx.caller.props);
+    if props.enterprise {
+        return Ok(enterprise(ctx, &props));
+    }
     let Some(token) = props.subject_token.as_deref() else {
         return Err(
             "Error: User session not found (no PingOne access token). Reconnect the MCP server to sign in again."
@@ -54,6 +57,23 @@ async fn call(ctx: &ToolContext, _args: &Value) -> ToolResult {
         },
     });
     Ok(text_result(serde_json::to_string_pretty(&out).unwrap_or_default()))
+}
+
+/// A grant made of an enterprise ID-JAG: the user as the assertion named
+/// them, and no PingOne token (there is none).
+fn enterprise(ctx: &ToolContext, props: &Props) -> Value {
+    let out = json!({
+        "user": props.claims.clone().map_or_else(|| json!({"sub": ctx.caller.user_id}), Value::Object),
+        "signedInBy": "enterprise identity provider (ID-JAG); no PingOne access token",
+        "pingOneAccessToken": null,
+        "mcpSession": {
+            "clientId": ctx.caller.client_id,
+            "scopes": ctx.caller.scopes,
+            "audience": ctx.caller.audience,
+            "expiresAt": ctx.caller.expires_at,
+        },
+    });
+    text_result(serde_json::to_string_pretty(&out).unwrap_or_default())
 }
 
 /// The claims of a JWT's payload, without checking anything.

@@ -452,6 +452,21 @@ fn each_claim_and_the_signature_are_checked() {
 }
 
 #[test]
+fn with_a_single_use_record_a_replayed_assertion_is_refused_even_where_kv_has_not_seen_the_marker() {
+    let mut t = T::new();
+    let record = SharedSingleUse::default();
+    t.w.single_use = Some(Box::new(record.clone()));
+    let a = t.assertion(&t.agent, ONLY_JWT);
+    ok(&t.revoke_junk(&T::with(&[], &a)));
+    // The marker is the record's: a location whose KV lags would see nothing there.
+    assert!(t.w.keys("client_jti:").is_empty());
+    let (key, until) = record.0.borrow()[0].clone();
+    assert!(key.starts_with("client_jti:") && key.len() <= 80, "{key}");
+    assert!(until >= t.now() + 60 + 60, "kept until the assertion's expiry plus skew");
+    refused(&t.revoke_junk(&T::with(&[], &a)), "assertion_replayed");
+}
+
+#[test]
 fn a_replayed_assertion_is_refused_until_it_expires() {
     let t = T::new();
     let a = t.assertion(&t.agent, ONLY_JWT);

@@ -162,3 +162,21 @@ fn off_unless_configured_and_refused_without_a_mapping_hook() {
     .unwrap();
     assert_eq!(c.enterprise.unwrap().allowed_clients, ["a", "b"]);
 }
+
+#[test]
+fn with_a_single_use_record_a_replay_is_refused_even_where_kv_has_not_seen_the_marker() {
+    let mut e = setup(true);
+    let record = SharedSingleUse::default();
+    e.w.single_use = Some(Box::new(record.clone()));
+    let jag = e.jag(|_, _| {});
+    let res = e.redeem(&jag);
+    assert_eq!(res.status(), 200, "{}", String::from_utf8_lossy(res.body()));
+    // The marker is the record's, not KV's: a location whose KV lags sees nothing there.
+    assert!(!e.w.store.keys().iter().any(|k| k.starts_with("ema_jti:")));
+    let (key, until) = record.0.borrow()[0].clone();
+    assert!(key.starts_with("ema_jti:") && key.len() <= 80, "{key}");
+    assert_eq!(until, e.w.store.now() + 120 + crate::enterprise::CLOCK_SKEW_SECS);
+    let again = e.redeem(&jag);
+    assert_error(&again, 400, "invalid_grant");
+    assert_eq!(why(&again), "enterprise.replayed");
+}

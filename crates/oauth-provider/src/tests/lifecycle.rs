@@ -414,3 +414,22 @@ fn a_purge_run_ends_no_more_grants_than_its_limit_even_within_one_batch() {
     let last = block_on(w.p().purge_run("purge-cursor", limits)).unwrap();
     assert_eq!((last.purged, last.complete), (2, true));
 }
+
+#[test]
+fn grants_record_when_tokens_were_last_issued_by_the_writes_they_already_make() {
+    let w = World::new();
+    let c = w.public_client();
+    let (code, pkce) = w.code_for(&c, "alice", &[]);
+    let key = grant_key_of(&code);
+    let record = |w: &World| serde_json::from_str::<Value>(&w.store.raw(&key).unwrap()).unwrap();
+    assert!(record(&w).get("tokensIssuedAt").is_none(), "not before the code exchange");
+    w.advance(5);
+    let t = json_of(&w.exchange(&c, &code, &pkce));
+    assert_eq!(record(&w)["tokensIssuedAt"], NOW + 5);
+    w.advance(HOUR);
+    refreshed(&w, &c, s(&t["refresh_token"]));
+    assert_eq!(record(&w)["tokensIssuedAt"], NOW + 5 + HOUR);
+    let listed = block_on(w.p().list_user_grants("alice")).unwrap();
+    assert_eq!(listed[0].tokens_issued_at, Some(NOW + 5 + HOUR));
+    assert_eq!(listed[0].redirect_uri.as_deref(), Some(REDIRECT));
+}
