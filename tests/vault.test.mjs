@@ -305,3 +305,36 @@ async function until(probe, ms, what) {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+test('the connections page lists the connected downstreams; Disconnect drops one, and the next sign-in connects it again', async () => {
+  const page = await alice.context.newPage();
+  try {
+    await page.goto(`${stack.mcpOrigin}/connections`);
+    const first = await Promise.race([
+      page.waitForSelector('h1:has-text("Your connections")', { timeout: 30_000 }).then(() => 'page'),
+      page.waitForSelector('#username', { timeout: 30_000 }).then(() => 'login'),
+    ]);
+    if (first === 'login') {
+      await page.fill('#username', 'alice');
+      await page.fill('#password', 'alice-password');
+      await page.click('button[type="submit"]');
+      await page.waitForSelector('h1:has-text("Your connections")', { timeout: 30_000 });
+    }
+    const connected = page.locator('li:has(button[value="disconnect-downstream"])');
+    const texts = await connected.allTextContents();
+    assert.ok(texts.some((t) => t.startsWith('notes') && t.includes(ds.mcpUrl)), JSON.stringify(texts));
+    assert.ok(texts.some((t) => t.startsWith('v1') && t.includes(ds.v1McpUrl)), JSON.stringify(texts));
+    await connected.filter({ hasText: /^notes/ }).locator('button').click();
+    await page.waitForLoadState('load');
+    const after = await page.locator('li:has(button[value="disconnect-downstream"])').allTextContents();
+    assert.ok(!after.some((t) => t.startsWith('notes')), JSON.stringify(after));
+    assert.ok(after.some((t) => t.startsWith('v1')), 'the other downstream stays connected');
+  } finally {
+    await closeWithin(page);
+  }
+  const provider = new BrowserProvider(alice.context, { user: 'alice', dsUser: 'dana' });
+  const client = await connect(at('notes'), provider);
+  assert.ok(provider.connectedAtDownstream, 'disconnected: the next authorization connects it again');
+  assert.equal(toolJson(await client.callTool({ name: 'whoami', arguments: {} })).user, 'dana');
+  await client.close();
+});

@@ -5,7 +5,7 @@
 //! - After PingOne sign-in, when the MCP client is being authorized for such a
 //!   downstream and the user's vault holds no usable token for it, the browser
 //!   goes to the downstream's consent first ([`Connect`], login's
-//!   `AfterSignIn`), comes back to `/connect/callback`, the code is exchanged
+//!   `SignInExtension`), comes back to `/connect/callback`, the code is exchanged
 //!   and stored, and only then is the MCP authorization completed. Every MCP
 //!   client supports the browser authorization; URL-mode elicitation is not
 //!   broadly supported; and no grant is issued for a downstream the user
@@ -18,8 +18,9 @@
 //! is kept per isolate for a few minutes; a dynamic registration once per
 //! authorization server in KV.
 
+use crate::login::connections::page::Section;
 use crate::login::pages::{redirect, Failure, ADVICE_RESTART};
-use crate::login::{AfterSignIn, Detour};
+use crate::login::{Detour, SignInExtension};
 use crate::oauth::{AuthRequest, CompleteAuthorization, Provider};
 use crate::outbound::{HttpClient, OutboundError};
 use crate::platform::fetch::{read_whole, FetchClient};
@@ -203,7 +204,58 @@ pub struct Connect<'a> {
 }
 
 #[async_trait::async_trait(?Send)]
-impl AfterSignIn for Connect<'_> {
+impl SignInExtension for Connect<'_> {
+    async fn sections(&self, user_id: &str) -> Vec<Section> {
+        let listed = match vault::call(self.env, user_id, "list", json!({})).await {
+            Ok(v) => v,
+            Err(e) => {
+                log(&format!("the token vault could not be listed: {e}"));
+                return vec![Section {
+                    heading: "MCP servers connected through this gateway".into(),
+                    entries: vec![("Unavailable".into(), "They could not be listed; try again later.".into())],
+                    ids: None,
+                    remove: None,
+                }];
+            }
+        };
+        let mut entries = Vec::new();
+        let mut ids = Vec::new();
+        for e in listed["entries"].as_array().into_iter().flatten() {
+            let Some(resource) = e["resource"].as_str() else { continue };
+            let name = self.name_of(resource).await.unwrap_or_else(|| resource.to_owned());
+            entries.push((name, format!("{resource}: its token for you is kept here")));
+            ids.push(resource.to_owned());
+        }
+        if entries.is_empty() {
+            return Vec::new();
+        }
+        vec![Section {
+            heading: "MCP servers connected through this gateway".into(),
+            entries,
+            ids: Some(ids),
+            remove: Some((DISCONNECT.into(), "Disconnect".into())),
+        }]
+    }
+
+    async fn remove(&self, user_id: &str, action: &str, entry: &str) -> Option<bool> {
+        if action != DISCONNECT {
+            return None;
+        }
+        match vault::call(self.env, user_id, "drop", json!({"resource": entry})).await {
+            Ok(v) => {
+                let dropped = v["dropped"] == json!(true);
+                if dropped {
+                    log("a user disconnected a downstream; its token is dropped and revoked there");
+                }
+                Some(dropped)
+            }
+            Err(e) => {
+                log(&format!("disconnecting a downstream failed: {e}"));
+                Some(false)
+            }
+        }
+    }
+
     async fn before_completion(&self, origin: &str, complete: CompleteAuthorization) -> Detour {
         let Some(named) = complete.request.resource.first().and_then(|r| oauth_downstream(&self.named, origin, r))
         else {
@@ -226,7 +278,23 @@ impl AfterSignIn for Connect<'_> {
     }
 }
 
+/// The connections page's section of connected downstreams, and its button.
+const DISCONNECT: &str = "disconnect-downstream";
+
 impl Connect<'_> {
+    /// The named downstream whose discovered resource is `resource` (its name
+    /// for the page), if discovery knows it.
+    async fn name_of(&self, resource: &str) -> Option<String> {
+        for n in self.named.iter().filter(|n| n.entry.auth == Auth::OAuth) {
+            if let Ok(Found::Protected { resource: r, .. }) = discover(self.env, n).await {
+                if r == resource {
+                    return Some(n.entry.name.clone());
+                }
+            }
+        }
+        None
+    }
+
     /// `None`: nothing to connect (public downstream, or the vault has a usable token).
     async fn detour(
         &self,

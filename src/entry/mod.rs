@@ -314,7 +314,7 @@ async fn authorization(req: Request, env: &Env, kv: &Kv, config: &Config, area: 
         // With downstreams that have their own OAuth, sign-in may detour to their consent.
         let named = crate::proxy::worker::named(env).ok().filter(|_| grant_hooks::vault_in_use(env));
         let after = named.map(|named| connect::Connect { env, kv, named, provider: &provider });
-        let after = after.as_ref().map(|a| a as &dyn crate::login::AfterSignIn);
+        let after = after.as_ref().map(|a| a as &dyn crate::login::SignInExtension);
         return crate::login::worker::serve(req, env, kv, &provider, after).await;
     }
     let Some(http_req) = into_http(req).await? else { return too_large() };

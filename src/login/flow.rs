@@ -30,9 +30,10 @@ pub struct Login<'a> {
     pub http: &'a dyn HttpClient,
     pub cache: &'a OidcCache,
     pub now: u64,
-    /// A step of the application's between a verified sign-in and the MCP
-    /// authorization's completion (none: completed at once).
-    pub after: Option<&'a dyn AfterSignIn>,
+    /// What the application adds: a step between a verified sign-in and the
+    /// MCP authorization's completion, sections of the connections page
+    /// (none: completed at once, no sections).
+    pub extension: Option<&'a dyn SignInExtension>,
 }
 
 /// What the application does with a verified, admitted sign-in before the
@@ -46,12 +47,26 @@ pub enum Detour {
     Respond(Response<Vec<u8>>),
 }
 
-/// The application's step after sign-in (see [`Login::after`]). Sign-in knows
-/// nothing of what it does; it only hands over what it would complete.
+/// What the application adds to sign-in (see [`Login::extension`]). Sign-in
+/// knows nothing of what it does: it hands over what it would complete, and
+/// shows the sections it is given.
 #[async_trait::async_trait(?Send)]
-pub trait AfterSignIn {
+pub trait SignInExtension {
     /// `origin` is this server's; `complete` what sign-in would complete.
     async fn before_completion(&self, origin: &str, complete: CompleteAuthorization) -> Detour;
+
+    /// Sections of the connections page below the MCP clients, for `user_id`.
+    async fn sections(&self, _user_id: &str) -> Vec<super::connections::page::Section> {
+        Vec::new()
+    }
+
+    /// A section entry's button (`action`, `entry`) was pressed by `user_id`
+    /// (the page checked the session, CSRF token and Origin): `Some(true)`
+    /// removed, `Some(false)` not one of the user's, `None` not this
+    /// extension's action.
+    async fn remove(&self, _user_id: &str, _action: &str, _entry: &str) -> Option<bool> {
+        None
+    }
 }
 
 /// Where PingOne sends the browser back (the redirect URI registered there).
@@ -445,7 +460,7 @@ impl Login<'_> {
             request: record.request,
             revoke_existing_grants: true,
         };
-        let complete = match self.after {
+        let complete = match self.extension {
             None => complete,
             Some(after) => match after.before_completion(&origin, complete).await {
                 Detour::Complete(c) => c,

@@ -29,7 +29,7 @@ pub mod webcrypto;
 pub mod worker;
 
 pub use connections::CONNECTIONS_PATH;
-pub use flow::{owns, AfterSignIn, Detour, Login, CALLBACK_PATH};
+pub use flow::{owns, Detour, Login, SignInExtension, CALLBACK_PATH};
 
 #[cfg(test)]
 mod tests;

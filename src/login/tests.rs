@@ -153,7 +153,7 @@ impl World {
             http: &self.http,
             cache: &self.cache,
             now: self.store.now(),
-            after: None,
+            extension: None,
         }
     }
 
@@ -1424,7 +1424,7 @@ fn the_connections_page_lists_and_ends_only_the_signed_in_users_grants() {
 struct Hold(std::cell::RefCell<Option<crate::oauth::CompleteAuthorization>>);
 
 #[async_trait::async_trait(?Send)]
-impl super::AfterSignIn for Hold {
+impl super::SignInExtension for Hold {
     async fn before_completion(&self, _origin: &str, c: crate::oauth::CompleteAuthorization) -> super::Detour {
         *self.0.borrow_mut() = Some(c);
         super::Detour::Respond(super::pages::redirect("https://downstream.example/authorize", &[]))
@@ -1443,7 +1443,7 @@ fn a_step_after_sign_in_holds_the_completion_until_the_application_completes_it(
     let hooks = w.hooks();
     let provider = w.provider(&hooks);
     let hold = Hold(Default::default());
-    let login = Login { after: Some(&hold), ..w.login(&provider) };
+    let login = Login { extension: Some(&hold), ..w.login(&provider) };
     let req = http::Request::get(format!("{ORIGIN}/callback?code=the-code&state={state}"))
         .header("cookie", jar.header())
         .body(Vec::new())

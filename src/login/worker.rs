@@ -34,14 +34,14 @@ pub fn settings(env: &Env) -> std::result::Result<Rc<Settings>, super::settings:
 }
 
 /// Serves `/authorize` (GET, POST) and `/callback` (see [`super::owns`]).
-/// `store` is `OAUTH_KV`; `auth` is the MCP authorization server; `after`
-/// the application's step between sign-in and completion, if any.
+/// `store` is `OAUTH_KV`; `auth` is the MCP authorization server; `extension`
+/// what the application adds to sign-in, if anything.
 pub async fn serve(
     req: Request,
     env: &Env,
     store: &dyn KvStore,
     auth: &dyn AuthServer,
-    after: Option<&dyn super::AfterSignIn>,
+    extension: Option<&dyn super::SignInExtension>,
 ) -> Result<Response> {
     let Some(req) = into_http(req).await? else {
         let f =
@@ -60,7 +60,7 @@ pub async fn serve(
         http: &FetchClient,
         cache: &cache,
         now: crate::util::time::now_secs(),
-        after,
+        extension,
     };
     from_http(login.handle(&req).await)
 }

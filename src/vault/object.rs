@@ -81,10 +81,17 @@ impl DurableObject for TokenVault {
                 Response::from_json(&json!({"ok": true}))
             }
             "/claim" => Response::from_json(&json!({"usable": v.claim(&call.resource).await?})),
-            "/drop" => {
-                v.drop_entry(&call.resource).await?;
-                Response::from_json(&json!({"ok": true}))
+            // What the user has connected (no tokens): for the connections page.
+            "/list" => {
+                let list: Vec<Value> = v
+                    .load()
+                    .await?
+                    .iter()
+                    .map(|r| json!({"resource": r.resource, "claimed_at": r.claimed_at}))
+                    .collect();
+                Response::from_json(&json!({ "entries": list }))
             }
+            "/drop" => Response::from_json(&json!({"dropped": v.drop_entry(&call.resource).await?})),
             "/grant-ended" => {
                 v.grant_ended(&call.grant).await?;
                 Response::from_json(&json!({"ok": true}))
@@ -230,13 +237,15 @@ impl Vault {
         Ok(true)
     }
 
-    async fn drop_entry(&self, resource: &str) -> Result<()> {
+    /// Drops the entry of exactly `resource` (revoked at the downstream, best
+    /// effort); `false` when there was none.
+    async fn drop_entry(&self, resource: &str) -> Result<bool> {
         let mut records = self.load().await?;
-        let Some(at) = records.iter().position(|r| r.resource == resource) else { return Ok(()) };
+        let Some(at) = records.iter().position(|r| r.resource == resource) else { return Ok(false) };
         let gone = records.remove(at);
         self.save(&records).await?;
         self.revoke(&gone).await;
-        Ok(())
+        Ok(true)
     }
 
     async fn grant_ended(&self, grant: &str) -> Result<()> {
@@ -272,7 +281,7 @@ impl Vault {
     }
 }
 
-/// Calls the user's vault (`op`: `token`, `put`, `claim`, `drop`,
+/// Calls the user's vault (`op`: `token`, `put`, `claim`, `list`, `drop`,
 /// `grant-ended`) with `body` (`user` added).
 pub async fn call(env: &Env, user: &str, op: &str, mut body: Value) -> Result<Value> {
     let namespace = env.durable_object(BINDING)?;

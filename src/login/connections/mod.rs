@@ -96,11 +96,15 @@ impl Login<'_> {
             rows.push(page::connection(g, client.as_ref()));
         }
         let nonce = random_token(22);
+        // What the application adds (issue 23: the downstream servers connected for the user).
+        let sections = match self.extension {
+            Some(e) => e.sections(&s.sub).await,
+            None => Vec::new(),
+        };
         let view = PageView {
             user: &s.label,
             connections: &rows,
-            // Where downstream connections (issue 23's token vault) are to be listed.
-            sections: &[],
+            sections: &sections,
             csrf_token: &s.csrf_token(&self.settings.cookie_key),
             notice: ended.is_some().then_some(Notice::Revoked),
             renew_every_secs: self.auth.access_token_ttl(),
@@ -218,7 +222,24 @@ impl Login<'_> {
                 let res = pages::html("Signed out", &body, &nonce, &pages::csp(&nonce, &[]));
                 Ok(pages::add_cookies(res, &[cookies::clear(SESSION_COOKIE)]))
             }
-            _ => Err((refused(400, "invalid_request", "Invalid form", "Choose Revoke or Sign out."), vec![])),
+            Some(action) => {
+                let entry = field("entry").unwrap_or_default();
+                let removed = match self.extension {
+                    Some(e) if !entry.is_empty() => e.remove(&s.sub, action, &entry).await,
+                    _ => None,
+                };
+                match removed {
+                    Some(true) => Ok(see_other(CONNECTIONS_PATH, &[])),
+                    Some(false) => {
+                        let why = "That entry is not one of yours, or it is already gone.";
+                        Err((refused(404, "invalid_request", "No such entry", why), vec![]))
+                    }
+                    None => {
+                        Err((refused(400, "invalid_request", "Invalid form", "Choose Revoke or Sign out."), vec![]))
+                    }
+                }
+            }
+            None => Err((refused(400, "invalid_request", "Invalid form", "Choose Revoke or Sign out."), vec![])),
         }
     }
 

@@ -39,12 +39,18 @@ pub enum ClientHost {
 
 /// A section the caller adds below the MCP clients, e.g. the per-user
 /// downstream token vault (issue 23): a heading and its entries, each a name
-/// and a line of detail, shown escaped. Revoking such entries is the adding
-/// feature's to build (its own `action` value on this page's form).
+/// and a line of detail, shown escaped. With `remove`, each entry that has an
+/// id gets a button posting `action=<remove.0>`, `entry=<id>` with the page's
+/// CSRF token; the extension that added the section answers it
+/// (`SignInExtension::remove`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
     pub heading: String,
     pub entries: Vec<(String, String)>,
+    /// The ids of the entries, in order (`None`: entries without a button).
+    pub ids: Option<Vec<String>>,
+    /// `(action, button label)` of the entries' buttons.
+    pub remove: Option<(String, String)>,
 }
 
 /// `host[:port]` of an http(s) URL, or `scheme:` of an app's private-use
@@ -164,13 +170,28 @@ fn entry(c: &Connection, csrf: &str, action: &str) -> String {
     )
 }
 
-fn section(s: &Section) -> String {
+fn section(s: &Section, csrf: &str, action: &str) -> String {
     let entries: String = s
         .entries
         .iter()
-        .map(|(name, detail)| {
+        .enumerate()
+        .map(|(i, (name, detail))| {
+            let id = s.ids.as_ref().and_then(|ids| ids.get(i));
+            let button = match (id, &s.remove) {
+                (Some(id), Some((act, label))) => format!(
+                    "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
+                     <input type=\"hidden\" name=\"entry\" value=\"{}\">\
+                     <button type=\"submit\" name=\"action\" value=\"{}\">{}</button></form>",
+                    escape(action),
+                    escape(csrf),
+                    escape(id),
+                    escape(act),
+                    escape(label)
+                ),
+                _ => String::new(),
+            };
             format!(
-                "<li><strong>{}</strong> <span class=\"muted\">{}</span></li>",
+                "<li><strong>{}</strong> <span class=\"muted\">{}</span>{button}</li>",
                 escape(&neutralise(name)),
                 escape(&neutralise(detail))
             )
@@ -192,7 +213,7 @@ pub fn render(v: &PageView<'_>) -> http::Response<Vec<u8>> {
         let items: String = v.connections.iter().map(|c| entry(c, v.csrf_token, v.action)).collect();
         format!("<ul class=\"connections\">{items}</ul>")
     };
-    let sections: String = v.sections.iter().map(section).collect();
+    let sections: String = v.sections.iter().map(|s| section(s, v.csrf_token, v.action)).collect();
     let body = format!(
         "<h1>Your connections</h1><p>Signed in as <strong>{}</strong>.</p>{notice}\
          <p>These applications can act for you on this server. Revoking one ends its access at once.</p>{list}\
@@ -320,9 +341,23 @@ mod tests {
 
     #[test]
     fn sections_from_the_caller_are_rendered_escaped() {
-        let s = Section { heading: "Other services".into(), entries: vec![("<Cal>".into(), "since today".into())] };
-        let (body, _) = render_one(connection(&grant("g", "abc", None), None), &[s]);
+        let s = Section {
+            heading: "Other services".into(),
+            entries: vec![("<Cal>".into(), "since today".into())],
+            ids: None,
+            remove: None,
+        };
+        let (body, _) = render_one(connection(&grant("g", "abc", None), None), std::slice::from_ref(&s));
         assert!(body.contains("<h2>Other services</h2><ul><li><strong>&lt;Cal&gt;</strong>"), "{body}");
+        assert!(!body.contains("name=\"entry\""), "no ids: no buttons");
+        let removable = Section {
+            ids: Some(vec!["https://cal.example/mcp?x=\"1\"".into()]),
+            remove: Some(("disconnect".into(), "Disconnect".into())),
+            ..s
+        };
+        let (body, _) = render_one(connection(&grant("g", "abc", None), None), &[removable]);
+        assert!(body.contains("name=\"entry\" value=\"https://cal.example/mcp?x=&quot;1&quot;\""), "{body}");
+        assert!(body.contains("name=\"action\" value=\"disconnect\">Disconnect</button>"), "{body}");
         let (body, _) = render_one(connection(&grant("g", "abc", None), None), &[]);
         assert!(!body.contains("Other services"));
     }
