@@ -497,11 +497,11 @@ pub async fn token_for(env: &Env, named: &Named, user: &str, grant: &str) -> Tok
         Err(Failed(why)) => return Token::Unavailable(why),
     };
     match vault::call(env, user, "token", json!({"resource": resource, "grant": grant})).await {
-        Ok(v) => match serde_json::from_value::<Lookup>(v) {
-            Ok(Lookup::Token { access_token, resource }) => Token::Use { access_token, resource },
-            Ok(Lookup::None | Lookup::Reconnect) => Token::Reconnect,
-            Ok(Lookup::Unavailable) => Token::Unavailable("the downstream's token endpoint failed".into()),
-            Err(_) => Token::Unavailable("the token vault's answer is unreadable".into()),
+        Ok(v) => match Lookup::from_json(&v) {
+            Some(Lookup::Token { access_token, resource }) => Token::Use { access_token, resource },
+            Some(Lookup::None | Lookup::Reconnect) => Token::Reconnect,
+            Some(Lookup::Unavailable) => Token::Unavailable("the downstream's token endpoint failed".into()),
+            None => Token::Unavailable("the token vault's answer is unreadable".into()),
         },
         Err(e) => Token::Unavailable(format!("the token vault failed ({e})")),
     }

@@ -8,7 +8,6 @@
 
 use super::challenge;
 use crate::vault::model::{AuthMethod, Client};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
@@ -85,20 +84,15 @@ pub fn prm_urls(mcp_url: &Url, from_challenge: Option<&str>) -> Vec<String> {
     out
 }
 
-#[derive(Deserialize)]
-struct PrmDoc {
-    resource: String,
-    #[serde(default)]
-    authorization_servers: Vec<String>,
-}
-
 /// The downstream's resource and authorization server, from its
 /// protected-resource metadata. The resource must be on the endpoint's origin
 /// and at or above its path (RFC 9728 §3.3: what the client connected to).
 pub fn read_prm(body: &[u8], mcp_url: &Url) -> Result<(String, String), Failed> {
-    let doc: PrmDoc =
-        serde_json::from_slice(body).map_err(|_| failed("its protected-resource metadata is not JSON"))?;
-    let resource = Url::parse(&doc.resource).map_err(|_| failed("its metadata names no resource URL"))?;
+    let doc: Value = serde_json::from_slice(body).map_err(|_| failed("its protected-resource metadata is not JSON"))?;
+    let resource = doc["resource"]
+        .as_str()
+        .and_then(|r| Url::parse(r).ok())
+        .ok_or(failed("its metadata names no resource URL"))?;
     let prefix = resource.path().trim_end_matches('/');
     let under = prefix.is_empty()
         || mcp_url.path() == prefix
@@ -106,8 +100,11 @@ pub fn read_prm(body: &[u8], mcp_url: &Url) -> Result<(String, String), Failed> 
     if resource.origin() != mcp_url.origin() || !under {
         return Err(failed("its metadata names a resource that is not the server's URL"));
     }
-    let issuer = doc.authorization_servers.first().ok_or(failed("its metadata names no authorization server"))?;
-    Ok((canonical(&resource), issuer.clone()))
+    let issuer = doc["authorization_servers"]
+        .get(0)
+        .and_then(Value::as_str)
+        .ok_or(failed("its metadata names no authorization server"))?;
+    Ok((canonical(&resource), issuer.to_owned()))
 }
 
 /// A resource URL as sent in `resource=` and used as the vault's key: without
@@ -138,28 +135,55 @@ pub fn as_metadata_urls(issuer: &str) -> Vec<String> {
 }
 
 /// What of the authorization server's metadata the flow uses.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AsMetadata {
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
-    #[serde(default)]
     pub registration_endpoint: Option<String>,
-    #[serde(default)]
     pub revocation_endpoint: Option<String>,
-    #[serde(default)]
     pub code_challenge_methods_supported: Vec<String>,
-    #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
-    #[serde(default)]
     pub client_id_metadata_document_supported: bool,
+}
+
+impl AsMetadata {
+    /// Read through `Value` (a derive costs the Wasm bundle more).
+    fn from_json(v: &Value) -> Option<Self> {
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let list = |k: &str| -> Vec<String> {
+            v.get(k)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        };
+        Some(Self {
+            issuer: text("issuer")?,
+            authorization_endpoint: text("authorization_endpoint")?,
+            token_endpoint: text("token_endpoint")?,
+            registration_endpoint: text("registration_endpoint"),
+            revocation_endpoint: text("revocation_endpoint"),
+            code_challenge_methods_supported: list("code_challenge_methods_supported"),
+            token_endpoint_auth_methods_supported: list("token_endpoint_auth_methods_supported"),
+            client_id_metadata_document_supported: v
+                .get("client_id_metadata_document_supported")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
 }
 
 /// The metadata, checked: its issuer is the one asked for (RFC 8414 §3.3)
 /// and it supports PKCE with S256 (MCP: a client must not go on otherwise).
 pub fn read_as(body: &[u8], issuer: &str) -> Result<AsMetadata, Failed> {
-    let m: AsMetadata =
-        serde_json::from_slice(body).map_err(|_| failed("its authorization server metadata is not usable"))?;
+    let m = serde_json::from_slice::<Value>(body)
+        .ok()
+        .as_ref()
+        .and_then(AsMetadata::from_json)
+        .ok_or(failed("its authorization server metadata is not usable"))?;
     if m.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
         return Err(failed("its authorization server metadata names another issuer"));
     }
@@ -232,27 +256,20 @@ pub fn client_metadata(own_origin: &str, client_id: Option<&str>) -> Value {
     doc
 }
 
-#[derive(Deserialize)]
-struct Registered {
-    client_id: String,
-    #[serde(default)]
-    client_secret: Option<String>,
-    #[serde(default)]
-    token_endpoint_auth_method: Option<String>,
-}
-
 /// The client a registration answer made.
 pub fn read_registration(status: u16, body: &[u8], m: &AsMetadata) -> Result<Client, Failed> {
     if !(200..300).contains(&status) {
         return Err(failed(format!("its authorization server refused the registration ({status})")));
     }
-    let r: Registered = serde_json::from_slice(body).map_err(|_| failed("the registration answer is not usable"))?;
-    let method = match (r.token_endpoint_auth_method.as_deref(), &r.client_secret) {
+    let r: Value = serde_json::from_slice(body).map_err(|_| failed("the registration answer is not usable"))?;
+    let client_id = r["client_id"].as_str().ok_or(failed("the registration answer has no client_id"))?;
+    let secret = r["client_secret"].as_str().map(str::to_owned);
+    let method = match (r["token_endpoint_auth_method"].as_str(), &secret) {
         (_, None) => AuthMethod::None,
         (Some("client_secret_post"), Some(_)) => AuthMethod::ClientSecretPost,
         (_, Some(_)) => AuthMethod::ClientSecretBasic,
     };
-    Ok(client(m, &r.client_id, r.client_secret, method))
+    Ok(client(m, client_id, secret, method))
 }
 
 /// The browser's way to the downstream's consent.

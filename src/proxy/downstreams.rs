@@ -13,7 +13,7 @@
 //!   PingOne's and no `X-User-*`.
 
 use super::config::{endpoint_url, named_session_key, ConfigError, Downstream, Sends};
-use serde::Deserialize;
+use serde_json::Value;
 use std::borrow::Cow;
 use url::Url;
 
@@ -23,34 +23,58 @@ pub const SETTING: &str = "DOWNSTREAMS";
 pub const MOUNT_PREFIX: &str = "/mcp/";
 
 /// How a downstream is authorized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
     /// The user's PingOne access token and the identity headers.
-    #[serde(rename = "pingone")]
     PingOne,
     /// The identity headers only.
     Headers,
     /// The downstream's own OAuth: a token from the user's vault.
-    #[serde(rename = "oauth")]
     OAuth,
 }
 
-/// One entry as written in the setting.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One entry as written in the setting (read through `Value`: a derive costs
+/// the Wasm bundle more).
 struct RawEntry {
     name: String,
     url: String,
     auth: Auth,
-    #[serde(default)]
     binding: Option<String>,
-    #[serde(default)]
     client_id: Option<String>,
-    #[serde(default)]
     client_secret_var: Option<String>,
-    #[serde(default)]
     scopes: Option<String>,
+}
+
+const FIELDS: [&str; 7] = ["name", "url", "auth", "binding", "client_id", "client_secret_var", "scopes"];
+
+impl RawEntry {
+    /// `None` for a missing, unknown or mistyped field.
+    fn from_json(v: &Value) -> Option<Self> {
+        let o = v.as_object()?;
+        if o.keys().any(|k| !FIELDS.contains(&k.as_str())) {
+            return None;
+        }
+        let text = |k: &str| o.get(k).map(|v| v.as_str().map(str::to_owned));
+        // An optional field, when present, must be a string.
+        let optional = |k: &str| match o.get(k) {
+            None => Some(None),
+            Some(v) => v.as_str().map(|s| Some(s.to_owned())),
+        };
+        Some(Self {
+            name: text("name")??,
+            url: text("url")??,
+            auth: match text("auth")??.as_str() {
+                "pingone" => Auth::PingOne,
+                "headers" => Auth::Headers,
+                "oauth" => Auth::OAuth,
+                _ => return None,
+            },
+            binding: optional("binding")?,
+            client_id: optional("client_id")?,
+            client_secret_var: optional("client_secret_var")?,
+            scopes: optional("scopes")?,
+        })
+    }
 }
 
 /// A named downstream, validated.
@@ -106,16 +130,16 @@ fn var_name_ok(v: &str) -> bool {
 /// Parses the setting's value (no env access: names and shapes only). An
 /// error names the setting and the entry, never a URL or secret.
 pub fn parse(raw: &str) -> Result<Vec<Entry>, ConfigError> {
-    let raw: Vec<RawEntry> = serde_json::from_str(raw).map_err(|e| {
-        // serde's message names fields and positions, not values.
-        let what = match e.classify() {
-            serde_json::error::Category::Data if raw.trim_start().starts_with('[') => {
-                "has an entry with a missing, unknown or mistyped field"
-            }
-            _ => "must be a JSON array of objects",
-        };
-        bad(format!("{what} (line {}, column {})", e.line(), e.column()))
-    })?;
+    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(raw) else {
+        return Err(bad("must be a JSON array of objects"));
+    };
+    let mut raw = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        raw.push(
+            RawEntry::from_json(item)
+                .ok_or_else(|| bad(format!("has an entry with a missing, unknown or mistyped field (entry {i})")))?,
+        );
+    }
     let mut out: Vec<Entry> = Vec::with_capacity(raw.len());
     for (i, e) in raw.into_iter().enumerate() {
         if !name_ok(&e.name) {
@@ -264,6 +288,9 @@ mod tests {
             (r#"[{"name": "a", "url": "https://a.example.com/mcp"}]"#, "missing, unknown or mistyped"),
             (r#"[{"name": "a", "url": "https://a.example.com/mcp", "auth": "magic"}]"#, "mistyped"),
             (r#"[{"name": "a", "url": "https://a.example.com/mcp", "auth": "oauth", "extra": 1}]"#, "unknown"),
+            (r#"[{"name": "a", "url": "https://a.example.com/mcp", "auth": "oauth", "scopes": 3}]"#, "mistyped"),
+            (r#"[{"name": 1, "url": "https://a.example.com/mcp", "auth": "oauth"}]"#, "mistyped"),
+            ("[1]", "mistyped"),
             (r#"[{"name": "Notes", "url": "https://a.example.com/mcp", "auth": "oauth"}]"#, "entry 0: name"),
             (r#"[{"name": "", "url": "https://a.example.com/mcp", "auth": "oauth"}]"#, "entry 0: name"),
             (

@@ -4,7 +4,7 @@
 use super::model::{AuthMethod, Client, Tokens};
 use base64::Engine;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use serde::Deserialize;
+use serde_json::Value;
 use url::form_urlencoded::{byte_serialize, Serializer};
 
 /// Why no tokens came back.
@@ -86,46 +86,34 @@ pub fn revoke_request(client: &Client, tokens: &Tokens) -> Option<http::Request<
     form_request(url, client, form).ok()
 }
 
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    expires_in: Option<u64>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorAnswer {
-    error: String,
-}
-
 /// The tokens of a token endpoint answer. A refresh that returns no new
 /// refresh token keeps `previous_refresh` (RFC 6749 §6: rotation is the
 /// server's choice).
 pub fn tokens_from(status: u16, body: &[u8], now: u64, previous_refresh: Option<&str>) -> Result<Tokens, TokenError> {
+    // Read through `Value`: a derive per answer type costs the Wasm bundle more.
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let text = |k: &str| v.get(k).and_then(Value::as_str);
     if (200..300).contains(&status) {
-        let a: TokenAnswer = serde_json::from_slice(body)
-            .map_err(|_| TokenError::Failed(format!("token endpoint answered {status} without an access token")))?;
-        if a.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) || a.access_token.is_empty() {
+        let access_token = text("access_token")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| TokenError::Failed(format!("token endpoint answered {status} without an access token")))?;
+        if text("token_type").is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
             return Err(TokenError::Failed("token endpoint answered a token that is not a bearer token".into()));
         }
         return Ok(Tokens {
-            access_token: a.access_token,
-            refresh_token: a.refresh_token.or(previous_refresh.map(str::to_owned)),
+            access_token: access_token.to_owned(),
+            refresh_token: text("refresh_token").or(previous_refresh).map(str::to_owned),
             issued_at: now,
-            expires_at: a.expires_in.map(|s| now.saturating_add(s)),
+            expires_at: v.get("expires_in").and_then(Value::as_u64).map(|s| now.saturating_add(s)),
         });
     }
-    match serde_json::from_slice::<ErrorAnswer>(body) {
-        Ok(e) if e.error == "invalid_grant" => Err(TokenError::InvalidGrant),
-        Ok(e) => Err(TokenError::Failed(format!(
+    match text("error") {
+        Some("invalid_grant") => Err(TokenError::InvalidGrant),
+        Some(e) => Err(TokenError::Failed(format!(
             "token endpoint answered {status} {}",
-            crate::util::text::neutralise(&e.error.chars().take(64).collect::<String>())
+            crate::util::text::neutralise(&e.chars().take(64).collect::<String>())
         ))),
-        Err(_) => Err(TokenError::Failed(format!("token endpoint answered {status}"))),
+        None => Err(TokenError::Failed(format!("token endpoint answered {status}"))),
     }
 }
 

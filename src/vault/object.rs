@@ -17,7 +17,6 @@ use crate::platform::fetch::FetchClient;
 use crate::util::time::now_secs;
 use aes_gcm::Aes256Gcm;
 use futures_util::lock::Mutex;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -25,9 +24,9 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 pub const BINDING: &str = "TOKEN_VAULT";
 const ENTRIES: &str = "entries";
 
-/// What the vault answers for a token request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+/// What the vault answers for a token request (as JSON `{"status": …}`,
+/// written and read by hand: serde's tagged enums cost the Wasm bundle more).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     /// A usable access token, and the resource of the entry it came from.
     Token { access_token: String, resource: String },
@@ -40,15 +39,21 @@ pub enum Lookup {
     Unavailable,
 }
 
-#[derive(Deserialize)]
+/// A call from the Worker: `{"user", "resource"?, "grant"?, "secret"?}`.
 struct Call {
     user: String,
-    #[serde(default)]
     resource: String,
-    #[serde(default)]
     grant: String,
-    #[serde(default)]
     secret: Option<Secret>,
+}
+
+impl Call {
+    fn from_json(mut v: Value) -> Option<Self> {
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let user = v.get("user")?.as_str()?.to_owned();
+        let secret = v.get_mut("secret").map(Value::take).and_then(|s| serde_json::from_value(s).ok());
+        Some(Self { user, resource: text(&v, "resource"), grant: text(&v, "grant"), secret })
+    }
 }
 
 #[durable_object]
@@ -58,15 +63,41 @@ pub struct TokenVault {
     refreshing: Mutex<()>,
 }
 
+impl Lookup {
+    fn to_json(&self) -> Value {
+        match self {
+            Lookup::Token { access_token, resource } => {
+                json!({"status": "token", "access_token": access_token, "resource": resource})
+            }
+            Lookup::None => json!({"status": "none"}),
+            Lookup::Reconnect => json!({"status": "reconnect"}),
+            Lookup::Unavailable => json!({"status": "unavailable"}),
+        }
+    }
+
+    /// The answer read back; `None` when unreadable.
+    pub fn from_json(v: &Value) -> Option<Self> {
+        Some(match v["status"].as_str()? {
+            "token" => Lookup::Token {
+                access_token: v["access_token"].as_str()?.to_owned(),
+                resource: v["resource"].as_str()?.to_owned(),
+            },
+            "none" => Lookup::None,
+            "reconnect" => Lookup::Reconnect,
+            "unavailable" => Lookup::Unavailable,
+            _ => return None,
+        })
+    }
+}
+
 impl DurableObject for TokenVault {
     fn new(state: State, env: Env) -> Self {
         Self { state, env, refreshing: Mutex::new(()) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let call: Call = match req.json().await {
-            Ok(c) => c,
-            Err(_) => return Response::error("Bad request", 400),
+        let Some(call) = req.json::<Value>().await.ok().and_then(Call::from_json) else {
+            return Response::error("Bad request", 400);
         };
         let Some(key) = crate::platform::env::text(&self.env, "COOKIE_ENCRYPTION_KEY").map(|k| seal::key(k.as_bytes()))
         else {
@@ -74,7 +105,7 @@ impl DurableObject for TokenVault {
         };
         let v = Vault { storage: self.state.storage(), key, user: call.user.clone() };
         match req.path().as_str() {
-            "/token" => Response::from_json(&self.token(&v, &call.resource, &call.grant).await?),
+            "/token" => Response::from_json(&self.token(&v, &call.resource, &call.grant).await?.to_json()),
             "/put" => {
                 let Some(secret) = call.secret else { return Response::error("Bad request", 400) };
                 v.put(&call.resource, &secret).await?;
