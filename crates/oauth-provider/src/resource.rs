@@ -6,7 +6,9 @@
 //! URL (a resource served elsewhere, e.g. by another worker that validates
 //! tokens over a service binding). A token is good at its audience's path and
 //! below, on path-segment boundaries (`/mcp` covers `/mcp/x`, not
-//! `/mcp-other`), and a token for a resource is also good at that resource's
+//! `/mcp-other`), except below another registered resource (with `/mcp/x`
+//! registered too, it is a resource of its own and the most specific one
+//! serves its URLs), and a token for a resource is also good at that resource's
 //! aliases (`/sse`, the legacy transport of the MCP server at `/mcp`). With
 //! [`Config::origin_resource`](crate::Config) the bare origin may be asked
 //! for too: its token is good at every resource on that origin.
@@ -317,6 +319,10 @@ pub fn audience_allows(config: &Config, audience: &str, request_url: &Url) -> bo
     let aliases = config.find_resource(&own, audience).map(|r| r.aliases.as_slice()).unwrap_or(&[]);
     if !audience_allows_at(audience, aliases, request_url) {
         return false;
+    }
+    // A single resource nests nothing: the bearer check of the usual setup stays as it was.
+    if config.resources.len() < 2 {
+        return true;
     }
     let Ok(aud) = Url::parse(audience) else { return false };
     if aud.path() == "/" {
