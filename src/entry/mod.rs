@@ -388,6 +388,9 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
             Err(e) => return misconfigured(e),
         };
         if let Some(named) = crate::proxy::downstreams::at(&named, path) {
+            // Only a grant for this downstream itself is ended when its token is lost
+            // (an origin-wide grant also serves the other resources).
+            let own_grant = ctx.audience.iter().any(|a| a.trim_end_matches('/') == url_without_query(&url));
             let mut user = proxy_user(ctx, config, &url);
             let grants = Kv(kv.0.clone());
             if named.entry.auth != crate::proxy::downstreams::Auth::OAuth {
@@ -406,7 +409,9 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
                     Some(resource)
                 }
                 connect::Token::Reconnect => {
-                    end_grant(env, kv, config, &user).await;
+                    if own_grant {
+                        end_grant(env, kv, config, &user).await;
+                    }
                     return from_http(reconnect(
                         "The MCP server behind this gateway must be connected again; sign in again",
                     ));
@@ -424,7 +429,9 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
                     named.entry.name
                 );
                 connect::drop_token(env, &user.user_id, &resource).await;
-                end_grant(env, kv, config, &user).await;
+                if own_grant {
+                    end_grant(env, kv, config, &user).await;
+                }
                 return from_http(reconnect(
                     "The MCP server behind this gateway refused the connection; sign in again",
                 ));
@@ -455,6 +462,11 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
         Ok(None) => crate::mcp::worker::serve(&http_req, &caller(ctx), env, step_up).await,
         Err(e) => misconfigured(e),
     }
+}
+
+/// `url` as a resource names it: origin and path, no query.
+fn url_without_query(url: &url::Url) -> String {
+    format!("{}{}", url.origin().ascii_serialization(), url.path().trim_end_matches('/'))
 }
 
 /// Ends the MCP grant behind a request (its downstream token is gone), with
