@@ -338,3 +338,24 @@ test('the connections page lists the connected downstreams; Disconnect drops one
   assert.equal(toolJson(await client.callTool({ name: 'whoami', arguments: {} })).user, 'dana');
   await client.close();
 });
+
+test("the downstream forgets the gateway's client: the user is sent to connect again and the gateway registers anew", async () => {
+  const gatewayClients = async () => (await (await fetch(`${ds.adminUrl}/clients`)).json()).filter((c) => c.client_name?.includes('(gateway)'));
+  const provider = new BrowserProvider(alice.context, { user: 'alice', dsUser: 'dana' });
+  const client = await connect(at('notes'), provider);
+  assert.ok(!provider.connectedAtDownstream, 'connected before');
+  await client.close(); // no standalone stream racing the raw request below into a second sign-in
+  const [before] = await gatewayClients();
+  assert.ok(before, 'the gateway registered at the downstream');
+  assert.equal((await fetch(`${ds.adminUrl}/clients/${encodeURIComponent(before.client_id)}`, { method: 'DELETE' })).status, 200);
+  const refused = await initialize(at('notes'), provider.tokens().access_token);
+  assert.equal(refused.status, 401);
+  assert.match(refused.headers.get('www-authenticate'), /error="invalid_token"/);
+  const again = await connect(at('notes'), provider);
+  assert.ok(provider.connectedAtDownstream, `pages shown: ${provider.trips.at(-1).shown}`);
+  assert.equal(toolJson(await again.callTool({ name: 'whoami', arguments: {} })).user, 'dana');
+  const after = await gatewayClients();
+  assert.equal(after.length, 1);
+  assert.notEqual(after[0].client_id, before.client_id, 'registered anew');
+  await again.close();
+});

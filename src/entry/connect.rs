@@ -32,7 +32,7 @@ use crate::store::KvStore;
 use crate::util::crypto::{b64url, constant_time_eq, random_token, sha256, sha256_hex};
 use crate::util::time::now_secs;
 use crate::vault::model::{AuthMethod, Client, Secret};
-use crate::vault::oauth::{code_request, tokens_from};
+use crate::vault::oauth::{code_request, tokens_from, TokenError};
 use crate::vault::object::{self as vault, Lookup};
 use crate::vault::seal;
 use serde::{Deserialize, Serialize};
@@ -137,8 +137,7 @@ async fn client_for(env: &Env, kv: &Kv, named: &Named, meta: &AsMetadata, origin
         Some(Identity::Document(url)) => Ok(connect::client(meta, &url, None, AuthMethod::None)),
         Some(Identity::Register(endpoint)) => {
             let key = vault_key(env).ok_or(Failed("COOKIE_ENCRYPTION_KEY is missing".into()))?;
-            let redirect_uri = format!("{origin}{}", connect::CALLBACK_PATH);
-            let record = format!("downstream-client:{}", sha256_hex(format!("{}\n{redirect_uri}", meta.issuer)));
+            let record = registration_record(&meta.issuer, origin);
             let aad = json!(["downstream-client", meta.issuer]).to_string();
             if let Ok(Some(sealed)) = kv.get(&record).await {
                 if let Some(c) = seal::open_json::<Client>(&key, &sealed, aad.as_bytes()) {
@@ -163,10 +162,17 @@ async fn client_for(env: &Env, kv: &Kv, named: &Named, meta: &AsMetadata, origin
     }
 }
 
+/// The KV key of this worker's dynamic registration at `issuer`.
+fn registration_record(issuer: &str, origin: &str) -> String {
+    let redirect_uri = format!("{origin}{}", connect::CALLBACK_PATH);
+    format!("downstream-client:{}", sha256_hex(format!("{issuer}\n{redirect_uri}")))
+}
+
 /// A connect step between the downstream's consent and the MCP authorization's completion.
 #[derive(Serialize, Deserialize)]
 struct Pending {
     name: String,
+    issuer: String,
     resource: String,
     code_verifier: String,
     redirect_uri: String,
@@ -329,6 +335,7 @@ impl Connect<'_> {
         )?;
         let pending = Pending {
             name: named.entry.name.clone(),
+            issuer: meta.issuer.clone(),
             resource,
             code_verifier,
             redirect_uri,
@@ -438,9 +445,14 @@ pub async fn callback(
         Err(_) => Err("the token endpoint is not a URL".into()),
     };
     let tokens = match exchanged {
-        Ok(res) => tokens_from(res.status().as_u16(), res.body(), now_secs(), None).map_err(|e| format!("{e:?}")),
-        Err(e) => Err(e),
+        Ok(res) => tokens_from(res.status().as_u16(), res.body(), now_secs(), None),
+        Err(e) => Err(TokenError::Failed(e)),
     };
+    if tokens == Err(TokenError::InvalidClient) {
+        // The server forgot this worker's registration: the next sign-in registers again.
+        let _ = kv.delete(&registration_record(&p.issuer, &origin)).await;
+    }
+    let tokens = tokens.map_err(|e| format!("{e:?}"));
     let tokens = match tokens {
         Ok(t) => t,
         Err(why) => {
@@ -483,8 +495,9 @@ pub enum Token {
     Use { access_token: String, resource: String },
     /// The downstream needs none.
     Public,
-    /// None usable: the client must re-authorize.
-    Reconnect,
+    /// None usable: the client must re-authorize (`client_gone`: and this
+    /// worker register again at the downstream's server first).
+    Reconnect { client_gone: bool },
     /// The downstream, its authorization server or the vault failed.
     Unavailable(String),
 }
@@ -499,11 +512,26 @@ pub async fn token_for(env: &Env, named: &Named, user: &str, grant: &str) -> Tok
     match vault::call(env, user, "token", json!({"resource": resource, "grant": grant})).await {
         Ok(v) => match Lookup::from_json(&v) {
             Some(Lookup::Token { access_token, resource }) => Token::Use { access_token, resource },
-            Some(Lookup::None | Lookup::Reconnect) => Token::Reconnect,
+            Some(Lookup::None | Lookup::Reconnect) => Token::Reconnect { client_gone: false },
+            Some(Lookup::ClientGone) => Token::Reconnect { client_gone: true },
             Some(Lookup::Unavailable) => Token::Unavailable("the downstream's token endpoint failed".into()),
             None => Token::Unavailable("the token vault's answer is unreadable".into()),
         },
         Err(e) => Token::Unavailable(format!("the token vault failed ({e})")),
+    }
+}
+
+/// Forgets this worker's dynamic registration at `named`'s authorization
+/// server (it no longer knows the client, or may not), so the next connect
+/// step registers again; a configured client is not touched.
+pub async fn forget_registration(env: &Env, kv: &Kv, named: &Named, origin: &str) {
+    if named.entry.client_id.is_some() {
+        return;
+    }
+    if let Ok(Found::Protected { meta, .. }) = discover(env, named).await {
+        if let Err(e) = kv.delete(&registration_record(&meta.issuer, origin)).await {
+            log(&format!("forgetting a registration failed: {e}"));
+        }
     }
 }
 

@@ -408,7 +408,10 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
                     user.vault_token = Some(access_token);
                     Some(resource)
                 }
-                connect::Token::Reconnect => {
+                connect::Token::Reconnect { client_gone } => {
+                    if client_gone {
+                        connect::forget_registration(env, kv, named, &url.origin().ascii_serialization()).await;
+                    }
                     if own_grant {
                         end_grant(env, kv, config, &user).await;
                     }
@@ -429,6 +432,10 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
                     named.entry.name
                 );
                 connect::drop_token(env, &user.user_id, &resource).await;
+                // Revoked, or the server forgot this worker's client with its tokens (no
+                // telling which): the next connect step registers again (a spare client there
+                // at worst).
+                connect::forget_registration(env, kv, named, &url.origin().ascii_serialization()).await;
                 if own_grant {
                     end_grant(env, kv, config, &user).await;
                 }

@@ -13,6 +13,9 @@ pub enum TokenError {
     /// `invalid_grant`: the code or refresh token is dead (revoked, expired,
     /// reused); the user must connect again.
     InvalidGrant,
+    /// `invalid_client`: the server no longer knows this worker's client (a
+    /// registration it forgot or deleted); register again, connect again.
+    InvalidClient,
     /// Anything else (unreachable, 5xx, a refusal of the client): kept for
     /// another try; the text is for the log and names no secret.
     Failed(String),
@@ -109,6 +112,7 @@ pub fn tokens_from(status: u16, body: &[u8], now: u64, previous_refresh: Option<
     }
     match text("error") {
         Some("invalid_grant") => Err(TokenError::InvalidGrant),
+        Some("invalid_client") => Err(TokenError::InvalidClient),
         Some(e) => Err(TokenError::Failed(format!(
             "token endpoint answered {status} {}",
             crate::util::text::neutralise(&e.chars().take(64).collect::<String>())
@@ -174,8 +178,9 @@ mod tests {
         let kept = tokens_from(200, br#"{"access_token":"a3","token_type":"bearer"}"#, 100, Some("r1")).unwrap();
         assert_eq!((kept.refresh_token.as_deref(), kept.expires_at), (Some("r1"), None));
         assert_eq!(tokens_from(400, br#"{"error":"invalid_grant"}"#, 0, None), Err(TokenError::InvalidGrant));
+        assert_eq!(tokens_from(401, br#"{"error":"invalid_client"}"#, 0, None), Err(TokenError::InvalidClient));
         assert!(
-            matches!(tokens_from(401, br#"{"error":"invalid_client"}"#, 0, None), Err(TokenError::Failed(m)) if m.contains("invalid_client"))
+            matches!(tokens_from(400, br#"{"error":"invalid_request"}"#, 0, None), Err(TokenError::Failed(m)) if m.contains("invalid_request"))
         );
         assert!(matches!(tokens_from(503, b"down", 0, None), Err(TokenError::Failed(_))));
         assert!(matches!(

@@ -35,6 +35,10 @@ pub enum Lookup {
     /// There was one, but the downstream refused its refresh (`invalid_grant`):
     /// it is gone, the user must connect again.
     Reconnect,
+    /// The downstream's server no longer knows this worker's client
+    /// (`invalid_client` at the refresh): the entry is gone, and the client's
+    /// registration must be made again before the user connects again.
+    ClientGone,
     /// The downstream's token endpoint failed; try again later.
     Unavailable,
 }
@@ -71,6 +75,7 @@ impl Lookup {
             }
             Lookup::None => json!({"status": "none"}),
             Lookup::Reconnect => json!({"status": "reconnect"}),
+            Lookup::ClientGone => json!({"status": "client_gone"}),
             Lookup::Unavailable => json!({"status": "unavailable"}),
         }
     }
@@ -84,6 +89,7 @@ impl Lookup {
             },
             "none" => Lookup::None,
             "reconnect" => Lookup::Reconnect,
+            "client_gone" => Lookup::ClientGone,
             "unavailable" => Lookup::Unavailable,
             _ => return None,
         })
@@ -230,11 +236,11 @@ impl Vault {
                 log("refreshed a downstream token");
                 Ok(Ok(secret))
             }
-            Err(TokenError::InvalidGrant) => {
-                log("the downstream refused the refresh (invalid_grant); the entry is dropped");
+            Err(e @ (TokenError::InvalidGrant | TokenError::InvalidClient)) => {
+                log(&format!("the downstream refused the refresh ({e:?}); the entry is dropped"));
                 records.remove(at);
                 self.save(records).await?;
-                Ok(Err(Lookup::Reconnect))
+                Ok(Err(if e == TokenError::InvalidClient { Lookup::ClientGone } else { Lookup::Reconnect }))
             }
             Err(TokenError::Failed(why)) => {
                 log(&format!("refreshing a downstream token failed: {why}"));
