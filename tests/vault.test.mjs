@@ -15,6 +15,7 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { closeWithin, launchChromium, startCallbackServer, within } from './support/browser.mjs';
 import { TestOAuthProvider } from './support/sdk-oauth.mjs';
 import { freePort, startTestStack } from './support/stack.mjs';
+import { pkcePair, registerClient } from './support/flow.mjs';
 
 const ACCESS_TTL = 3; // the downstream's access tokens (seconds)
 
@@ -37,6 +38,7 @@ before(async () => {
   [stack, browser] = await Promise.all([
     startTestStack({
       todoApi: false,
+      idpEnv: { IDP_ADMIN_API: '1' },
       downstream: true,
       oauthDownstream: { env: { DS_ACCESS_TTL: String(ACCESS_TTL) } },
       ports: { oauthDownstream: dsPort, downstream: downstreamPort },
@@ -59,7 +61,7 @@ after(async () => {
  * downstream's own consent page as `dsUser`. Resolves with the redirect to the client and the
  * origins of the pages that were shown.
  */
-async function authorizeInBrowser(context, url, { user, dsUser }) {
+async function authorizeInBrowser(context, url, { user, dsUser, dsAction = 'approve' }) {
   const page = await context.newPage();
   const arrived = callback.next();
   let done = false;
@@ -89,7 +91,7 @@ async function authorizeInBrowser(context, url, { user, dsUser }) {
           ? async () => {
             await page.fill('#username', dsUser);
             await page.fill('#password', `${dsUser}-password`);
-            await page.click('#approve');
+            await page.click(`#${dsAction}`);
           }
           : async () => {
             await page.fill('#username', user);
@@ -358,4 +360,27 @@ test("the downstream forgets the gateway's client: the user is sent to connect a
   assert.equal(after.length, 1);
   assert.notEqual(after[0].client_id, before.client_id, 'registered anew');
   await again.close();
+});
+
+test("denied at the downstream's consent: the client gets access_denied, no grant, and the sign-in's PingOne refresh token is revoked", async () => {
+  const context = await browser.newContext();
+  try {
+    const client = await registerClient(stack.mcpOrigin, { redirect_uris: [callback.url], client_name: 'vault deny test' });
+    const pkce = pkcePair();
+    const url = new URL(`${stack.mcpOrigin}/authorize`);
+    for (const [k, v] of Object.entries({
+      response_type: 'code', client_id: client.client_id, redirect_uri: callback.url, state: 'deny-state',
+      code_challenge: pkce.challenge, code_challenge_method: 'S256', resource: at('notes'),
+    })) url.searchParams.set(k, v);
+    const trip = await authorizeInBrowser(context, url.href, { user: 'mallory', dsUser: 'dana', dsAction: 'deny' });
+    assert.ok(trip.shown.includes(ds.origin));
+    assert.equal(trip.url.searchParams.get('error'), 'access_denied');
+    assert.equal(trip.url.searchParams.get('state'), 'deny-state');
+    assert.equal(trip.url.searchParams.get('code'), null);
+    // mallory holds no PingOne refresh token any more: the abandoned sign-in's was revoked.
+    const res = await fetch(`${stack.idpUrl}/admin/users/mallory/revoke-tokens`, { method: 'POST' });
+    assert.equal((await res.json()).revoked, 0);
+  } finally {
+    await closeWithin(context);
+  }
 });

@@ -429,15 +429,34 @@ pub async fn callback(
         let to = provider.error_redirect(&origin, &p.request, error, why);
         crate::login::pages::add_cookies(redirect(&to.to_url(), &[]), &clear)
     };
+    // No grant comes of this sign-in: its PingOne refresh token is revoked.
+    let abandon = || async {
+        let Ok(settings) = crate::login::worker::settings(env) else { return };
+        let cache = crate::login::worker::cache();
+        let revoked = crate::login::upstream::revoke_abandoned(
+            &settings,
+            &FetchClient,
+            &cache,
+            &p.metadata,
+            &p.user_id,
+            now_secs(),
+        )
+        .await;
+        if let Err(why) = revoked {
+            log(&format!("revoking the abandoned sign-in's PingOne refresh token failed: {why}"));
+        }
+    };
     if let Some(error) = param("error") {
         log(&format!(
             "downstream '{}' answered {}",
             p.name,
             error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect::<String>()
         ));
+        abandon().await;
         return fail("access_denied", "The MCP server behind this gateway was not connected");
     }
     let Some(code) = param("code").filter(|c| !c.is_empty()) else {
+        abandon().await;
         return fail("server_error", "The MCP server behind this gateway sent no authorization code");
     };
     let exchanged = match code_request(&p.client, &code, &p.redirect_uri, &p.code_verifier, &p.resource) {
@@ -457,6 +476,7 @@ pub async fn callback(
         Ok(t) => t,
         Err(why) => {
             log(&format!("exchanging the code of downstream '{}' failed: {why}", p.name));
+            abandon().await;
             return fail("temporarily_unavailable", "The MCP server behind this gateway could not be connected");
         }
     };
@@ -464,6 +484,7 @@ pub async fn callback(
     let stored = vault::call(env, &p.user_id, "put", json!({"resource": p.resource, "secret": secret})).await;
     if let Err(e) = stored {
         log(&format!("storing the token of downstream '{}' failed: {e}", p.name));
+        abandon().await;
         return fail("temporarily_unavailable", "The connection could not be stored; try again");
     }
     log(&format!("downstream '{}' connected", p.name));

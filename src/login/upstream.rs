@@ -415,3 +415,20 @@ pub fn seal_unbound(settings: &Settings, refresh_token: &str) -> String {
     let sealed = sealing_key(settings).encrypt(&Nonce::from(nonce), refresh_token.as_bytes()).unwrap();
     b64url([nonce.as_slice(), &sealed].concat())
 }
+
+/// A sign-in that will not become a grant after all (the application's step
+/// after it did not complete): the PingOne refresh token sealed in its
+/// `metadata` is revoked, best effort. `Err` says why it was not (for the log).
+pub async fn revoke_abandoned(
+    settings: &Settings,
+    http: &dyn HttpClient,
+    cache: &OidcCache,
+    metadata: &Value,
+    user_id: &str,
+    now: u64,
+) -> Result<(), String> {
+    let Some(sealed) = metadata.get(SEALED_FIELD).and_then(Value::as_str) else { return Ok(()) };
+    let rt = open(settings, sealed, user_id, "").ok_or("its seal does not open")?;
+    let discovery = cache.discovery(http, &settings.issuer, now).await.map_err(|e| e.to_string())?;
+    oidc::revoke_refresh_token(http, settings, &discovery, &rt).await.map(|_| ())
+}
