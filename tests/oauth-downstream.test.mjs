@@ -14,6 +14,7 @@ import {
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { closeWithin, launchChromium, startCallbackServer, within } from './support/browser.mjs';
 import { freePort, startTestStack } from './support/stack.mjs';
+import { eventually } from './support/flow.mjs';
 
 const ACCESS_TTL = 2;
 
@@ -128,15 +129,6 @@ async function refresh(clientId, refreshToken) {
 
 const adminLog = async () => (await fetch(`${ds.adminUrl}/log`)).json();
 
-/** Resolves once `probe()` is true, polling; fails after `ms`. */
-async function until(probe, ms, what) {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test('discovery: its own authorization server, one protected resource per path, 401 challenges naming each', async () => {
   const as = await (await fetch(`${ds.origin}/.well-known/oauth-authorization-server`)).json();
   assert.equal(as.issuer, ds.origin);
@@ -182,7 +174,7 @@ test('the SDK client registers, signs in as dana on the consent page in Chromium
 
 test('after DS_ACCESS_TTL the SDK refreshes once and carries on', async () => {
   const before = dana.provider.tokens();
-  await until(async () => (await initialize(ds.mcpUrl, before.access_token)).status === 401, (ACCESS_TTL + 5) * 1000, 'the access token to expire');
+  await eventually(async () => (await initialize(ds.mcpUrl, before.access_token)).status === 401, 'the access token to expire', (ACCESS_TTL + 5) * 1000);
   const { user } = toolJson(await dana.client.callTool({ name: 'whoami', arguments: {} }));
   assert.equal(user, 'dana');
   const after = dana.provider.tokens();
