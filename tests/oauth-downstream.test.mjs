@@ -14,7 +14,7 @@ import {
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { closeWithin, launchChromium, startCallbackServer, within } from './support/browser.mjs';
 import { freePort, startTestStack } from './support/stack.mjs';
-import { eventually } from './support/flow.mjs';
+import { eventually, mcpInitialize } from './support/flow.mjs';
 
 const ACCESS_TTL = 2;
 
@@ -106,18 +106,6 @@ async function connect(url, provider) {
 
 const toolJson = (result) => JSON.parse(result.content[0].text);
 
-/** A raw MCP initialize POST to `url` with `token`. */
-function initialize(url, token) {
-  return fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json', accept: 'application/json, text/event-stream',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
-  });
-}
-
 /** A raw refresh at the stand-in's /token: { status, body }. */
 async function refresh(clientId, refreshToken) {
   const res = await fetch(`${ds.origin}/token`, {
@@ -140,7 +128,7 @@ test('discovery: its own authorization server, one protected resource per path, 
     const prm = await (await fetch(`${ds.origin}/.well-known/oauth-protected-resource${path}`)).json();
     assert.equal(prm.resource, url);
     assert.deepEqual(prm.authorization_servers, [ds.origin]);
-    const res = await initialize(url);
+    const res = await mcpInitialize(url);
     assert.equal(res.status, 401);
     assert.match(res.headers.get('www-authenticate'), new RegExp(`^Bearer .*resource_metadata="${ds.origin}/\\.well-known/oauth-protected-resource${path}"`));
   }
@@ -174,7 +162,7 @@ test('the SDK client registers, signs in as dana on the consent page in Chromium
 
 test('after DS_ACCESS_TTL the SDK refreshes once and carries on', async () => {
   const before = dana.provider.tokens();
-  await eventually(async () => (await initialize(ds.mcpUrl, before.access_token)).status === 401, 'the access token to expire', (ACCESS_TTL + 5) * 1000);
+  await eventually(async () => (await mcpInitialize(ds.mcpUrl, before.access_token)).status === 401, 'the access token to expire', (ACCESS_TTL + 5) * 1000);
   const { user } = toolJson(await dana.client.callTool({ name: 'whoami', arguments: {} }));
   assert.equal(user, 'dana');
   const after = dana.provider.tokens();
@@ -190,8 +178,8 @@ let erin; // { provider, client }
 
 test('a /mcp token is refused at /v1/mcp; /v1/mcp signs in on its own and its token is refused at /mcp', async () => {
   const danaToken = dana.provider.tokens().access_token;
-  assert.equal((await initialize(ds.mcpUrl, danaToken)).status, 200);
-  const refused = await initialize(ds.v1McpUrl, danaToken);
+  assert.equal((await mcpInitialize(ds.mcpUrl, danaToken)).status, 200);
+  const refused = await mcpInitialize(ds.v1McpUrl, danaToken);
   assert.equal(refused.status, 401);
   assert.match(refused.headers.get('www-authenticate'), /error="invalid_token"/);
   assert.match(refused.headers.get('www-authenticate'), /oauth-protected-resource\/v1\/mcp"/);
@@ -201,7 +189,7 @@ test('a /mcp token is refused at /v1/mcp; /v1/mcp signs in on its own and its to
   erin = { provider, client };
   const echo = toolJson(await client.callTool({ name: 'v1_echo', arguments: { text: 'hi' } }));
   assert.deepEqual(echo, { user: 'erin', resource: ds.v1McpUrl, echo: 'hi', server: 'downstream-v1' });
-  assert.equal((await initialize(ds.mcpUrl, provider.tokens().access_token)).status, 401);
+  assert.equal((await mcpInitialize(ds.mcpUrl, provider.tokens().access_token)).status, 401);
 });
 
 test('a used refresh token presented again is invalid_grant and ends the grant', async () => {
@@ -213,16 +201,16 @@ test('a used refresh token presented again is invalid_grant and ends the grant',
   assert.deepEqual([reused.status, reused.body.error], [400, 'invalid_grant']);
   const next = await refresh(clientId, first.body.refresh_token);
   assert.deepEqual([next.status, next.body.error], [400, 'invalid_grant'], 'the whole grant ended');
-  assert.equal((await initialize(ds.v1McpUrl, first.body.access_token)).status, 401);
+  assert.equal((await mcpInitialize(ds.v1McpUrl, first.body.access_token)).status, 401);
   assert.equal((await adminLog()).refresh_reuse.erin, 1);
 });
 
 test('/admin/revoke?user=dana: the next refresh is invalid_grant and the access token gets 401', async () => {
   const tokens = dana.provider.tokens();
-  assert.equal((await initialize(ds.mcpUrl, tokens.access_token)).status, 200);
+  assert.equal((await mcpInitialize(ds.mcpUrl, tokens.access_token)).status, 200);
   const revoked = await (await fetch(`${ds.adminUrl}/revoke?user=dana`, { method: 'POST' })).json();
   assert.ok(revoked.revoked >= 2);
-  assert.equal((await initialize(ds.mcpUrl, tokens.access_token)).status, 401);
+  assert.equal((await mcpInitialize(ds.mcpUrl, tokens.access_token)).status, 401);
   const res = await refresh(dana.provider.clientInformation().client_id, tokens.refresh_token);
   assert.deepEqual([res.status, res.body.error], [400, 'invalid_grant']);
   await dana.client.close();
@@ -294,7 +282,7 @@ test('a confidential client: client_secret_basic at /token (the SDK picks it) an
     redirectUri: callback.url, resource: new URL(ds.mcpUrl), fetchFn,
   });
   assert.match(sent[0] ?? '', /^Basic /, 'the SDK authenticated with client_secret_basic');
-  assert.equal((await initialize(ds.mcpUrl, tokens.access_token)).status, 200);
+  assert.equal((await mcpInitialize(ds.mcpUrl, tokens.access_token)).status, 200);
 
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(reg.client_id)}:${encodeURIComponent('wrong')}`).toString('base64')}`;
   const wrong = await fetch(`${ds.origin}/token`, {
@@ -309,7 +297,7 @@ test('a confidential client: client_secret_basic at /token (the SDK picks it) an
     body: new URLSearchParams({ token: tokens.refresh_token, token_type_hint: 'refresh_token' }),
   });
   assert.equal(revoke.status, 200);
-  assert.equal((await initialize(ds.mcpUrl, tokens.access_token)).status, 401, 'revoking the refresh token ends the grant');
+  assert.equal((await mcpInitialize(ds.mcpUrl, tokens.access_token)).status, 401, 'revoking the refresh token ends the grant');
   const after = await fetch(`${ds.origin}/token`, {
     method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: good },
     body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
@@ -339,8 +327,8 @@ test('DS_CIMD=1: a URL client id (client metadata document on loopback http) sig
       metadata, clientInformation, authorizationCode: back.searchParams.get('code'), codeVerifier,
       redirectUri: callback.url, resource: new URL(ds.v1McpUrl),
     });
-    assert.equal((await initialize(ds.v1McpUrl, tokens.access_token)).status, 200);
-    assert.equal((await initialize(ds.mcpUrl, tokens.access_token)).status, 401);
+    assert.equal((await mcpInitialize(ds.v1McpUrl, tokens.access_token)).status, 200);
+    assert.equal((await mcpInitialize(ds.mcpUrl, tokens.access_token)).status, 401);
 
     // A document whose client_id is not its own URL is refused.
     const bad = await startAuthorization(asUrl, {

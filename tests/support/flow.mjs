@@ -181,16 +181,24 @@ export async function revokeRefreshToken(mcpOrigin, clientId, refreshToken) {
   return res.status;
 }
 
-/** A raw MCP POST of `body` to `url` with `token` as the bearer, as MCP clients send it (20 s bound). */
+/** A raw MCP POST of `body` to `url` with `token` as the bearer (none without one), as MCP clients send it (20 s bound). */
 export function mcpPost(url, token, body, headers = {}) {
   return fetch(url, {
     method: 'POST',
     headers: {
-      authorization: `Bearer ${token}`, 'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json',
       accept: 'application/json, text/event-stream', ...headers,
     },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(20_000),
+  });
+}
+
+/** A raw session-era MCP `initialize` POST to `url`, with `token` as the bearer when given. */
+export function mcpInitialize(url, token) {
+  return mcpPost(url, token, {
+    jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
   });
 }
 
