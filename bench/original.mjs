@@ -20,9 +20,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { selfSignedCert } from '../tests/support/tls.mjs';
-import { ROOT, freePort, startProcess, stopProcess, waitForHttp } from '../local/stack.mjs';
+import { ROOT, freePort, startProcess, startWranglerDev, stopProcess, waitForHttp } from '../local/stack.mjs';
 
-const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
 const TLS_DIR = join(ROOT, 'bench-output', 'original-tls');
 // A PingOne environment id's shape; any UUID.
 const ENV_ID = '6f1c2a9e-4b7d-4e1a-9c3f-0d8b5e2a7c41';
@@ -87,8 +86,6 @@ function runnableConfig(dir, name, stateDir) {
   return out;
 }
 
-const toDotenv = (vars) => Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(String(v))}`).join('\n') + '\n';
-
 /**
  * Builds and starts the original at `dir` (its remote-mcp-pingone folder) with its own HTTPS
  * stand-in IdP; returns a stack shaped like local/stack.mjs's (children, stop(), logsDir, …).
@@ -136,20 +133,8 @@ export async function startOriginalStack(dir, stateDir) {
     stack.children.push(idp);
     await waitForHttp(`${issuer}/.well-known/openid-configuration`, { child: idp, name: 'stand-in IdP (HTTPS)', logLine: /^Development identity provider/m });
 
-    const wrangler = async (name, config, port, inspector, vars) => {
-      const envFile = join(stateDir, `${name}.env`);
-      writeFileSync(envFile, toDotenv(vars), { mode: 0o600 });
-      const child = startProcess(name, WRANGLER, [
-        'dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port),
-        '--inspector-port', String(inspector), '--persist-to', join(stateDir, name),
-        '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'info',
-      ], {
-        logFile: join(logsDir, `${name}.log`),
-        env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', WRANGLER_REGISTRY_PATH: join(stateDir, 'registry') },
-      });
-      stack.children.push(child);
-      await waitForHttp(`http://127.0.0.1:${port}/`, { child, name: `original ${name}`, logLine: new RegExp(`Ready on http://127\\.0\\.0\\.1:${port}(?=\\s)`) });
-    };
+    const wrangler = (name, config, port, inspector, vars) =>
+      startWranglerDev(stack, { name, config, port, inspector, vars, stateDir, logsDir, label: `original ${name}` });
     stack.configs = { mcp: runnableConfig(mcpDir, 'mcp', stateDir), todoApi: runnableConfig(apiDir, 'todo-api', stateDir) };
     await Promise.all([
       wrangler('todo-api', stack.configs.todoApi, ports.todoApi, ports.todoApiInspector, { API_ISSUER: issuer, API_AUDIENCE: apiIdentifier }),

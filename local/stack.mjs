@@ -56,6 +56,27 @@ function toDotenv(vars) {
     .join('\n') + '\n';
 }
 
+/**
+ * `wrangler dev` of `config` on 127.0.0.1:`port` with `vars` as its env file, its state under
+ * `stateDir/persistAs` and its log in `logsDir`; added to `stack.children`, resolved once ready.
+ */
+export async function startWranglerDev(stack, { name, config, port, inspector, vars, stateDir, logsDir, persistAs = name, label = name }) {
+  const envFile = join(stateDir, `${name}.env`);
+  writeFileSync(envFile, toDotenv(vars), { mode: 0o600 });
+  const child = startProcess(name, WRANGLER, [
+    'dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port),
+    '--inspector-port', String(inspector), '--persist-to', join(stateDir, persistAs),
+    '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'info',
+  ], {
+    logFile: join(logsDir, `${name}.log`),
+    // This stack's own dev registry: service bindings resolve to its workers, never to a
+    // worker of the same name in another stack on the machine.
+    env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', WRANGLER_REGISTRY_PATH: join(stateDir, 'registry') },
+  });
+  stack.children.push(child);
+  await waitForHttp(`http://127.0.0.1:${port}/`, { child, name: label, logLine: new RegExp(`Ready on http://127\\.0\\.0\\.1:${port}(?=\\s)`) });
+}
+
 /** Ports `freePort` has handed out in this process. */
 const handedOut = new Set();
 
@@ -326,22 +347,8 @@ export async function startStack(opts = {}) {
       await waitForHttp(`${oauthDownstreamOrigin}/health`, { child, name: 'downstream OAuth MCP server', logLine: /^Downstream OAuth MCP server/m });
     }
 
-    const wrangler = async (name, config, port, inspector, vars, persistAs = name) => {
-      const envFile = join(stateDir, `${name}.env`);
-      writeFileSync(envFile, toDotenv(vars), { mode: 0o600 });
-      const child = startProcess(name, WRANGLER, [
-        'dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port),
-        '--inspector-port', String(inspector), '--persist-to', join(stateDir, persistAs),
-        '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'info',
-      ], {
-        logFile: join(logsDir, `${name}.log`),
-        // This stack's own dev registry: service bindings resolve to its workers, never to a
-        // worker of the same name in another stack on the machine.
-        env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', WRANGLER_REGISTRY_PATH: join(stateDir, 'registry') },
-      });
-      stack.children.push(child);
-      await waitForHttp(`http://127.0.0.1:${port}/`, { child, name, logLine: new RegExp(`Ready on http://127\\.0\\.0\\.1:${port}(?=\\s)`) });
-    };
+    const wrangler = (name, config, port, inspector, vars, persistAs = name) =>
+      startWranglerDev(stack, { name, config, port, inspector, vars, stateDir, logsDir, persistAs });
     // With `build: false` the workers are run as built (no rebuild when sources change). The
     // MCP worker reaches this stack's Todo API through its TODO_API service binding; when its
     // calls go elsewhere (a fake, a recorder in front of the real one, no local Todo API), it

@@ -296,15 +296,21 @@ fn approve(w: &World, jar: &mut Jar) -> http::Response<Vec<u8>> {
     w.post(&[("pending", &pending), ("csrf_token", &csrf), ("action", "approve")], jar)
 }
 
-/// Approve, then PingOne answers the callback with an ID token of `claims`
-/// carrying the right nonce unless `claims` sets its own.
-fn callback_with(w: &World, jar: &mut Jar, edit: impl FnOnce(&mut Value)) -> http::Response<Vec<u8>> {
+/// Approve, and have PingOne answer the code exchange with an ID token of
+/// `claims` carrying the right nonce unless `edit` sets its own; the `state`
+/// to come back to `/callback` with.
+fn approve_and_answer(w: &World, jar: &mut Jar, edit: impl FnOnce(&mut Value)) -> String {
     let to_idp = location(&approve(w, jar));
     let mut c = claims();
     c["nonce"] = json!(query(&to_idp, "nonce").unwrap());
     edit(&mut c);
     w.token_answers(&sign(&c, key(), Some("key-1")));
-    let state = query(&to_idp, "state").unwrap();
+    query(&to_idp, "state").unwrap()
+}
+
+/// [`approve_and_answer`], then the browser back at `/callback`.
+fn callback_with(w: &World, jar: &mut Jar, edit: impl FnOnce(&mut Value)) -> http::Response<Vec<u8>> {
+    let state = approve_and_answer(w, jar, edit);
     w.get(&format!("{ORIGIN}/callback?code=the-code&state={state}"), jar)
 }
 
@@ -847,11 +853,8 @@ fn state_must_be_present_known_unused_unexpired_and_bound_to_the_browser() {
 fn a_completed_state_cannot_be_replayed() {
     let w = World::new();
     let mut jar = Jar::default();
-    let to_idp = location(&approve(&w, &mut jar));
-    let mut c = claims();
-    c["nonce"] = json!(query(&to_idp, "nonce").unwrap());
-    w.token_answers(&sign(&c, key(), Some("key-1")));
-    let url = format!("{ORIGIN}/callback?code=the-code&state={}", query(&to_idp, "state").unwrap());
+    let state = approve_and_answer(&w, &mut jar, |_| {});
+    let url = format!("{ORIGIN}/callback?code=the-code&state={state}");
     let saved = jar.clone();
     assert_eq!(w.get(&url, &mut jar).status(), 302);
     assert_eq!(w.get(&url, &mut saved.clone()).status(), 400);
@@ -1435,11 +1438,7 @@ impl super::SignInExtension for Hold {
 fn a_step_after_sign_in_holds_the_completion_until_the_application_completes_it() {
     let w = World::new();
     let mut jar = Jar::default();
-    let to_idp = location(&approve(&w, &mut jar));
-    let mut c = claims();
-    c["nonce"] = json!(query(&to_idp, "nonce").unwrap());
-    w.token_answers(&sign(&c, key(), Some("key-1")));
-    let state = query(&to_idp, "state").unwrap();
+    let state = approve_and_answer(&w, &mut jar, |_| {});
     let hooks = w.hooks();
     let provider = w.provider(&hooks);
     let hold = Hold(Default::default());
