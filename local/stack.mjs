@@ -108,18 +108,24 @@ function logSinceStart(child) {
   try { return readFileSync(child.logFile).subarray(child.logStart).toString(); } catch { return ''; }
 }
 
+// What a child's log says when one of its ports was taken. wrangler names the HTTP port; a taken
+// inspector port makes workerd exit with only "The Workers runtime failed to start".
+const PORT_TAKEN = /EADDRINUSE|address already in use|The Workers runtime failed to start/i;
+
 /**
  * Resolves once `url` answers HTTP at all (any status), or rejects after `timeoutMs`. With
  * `child` and `logLine`, also only once the child's log matches `logLine` (it says it listens):
- * whatever else holds the port answers HTTP too. A child that exits rejects at once, with
- * `code: 'EADDRINUSE'` when its log says its address was in use.
+ * whatever else holds the port answers HTTP too. A child that exits rejects at once, with the
+ * end of its log in the message, and `code: 'EADDRINUSE'` when the log says a port was taken.
  */
 export async function waitForHttp(url, { timeoutMs = 120_000, child, name = url, logLine } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child && child.exitCode !== null) {
-      const err = new Error(`${name} exited with code ${child.exitCode} before it was ready`);
-      if (child.logFile && /EADDRINUSE|address already in use/i.test(logSinceStart(child))) err.code = 'EADDRINUSE';
+      const log = child.logFile ? logSinceStart(child) : '';
+      const tail = log.trim().split('\n').slice(-8).join('\n');
+      const err = new Error(`${name} exited with code ${child.exitCode} before it was ready${tail ? `; its log ends:\n${tail}` : ''}`);
+      if (PORT_TAKEN.test(log)) err.code = 'EADDRINUSE';
       throw err;
     }
     try {
