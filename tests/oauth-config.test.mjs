@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestStack } from './support/stack.mjs';
 import { connectClient, TestOAuthProvider } from './support/sdk-oauth.mjs';
-import { authorize, exchangeCode, getMcpToken, refresh } from './support/flow.mjs';
+import { authorize, exchangeCode, getMcpToken, refresh, registerClient } from './support/flow.mjs';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -209,6 +209,55 @@ describe('OAUTH_TOKEN_PATH on the sign-in callback', () => {
       assert.match(body.error_description, /OAUTH_TOKEN_PATH must not be \/callback, a route of the application/);
     }
     assert.equal((await fetch(`${stack.mcpOrigin}/health`)).status, 200);
+  });
+});
+
+// DOWNSTREAMS (named downstream MCP servers) is read with the other settings: a malformed value
+// stops the worker with a 500 naming it, and a pre-registered client whose secret is not set
+// stops only that downstream; neither error shows a URL or a secret.
+describe('a bad DOWNSTREAMS value', () => {
+  let broken, noSecret;
+  before(async () => {
+    [broken, noSecret] = await Promise.all([
+      startTestStack({ idp: false, todoApi: false, mcpVars: { DOWNSTREAMS: '[{"name": "notes", "url": "https://notes.example/do-not-echo"' } }),
+      startTestStack({
+        todoApi: false,
+        mcpVars: {
+          DOWNSTREAMS: JSON.stringify([{ name: 'cal', url: 'https://cal.example/do-not-echo', auth: 'oauth', client_id: 'gw', client_secret_var: 'CAL_SECRET' }]),
+        },
+      }),
+    ]);
+  });
+  after(async () => { await Promise.all([broken?.stop(), noSecret?.stop()]); });
+
+  const refused = async (res, pattern) => {
+    assert.equal(res.status, 500);
+    const body = await res.json();
+    assert.equal(body.error, 'server_error');
+    assert.match(body.error_description, pattern);
+    assert.doesNotMatch(body.error_description, /do-not-echo/);
+  };
+
+  test('malformed: every request but /health gets a 500 naming the setting, not its value', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/mcp/notes', '/authorize', '/mcp']) {
+      await refused(await fetch(`${broken.mcpOrigin}${path}`), /DOWNSTREAMS.*JSON array/);
+    }
+    assert.equal((await fetch(`${broken.mcpOrigin}/health`)).status, 200);
+  });
+
+  test('a client secret that is not set: that downstream gets a 500 naming its entry; discovery still works', async () => {
+    const meta = await fetch(`${noSecret.mcpOrigin}/.well-known/oauth-protected-resource/mcp/cal`);
+    assert.equal(meta.status, 200);
+    assert.equal((await meta.json()).resource, `${noSecret.mcpOrigin}/mcp/cal`);
+    const client = await registerClient(noSecret.mcpOrigin);
+    const auth = await authorize({ mcpOrigin: noSecret.mcpOrigin, client, user: 'alice', resource: `${noSecret.mcpOrigin}/mcp/cal` });
+    const { access_token } = await exchangeCode({ mcpOrigin: noSecret.mcpOrigin, client, code: auth.code, verifier: auth.pkce.verifier });
+    const res = await fetch(`${noSecret.mcpOrigin}/mcp/cal`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'cfg', version: '1' } } }),
+    });
+    await refused(res, /DOWNSTREAMS.*'cal'.*secret/);
   });
 });
 
