@@ -183,7 +183,8 @@ app.post('/admin/revoke', (req, res) => {
     res.status(400).json({ error: 'invalid_request', error_description: 'user= is required' });
     return;
   }
-  res.json({ user, revoked: store.revokeUser(user) });
+  // only=access: the access tokens alone, as a server does that keeps them in memory and restarts.
+  res.json({ user, revoked: store.revokeUser(user, { accessOnly: req.query.only === 'access' }) });
 });
 app.get('/admin/clients', (_req, res) => res.json(store.listClients()));
 app.delete('/admin/clients/:id', (req, res) => {

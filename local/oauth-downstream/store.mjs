@@ -224,9 +224,9 @@ export class DownstreamStore {
     return n;
   }
 
-  revokeUser(user) {
+  revokeUser(user, { accessOnly = false } = {}) {
     let n = 0;
-    for (const map of [this.access, this.refresh]) for (const [k, v] of map) if (v.user === user) { map.delete(k); n++; }
+    for (const map of accessOnly ? [this.access] : [this.access, this.refresh]) for (const [k, v] of map) if (v.user === user) { map.delete(k); n++; }
     this.save();
     this.log(`admin: revoked ${n} token(s) of ${user}`);
     return n;

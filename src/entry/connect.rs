@@ -530,7 +530,21 @@ pub async fn token_for(env: &Env, named: &Named, user: &str, grant: &str) -> Tok
         Ok(Found::Protected { resource, .. }) => resource,
         Err(Failed(why)) => return Token::Unavailable(why),
     };
-    match vault::call(env, user, "token", json!({"resource": resource, "grant": grant})).await {
+    let answer = vault::call(env, user, "token", json!({"resource": resource, "grant": grant})).await;
+    token_from(answer)
+}
+
+/// The downstream refused `access_token`, the vault's token for `resource`,
+/// with a 401: the vault refreshes it once, so a server that ended only its
+/// access tokens is retried without the user; `Reconnect` tells a revoked
+/// grant from a forgotten client (`client_gone`).
+pub async fn after_refusal(env: &Env, user: &str, resource: &str, access_token: &str) -> Token {
+    let answer = vault::call(env, user, "refused", json!({"resource": resource, "access_token": access_token})).await;
+    token_from(answer)
+}
+
+fn token_from(answer: worker::Result<serde_json::Value>) -> Token {
+    match answer {
         Ok(v) => match Lookup::from_json(&v) {
             Some(Lookup::Token { access_token, resource }) => Token::Use { access_token, resource },
             Some(Lookup::None | Lookup::Reconnect) => Token::Reconnect { client_gone: false },
@@ -543,7 +557,7 @@ pub async fn token_for(env: &Env, named: &Named, user: &str, grant: &str) -> Tok
 }
 
 /// Forgets this worker's dynamic registration at `named`'s authorization
-/// server (it no longer knows the client, or may not), so the next connect
+/// server (it answered `invalid_client`), so the next connect
 /// step registers again; a configured client is not touched.
 pub async fn forget_registration(env: &Env, kv: &Kv, named: &Named, origin: &str) {
     if named.entry.client_id.is_some() {
@@ -556,7 +570,7 @@ pub async fn forget_registration(env: &Env, kv: &Kv, named: &Named, origin: &str
     }
 }
 
-/// Drops the vault entry of `resource` (its token was refused with a 401).
+/// Drops the vault entry of `resource` (the downstream refuses its tokens).
 pub async fn drop_token(env: &Env, user: &str, resource: &str) {
     if let Err(e) = vault::call(env, user, "drop", json!({"resource": resource})).await {
         log(&format!("dropping a refused downstream token failed: {e}"));

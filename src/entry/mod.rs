@@ -402,48 +402,62 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
                 oauth::cors::apply(origin, res.headers_mut());
                 logged(path, res)
             };
-            let used = match connect::token_for(env, named, &user.user_id, &user.grant_id).await {
-                connect::Token::Public => None,
-                connect::Token::Use { access_token, resource } => {
-                    user.vault_token = Some(access_token);
-                    Some(resource)
-                }
-                connect::Token::Reconnect { client_gone } => {
-                    if client_gone {
-                        connect::forget_registration(env, kv, named, &url.origin().ascii_serialization()).await;
+            let unavailable = |why: &str| {
+                worker::console_error!("proxy: downstream '{}' unavailable: {why}", named.entry.name);
+                from_http(crate::proxy::forward::unreachable(origin))
+            };
+            // A macro, not a closure: each call lends `user` anew (it changes in between).
+            macro_rules! serve {
+                ($user:expr) => {
+                    crate::proxy::worker::serve(&http_req, $user, &named.downstream, env, Kv(kv.0.clone()), step_up)
+                };
+            }
+            // Ok(response), or Err(client_gone) when the user must connect the downstream again.
+            let client_gone = 'lost: {
+                let resource = match connect::token_for(env, named, &user.user_id, &user.grant_id).await {
+                    connect::Token::Public => return serve!(&user).await,
+                    connect::Token::Use { access_token, resource } => {
+                        user.vault_token = Some(access_token);
+                        resource
                     }
-                    if own_grant {
-                        end_grant(env, kv, config, &user).await;
-                    }
-                    return from_http(reconnect(
-                        "The MCP server behind this gateway must be connected again; sign in again",
-                    ));
+                    connect::Token::Reconnect { client_gone } => break 'lost client_gone,
+                    connect::Token::Unavailable(why) => return unavailable(&why),
+                };
+                let res = serve!(&user).await?;
+                if res.status_code() != 401 {
+                    return Ok(res);
                 }
-                connect::Token::Unavailable(why) => {
-                    worker::console_error!("proxy: downstream '{}' unavailable: {why}", named.entry.name);
-                    return from_http(crate::proxy::forward::unreachable(origin));
+                // Refused before it ran out (revoked, or the server lost its access tokens):
+                // the vault refreshes it once and the call is made again with the new token.
+                let refused = user.vault_token.take().unwrap_or_default();
+                match connect::after_refusal(env, &user.user_id, &resource, &refused).await {
+                    connect::Token::Use { access_token, .. } if access_token != refused => {
+                        user.vault_token = Some(access_token);
+                        let res = serve!(&user).await?;
+                        if res.status_code() != 401 {
+                            return Ok(res);
+                        }
+                        worker::console_log!("proxy: downstream '{}' refused a fresh token", named.entry.name);
+                        connect::drop_token(env, &user.user_id, &resource).await;
+                        false
+                    }
+                    connect::Token::Use { .. } | connect::Token::Public => {
+                        connect::drop_token(env, &user.user_id, &resource).await;
+                        false
+                    }
+                    connect::Token::Reconnect { client_gone } => client_gone,
+                    connect::Token::Unavailable(why) => return unavailable(&why),
                 }
             };
-            let res = crate::proxy::worker::serve(&http_req, &user, &named.downstream, env, grants, step_up).await?;
-            if let (401, Some(resource)) = (res.status_code(), used) {
-                // Refused although just handed out: the downstream ended it.
-                worker::console_log!(
-                    "proxy: downstream '{}' refused the user's token; it must be connected again",
-                    named.entry.name
-                );
-                connect::drop_token(env, &user.user_id, &resource).await;
-                // Revoked, or the server forgot this worker's client with its tokens (no
-                // telling which): the next connect step registers again (a spare client there
-                // at worst).
+            worker::console_log!("proxy: downstream '{}' must be connected again", named.entry.name);
+            if client_gone {
+                // invalid_client: the next connect step registers this worker again.
                 connect::forget_registration(env, kv, named, &url.origin().ascii_serialization()).await;
-                if own_grant {
-                    end_grant(env, kv, config, &user).await;
-                }
-                return from_http(reconnect(
-                    "The MCP server behind this gateway refused the connection; sign in again",
-                ));
             }
-            return Ok(res);
+            if own_grant {
+                end_grant(env, kv, config, &user).await;
+            }
+            return from_http(reconnect("The MCP server behind this gateway must be connected again; sign in again"));
         }
     }
     // Proxy mode (DOWNSTREAM_MCP_URL or DOWNSTREAM_MCP): forwarded to another MCP server.

@@ -43,12 +43,13 @@ pub enum Lookup {
     Unavailable,
 }
 
-/// A call from the Worker: `{"user", "resource"?, "grant"?, "secret"?}`.
+/// A call from the Worker: `{"user", "resource"?, "grant"?, "secret"?, "access_token"?}`.
 struct Call {
     user: String,
     resource: String,
     grant: String,
     secret: Option<Secret>,
+    access_token: Option<String>,
 }
 
 impl Call {
@@ -56,7 +57,8 @@ impl Call {
         let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
         let user = v.get("user")?.as_str()?.to_owned();
         let secret = v.get_mut("secret").map(Value::take).and_then(|s| serde_json::from_value(s).ok());
-        Some(Self { user, resource: text(&v, "resource"), grant: text(&v, "grant"), secret })
+        let access_token = v.get("access_token").and_then(Value::as_str).map(str::to_owned);
+        Some(Self { user, resource: text(&v, "resource"), grant: text(&v, "grant"), secret, access_token })
     }
 }
 
@@ -128,6 +130,10 @@ impl DurableObject for TokenVault {
                     .collect();
                 Response::from_json(&json!({ "entries": list }))
             }
+            "/refused" => {
+                let refused = call.access_token.as_deref().unwrap_or_default();
+                Response::from_json(&self.refused(&v, &call.resource, refused).await?.to_json())
+            }
             "/drop" => Response::from_json(&json!({"dropped": v.drop_entry(&call.resource).await?})),
             "/grant-ended" => {
                 v.grant_ended(&call.grant).await?;
@@ -174,6 +180,26 @@ impl TokenVault {
         }
         Ok(Lookup::Token { access_token: secret.tokens.access_token, resource: records[at].resource.clone() })
     }
+
+    /// The downstream refused `refused`, the access token of the entry of
+    /// `resource`, although it had not run out (revoked, or the server lost
+    /// its access tokens): the entry is refreshed at once. A working refresh
+    /// gives the token to retry with; `invalid_grant` and `invalid_client`
+    /// tell a revoked grant (the registration stays) from a forgotten client.
+    async fn refused(&self, v: &Vault, resource: &str, refused: &str) -> Result<Lookup> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let mut records = v.load().await?;
+        let Some(at) = records.iter().position(|r| r.resource == resource) else { return Ok(Lookup::Reconnect) };
+        let Some(secret) = v.open(&records[at]) else { return Ok(Lookup::Reconnect) };
+        if secret.tokens.access_token != refused {
+            // Another call refreshed it meanwhile: that token is the one to try.
+            return Ok(Lookup::Token { access_token: secret.tokens.access_token, resource: resource.to_owned() });
+        }
+        Ok(match v.refresh(&mut records, at, secret).await? {
+            Ok(secret) => Lookup::Token { access_token: secret.tokens.access_token, resource: resource.to_owned() },
+            Err(lookup) => lookup,
+        })
+    }
 }
 
 fn pick(records: &[Record], resource: &str) -> Option<usize> {
@@ -218,7 +244,7 @@ impl Vault {
     ) -> Result<std::result::Result<Secret, Lookup>> {
         let resource = records[at].resource.clone();
         let Some(rt) = secret.tokens.refresh_token.clone() else {
-            log("a downstream token ran out and there is no refresh token; the user must connect again");
+            log("a downstream token is no longer usable and there is no refresh token; the user must connect again");
             records.remove(at);
             self.save(records).await?;
             return Ok(Err(Lookup::Reconnect));
@@ -318,8 +344,8 @@ impl Vault {
     }
 }
 
-/// Calls the user's vault (`op`: `token`, `put`, `claim`, `list`, `drop`,
-/// `grant-ended`) with `body` (`user` added).
+/// Calls the user's vault (`op`: `token`, `refused`, `put`, `claim`, `list`,
+/// `drop`, `grant-ended`) with `body` (`user` added).
 pub async fn call(env: &Env, user: &str, op: &str, mut body: Value) -> Result<Value> {
     let namespace = env.durable_object(BINDING)?;
     body["user"] = json!(user);
