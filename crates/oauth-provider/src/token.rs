@@ -230,16 +230,15 @@ impl Provider<'_> {
         let key = seal::unwrap_key(&wrapped, token).map_err(|_| bad("key_unwrap_failed"))?;
         let before = (grant.encrypted_props.clone(), grant.metadata.clone());
         let (key, cap) = self.run_exchange(&mut grant, key, GrantType::RefreshToken, &scope).await?;
-        // The hook may have done upstream work, which takes time, and even a
-        // hook that changed nothing ran while the grant could end: a grant
-        // revoked meanwhile must stay revoked (one KV read; `issue` checks
-        // the end marker after writing, for an end between here and there).
+        // A grant that ends from here on stays ended: the end marker is read
+        // after the write below. A hook that brought new upstream tokens may
+        // have taken a while: a grant revoked meanwhile is caught before
+        // anything is written (one KV read that a refresh without upstream
+        // work, the common one, is spared).
         let upstream_changed = (&grant.encrypted_props, &grant.metadata) != (&before.0, &before.1);
-        if self.get_grant(&grant.user_id, &grant.id).await?.is_none() {
-            if upstream_changed {
-                // The fresh upstream tokens end with it.
-                self.hooks.grant_ended(&grant).await;
-            }
+        if upstream_changed && self.get_grant(&grant.user_id, &grant.id).await?.is_none() {
+            // The fresh upstream tokens end with it.
+            self.hooks.grant_ended(&grant).await;
             return Err(bad("grant_revoked_meanwhile"));
         }
         grant.previous_refresh_token_id = Some(hash);
