@@ -412,7 +412,7 @@ async fn mcp(req: Request, env: &Env, kv: &Kv, config: &Config, path: &str) -> R
                     crate::proxy::worker::serve(&http_req, $user, &named.downstream, env, Kv(kv.0.clone()), step_up)
                 };
             }
-            // Ok(response), or Err(client_gone) when the user must connect the downstream again.
+            // The block answers, or breaks with `client_gone` when the user must connect again.
             let client_gone = 'lost: {
                 let resource = match connect::token_for(env, named, &user.user_id, &user.grant_id).await {
                     connect::Token::Public => return serve!(&user).await,
