@@ -214,7 +214,7 @@ describe('OAUTH_TOKEN_PATH on the sign-in callback', () => {
 
 // DOWNSTREAMS (named downstream MCP servers) is read with the other settings: a malformed value
 // stops the worker with a 500 naming it, and a pre-registered client whose secret is not set
-// stops only that downstream; neither error shows a URL or a secret.
+// stops sign-ins for the named downstreams; neither error shows a URL or a secret.
 describe('a bad DOWNSTREAMS value', () => {
   let broken, noSecret;
   before(async () => {
@@ -222,6 +222,7 @@ describe('a bad DOWNSTREAMS value', () => {
       startTestStack({ idp: false, todoApi: false, mcpVars: { DOWNSTREAMS: '[{"name": "notes", "url": "https://notes.example/do-not-echo"' } }),
       startTestStack({
         todoApi: false,
+        idpEnv: { IDP_ADMIN_API: '1' },
         mcpVars: {
           DOWNSTREAMS: JSON.stringify([{ name: 'cal', url: 'https://cal.example/do-not-echo', auth: 'oauth', client_id: 'gw', client_secret_var: 'CAL_SECRET' }]),
         },
@@ -245,19 +246,24 @@ describe('a bad DOWNSTREAMS value', () => {
     assert.equal((await fetch(`${broken.mcpOrigin}/health`)).status, 200);
   });
 
-  test('a client secret that is not set: that downstream gets a 500 naming its entry; discovery still works', async () => {
+  test('a client secret that is not set: a sign-in for that downstream is refused naming its entry, its PingOne token revoked; discovery still works', async () => {
     const meta = await fetch(`${noSecret.mcpOrigin}/.well-known/oauth-protected-resource/mcp/cal`);
     assert.equal(meta.status, 200);
     assert.equal((await meta.json()).resource, `${noSecret.mcpOrigin}/mcp/cal`);
+    // Refused at the end of the sign-in, not completed into a grant every call would refuse.
     const client = await registerClient(noSecret.mcpOrigin);
     const auth = await authorize({ mcpOrigin: noSecret.mcpOrigin, client, user: 'alice', resource: `${noSecret.mcpOrigin}/mcp/cal` });
-    const { access_token } = await exchangeCode({ mcpOrigin: noSecret.mcpOrigin, client, code: auth.code, verifier: auth.pkce.verifier });
-    const res = await fetch(`${noSecret.mcpOrigin}/mcp/cal`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'cfg', version: '1' } } }),
-    });
-    await refused(res, /DOWNSTREAMS.*'cal'.*secret/);
+    assert.equal(auth.code, null, auth.redirect);
+    assert.equal(auth.error, 'server_error', auth.redirect);
+    const why = new URL(auth.redirect).searchParams.get('error_description');
+    assert.match(why, /DOWNSTREAMS.*'cal'.*secret/);
+    assert.doesNotMatch(why, /do-not-echo/);
+    // The PingOne refresh token that sign-in got was revoked: alice holds none at the IdP.
+    const res = await fetch(`${noSecret.idpUrl}/admin/users/alice/revoke-tokens`, { method: 'POST' });
+    assert.equal((await res.json()).revoked, 0);
+    // A sign-in for the server's own /mcp is not affected.
+    const own = await authorize({ mcpOrigin: noSecret.mcpOrigin, client, user: 'bob' });
+    assert.ok(own.code, own.redirect);
   });
 });
 

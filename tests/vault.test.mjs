@@ -15,7 +15,7 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { closeWithin, launchChromium, startCallbackServer, within } from './support/browser.mjs';
 import { TestOAuthProvider } from './support/sdk-oauth.mjs';
 import { freePort, startTestStack } from './support/stack.mjs';
-import { eventually, mcpInitialize, pkcePair, registerClient } from './support/flow.mjs';
+import { authorize, eventually, mcpInitialize, pkcePair, registerClient } from './support/flow.mjs';
 
 const ACCESS_TTL = 3; // the downstream's access tokens (seconds)
 
@@ -27,12 +27,14 @@ let callback;
 before(async () => {
   const dsPort = await freePort();
   const downstreamPort = await freePort();
+  const gonePort = await freePort(); // nothing listens there
   const dsOrigin = `http://127.0.0.1:${dsPort}`;
   const DOWNSTREAMS = JSON.stringify([
     { name: 'notes', url: `${dsOrigin}/mcp`, auth: 'oauth' },
     { name: 'v1', url: `${dsOrigin}/v1/mcp`, auth: 'oauth' },
     { name: 'public', url: `${dsOrigin}/public/mcp`, auth: 'oauth' },
     { name: 'todo', url: `http://127.0.0.1:${downstreamPort}/mcp`, auth: 'pingone' },
+    { name: 'gone', url: `http://127.0.0.1:${gonePort}/mcp`, auth: 'oauth' },
   ]);
   callback = await startCallbackServer();
   [stack, browser] = await Promise.all([
@@ -367,6 +369,15 @@ test("the downstream forgets the gateway's client: the user is sent to connect a
   assert.equal(after.length, 1, 'registered once more');
   assert.ok(!before.some((c) => c.client_id === after[0].client_id), 'registered anew');
   await again.close();
+});
+
+test('a downstream that cannot be reached at sign-in: the client gets temporarily_unavailable, no grant, and the PingOne refresh token is revoked', async () => {
+  const client = await registerClient(stack.mcpOrigin);
+  const auth = await authorize({ mcpOrigin: stack.mcpOrigin, client, user: 'mallory', resource: at('gone') });
+  assert.equal(auth.code, null, auth.redirect);
+  assert.equal(auth.error, 'temporarily_unavailable', auth.redirect);
+  const res = await fetch(`${stack.idpUrl}/admin/users/mallory/revoke-tokens`, { method: 'POST' });
+  assert.equal((await res.json()).revoked, 0);
 });
 
 test("denied at the downstream's consent: the client gets access_denied, no grant, and the sign-in's PingOne refresh token is revoked", async () => {

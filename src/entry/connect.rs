@@ -272,6 +272,7 @@ impl SignInExtension for Connect<'_> {
             Ok(None) => Detour::Complete(complete),
             Err(Failed(why)) => {
                 log(&format!("downstream '{}' cannot be connected: {why}", named.entry.name));
+                abandon_sign_in(self.env, &complete.metadata, &complete.user_id).await;
                 let to = self.provider.error_redirect(
                     origin,
                     &complete.request,
@@ -281,6 +282,44 @@ impl SignInExtension for Connect<'_> {
                 Detour::Respond(redirect(&to.to_url(), &[]))
             }
         }
+    }
+}
+
+/// No grant comes of this sign-in (`metadata` and `user_id` of its
+/// authorization): its PingOne refresh token is revoked, best effort.
+async fn abandon_sign_in(env: &Env, metadata: &serde_json::Value, user_id: &str) {
+    let Ok(settings) = crate::login::worker::settings(env) else { return };
+    let cache = crate::login::worker::cache();
+    let revoked =
+        crate::login::upstream::revoke_abandoned(&settings, &FetchClient, &cache, metadata, user_id, now_secs()).await;
+    if let Err(why) = revoked {
+        log(&format!("revoking the abandoned sign-in's PingOne refresh token failed: {why}"));
+    }
+}
+
+/// Login's step after sign-in while `DOWNSTREAMS` cannot be used (a client
+/// secret it names is not set): an authorization for one of its downstreams
+/// is refused with `server_error` naming the setting, rather than completed
+/// into a grant that every call would then refuse.
+pub struct Misconfigured<'a> {
+    pub env: &'a Env,
+    pub provider: &'a Provider<'a>,
+    /// The configuration error (names settings and entries, never values).
+    pub why: String,
+}
+
+#[async_trait::async_trait(?Send)]
+impl SignInExtension for Misconfigured<'_> {
+    async fn before_completion(&self, origin: &str, complete: CompleteAuthorization) -> Detour {
+        let mount = format!("{origin}{}", crate::proxy::downstreams::MOUNT_PREFIX);
+        if !complete.request.resource.iter().any(|r| r.starts_with(&mount)) {
+            return Detour::Complete(complete);
+        }
+        log(&format!("sign-in for a named downstream refused: {}", self.why));
+        abandon_sign_in(self.env, &complete.metadata, &complete.user_id).await;
+        let why = format!("The server is misconfigured: {}", self.why);
+        let to = self.provider.error_redirect(origin, &complete.request, "server_error", &why);
+        Detour::Respond(redirect(&to.to_url(), &[]))
     }
 }
 
@@ -429,23 +468,7 @@ pub async fn callback(
         let to = provider.error_redirect(&origin, &p.request, error, why);
         crate::login::pages::add_cookies(redirect(&to.to_url(), &[]), &clear)
     };
-    // No grant comes of this sign-in: its PingOne refresh token is revoked.
-    let abandon = || async {
-        let Ok(settings) = crate::login::worker::settings(env) else { return };
-        let cache = crate::login::worker::cache();
-        let revoked = crate::login::upstream::revoke_abandoned(
-            &settings,
-            &FetchClient,
-            &cache,
-            &p.metadata,
-            &p.user_id,
-            now_secs(),
-        )
-        .await;
-        if let Err(why) = revoked {
-            log(&format!("revoking the abandoned sign-in's PingOne refresh token failed: {why}"));
-        }
-    };
+    let abandon = || abandon_sign_in(env, &p.metadata, &p.user_id);
     if let Some(error) = param("error") {
         log(&format!(
             "downstream '{}' answered {}",

@@ -311,10 +311,21 @@ async fn authorization(req: Request, env: &Env, kv: &Kv, config: &Config, area: 
         return connect_area(req, env, kv, &provider, path).await;
     }
     if area == Area::Login {
-        // With downstreams that have their own OAuth, sign-in may detour to their consent.
-        let named = crate::proxy::worker::named(env).ok().filter(|_| grant_hooks::vault_in_use(env));
-        let after = named.map(|named| connect::Connect { env, kv, named, provider: &provider });
-        let after = after.as_ref().map(|a| a as &dyn crate::login::SignInExtension);
+        // With downstreams that have their own OAuth, sign-in may detour to their consent;
+        // with DOWNSTREAMS unusable, a sign-in for one of them is refused, naming why.
+        let (mut connect, mut misconfigured) = (None, None);
+        match crate::proxy::worker::named(env) {
+            Ok(named) if grant_hooks::vault_in_use(env) => {
+                connect = Some(connect::Connect { env, kv, named, provider: &provider })
+            }
+            Ok(_) => {}
+            Err(e) => misconfigured = Some(connect::Misconfigured { env, provider: &provider, why: e.to_string() }),
+        }
+        let after = match (&connect, &misconfigured) {
+            (Some(c), _) => Some(c as &dyn crate::login::SignInExtension),
+            (_, Some(m)) => Some(m as &dyn crate::login::SignInExtension),
+            _ => None,
+        };
         return crate::login::worker::serve(req, env, kv, &provider, after).await;
     }
     let Some(http_req) = into_http(req).await? else { return too_large() };
