@@ -80,8 +80,14 @@ for (const r of PROTECTED) {
 app.get('/health', (_req, res) => res.json({ status: 'ok' }));
 
 // Counts token requests by grant type (before the SDK's handler, which parses the same body).
-app.post('/token', express.urlencoded({ extended: false }), (req, _res, next) => {
+// With /admin/slow, a refresh is done at once and its answer sent that much later.
+let refreshDelayMs = 0;
+app.post('/token', express.urlencoded({ extended: false }), (req, res, next) => {
   store.countTokenRequest(req.body?.grant_type);
+  if (req.body?.grant_type === 'refresh_token' && refreshDelayMs > 0) {
+    const [end, delay] = [res.end.bind(res), refreshDelayMs];
+    res.end = (...args) => { setTimeout(() => end(...args), delay); return res; };
+  }
   next();
 });
 // client_secret_basic (RFC 6749 §2.3.1): the SDK's handlers read the client's credentials from
@@ -185,6 +191,14 @@ app.post('/admin/revoke', (req, res) => {
   }
   // only=access: the access tokens alone, as a server does that keeps them in memory and restarts.
   res.json({ user, revoked: store.revokeUser(user, { accessOnly: req.query.only === 'access' }) });
+});
+app.post('/admin/slow', (req, res) => {
+  refreshDelayMs = Math.max(0, Math.min(Number(req.query.ms) || 0, 30_000));
+  res.json({ refresh_delay_ms: refreshDelayMs });
+});
+app.post('/admin/revocation', (req, res) => {
+  store.revocationEndsGrant = req.query.grant !== '0';
+  res.json({ revocation_ends_grant: store.revocationEndsGrant });
 });
 app.get('/admin/clients', (_req, res) => res.json(store.listClients()));
 app.delete('/admin/clients/:id', (req, res) => {

@@ -43,6 +43,7 @@ export class DownstreamStore {
     this.usedCodes = new Map(); // code → family, until the code would have expired
     this.consents = new Map(); // request id → { client, params, expiresAt }
     this.cimdCache = new Map(); // url → { client, until }
+    this.revocationEndsGrant = true; // revoking a refresh token ends its whole grant (family)
     this.counts = { token_requests: {}, refreshes: {}, refresh_failures: {}, refresh_reuse: {}, authorizations: {}, denials: {} };
     if (this.file && existsSync(this.file)) this.#load();
   }
@@ -294,8 +295,11 @@ export class DownstreamStore {
         const rec = this.access.get(key) ?? this.refresh.get(key);
         // RFC 7009: an unknown token, or one of another client, is answered 200 all the same.
         if (!rec || rec.clientId !== client.client_id) return;
-        if (this.refresh.has(key)) {
+        if (this.refresh.has(key) && this.revocationEndsGrant) {
           this.revokeFamily(rec.family); // revoking the refresh token ends the grant
+        } else if (this.refresh.has(key)) {
+          this.refresh.delete(key); // /admin/revocation?grant=0: that token alone
+          this.save();
         } else {
           this.access.delete(key);
           this.save();

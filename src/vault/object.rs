@@ -236,6 +236,10 @@ impl Vault {
 
     /// Refreshes entry `at`, saving the rotated tokens (or dropping the entry
     /// on `invalid_grant`); `Err` is the answer to give instead of a token.
+    /// `records` is read again after the downstream answered (this object
+    /// serves other calls meanwhile: a Disconnect, a grant's end, a new
+    /// connection) and only this entry is changed, if it is still the one
+    /// refreshed; `records` is left as saved.
     async fn refresh(
         &self,
         records: &mut Vec<Record>,
@@ -249,14 +253,27 @@ impl Vault {
             self.save(records).await?;
             return Ok(Err(Lookup::Reconnect));
         };
+        let refreshed = records[at].sealed.clone();
         let answer = match refresh_request(&secret.client, &rt, &resource) {
             Ok(req) => FetchClient.send(req).await.map_err(|e| TokenError::Failed(e.to_string())),
             Err(e) => Err(e),
         };
         let tokens = answer.and_then(|res| tokens_from(res.status().as_u16(), res.body(), now_secs(), Some(&rt)));
+        *records = self.load().await?;
+        let here = records.iter().position(|r| r.resource == resource);
+        let unchanged = here.filter(|&i| records[i].sealed == refreshed);
         match tokens {
             Ok(tokens) => {
                 secret.tokens = tokens;
+                let Some(at) = unchanged else {
+                    // Dropped or connected anew meanwhile: these tokens are nobody's.
+                    log("a downstream entry changed while it was refreshed; the new tokens are revoked");
+                    self.revoke_secret(&secret).await;
+                    return Ok(match here.and_then(|i| self.open(&records[i])) {
+                        Some(newer) => Ok(newer),
+                        None => Err(Lookup::Reconnect),
+                    });
+                };
                 records[at].sealed = seal::seal(&self.key, &secret, &self.user, &resource);
                 self.save(records).await?;
                 log("refreshed a downstream token");
@@ -264,8 +281,10 @@ impl Vault {
             }
             Err(e @ (TokenError::InvalidGrant | TokenError::InvalidClient)) => {
                 log(&format!("the downstream refused the refresh ({e:?}); the entry is dropped"));
-                records.remove(at);
-                self.save(records).await?;
+                if let Some(at) = unchanged {
+                    records.remove(at);
+                    self.save(records).await?;
+                }
                 Ok(Err(if e == TokenError::InvalidClient { Lookup::ClientGone } else { Lookup::Reconnect }))
             }
             Err(TokenError::Failed(why)) => {
@@ -335,7 +354,12 @@ impl Vault {
 
     /// Best effort: the downstream's revocation endpoint, if it has one.
     async fn revoke(&self, r: &Record) {
-        let Some(secret) = self.open(r) else { return };
+        if let Some(secret) = self.open(r) {
+            self.revoke_secret(&secret).await;
+        }
+    }
+
+    async fn revoke_secret(&self, secret: &Secret) {
         if let Some(req) = revoke_request(&secret.client, &secret.tokens) {
             if let Err(e) = FetchClient.send(req).await {
                 log(&format!("revoking a downstream token failed: {e}"));
