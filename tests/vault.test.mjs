@@ -10,10 +10,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { closeWithin, launchChromium, startCallbackServer, within } from './support/browser.mjs';
-import { TestOAuthProvider } from './support/sdk-oauth.mjs';
+import { TestOAuthProvider, connectClient, makeTransport } from './support/sdk-oauth.mjs';
 import { freePort, startTestStack } from './support/stack.mjs';
 import { authorize, eventually, mcpInitialize, pkcePair, registerClient } from './support/flow.mjs';
 
@@ -128,26 +127,14 @@ class BrowserProvider extends TestOAuthProvider {
   get connectedAtDownstream() { return this.trips.at(-1).shown.includes(ds.origin); }
 }
 
-const transport = (url, provider) => new StreamableHTTPClientTransport(new URL(url), { authProvider: provider, fetch: provider.fetch });
-
 /** Connects the SDK client to `url`, authorizing through `provider` on the worker's 401. */
-async function connect(url, provider) {
-  let t = transport(url, provider);
-  let client = new Client({ name: 'vault-test', version: '1.0.0' });
-  try {
-    await client.connect(t);
-    return client;
-  } catch (err) {
-    if (!(err instanceof UnauthorizedError)) throw err;
-  }
-  return resume(url, provider);
-}
+const connect = async (url, provider) => (await connectClient('http', url, provider, { name: 'vault-test' })).client;
 
 /** Finishes the authorization the provider's last browser trip got a code for, then connects. */
 async function resume(url, provider) {
-  await transport(url, provider).finishAuth(provider.takeCode());
+  await makeTransport('http', url, provider).finishAuth(provider.takeCode());
   const client = new Client({ name: 'vault-test', version: '1.0.0' });
-  await client.connect(transport(url, provider));
+  await client.connect(makeTransport('http', url, provider));
   return client;
 }
 
@@ -247,14 +234,14 @@ test('two downstreams on one origin at once, each with its own token', async () 
   const provider = new BrowserProvider(alice.context, { user: 'alice', dsUser: 'dana' });
   const v1 = await connect(at('v1'), provider);
   assert.ok(provider.connectedAtDownstream, '/v1/mcp is a resource of its own: connected on its own');
-  const echo = await v1.callTool({ name: 'v1_echo', arguments: { text: 'hi' } });
-  assert.match(JSON.stringify(echo), /hi/);
+  const echo = toolJson(await v1.callTool({ name: 'v1_echo', arguments: { text: 'hi' } }));
+  assert.deepEqual(echo, { user: 'dana', resource: ds.v1McpUrl, echo: 'hi', server: 'downstream-v1' });
   const [a, b] = await Promise.all([
     alice.client.callTool({ name: 'whoami', arguments: {} }),
     v1.callTool({ name: 'v1_echo', arguments: { text: 'again' } }),
   ]);
   assert.equal(toolJson(a).resource, ds.mcpUrl);
-  assert.match(JSON.stringify(b), /again/);
+  assert.deepEqual(toolJson(b), { user: 'dana', resource: ds.v1McpUrl, echo: 'again', server: 'downstream-v1' });
   await v1.close();
 });
 
@@ -314,27 +301,36 @@ test('revoked at the downstream: the client gets 401, re-authorizes, and the con
   await alice.client.close().catch(() => {});
 });
 
-test('the connections page lists the connected downstreams; Disconnect drops one, and the next sign-in connects it again', async () => {
+/** alice's connections page in a new page of her browser (signing in to it if needed). */
+async function connectionsPage() {
   const page = await alice.context.newPage();
+  await page.goto(`${stack.mcpOrigin}/connections`);
+  const first = await Promise.race([
+    page.waitForSelector('h1:has-text("Your connections")', { timeout: 30_000 }).then(() => 'page'),
+    page.waitForSelector('#username', { timeout: 30_000 }).then(() => 'login'),
+  ]);
+  if (first === 'login') {
+    await page.fill('#username', 'alice');
+    await page.fill('#password', 'alice-password');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('h1:has-text("Your connections")', { timeout: 30_000 });
+  }
+  return page;
+}
+
+/** The downstreams listed as connected on `page`. */
+const connectedOn = (page) => page.locator('li:has(button[value="disconnect-downstream"])').allTextContents();
+
+test('the connections page lists the connected downstreams; Disconnect drops one, and the next sign-in connects it again', async () => {
+  const page = await connectionsPage();
   try {
-    await page.goto(`${stack.mcpOrigin}/connections`);
-    const first = await Promise.race([
-      page.waitForSelector('h1:has-text("Your connections")', { timeout: 30_000 }).then(() => 'page'),
-      page.waitForSelector('#username', { timeout: 30_000 }).then(() => 'login'),
-    ]);
-    if (first === 'login') {
-      await page.fill('#username', 'alice');
-      await page.fill('#password', 'alice-password');
-      await page.click('button[type="submit"]');
-      await page.waitForSelector('h1:has-text("Your connections")', { timeout: 30_000 });
-    }
     const connected = page.locator('li:has(button[value="disconnect-downstream"])');
     const texts = await connected.allTextContents();
     assert.ok(texts.some((t) => t.startsWith('notes') && t.includes(ds.mcpUrl)), JSON.stringify(texts));
     assert.ok(texts.some((t) => t.startsWith('v1') && t.includes(ds.v1McpUrl)), JSON.stringify(texts));
     await connected.filter({ hasText: /^notes/ }).locator('button').click();
     await page.waitForLoadState('load');
-    const after = await page.locator('li:has(button[value="disconnect-downstream"])').allTextContents();
+    const after = await connectedOn(page);
     assert.ok(!after.some((t) => t.startsWith('notes')), JSON.stringify(after));
     assert.ok(after.some((t) => t.startsWith('v1')), 'the other downstream stays connected');
   } finally {
@@ -345,6 +341,45 @@ test('the connections page lists the connected downstreams; Disconnect drops one
   assert.ok(provider.connectedAtDownstream, 'disconnected: the next authorization connects it again');
   assert.equal(toolJson(await client.callTool({ name: 'whoami', arguments: {} })).user, 'dana');
   await client.close();
+});
+
+test('a Disconnect while the downstream token is being refreshed stays a Disconnect', async () => {
+  const provider = new BrowserProvider(alice.context, { user: 'alice', dsUser: 'dana' });
+  const client = await connect(at('notes'), provider);
+  assert.ok(!provider.connectedAtDownstream, 'connected before');
+  await client.close();
+  const token = provider.tokens().access_token;
+  assert.equal((await mcpInitialize(at('notes'), token)).status, 200);
+  // The downstream token runs out; the downstream refreshes at once but answers late, and a
+  // revocation there ends the revoked token alone (so the refresh's new tokens stay good).
+  const due = Date.now() + ACCESS_TTL * 1000 + 1000;
+  await eventually(() => Date.now() > due, 'the downstream token to run out', (ACCESS_TTL + 5) * 1000);
+  const refreshes = async () => (await adminLog()).token_requests.refresh_token ?? 0;
+  const before = await refreshes();
+  await fetch(`${ds.adminUrl}/slow?ms=1500`, { method: 'POST' }); // less than ACCESS_TTL: its tokens arrive fresh
+  await fetch(`${ds.adminUrl}/revocation?grant=0`, { method: 'POST' });
+  let racing;
+  const page = await connectionsPage();
+  try {
+    racing = mcpInitialize(at('notes'), token);
+    await eventually(async () => (await refreshes()) > before, 'the refresh to reach the downstream');
+    await page.locator('li:has(button[value="disconnect-downstream"])').filter({ hasText: /^notes/ }).locator('button').click();
+    await page.waitForLoadState('load');
+    assert.ok(!(await connectedOn(page)).some((t) => t.startsWith('notes')));
+    // The refresh is answered after the Disconnect: its tokens are nobody's, the call must connect again.
+    assert.equal((await racing).status, 401);
+    await page.reload();
+    assert.ok(!(await connectedOn(page)).some((t) => t.startsWith('notes')), 'the refresh brought the entry back');
+  } finally {
+    await fetch(`${ds.adminUrl}/slow?ms=0`, { method: 'POST' });
+    await fetch(`${ds.adminUrl}/revocation?grant=1`, { method: 'POST' });
+    await racing?.catch(() => {});
+    await closeWithin(page);
+  }
+  const again = new BrowserProvider(alice.context, { user: 'alice', dsUser: 'dana' });
+  const reconnected = await connect(at('notes'), again);
+  assert.ok(again.connectedAtDownstream, 'disconnected: the next authorization connects it again');
+  await reconnected.close();
 });
 
 test("the downstream forgets the gateway's client: the user is sent to connect again and the gateway registers anew", async () => {
