@@ -190,6 +190,13 @@ pub fn read_as(body: &[u8], issuer: &str) -> Result<AsMetadata, Failed> {
     if !m.code_challenge_methods_supported.iter().any(|c| c == "S256") {
         return Err(failed("its authorization server does not support PKCE with S256"));
     }
+    // Codes, refresh tokens and a configured client's secret go to these: never in clear
+    // (http only on loopback, as for the downstream's own URL).
+    let secure = |e: &String| super::config::endpoint_url("endpoint", e, false).is_ok();
+    let endpoints = [Some(&m.authorization_endpoint), Some(&m.token_endpoint), m.registration_endpoint.as_ref()];
+    if !endpoints.into_iter().chain([m.revocation_endpoint.as_ref()]).flatten().all(secure) {
+        return Err(failed("its authorization server metadata names an endpoint that is not https"));
+    }
     Ok(m)
 }
 
@@ -388,7 +395,12 @@ mod tests {
         let mut s256 = base.clone();
         s256["code_challenge_methods_supported"] = json!(["S256"]);
         assert!(read_as(&body(s256.clone()), "https://as.example/").is_ok());
-        assert!(read_as(&body(s256), "https://other.example").is_err(), "another issuer: refused");
+        assert!(read_as(&body(s256.clone()), "https://other.example").is_err(), "another issuer: refused");
+        for field in ["authorization_endpoint", "token_endpoint", "registration_endpoint", "revocation_endpoint"] {
+            let mut plain = s256.clone();
+            plain[field] = json!("http://as.example/x");
+            assert!(read_as(&body(plain), "https://as.example").is_err(), "{field} over plain http: refused");
+        }
     }
 
     #[test]

@@ -187,12 +187,23 @@ pub fn parse(raw: &str) -> Result<Vec<Entry>, ConfigError> {
 
 /// A named downstream ready for forwarding: the entry and its [`Downstream`]
 /// (shared settings of the gateway, its own URL, binding and session key).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Named {
     pub entry: Entry,
     pub downstream: Downstream,
     /// The pre-registered client's secret, read from `client_secret_var`.
     pub client_secret: Option<String>,
+}
+
+/// Without the secret (as `Entry` and `Downstream` leave theirs out).
+impl std::fmt::Debug for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Named")
+            .field("entry", &self.entry)
+            .field("downstream", &self.downstream)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// Every named downstream, from `DOWNSTREAMS` and the gateway's shared
