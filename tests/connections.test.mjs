@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { closeWithin, launchChromium, within } from './support/browser.mjs';
 import { freePort, startTestStack } from './support/stack.mjs';
-import { mcpPost, refresh } from './support/flow.mjs';
+import { mcpInitialize, refresh } from './support/flow.mjs';
 import { TestOAuthProvider, connectClient } from './support/sdk-oauth.mjs';
 
 // A client name written to be rendered as markup, were it not escaped.
@@ -99,10 +99,6 @@ async function postAs(context, fields, headers = {}) {
   return { status: res.status, text: await res.text() };
 }
 
-const initialize = {
-  jsonrpc: '2.0', id: 1, method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
-};
 const worksFor = async (c) => (await c.client.listTools()).tools.length > 0;
 
 test('each user sees only their own MCP clients, escaped, behind a __Host- session cookie', async () => {
@@ -208,7 +204,7 @@ test('revoking a client ends its tokens at once; the other client goes on', asyn
   try {
     const victim = clients.a1;
     const { access_token: access, refresh_token: refreshToken } = victim.provider.tokens();
-    assert.equal((await mcpPost(stack.mcpUrl, access, initialize)).status, 200, 'the token works before');
+    assert.equal((await mcpInitialize(stack.mcpUrl, access)).status, 200, 'the token works before');
 
     const item = a.page.locator('li.connection', { has: a.page.locator(`input[name="grant"][value="${victim.grantId}"]`) });
     const done = a.page.waitForURL(/\/connections\?ended=/, { timeout: 30_000 });
@@ -217,7 +213,7 @@ test('revoking a client ends its tokens at once; the other client goes on', asyn
     assert.match(await a.page.textContent('body'), /The connection was ended/);
     assert.deepEqual(await grantIds(a.page), [clients.a2.grantId]);
 
-    const after = await mcpPost(stack.mcpUrl, access, initialize);
+    const after = await mcpInitialize(stack.mcpUrl, access);
     assert.equal(after.status, 401);
     assert.match(after.headers.get('www-authenticate') ?? '', /invalid_token/);
     const refreshed = await refresh({ mcpOrigin: stack.mcpOrigin, client: victim.provider.clientInformation(), refreshToken });
